@@ -1,0 +1,15 @@
+/* commands.h - entry points of the bankstream subcommands (git style).
+ *
+ * Each takes the arguments after the subcommand name (argv[0] is the
+ * subcommand) and returns the process exit status: 0 success, 1 failure at
+ * run time, 2 bad usage. */
+#ifndef BS_COMMANDS_H
+#define BS_COMMANDS_H
+
+int cmd_broker(int argc, char **argv);  /* cmd_broker.c: embedded Kafka-protocol broker */
+int cmd_db(int argc, char **argv);      /* cmd_db.c: embedded PostgreSQL cluster */
+int cmd_init(int argc, char **argv);    /* cmd_init.c: schema and reference data */
+int cmd_produce(int argc, char **argv); /* cmd_produce.c: transaction generator */
+int cmd_run(int argc, char **argv);     /* cmd_run.c: the MPI micro-batch processor */
+
+#endif

@@ -1,0 +1,21 @@
+/* log.h - one-line diagnostics on stderr.
+ *
+ * Modules return error codes and fill an errstr buffer; only command entry
+ * points (cmd_*.c) turn an error into a message and an exit status. Every
+ * message is one line: "bankstream <cmd>: <what failed>: <what to do>". */
+#ifndef BS_LOG_H
+#define BS_LOG_H
+
+#include <stdarg.h>
+
+/* Name of the running subcommand, used as the message prefix ("produce"). */
+void log_set_command(const char *cmd);
+
+void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Silence log_info (for --quiet); errors and warnings are always printed. */
+void log_set_quiet(int quiet);
+
+#endif

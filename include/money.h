@@ -1,0 +1,36 @@
+/* money.h - money is an integer number of centavos everywhere inside.
+ *
+ * A double appears only at the wire boundary (JSON valor_transacao) and is
+ * converted here with correct rounding: the decimal value printed by "%.2f"
+ * (glibc rounds the exact binary value) is parsed back as an integer. */
+#ifndef BS_MONEY_H
+#define BS_MONEY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Largest amount a single transaction may carry: R$ 1,000,000,000.00.
+ * numeric(15,2) itself holds up to 9,999,999,999,999.99. */
+#define MONEY_MAX_TXN_CENTS 100000000000LL
+#define MONEY_MAX_CENTS     999999999999999LL
+
+enum money_rc {
+    MONEY_OK = 0,
+    MONEY_NAN = -1,      /* NaN or infinite */
+    MONEY_NEGATIVE = -2, /* below zero */
+    MONEY_TOO_BIG = -3,  /* above MONEY_MAX_CENTS */
+};
+
+/* Convert reais to centavos, rounding half away from zero at the cent as
+ * printf does for the exact binary value. Returns a money_rc; *cents is set
+ * only on MONEY_OK. */
+int money_from_double(double reais, int64_t *cents);
+
+/* Format centavos as "1234.56" ("-0.50" for negatives); returns the length. */
+int money_format(int64_t cents, char *buf, size_t size);
+
+/* Parse a decimal text with at most two fraction digits ("12", "12.3",
+ * "-12.34") into centavos; returns 0 or -1 for anything else. */
+int money_parse(const char *text, int64_t *cents);
+
+#endif

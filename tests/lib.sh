@@ -1,0 +1,91 @@
+# tests/lib.sh - helpers for integration tests (sourced, bash).
+#
+# The runner (tests/run) calls bs_test_services_start once; every test then
+# sees BS_TEST_PG (conninfo of a shared PostgreSQL server, database "postgres")
+# and BS_TEST_BROKERS (bootstrap address of a shared `bankstream broker`).
+# Tests isolate themselves by creating their own database (new_database) and
+# topic (new_topic). A test is a bash script that exits non-zero on failure;
+# `fail` and the assert_* helpers print what differed.
+
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_rmaps_base_oversubscribe=1
+: "${BANKSTREAM:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/bankstream}"
+: "${BS_TEST_TMP:=/tmp}"
+BS_TEST_ENV="$BS_TEST_TMP/services.env"
+[ -f "$BS_TEST_ENV" ] && source "$BS_TEST_ENV"
+
+fail() { echo "FAILED: $*" >&2; exit 1; }
+
+assert_eq() { # actual expected message
+    [ "$1" == "$2" ] || fail "$3: expected '$2', got '$1'"
+}
+
+assert_contains() { # haystack needle message
+    [[ "$1" == *"$2"* ]] || fail "$3: '$2' not found in: $1"
+}
+
+# Run a command that must fail with a nonzero exit and a one-line error on stderr
+# containing the given text. Usage: assert_fails "text" cmd args...
+assert_fails() {
+    local want=$1; shift
+    local err rc=0
+    err=$("$@" 2>&1 >/dev/null) || rc=$?
+    [ "$rc" -ne 0 ] || fail "expected failure of: $*"
+    assert_contains "$err" "$want" "error message of: $*"
+}
+
+free_port() { # a TCP port nobody listens on
+    local p
+    while :; do
+        p=$((20000 + RANDOM % 20000))
+        ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return; }
+    done
+}
+
+psql_q() { # conninfo sql -> unaligned tuples, fields separated by |
+    psql "$1" -XAtq -v ON_ERROR_STOP=1 -c "$2"
+}
+
+new_database() { # name -> prints a conninfo for a fresh database of that name
+    local name="t_$1_$$"
+    psql_q "$BS_TEST_PG" "DROP DATABASE IF EXISTS $name" >/dev/null
+    psql_q "$BS_TEST_PG" "CREATE DATABASE $name" >/dev/null
+    echo "${BS_TEST_PG/dbname=postgres/dbname=$name}"
+}
+
+new_topic() { # name -> a topic name unique to this test run
+    echo "t_$1_$$_$RANDOM"
+}
+
+mpirun_bs() { # N args... : run bankstream under mpirun with N ranks
+    local n=$1; shift
+    mpirun --oversubscribe --bind-to none -np "$n" "$BANKSTREAM" "$@"
+}
+
+bs_test_services_start() {
+    local pgport brokerport
+    pgport=$(free_port)
+    "$BANKSTREAM" db start --dir "$BS_TEST_TMP/pg" --port "$pgport" >"$BS_TEST_TMP/pg.conninfo" \
+        || return 1
+    local conninfo
+    conninfo=$(tail -1 "$BS_TEST_TMP/pg.conninfo")
+    brokerport=$(free_port)
+    "$BANKSTREAM" broker --port "$brokerport" >"$BS_TEST_TMP/broker.out" 2>"$BS_TEST_TMP/broker.err" &
+    echo $! >"$BS_TEST_TMP/broker.pid"
+    for _ in $(seq 50); do [ -s "$BS_TEST_TMP/broker.out" ] && break; sleep 0.1; done
+    [ -s "$BS_TEST_TMP/broker.out" ] || { cat "$BS_TEST_TMP/broker.err"; return 1; }
+    {
+        echo "export BS_TEST_PG='${conninfo/dbname=bank/dbname=postgres}'"
+        echo "export BS_TEST_BROKERS='$(head -1 "$BS_TEST_TMP/broker.out")'"
+    } >"$BS_TEST_ENV"
+    source "$BS_TEST_ENV"
+}
+
+bs_test_services_stop() {
+    if [ -f "$BS_TEST_TMP/broker.pid" ]; then
+        kill "$(cat "$BS_TEST_TMP/broker.pid")" 2>/dev/null
+        wait "$(cat "$BS_TEST_TMP/broker.pid")" 2>/dev/null
+    fi
+    [ -d "$BS_TEST_TMP/pg" ] && "$BANKSTREAM" db stop --dir "$BS_TEST_TMP/pg" >/dev/null 2>&1
+    return 0
+}
