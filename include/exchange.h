@@ -1,0 +1,36 @@
+/* exchange.h - the MPI collectives the engine is built from, over arrays of
+ * fixed-size records sent as bytes (every rank runs the same binary).
+ *
+ * All functions are collective over the communicator given and return
+ * MPI_SUCCESS or an MPI error code (communicators use MPI_ERRORS_RETURN).
+ * Received arrays are malloc'd; the caller frees them. */
+#ifndef BS_EXCHANGE_H
+#define BS_EXCHANGE_H
+
+#include <mpi.h>
+#include <stddef.h>
+
+/* Root sends counts[r] records (packed in rank order in `send`) to each rank
+ * r; every rank receives its records in *recv and their number in *nrecv.
+ * counts and send are read on the root only. */
+int exchange_scatter(MPI_Comm comm, int root, const void *send, const int *counts,
+                     size_t record_size, void **recv, int *nrecv);
+
+/* Every rank sends n records; the root receives all of them concatenated in
+ * rank order (*recv, *nrecv); other ranks get *recv = NULL. */
+int exchange_gather(MPI_Comm comm, int root, const void *send, int n, size_t record_size,
+                    void **recv, int *nrecv);
+
+/* All-to-all: rank r sends counts[d] records (packed in destination order)
+ * to each rank d and receives, in source order, *nrecv records in *recv;
+ * recv_counts (size: comm size) receives how many came from each rank. */
+int exchange_alltoall(MPI_Comm comm, const void *send, const int *counts, size_t record_size,
+                      void **recv, int *nrecv, int *recv_counts);
+
+/* Sort n records by destination: dest[i] in [0, nranks). Writes the packed
+ * records to out (n * record_size bytes), their counts to counts[nranks] and,
+ * if pos is not NULL, each record's index in out to pos[i]. Stable. */
+void exchange_pack(const void *records, size_t n, size_t record_size, const int *dest,
+                   int nranks, void *out, int *counts, size_t *pos);
+
+#endif

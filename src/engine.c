@@ -1,0 +1,183 @@
+/* engine.c - rank roles, the command broadcast and the collective steps
+ * (see engine.h for the protocol). */
+#include "engine.h"
+#include "exchange.h"
+#include "log.h"
+#include "route.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+volatile sig_atomic_t engine_stop_requested = 0;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    engine_stop_requested = 1;
+}
+
+void engine_install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL); /* mpirun forwards USR1 as is; Slurm --signal sends it */
+}
+
+int engine_init(engine_t *e, MPI_Comm world, const job_config_t *job, char *errstr,
+                size_t errsize)
+{
+    memset(e, 0, sizeof *e);
+    e->world = world;
+    MPI_Comm_set_errhandler(world, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(world, &e->rank);
+    MPI_Comm_size(world, &e->size);
+    e->nworkers = route_worker_count(e->size);
+    e->is_worker = e->size == 1 || e->rank > 0;
+    MPI_Comm workers = MPI_COMM_NULL;
+    int rc = MPI_Comm_split(world, e->is_worker ? 0 : MPI_UNDEFINED, e->rank, &workers);
+    if (rc != MPI_SUCCESS) {
+        snprintf(errstr, errsize, "MPI_Comm_split failed (MPI error %d)", rc);
+        return -1;
+    }
+    /* Every rank checks its own configuration, and they agree on the result. */
+    int ok = 1, all_ok = 0;
+    if (e->is_worker) {
+        MPI_Comm_set_errhandler(workers, MPI_ERRORS_RETURN);
+        ok = worker_init(&e->worker, workers, &job->rules, errstr, errsize) == 0;
+    } else {
+        tzhour_t tz; /* rank 0 checks the zone too, so that it can name the problem */
+        ok = tzhour_init(&tz, job->rules.timezone, errstr, errsize) == 0;
+        tzhour_free(&tz);
+    }
+    MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, world);
+    if (!all_ok) {
+        if (ok) snprintf(errstr, errsize, "a worker rank failed to start (see its message)");
+        return -1;
+    }
+    return 0;
+}
+
+void engine_free(engine_t *e)
+{
+    if (e->is_worker) {
+        MPI_Comm c = e->worker.comm;
+        worker_free(&e->worker);
+        if (c != MPI_COMM_NULL) MPI_Comm_free(&c);
+    }
+}
+
+int engine_send_command(engine_t *e, int cmd)
+{
+    MPI_Request req;
+    int rc = MPI_Ibcast(&cmd, 1, MPI_INT, 0, e->world, &req);
+    if (rc == MPI_SUCCESS) rc = MPI_Wait(&req, MPI_STATUS_IGNORE);
+    return rc;
+}
+
+int engine_wait_command(engine_t *e, int *cmd)
+{
+    MPI_Request req;
+    int done = 0, rc = MPI_Ibcast(cmd, 1, MPI_INT, 0, e->world, &req);
+    struct timespec nap = {0, 100000}; /* 100 µs */
+    unsigned spins = 0;
+    while (rc == MPI_SUCCESS && !done) {
+        rc = MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+        if (!done && ++spins > 200) nanosleep(&nap, NULL); /* spin briefly, then nap */
+    }
+    return rc;
+}
+
+int engine_owner_rank(const engine_t *e, const uint8_t id[16])
+{
+    return route_worker_rank(route_owner(id, e->nworkers), e->size);
+}
+
+int engine_step_users(engine_t *e, const user_state_t *users, const int *counts)
+{
+    user_state_t *mine = NULL;
+    int n = 0, rc = exchange_scatter(e->world, 0, users, counts, sizeof *users, (void **)&mine, &n);
+    if (rc == MPI_SUCCESS && e->is_worker && worker_put_users(&e->worker, mine, n) != 0)
+        rc = MPI_ERR_NO_MEM;
+    free(mine);
+    return rc;
+}
+
+int engine_step_deltas(engine_t *e, const ledger_delta_t *d, const int *counts)
+{
+    ledger_delta_t *mine = NULL;
+    int n = 0, rc = exchange_scatter(e->world, 0, d, counts, sizeof *d, (void **)&mine, &n);
+    if (rc == MPI_SUCCESS && e->is_worker && worker_apply_deltas(&e->worker, mine, n) == -2)
+        log_warn("the ledger names users missing from usuarios; their balances are skipped");
+    free(mine);
+    return rc;
+}
+
+int engine_step_batch(engine_t *e, const work_item_t *items, const int *counts,
+                      work_result_t **results, int *nresults)
+{
+    work_item_t *mine = NULL;
+    work_result_t *out = NULL;
+    int n = 0, rc = exchange_scatter(e->world, 0, items, counts, sizeof *items, (void **)&mine, &n);
+    if (rc == MPI_SUCCESS && e->is_worker) {
+        out = malloc((size_t)(n ? n : 1) * sizeof *out);
+        rc = out ? worker_decide(&e->worker, mine, n, out) : MPI_ERR_NO_MEM;
+    }
+    work_result_t *gathered = NULL;
+    int ngathered = 0;
+    if (rc == MPI_SUCCESS)
+        rc = exchange_gather(e->world, 0, out, e->is_worker ? n : 0, sizeof *out,
+                             (void **)&gathered, &ngathered);
+    if (e->rank == 0 && rc == MPI_SUCCESS) {
+        *results = gathered;
+        *nresults = ngathered;
+    } else {
+        free(gathered);
+    }
+    free(mine);
+    free(out);
+    return rc;
+}
+
+static int64_t rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long long kib = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %lld kB", &kib) == 1) break;
+    if (f) fclose(f);
+    return kib;
+}
+
+int engine_step_stats(engine_t *e, engine_rank_stats_t **all)
+{
+    engine_rank_stats_t mine = {rss_kib(), 0, 0};
+    if (e->is_worker) worker_totals(&e->worker, &mine.users, &mine.money_cents);
+    int n = 0;
+    return exchange_gather(e->world, 0, &mine, 1, sizeof mine, (void **)all, &n);
+}
+
+int engine_serve(engine_t *e)
+{
+    for (;;) {
+        int cmd = 0, rc = engine_wait_command(e, &cmd);
+        engine_rank_stats_t *ignored = NULL;
+        if (rc != MPI_SUCCESS) return rc;
+        switch (cmd) {
+        case ENGINE_CMD_USERS: rc = engine_step_users(e, NULL, NULL); break;
+        case ENGINE_CMD_DELTAS: rc = engine_step_deltas(e, NULL, NULL); break;
+        case ENGINE_CMD_BATCH: rc = engine_step_batch(e, NULL, NULL, NULL, NULL); break;
+        case ENGINE_CMD_STATS: rc = engine_step_stats(e, &ignored); break;
+        case ENGINE_CMD_STOP: return MPI_SUCCESS;
+        default: return MPI_ERR_OTHER;
+        }
+        free(ignored);
+        if (rc != MPI_SUCCESS) return rc;
+    }
+}

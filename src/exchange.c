@@ -1,0 +1,130 @@
+/* exchange.c - scatter, gather and all-to-all of byte records (exchange.h).
+ * Counts travel first (MPI_Scatter/Gather/Alltoall of ints), then the
+ * payload with the v-variant in MPI_BYTE. */
+#include "exchange.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int *byte_counts(const int *counts, int n, size_t record_size, int *displs)
+{
+    int *bytes = malloc((size_t)n * sizeof *bytes);
+    if (bytes == NULL) return NULL;
+    long long off = 0;
+    for (int i = 0; i < n; i++) {
+        long long b = (long long)counts[i] * (long long)record_size;
+        if (b > INT_MAX || off > INT_MAX) {
+            free(bytes);
+            return NULL;
+        }
+        bytes[i] = (int)b;
+        displs[i] = (int)off;
+        off += b;
+    }
+    return bytes;
+}
+
+int exchange_scatter(MPI_Comm comm, int root, const void *send, const int *counts,
+                     size_t record_size, void **recv, int *nrecv)
+{
+    int rank, size, rc;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    int *bytes = NULL, *displs = NULL;
+    *recv = NULL;
+    if (rank == root) {
+        displs = malloc((size_t)size * sizeof *displs);
+        if (displs == NULL || (bytes = byte_counts(counts, size, record_size, displs)) == NULL) {
+            free(displs);
+            return MPI_ERR_NO_MEM;
+        }
+    }
+    rc = MPI_Scatter(counts, 1, MPI_INT, nrecv, 1, MPI_INT, root, comm);
+    if (rc == MPI_SUCCESS) {
+        *recv = malloc(*nrecv ? (size_t)*nrecv * record_size : 1);
+        if (*recv == NULL) rc = MPI_ERR_NO_MEM;
+    }
+    if (rc == MPI_SUCCESS)
+        rc = MPI_Scatterv(send, bytes, displs, MPI_BYTE, *recv, (int)((size_t)*nrecv * record_size),
+                          MPI_BYTE, root, comm);
+    free(bytes);
+    free(displs);
+    return rc;
+}
+
+int exchange_gather(MPI_Comm comm, int root, const void *send, int n, size_t record_size,
+                    void **recv, int *nrecv)
+{
+    int rank, size, rc;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    int *counts = NULL, *bytes = NULL, *displs = NULL;
+    *recv = NULL;
+    *nrecv = 0;
+    if (rank == root) {
+        counts = malloc((size_t)size * sizeof *counts);
+        displs = malloc((size_t)size * sizeof *displs);
+        if (counts == NULL || displs == NULL) {
+            free(counts);
+            free(displs);
+            return MPI_ERR_NO_MEM;
+        }
+    }
+    rc = MPI_Gather(&n, 1, MPI_INT, counts, 1, MPI_INT, root, comm);
+    if (rc == MPI_SUCCESS && rank == root) {
+        bytes = byte_counts(counts, size, record_size, displs);
+        for (int i = 0; i < size; i++) *nrecv += counts[i];
+        *recv = malloc(*nrecv ? (size_t)*nrecv * record_size : 1);
+        if (bytes == NULL || *recv == NULL) rc = MPI_ERR_NO_MEM;
+    }
+    if (rc == MPI_SUCCESS)
+        rc = MPI_Gatherv(send, (int)((size_t)n * record_size), MPI_BYTE, *recv, bytes, displs,
+                         MPI_BYTE, root, comm);
+    free(counts);
+    free(bytes);
+    free(displs);
+    return rc;
+}
+
+int exchange_alltoall(MPI_Comm comm, const void *send, const int *counts, size_t record_size,
+                      void **recv, int *nrecv, int *recv_counts)
+{
+    int size, rc = MPI_ERR_NO_MEM;
+    MPI_Comm_size(comm, &size);
+    int *sdispl = malloc((size_t)size * sizeof(int)), *rdispl = malloc((size_t)size * sizeof(int));
+    int *sbytes = NULL, *rbytes = NULL;
+    *recv = NULL;
+    *nrecv = 0;
+    if (sdispl == NULL || rdispl == NULL) goto out;
+    if ((sbytes = byte_counts(counts, size, record_size, sdispl)) == NULL) goto out;
+    rc = MPI_Alltoall(counts, 1, MPI_INT, recv_counts, 1, MPI_INT, comm);
+    if (rc != MPI_SUCCESS) goto out;
+    rc = MPI_ERR_NO_MEM;
+    if ((rbytes = byte_counts(recv_counts, size, record_size, rdispl)) == NULL) goto out;
+    for (int i = 0; i < size; i++) *nrecv += recv_counts[i];
+    if ((*recv = malloc(*nrecv ? (size_t)*nrecv * record_size : 1)) == NULL) goto out;
+    rc = MPI_Alltoallv(send, sbytes, sdispl, MPI_BYTE, *recv, rbytes, rdispl, MPI_BYTE, comm);
+out:
+    free(sdispl);
+    free(rdispl);
+    free(sbytes);
+    free(rbytes);
+    return rc;
+}
+
+void exchange_pack(const void *records, size_t n, size_t record_size, const int *dest,
+                   int nranks, void *out, int *counts, size_t *pos)
+{
+    size_t *next = calloc((size_t)nranks + 1, sizeof *next);
+    memset(counts, 0, (size_t)nranks * sizeof *counts);
+    for (size_t i = 0; i < n; i++) counts[dest[i]]++;
+    for (int r = 0; r < nranks; r++) next[r + 1] = next[r] + (size_t)counts[r];
+    for (size_t i = 0; i < n; i++) {
+        size_t at = next[dest[i]]++;
+        memcpy((char *)out + at * record_size, (const char *)records + i * record_size,
+               record_size);
+        if (pos) pos[i] = at;
+    }
+    free(next);
+}

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# 20-db.sh - `bankstream db start|stop|status` on a fresh cluster directory:
+# the printed conninfo works with psql, a second start reuses the server,
+# status exit codes (0 running, 3 stopped), port conflicts, unreachable
+# directories, and the on-demand start behind commands given no --pg.
+set -euo pipefail
+source "$(dirname "$0")/../lib.sh"
+
+work=$(mktemp -d /tmp/bs-test-db.XXXXXX)
+chmod 755 "$work"
+dir="$work/pg"
+listener=""
+cleanup() {
+    [ -n "$listener" ] && kill "$listener" 2>/dev/null
+    "$BANKSTREAM" db stop --dir "$dir" >/dev/null 2>&1 || true
+    "$BANKSTREAM" db stop --dir "$work/pg2" >/dev/null 2>&1 || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+port=$(free_port)
+want="host=127.0.0.1 port=$port dbname=bank user=postgres"
+
+# --- first start: initdb + start + database bank, one line on stdout
+t0=$SECONDS
+out=$("$BANKSTREAM" db start --dir "$dir" --port "$port")
+echo "first start took $((SECONDS - t0)) s"
+assert_eq "$out" "$want" "conninfo printed by db start"
+assert_eq "$(cat "$dir/conninfo")" "$want" "DIR/conninfo"
+settings="current_database(), current_setting('listen_addresses'), current_setting('fsync'),
+          current_setting('shared_buffers'), current_setting('max_wal_size'),
+          current_setting('checkpoint_timeout'), current_setting('unix_socket_directories')"
+assert_eq "$(psql_q "$out" "SELECT $settings")" "bank|127.0.0.1|on|256MB|2GB|15min|$(realpath "$dir")" \
+    "database, listen address, fsync, shared_buffers, max_wal_size, checkpoint_timeout, socket dir"
+[ -s "$dir/log/postgresql.log" ] || fail "no server log in $dir/log"
+# Only 127.0.0.1 listens on the port (independent view: ss).
+listening=$(ss -Htln "sport = :$port" | awk '{print $4}' | sort -u | tr '\n' ' ')
+assert_eq "$listening" "127.0.0.1:$port " "listening sockets"
+if [ "$(id -u)" = 0 ]; then
+    pid=$(head -1 "$dir/data/postmaster.pid")
+    assert_eq "$(ps -o user= -p "$pid" | tr -d ' ')" "postgres" "server user when started by root"
+fi
+psql_q "$out" "CREATE TABLE keep_me (x int); INSERT INTO keep_me VALUES (42)"
+
+# --- second start reuses the running server
+started=$(psql_q "$out" "SELECT pg_postmaster_start_time()")
+out2=$("$BANKSTREAM" db start --dir "$dir")
+assert_eq "$out2" "$want" "conninfo of the second start"
+out3=$("$BANKSTREAM" db start --dir "$dir" --port "$port")
+assert_eq "$out3" "$want" "conninfo of a start with the same port"
+assert_eq "$(psql_q "$out" "SELECT pg_postmaster_start_time()")" "$started" "server was not restarted"
+assert_fails "already runs on port $port" "$BANKSTREAM" db start --dir "$dir" --port "$(free_port)"
+
+# --- status while running
+rc=0; st=$("$BANKSTREAM" db status --dir "$dir") || rc=$?
+assert_eq "$rc" 0 "exit status of db status while running"
+assert_eq "$st" "running: $want" "db status while running"
+
+# --- port in use: by our own running cluster, and by a plain listener
+rc=0; err=$("$BANKSTREAM" db start --dir "$work/pg2" --port "$port" 2>&1 >/dev/null) || rc=$?
+assert_eq "$rc" 1 "exit status when the port is taken"
+assert_contains "$err" "port $port on 127.0.0.1 is already in use" "port-in-use message"
+assert_eq "$(printf '%s\n' "$err" | wc -l)" 1 "port-in-use error is one line"
+[ ! -e "$work/pg2/data/PG_VERSION" ] || fail "initdb ran although the port was taken"
+if command -v python3 >/dev/null; then
+    other=$(free_port)
+    python3 -c "import socket,time,sys; s=socket.socket(); s.bind(('127.0.0.1',$other)); s.listen(); print('up', flush=True); time.sleep(60)" >"$work/listener.out" &
+    listener=$!
+    for _ in $(seq 50); do [ -s "$work/listener.out" ] && break; sleep 0.1; done
+    assert_fails "port $other on 127.0.0.1 is already in use" \
+        "$BANKSTREAM" db start --dir "$work/pg2" --port "$other"
+    kill "$listener"; listener=""
+fi
+
+# --- stop, then status says stopped (exit 3) and the server is gone
+assert_eq "$("$BANKSTREAM" db stop --dir "$dir")" "stopped" "db stop output"
+rc=0; st=$("$BANKSTREAM" db status --dir "$dir") || rc=$?
+assert_eq "$rc" 3 "exit status of db status when stopped"
+assert_contains "$st" "stopped" "db status when stopped"
+if psql_q "$out" "SELECT 1" >/dev/null 2>&1; then fail "server still answers after db stop"; fi
+assert_eq "$("$BANKSTREAM" db stop --dir "$dir")" "not running" "db stop when stopped"
+rc=0; "$BANKSTREAM" db status --dir "$work/nothing-here" >/dev/null || rc=$?
+assert_eq "$rc" 3 "status of a directory without a cluster"
+
+# --- on-demand start: no --pg, no PG*: init uses $BANKSTREAM_PGDIR/conninfo's port
+rc=0
+env -u PGHOST -u PGHOSTADDR -u PGPORT -u PGDATABASE -u PGSERVICE BANKSTREAM_PGDIR="$dir" \
+    "$BANKSTREAM" init --users 50 >/dev/null || rc=$?
+assert_eq "$rc" 0 "init with the embedded cluster started on demand"
+rc=0; st=$("$BANKSTREAM" db status --dir "$dir") || rc=$?
+assert_eq "$rc" 0 "cluster running after on-demand start"
+assert_eq "$st" "running: $want" "on-demand start kept the recorded port"
+assert_eq "$(psql_q "$want" "SELECT count(*) FROM usuarios")" 50 "users loaded on demand"
+assert_eq "$(psql_q "$want" "SELECT x FROM keep_me")" 42 "data kept across stop/start"
+
+# --- a killed server: status notices, start recovers it with the data
+kill -9 "$(head -1 "$dir/data/postmaster.pid")"
+for _ in $(seq 50); do
+    rc=0; "$BANKSTREAM" db status --dir "$dir" >/dev/null || rc=$?
+    [ "$rc" = 3 ] && break
+    sleep 0.1
+done
+assert_eq "$rc" 3 "status after the server was killed"
+assert_eq "$("$BANKSTREAM" db start --dir "$dir")" "$want" "start after a kill"
+assert_eq "$(psql_q "$want" "SELECT x FROM keep_me")" 42 "data kept across a kill"
+"$BANKSTREAM" db stop --dir "$dir" >/dev/null
+
+# --- a directory the postgres user cannot reach (root only)
+if [ "$(id -u)" = 0 ]; then
+    private=$(mktemp -d /tmp/bs-test-private.XXXXXX) # mode 0700, owned by root
+    rc=0; err=$("$BANKSTREAM" db start --dir "$private/pg" --port "$(free_port)" 2>&1) || rc=$?
+    rm -rf "$private"
+    assert_eq "$rc" 1 "exit status for an unreachable directory"
+    assert_contains "$err" "cannot enter $private" "unreachable directory message"
+fi
+
+# --- usage errors exit 2
+rc=0; "$BANKSTREAM" db start --dir "$dir" --port abc 2>/dev/null || rc=$?
+assert_eq "$rc" 2 "bad --port"
+rc=0; "$BANKSTREAM" db frobnicate 2>/dev/null || rc=$?
+assert_eq "$rc" 2 "unknown action"
+rc=0; "$BANKSTREAM" db status --bogus 2>/dev/null || rc=$?
+assert_eq "$rc" 2 "unknown flag"
+echo "ok"
