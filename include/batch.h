@@ -39,6 +39,7 @@ typedef struct batch {
     size_t arena_len, arena_cap;
     int64_t start_us;  /* processing start (cut done) */
     int64_t result_us; /* results gathered */
+    double cut_decide_seconds;
     int ranks;
     /* counts filled by batch_count() */
     int n_approved, n_rejected, n_not_processed, n_duplicates, n_dead;

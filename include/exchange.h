@@ -10,6 +10,10 @@
 #include <mpi.h>
 #include <stddef.h>
 
+/* Complete a non-blocking MPI operation without spinning: test, and after
+ * a short burst of tests nap 50 µs between them. Returns an MPI code. */
+int exchange_wait(MPI_Request *req);
+
 /* Root sends counts[r] records (packed in rank order in `send`) to each rank
  * r; every rank receives its records in *recv and their number in *nrecv.
  * counts and send are read on the root only. */
@@ -29,8 +33,9 @@ int exchange_alltoall(MPI_Comm comm, const void *send, const int *counts, size_t
 
 /* Sort n records by destination: dest[i] in [0, nranks). Writes the packed
  * records to out (n * record_size bytes), their counts to counts[nranks] and,
- * if pos is not NULL, each record's index in out to pos[i]. Stable. */
-void exchange_pack(const void *records, size_t n, size_t record_size, const int *dest,
-                   int nranks, void *out, int *counts, size_t *pos);
+ * if pos is not NULL, each record's index in out to pos[i]. Stable.
+ * Returns MPI_SUCCESS, or MPI_ERR_NO_MEM with out and counts unspecified. */
+int exchange_pack(const void *records, size_t n, size_t record_size, const int *dest, int nranks,
+                  void *out, int *counts, size_t *pos);
 
 #endif

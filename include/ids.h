@@ -1,8 +1,9 @@
 /* ids.h - UUID text <-> 16 bytes.
  *
- * Parsing uses libuuid (canonical 8-4-4-4-12 form, either case). Formatting
- * is a table-driven hex writer, because uuid_unparse goes through sprintf and
- * was the producer's hot spot; tests check it against uuid_unparse_lower. */
+ * Both directions are written here rather than taken from libuuid: its
+ * uuid_unparse goes through sprintf (the producer's hot spot) and uuid_parse
+ * through strtoul per byte (40% of decoding a message). The unit tests check
+ * both against libuuid's uuid_unparse_lower and uuid_parse. */
 #ifndef BS_IDS_H
 #define BS_IDS_H
 

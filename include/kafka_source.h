@@ -49,6 +49,10 @@ int64_t kafka_source_position(const kafka_source_t *src, int partition);
 /* Record that a batch took the partition up to (excluding) end_offset. */
 void kafka_source_advance(kafka_source_t *src, int partition, int64_t end_offset);
 
+/* Messages after the next batch's start, from librdkafka's cached high
+ * watermark (no broker round trip); -1 when not known yet. */
+int64_t kafka_source_lag(kafka_source_t *src, int partition);
+
 /* Commit offsets to Kafka's group coordinator, asynchronously (monitoring
  * only: lag shows in Kafka tools). */
 void kafka_source_commit(kafka_source_t *src, const int64_t *end_offsets, int nparts);

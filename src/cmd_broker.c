@@ -16,7 +16,7 @@
  * sets per partition and silently drops the oldest beyond that. bankstream
  * needs every message kept (the processor seeks to offsets logged in
  * PostgreSQL), so mock_retention_lift() raises both limits on every topic,
- * including topics clients auto-create later (swept every few milliseconds).
+ * including topics clients auto-create later (swept every 20 ms).
  * It does so through a mirror of the library's private structs, guarded by an
  * exact version check and by validating every field it relies on; when a
  * check fails it changes nothing and the broker warns once. */
@@ -33,9 +33,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,7 +42,7 @@
 #define BROKER_DEFAULT_PARTITIONS 4
 #define BROKER_MAX_PARTITIONS     1000
 #define BROKER_MAX_TOPICS         64
-#define BROKER_SWEEP_MS           5 /* retention sweep for auto-created topics */
+#define BROKER_SWEEP_MS           20 /* retention sweep for auto-created topics */
 
 struct broker_opts {
     int port;
@@ -269,7 +267,6 @@ static int broker_write_file(const char *path, const char *addr, char *errstr, s
 {
     char tmp[4096];
     FILE *f = NULL;
-    int rc = -1;
 
     if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
         snprintf(errstr, errstr_size, "file name too long: %s", path);
@@ -278,18 +275,15 @@ static int broker_write_file(const char *path, const char *addr, char *errstr, s
     f = fopen(tmp, "w");
     if (f == NULL) goto fail;
     if (fprintf(f, "%s\n", addr) < 0) goto fail;
-    if (fclose(f) != 0) {
-        f = NULL;
-        goto fail;
-    }
+    int closed = fclose(f);
     f = NULL;
-    if (rename(tmp, path) != 0) goto fail;
+    if (closed != 0 || rename(tmp, path) != 0) goto fail;
     return 0;
 fail:
     snprintf(errstr, errstr_size, "cannot write %s: %s", path, strerror(errno));
     if (f != NULL) fclose(f);
     unlink(tmp);
-    return rc;
+    return -1;
 }
 
 /* Wait for SIGINT or SIGTERM (blocked in every thread), sweeping retention
@@ -375,8 +369,8 @@ int cmd_broker(int argc, char **argv)
     if (sweep)
         mock_retention_lift(mcluster);
     else
-        log_warn("librdkafka %s is not 2.0.2: the mock cluster keeps only the newest 5 MiB of "
-                 "each partition",
+        log_warn("cannot lift the mock cluster's retention limit on librdkafka %s (made for "
+                 "2.0.2): each partition keeps only its newest 5 MiB",
                  rd_kafka_version_str());
 
     if (relay != NULL) {

@@ -14,8 +14,8 @@
  *      in place 4.9 s, text COPY then key 2.7 s, binary COPY then key 1.9 s. */
 #include "cli.h"
 #include "commands.h"
-#include "ids.h"
 #include "log.h"
+#include "money.h"
 #include "pgconn.h"
 #include "pgcopy.h"
 #include "refdata.h"
@@ -97,26 +97,6 @@ static int init_exec(PGconn *conn, const char *sql, char *err, size_t errsize)
     return rc;
 }
 
-/* Write cents >= 0 as "123.45"; returns the length. */
-static size_t init_put_cents(char *out, int64_t cents)
-{
-    char tmp[32];
-    size_t n = 0;
-    uint64_t v = (uint64_t)cents;
-    tmp[n++] = (char)('0' + v % 10);
-    v /= 10;
-    tmp[n++] = (char)('0' + v % 10);
-    v /= 10;
-    tmp[n++] = '.';
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        out[i] = tmp[n - 1 - i];
-    return n;
-}
-
 /* Stream len bytes of COPY data. */
 static int init_put(PGconn *conn, const char *buf, size_t len, char *err, size_t errsize)
 {
@@ -172,7 +152,7 @@ static int init_load_regions(PGconn *conn, uint64_t seed, char *err, size_t errs
     size_t len = 0;
     for (int i = 0; i < REGION_COUNT; i++) {
         char media[32];
-        media[init_put_cents(media, regs[i].media_cents)] = '\0';
+        money_format(regs[i].media_cents, media, sizeof media);
         len += (size_t)snprintf(buf + len, sizeof buf - len, "%s\t%.2f\t%.2f\t%s\t%d\n",
                                 region_table[i].code, region_table[i].latitude,
                                 region_table[i].longitude, media, regs[i].fraudes);

@@ -17,6 +17,7 @@
 #include "json_decode.h"
 #include "kafka_source.h"
 #include "log.h"
+#include "metrics.h"
 #include "pgsink.h"
 #include "shard.h"
 #include "timeparse.h"
@@ -44,6 +45,7 @@ typedef struct coord {
     const job_config_t *job;
     kafka_source_t *src;
     pgsink_t *sink;
+    metrics_t *metrics;
     idset_t seen;
     int64_t next_batch_id;
     int nparts;
@@ -96,9 +98,9 @@ static void chunker_free(chunker_t *c)
 static int chunker_flush(chunker_t *c)
 {
     if (c->rc != MPI_SUCCESS || c->n == 0) return c->rc;
-    exchange_pack(c->records, c->n, c->record_size, c->dest, c->e->size, c->packed, c->counts,
-                  NULL);
-    c->rc = engine_send_command(c->e, c->cmd);
+    c->rc = exchange_pack(c->records, c->n, c->record_size, c->dest, c->e->size, c->packed,
+                          c->counts, NULL);
+    if (c->rc == MPI_SUCCESS) c->rc = engine_send_command(c->e, c->cmd);
     if (c->rc == MPI_SUCCESS)
         c->rc = c->cmd == ENGINE_CMD_USERS
                     ? engine_step_users(c->e, (user_state_t *)c->packed, c->counts)
@@ -214,6 +216,13 @@ static void *sink_main(void *arg)
 
         pthread_mutex_lock(&c->mu);
         if (rc == 0) {
+            int64_t by_reason[REASON_COUNT] = {0};
+            for (size_t i = 0; i < b->nrows; i++)
+                if (b->rows[i].kind == ROW_TXN) by_reason[b->rows[i].reason]++;
+            metrics_batch_committed(c->metrics, b->id, (int64_t)b->nrows, b->n_approved,
+                                    b->n_rejected, b->n_not_processed, b->n_duplicates, b->n_dead,
+                                    by_reason, b->cut_decide_seconds,
+                                    (double)(timeparse_now_us() - tc0) / 1e6);
             totals_add(&c->totals, b);
         } else if (!c->failed) {
             c->failed = 1;
@@ -371,8 +380,8 @@ static int coord_decide_batch(coord_t *c, batch_t *b)
         dest[n] = engine_owner_rank(c->e, r->txn.payer);
         n++;
     }
-    exchange_pack(items, n, sizeof *items, dest, c->e->size, packed, counts, NULL);
-    rc = engine_send_command(c->e, ENGINE_CMD_BATCH);
+    rc = exchange_pack(items, n, sizeof *items, dest, c->e->size, packed, counts, NULL);
+    if (rc == MPI_SUCCESS) rc = engine_send_command(c->e, ENGINE_CMD_BATCH);
     if (rc == MPI_SUCCESS) rc = engine_step_batch(c->e, packed, counts, &results, &nres);
     if (rc != MPI_SUCCESS) goto out;
     for (int i = 0; i < nres; i++) {
@@ -448,7 +457,7 @@ static void report(coord_t *c, engine_rank_stats_t *stats)
 static int coord_loop(coord_t *c)
 {
     char err[1024];
-    int64_t last_log = timeparse_now_us();
+    int64_t last_log = timeparse_now_us(), last_lag = 0;
     for (;;) {
         if (engine_stop_requested) {
             log_info("stop requested: finishing the batch in flight");
@@ -478,12 +487,18 @@ static int coord_loop(coord_t *c)
             return -1;
         }
         int64_t tt1 = timeparse_now_us(), b_id = b->id;
+        b->cut_decide_seconds = (double)(tt1 - tt0) / 1e6;
         size_t b_rows = b->nrows;
         if (sink_submit(c, b) != 0) return -1;
         log_debug("batch %" PRId64 ": %zu rows cut and decided in %.1f ms, waited %.1f ms for the "
                   "sink",
                   b_id, b_rows, (double)(tt1 - tt0) / 1e3, (double)(timeparse_now_us() - tt1) / 1e3);
         int64_t now = timeparse_now_us();
+        if (now - last_lag > 1000000) {
+            for (int p = 0; p < c->nparts; p++)
+                metrics_set_lag(c->metrics, p, kafka_source_lag(c->src, p));
+            last_lag = now;
+        }
         if (now - last_log > 5000000) {
             pthread_mutex_lock(&c->mu);
             log_info("committed %" PRId64 " batches, %" PRId64 " messages", c->totals.batches,
@@ -510,6 +525,12 @@ int coordinator_run(engine_t *e, const job_config_t *job, const char *conninfo)
     c.job = job;
     pthread_mutex_init(&c.mu, NULL);
     pthread_cond_init(&c.cv, NULL);
+    c.metrics = metrics_start((int)job->metrics_port, err, sizeof err);
+    if (c.metrics == NULL) {
+        log_error("%s", err);
+        goto stop;
+    }
+    metrics_set_ranks(c.metrics, e->size);
     if (idset_init(&c.seen, 1 << 16) != 0) {
         log_error("out of memory");
         goto stop;
@@ -549,6 +570,7 @@ stop:
         pthread_mutex_unlock(&c.mu);
         pthread_join(c.thread, NULL);
     }
+    metrics_stop(c.metrics);
     engine_rank_stats_t *stats = NULL;
     if (engine_send_command(e, ENGINE_CMD_STATS) == MPI_SUCCESS) engine_step_stats(e, &stats);
     if (status == 0 && !job->quiet) report(&c, stats);

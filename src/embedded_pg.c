@@ -5,9 +5,9 @@
  *
  * State diagram of DIR (see embedded_pg.h for the layout):
  *
- *   absent --pg_initdb()--> initialized --pg_start()--> running
- *                                ^                          |
- *                                +-------- pg_stop() -------+
+ *   absent --pg_initdb()--> initialized --pg_start_server()--> running
+ *                                ^                                |
+ *                                +------- pg_stop_server() -------+
  *
  * "initialized" is marked by the include of bankstream.conf that pg_initdb()
  * appends to postgresql.conf as its last step, so an interrupted initdb is
@@ -53,6 +53,8 @@ typedef struct pgctx {
     int switch_user;       /* 1: run the server programs as uid/gid below */
     uid_t uid;
     gid_t gid;
+    gid_t groups[64]; /* supplementary groups of that user */
+    int ngroups;
     char user[64];
 } pgctx_t;
 
@@ -155,14 +157,21 @@ static int pg_ctx_init(pgctx_t *c, const char *dir, char *errstr, size_t errsize
     c->uid = pw->pw_uid;
     c->gid = pw->pw_gid;
     snprintf(c->user, sizeof c->user, "%s", pw->pw_name);
+    /* Looked up here, not after fork(): NSS is not async-signal-safe. */
+    c->ngroups = (int)(sizeof c->groups / sizeof c->groups[0]);
+    if (getgrouplist(c->user, c->gid, c->groups, &c->ngroups) < 0) {
+        c->groups[0] = c->gid;
+        c->ngroups = 1;
+    }
     return 0;
 }
 
-/* In a forked child: become the cluster owner. Returns 0 or -1. */
+/* In a forked child: become the cluster owner (system calls only, as the
+ * parent may have other threads). Returns 0 or -1. */
 static int pg_child_drop(const pgctx_t *c)
 {
     if (!c->switch_user) return 0;
-    if (initgroups(c->user, c->gid) != 0) return -1;
+    if (setgroups((size_t)c->ngroups, c->groups) != 0) return -1;
     if (setgid(c->gid) != 0) return -1;
     if (setuid(c->uid) != 0) return -1;
     return 0;

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 volatile sig_atomic_t engine_stop_requested = 0;
 
@@ -76,21 +75,14 @@ int engine_send_command(engine_t *e, int cmd)
 {
     MPI_Request req;
     int rc = MPI_Ibcast(&cmd, 1, MPI_INT, 0, e->world, &req);
-    if (rc == MPI_SUCCESS) rc = MPI_Wait(&req, MPI_STATUS_IGNORE);
-    return rc;
+    return rc == MPI_SUCCESS ? exchange_wait(&req) : rc;
 }
 
 int engine_wait_command(engine_t *e, int *cmd)
 {
     MPI_Request req;
-    int done = 0, rc = MPI_Ibcast(cmd, 1, MPI_INT, 0, e->world, &req);
-    struct timespec nap = {0, 100000}; /* 100 µs */
-    unsigned spins = 0;
-    while (rc == MPI_SUCCESS && !done) {
-        rc = MPI_Test(&req, &done, MPI_STATUS_IGNORE);
-        if (!done && ++spins > 200) nanosleep(&nap, NULL); /* spin briefly, then nap */
-    }
-    return rc;
+    int rc = MPI_Ibcast(cmd, 1, MPI_INT, 0, e->world, &req);
+    return rc == MPI_SUCCESS ? exchange_wait(&req) : rc;
 }
 
 int engine_owner_rank(const engine_t *e, const uint8_t id[16])

@@ -1,11 +1,33 @@
 /* exchange.c - scatter, gather and all-to-all of byte records (exchange.h).
  * Counts travel first (MPI_Scatter/Gather/Alltoall of ints), then the
- * payload with the v-variant in MPI_BYTE. */
+ * payload with the v-variant in MPI_BYTE. Every collective is started
+ * non-blocking and completed by exchange_wait, which naps between tests:
+ * with more ranks than cores (and PostgreSQL on the same machine) a rank
+ * spinning in a blocking collective would take the CPU the others need. */
 #include "exchange.h"
 
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+int exchange_wait(MPI_Request *req)
+{
+    struct timespec nap = {0, 50000}; /* 50 µs */
+    unsigned spins = 0;
+    int done = 0, rc = MPI_SUCCESS;
+    while (rc == MPI_SUCCESS && !done) {
+        rc = MPI_Test(req, &done, MPI_STATUS_IGNORE);
+        if (!done && ++spins > 100) nanosleep(&nap, NULL);
+    }
+    return rc;
+}
+
+/* Complete the operation just started (rc is its start's return code). */
+static int finish(int rc, MPI_Request *req)
+{
+    return rc == MPI_SUCCESS ? exchange_wait(req) : rc;
+}
 
 static int *byte_counts(const int *counts, int n, size_t record_size, int *displs)
 {
@@ -28,6 +50,7 @@ static int *byte_counts(const int *counts, int n, size_t record_size, int *displ
 int exchange_scatter(MPI_Comm comm, int root, const void *send, const int *counts,
                      size_t record_size, void **recv, int *nrecv)
 {
+    MPI_Request req;
     int rank, size, rc;
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &size);
@@ -40,14 +63,14 @@ int exchange_scatter(MPI_Comm comm, int root, const void *send, const int *count
             return MPI_ERR_NO_MEM;
         }
     }
-    rc = MPI_Scatter(counts, 1, MPI_INT, nrecv, 1, MPI_INT, root, comm);
+    rc = finish(MPI_Iscatter(counts, 1, MPI_INT, nrecv, 1, MPI_INT, root, comm, &req), &req);
     if (rc == MPI_SUCCESS) {
         *recv = malloc(*nrecv ? (size_t)*nrecv * record_size : 1);
         if (*recv == NULL) rc = MPI_ERR_NO_MEM;
     }
     if (rc == MPI_SUCCESS)
-        rc = MPI_Scatterv(send, bytes, displs, MPI_BYTE, *recv, (int)((size_t)*nrecv * record_size),
-                          MPI_BYTE, root, comm);
+        rc = finish(MPI_Iscatterv(send, bytes, displs, MPI_BYTE, *recv,
+                              (int)((size_t)*nrecv * record_size), MPI_BYTE, root, comm, &req), &req);
     free(bytes);
     free(displs);
     return rc;
@@ -56,6 +79,7 @@ int exchange_scatter(MPI_Comm comm, int root, const void *send, const int *count
 int exchange_gather(MPI_Comm comm, int root, const void *send, int n, size_t record_size,
                     void **recv, int *nrecv)
 {
+    MPI_Request req;
     int rank, size, rc;
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &size);
@@ -71,7 +95,7 @@ int exchange_gather(MPI_Comm comm, int root, const void *send, int n, size_t rec
             return MPI_ERR_NO_MEM;
         }
     }
-    rc = MPI_Gather(&n, 1, MPI_INT, counts, 1, MPI_INT, root, comm);
+    rc = finish(MPI_Igather(&n, 1, MPI_INT, counts, 1, MPI_INT, root, comm, &req), &req);
     if (rc == MPI_SUCCESS && rank == root) {
         bytes = byte_counts(counts, size, record_size, displs);
         for (int i = 0; i < size; i++) *nrecv += counts[i];
@@ -79,8 +103,8 @@ int exchange_gather(MPI_Comm comm, int root, const void *send, int n, size_t rec
         if (bytes == NULL || *recv == NULL) rc = MPI_ERR_NO_MEM;
     }
     if (rc == MPI_SUCCESS)
-        rc = MPI_Gatherv(send, (int)((size_t)n * record_size), MPI_BYTE, *recv, bytes, displs,
-                         MPI_BYTE, root, comm);
+        rc = finish(MPI_Igatherv(send, (int)((size_t)n * record_size), MPI_BYTE, *recv, bytes,
+                             displs, MPI_BYTE, root, comm, &req), &req);
     free(counts);
     free(bytes);
     free(displs);
@@ -90,6 +114,7 @@ int exchange_gather(MPI_Comm comm, int root, const void *send, int n, size_t rec
 int exchange_alltoall(MPI_Comm comm, const void *send, const int *counts, size_t record_size,
                       void **recv, int *nrecv, int *recv_counts)
 {
+    MPI_Request req;
     int size, rc = MPI_ERR_NO_MEM;
     MPI_Comm_size(comm, &size);
     int *sdispl = malloc((size_t)size * sizeof(int)), *rdispl = malloc((size_t)size * sizeof(int));
@@ -98,13 +123,14 @@ int exchange_alltoall(MPI_Comm comm, const void *send, const int *counts, size_t
     *nrecv = 0;
     if (sdispl == NULL || rdispl == NULL) goto out;
     if ((sbytes = byte_counts(counts, size, record_size, sdispl)) == NULL) goto out;
-    rc = MPI_Alltoall(counts, 1, MPI_INT, recv_counts, 1, MPI_INT, comm);
+    rc = finish(MPI_Ialltoall(counts, 1, MPI_INT, recv_counts, 1, MPI_INT, comm, &req), &req);
     if (rc != MPI_SUCCESS) goto out;
     rc = MPI_ERR_NO_MEM;
     if ((rbytes = byte_counts(recv_counts, size, record_size, rdispl)) == NULL) goto out;
     for (int i = 0; i < size; i++) *nrecv += recv_counts[i];
     if ((*recv = malloc(*nrecv ? (size_t)*nrecv * record_size : 1)) == NULL) goto out;
-    rc = MPI_Alltoallv(send, sbytes, sdispl, MPI_BYTE, *recv, rbytes, rdispl, MPI_BYTE, comm);
+    rc = finish(MPI_Ialltoallv(send, sbytes, sdispl, MPI_BYTE, *recv, rbytes, rdispl, MPI_BYTE, comm,
+                           &req), &req);
 out:
     free(sdispl);
     free(rdispl);
@@ -113,10 +139,11 @@ out:
     return rc;
 }
 
-void exchange_pack(const void *records, size_t n, size_t record_size, const int *dest,
-                   int nranks, void *out, int *counts, size_t *pos)
+int exchange_pack(const void *records, size_t n, size_t record_size, const int *dest, int nranks,
+                  void *out, int *counts, size_t *pos)
 {
     size_t *next = calloc((size_t)nranks + 1, sizeof *next);
+    if (next == NULL) return MPI_ERR_NO_MEM;
     memset(counts, 0, (size_t)nranks * sizeof *counts);
     for (size_t i = 0; i < n; i++) counts[dest[i]]++;
     for (int r = 0; r < nranks; r++) next[r + 1] = next[r] + (size_t)counts[r];
@@ -127,4 +154,5 @@ void exchange_pack(const void *records, size_t n, size_t record_size, const int 
         if (pos) pos[i] = at;
     }
     free(next);
+    return MPI_SUCCESS;
 }

@@ -147,8 +147,11 @@ static int kafka_conf_tcp_probe_list(const char *brokers, int timeout_ms, char *
         if (end) *end = '\0';
         int err = kafka_conf_tcp_probe(host, port && *port ? port : "9092", timeout_ms);
         if (err == 0) return 0;
-        snprintf(errstr, errsize, "%s:%s: %s", host, port && *port ? port : "9092",
-                 err == EHOSTUNREACH ? "host unknown or unreachable" : strerror(err));
+        const char *why = err == EHOSTUNREACH ? "host unknown or unreachable" : strerror(err);
+        if (strchr(brokers, ',') == NULL)
+            snprintf(errstr, errsize, "%s", why);
+        else
+            snprintf(errstr, errsize, "%s:%s: %s", host, port && *port ? port : "9092", why);
     }
     return -1;
 }

@@ -267,6 +267,16 @@ void kafka_source_advance(kafka_source_t *src, int partition, int64_t end_offset
     src->parts[partition].position = end_offset;
 }
 
+int64_t kafka_source_lag(kafka_source_t *src, int partition)
+{
+    int64_t low, high;
+    if (rd_kafka_get_watermark_offsets(src->rk, src->topic, partition, &low, &high) ||
+        high < 0)
+        return -1;
+    int64_t lag = high - src->parts[partition].position;
+    return lag > 0 ? lag : 0;
+}
+
 void kafka_source_commit(kafka_source_t *src, const int64_t *end_offsets, int nparts)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(nparts);

@@ -78,7 +78,8 @@ static int check_receivers(worker_t *w, const work_item_t *items, int n, uint8_t
         memcpy(ids[i], items[i].txn.receiver, 16);
         dest[i] = route_owner(items[i].txn.receiver, w->count);
     }
-    exchange_pack(ids, (size_t)n, 16, dest, w->count, packed, counts, pos);
+    rc = exchange_pack(ids, (size_t)n, 16, dest, w->count, packed, counts, pos);
+    if (rc != MPI_SUCCESS) goto out;
     rc = exchange_alltoall(w->comm, packed, counts, 16, (void **)&queries, &nq, qcounts);
     if (rc != MPI_SUCCESS) goto out;
     rc = MPI_ERR_NO_MEM;
@@ -113,7 +114,8 @@ static int apply_credits(worker_t *w, const credit_t *credits, int n)
     credit_t *incoming = NULL;
     if (!dest || !packed || !counts || !rcounts) goto out;
     for (int i = 0; i < n; i++) dest[i] = route_owner(credits[i].receiver, w->count);
-    exchange_pack(credits, (size_t)n, sizeof *credits, dest, w->count, packed, counts, NULL);
+    rc = exchange_pack(credits, (size_t)n, sizeof *credits, dest, w->count, packed, counts, NULL);
+    if (rc != MPI_SUCCESS) goto out;
     rc = exchange_alltoall(w->comm, packed, counts, sizeof *packed, (void **)&incoming, &nin,
                            rcounts);
     if (rc != MPI_SUCCESS) goto out;

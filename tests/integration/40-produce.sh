@@ -2,8 +2,9 @@
 # 40-produce.sh - `bankstream produce` against the shared broker and database:
 # the wire format read back with kcat and checked with Python's json, keys and
 # partitions (librdkafka's CRC32 partitioner, recomputed with zlib), users
-# checked with psql, byte-for-byte determinism, pacing, SIGINT, and the
-# failure modes (bad flags exit 2, unreachable broker or empty database exit 1).
+# checked with psql, byte-for-byte determinism, the historic default, pacing,
+# SIGINT, and the failure modes (bad flags exit 2; unreachable broker, missing
+# users exit 1).
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 
@@ -18,27 +19,52 @@ consume() { # topic -> partition<TAB>key<TAB>value lines, each partition in offs
     kcat -C -b "$BS_TEST_BROKERS" -t "$1" -e -q -f '%p\t%k\t%s\n'
 }
 
-# --- one run into a fresh topic, read back and checked field by field -------
+# --- the same flags into two topics and a file ---------------------------------
 T1=$(new_topic produce_a)
+T2=$(new_topic produce_b)
 produce --topic "$T1" --count $N --rate 0 --start-time $START --historic 0 --seed 7
+produce --topic "$T2" --count $N --rate 0 --start-time $START --historic 0 --seed 7
+produce --output "$WORK/file" --count $N --rate 0 --start-time $START --historic 0 --seed 7
+produce --output "$WORK/file8" --count 200 --rate 0 --start-time $START --historic 0 --seed 8
 consume "$T1" >"$WORK/t1"
+consume "$T2" >"$WORK/t2"
 assert_eq "$(wc -l <"$WORK/t1")" "$N" "messages in $T1"
-
+kcat -L -b "$BS_TEST_BROKERS" -t "$T1" -J >"$WORK/meta.json"
 psql_q "$PG" "SELECT id_usuario FROM usuarios" >"$WORK/users"
-PARTS=$(kcat -L -b "$BS_TEST_BROKERS" -t "$T1" -J |
-    python3 -c 'import json,sys; print(len(json.load(sys.stdin)["topics"][0]["partitions"]))')
 
-python3 - "$WORK/t1" "$WORK/users" "$PARTS" "$START" <<'EOF'
+# --- historic default: transacoes is empty, so the first 1000 go into the past year
+produce --output "$WORK/hist" --count 1200 --rate 0 --start-time $START --seed 7
+# A database of our own: no transacoes table counts as empty (historic 1000);
+# one row in it turns the historic default off.
+MINI=$(new_database produce_mini)
+psql_q "$MINI" "CREATE TABLE usuarios (id_usuario uuid PRIMARY KEY, saldo numeric(15,2));
+    INSERT INTO usuarios SELECT gen_random_uuid(), 100 FROM generate_series(1, 3)" >/dev/null
+"$BANKSTREAM" produce --pg "$MINI" --quiet --output "$WORK/mini" --count 1001 --start-time $START
+psql_q "$MINI" "CREATE TABLE transacoes (id_transacao uuid);
+    INSERT INTO transacoes VALUES (gen_random_uuid())" >/dev/null
+"$BANKSTREAM" produce --pg "$MINI" --quiet --output "$WORK/mini2" --count 10 --start-time $START
+
+python3 - "$WORK" "$START" <<'EOF'
 import json, re, sys, zlib
-path, users_path, parts, start = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-users = set(open(users_path).read().split())
+work, start = sys.argv[1], int(sys.argv[2])
+year = 365 * 86400 * 1000
+def lines(name):
+    return [l.rstrip("\n") for l in open(f"{work}/{name}")]
+def when(line):
+    return json.loads(line.split("\t")[-1])["data_horario"]
+
+users = set(open(f"{work}/users").read().split())
+parts = len(json.load(open(f"{work}/meta.json"))["topics"][0]["partitions"])
 fields = ["id_transacao", "id_usuario_pagador", "id_usuario_recebedor", "id_regiao",
           "modalidade_pagamento", "data_horario", "valor_transacao"]
 ufs = set("AC AL AP AM BA CE DF ES GO MA MT MS MG PA PB PR PE PI RJ RN RS RO RR SC SP SE TO".split())
 uuid = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
-ids, times, last_time = set(), [], {}
-for n, line in enumerate(open(path), 1):
-    part, key, value = line.rstrip("\n").split("\t")
+
+# Every message of the topic, field by field.
+t1 = lines("t1")
+ids, times = set(), []
+for n, line in enumerate(t1, 1):
+    part, key, value = line.split("\t")
     msg = json.loads(value)
     where = f"message {n}: {value}"
     assert list(msg) == fields, f"{where}: fields {list(msg)}"
@@ -56,67 +82,36 @@ for n, line in enumerate(open(path), 1):
     assert msg["valor_transacao"] >= 0.01, where
     ids.add(msg["id_transacao"])
     times.append(msg["data_horario"])
-    # Within a partition, offsets follow generation order: ascending time.
-    assert msg["data_horario"] > last_time.get(part, 0), f"{where}: time order"
-    last_time[part] = msg["data_horario"]
-assert len(ids) == n, "duplicate transaction ids"
-# --rate 0 and no historic: the clock runs 1 ms per transaction from START.
-assert sorted(times) == list(range(start, start + n)), "timestamps"
-EOF
+assert len(ids) == len(t1), "duplicate transaction ids"
+# --rate 0 and no historic: the clock runs 1 ms per transaction from the start.
+assert sorted(times) == list(range(start, start + len(t1))), "timestamps"
 
-# --- determinism: a second topic with the same flags, and the --output file --
-T2=$(new_topic produce_b)
-produce --topic "$T2" --count $N --rate 0 --start-time $START --historic 0 --seed 7
-consume "$T2" >"$WORK/t2"
-for p in $(seq 0 $((PARTS - 1))); do
-    cmp -s <(grep "^$p	" "$WORK/t1") <(grep "^$p	" "$WORK/t2") ||
-        fail "partition $p of $T1 and $T2 differ (same seed and start time)"
-done
-produce --output "$WORK/file" --count $N --rate 0 --start-time $START --historic 0 --seed 7
-assert_eq "$(wc -l <"$WORK/file")" "$N" "lines in the --output file"
-cmp -s <(cut -f2- "$WORK/t1" | sort) <(sort "$WORK/file") ||
-    fail "the --output file holds other messages than the topic"
-# The file is in generation order; each partition of the topic is that order.
-python3 - "$WORK/file" "$WORK/t1" "$PARTS" <<'EOF'
-import sys, zlib
-lines = [l.rstrip("\n") for l in open(sys.argv[1])]
-parts = int(sys.argv[3])
-topic = {}
-for l in open(sys.argv[2]):
-    p, rest = l.rstrip("\n").split("\t", 1)
-    topic.setdefault(int(p), []).append(rest)
+# Determinism: the second topic is byte-identical partition by partition, and
+# each partition is the --output file's order restricted to that partition.
+def by_part(rows):
+    out = {}
+    for l in rows:
+        p, rest = l.split("\t", 1)
+        out.setdefault(int(p), []).append(rest)
+    return out
+topic1, topic2 = by_part(t1), by_part(lines("t2"))
+assert topic1 == topic2, "two runs with the same flags produced different topics"
+file = lines("file")
 for p in range(parts):
-    want = [l for l in lines if zlib.crc32(l.split("\t")[0].encode()) % parts == p]
-    assert topic.get(p, []) == want, f"partition {p} is not the file order"
-EOF
-produce --output "$WORK/file8" --count 200 --rate 0 --start-time $START --historic 0 --seed 8
-cmp -s <(head -200 "$WORK/file") "$WORK/file8" && fail "seeds 7 and 8 gave the same messages"
+    want = [l for l in file if zlib.crc32(l.split("\t")[0].encode()) % parts == p]
+    assert topic1.get(p, []) == want, f"partition {p} is not the --output file's order"
+assert lines("file8") != file[:200], "seeds 7 and 8 gave the same messages"
 
-# --- historic default: transacoes is empty, so the first 1000 go into the past year
-produce --output "$WORK/hist" --count 1200 --rate 0 --start-time $START --seed 7
-python3 - "$WORK/hist" "$START" <<'EOF'
-import json, sys
-start = int(sys.argv[2]); year = 365 * 86400 * 1000
-t = [json.loads(l.split("\t", 1)[1])["data_horario"] for l in open(sys.argv[1])]
+# Historic default with an empty transacoes: 1000 ascending in the past year.
+t = [when(l) for l in lines("hist")]
 hist, live = t[:1000], t[1000:]
 assert all(start - year <= x < start for x in hist), "historic outside the year before start"
 assert hist == sorted(hist), "historic timestamps not ascending"
-assert live == list(range(start, start + 200)), "live timestamps"
+assert live == list(range(start, start + 200)), "live timestamps after the historic ones"
+mini = [when(l) for l in lines("mini")]
+assert mini[0] < start and mini[1000] == start, "no transacoes table should mean historic 1000"
+assert when(lines("mini2")[0]) == start, "a non-empty transacoes should mean no historic"
 EOF
-# A minimal database of our own: no transacoes table counts as empty; one row
-# in it turns the historic default off.
-MINI=$(new_database produce_mini)
-psql_q "$MINI" "CREATE TABLE usuarios (id_usuario uuid PRIMARY KEY, saldo numeric(15,2));
-    INSERT INTO usuarios SELECT gen_random_uuid(), 100 FROM generate_series(1, 3)" >/dev/null
-first_time() { head -1 "$1" | cut -f2 | python3 -c 'import json,sys; print(json.load(sys.stdin)["data_horario"])'; }
-"$BANKSTREAM" produce --pg "$MINI" --quiet --output "$WORK/mini" --count 1001 --start-time $START
-assert_eq "$(tail -1 "$WORK/mini" | cut -f2 | python3 -c 'import json,sys; print(json.load(sys.stdin)["data_horario"])')" \
-    "$START" "message 1001 without a transacoes table (historic default 1000)"
-[ "$(first_time "$WORK/mini")" -lt "$START" ] || fail "no historic without a transacoes table"
-psql_q "$MINI" "CREATE TABLE transacoes (id_transacao uuid);
-    INSERT INTO transacoes VALUES (gen_random_uuid())" >/dev/null
-"$BANKSTREAM" produce --pg "$MINI" --quiet --output "$WORK/mini2" --count 10 --start-time $START
-assert_eq "$(first_time "$WORK/mini2")" "$START" "first timestamp when transacoes has rows"
 
 # --- pacing and SIGINT -------------------------------------------------------
 T3=$(new_topic produce_c)
@@ -139,6 +134,23 @@ sent=$(echo "$summary" | awk '{print $2}')
 [ "$sent" -gt 0 ] || fail "nothing produced before SIGINT"
 assert_eq "$(consume "$T4" | wc -l)" "$sent" "messages in $T4 after SIGINT"
 
+# --- a broker that dies mid-run: delivery failures make the exit status 1 ----
+"$BANKSTREAM" broker --port 0 >"$WORK/broker.out" 2>"$WORK/broker.err" &
+bpid=$!
+for _ in $(seq 50); do [ -s "$WORK/broker.out" ] && break; sleep 0.1; done
+DYING=$(head -1 "$WORK/broker.out")
+[ -n "$DYING" ] || fail "private broker did not start: $(cat "$WORK/broker.err")"
+"$BANKSTREAM" produce --pg "$PG" --brokers "$DYING" --topic dying --count 1000 --rate 100 \
+    --historic 0 --quiet -X message.timeout.ms=2000 2>"$WORK/dying.err" &
+ppid=$!
+sleep 1
+kill $bpid
+wait $bpid || true
+rc=0
+wait $ppid || rc=$?
+assert_eq "$rc" "1" "exit status when the broker dies"
+assert_contains "$(cat "$WORK/dying.err")" "failed delivery" "error when the broker dies"
+
 # --- failures ------------------------------------------------------------------
 expect_exit() { # code text cmd...
     local want=$1 text=$2 err rc=0
@@ -146,7 +158,7 @@ expect_exit() { # code text cmd...
     err=$("$@" 2>&1 >/dev/null) || rc=$?
     assert_eq "$rc" "$want" "exit status of: $*"
     assert_contains "$err" "$text" "error message of: $*"
-    assert_eq "$(printf '%s\n' "$err" | wc -l)" "1" "one error line from: $*"
+    [[ "$err" != *$'\n'* ]] || fail "more than one error line from: $*: $err"
 }
 expect_exit 2 "--count" "$BANKSTREAM" produce --pg "$PG" --count -5
 expect_exit 2 "--rate" "$BANKSTREAM" produce --pg "$PG" --rate abc
@@ -163,8 +175,7 @@ expect_exit 1 "cannot reach Kafka at 127.0.0.1:$port" \
 
 EMPTY=$(new_database produce_empty)
 expect_exit 1 "bankstream init" "$BANKSTREAM" produce --pg "$EMPTY" --output /dev/null --count 1
-psql_q "$EMPTY" "CREATE TABLE usuarios (id_usuario uuid, saldo numeric(15,2))"
-psql_q "$EMPTY" "INSERT INTO usuarios VALUES (gen_random_uuid(), 10)"
+psql_q "$EMPTY" "CREATE TABLE usuarios (id_usuario uuid, saldo numeric(15,2));
+    INSERT INTO usuarios VALUES (gen_random_uuid(), 10)" >/dev/null
 expect_exit 1 "bankstream init" "$BANKSTREAM" produce --pg "$EMPTY" --output /dev/null --count 1
-
 echo "ok"

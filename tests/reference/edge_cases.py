@@ -1,22 +1,25 @@
 #!/usr/bin/env python3
-"""edge_cases.py - append hand-made edge-case messages to a topic, and check
+"""edge_cases.py - put hand-made edge-case messages into a topic, and check
 that serial_ref.py classified each one as intended.
 
 Why: the generated stream (`bankstream produce`) only holds well-formed,
-known-user transactions. The determinism test also needs malformed messages,
-duplicates, unknown users, "older than the last approved" and rounding edges,
-spread over every partition. This script builds them from the users of a
-database, writes them with kcat (explicit partition, raw bytes, empty values
-included), and records what each one must become in a manifest.
+known-user transactions of 2024-2025. The determinism test also needs malformed
+messages, duplicates, unknown users, "older than the last approved", rounding
+edges and local hours under Sao Paulo's former daylight-saving time, spread
+over every partition. This script builds them from the users of a database,
+writes them with kcat (explicit partition, raw bytes, empty values included),
+and records what each one must become in a manifest.
 
-  edge_cases.py inject --pg CONNINFO --brokers B --topic T --manifest FILE
+  edge_cases.py inject --phase head|tail --pg CONNINFO --brokers B --topic T --manifest FILE
   edge_cases.py check MANIFEST ROWS     (ROWS: rows.txt written by serial_ref.py)
 
-Manifest: one line per injected message, in the order they were appended to
-their partition: partition <TAB> expected <TAB> name <TAB> id_transacao (or -). The injected messages are
-the last ones of each partition, so `check` matches them with the last rows of
-each partition. expected is 'dead', 'dup', 'txn' (any outcome) or
-'txn:<status>[/<motivo>]'.
+Phase 'head' runs before `bankstream produce` (its messages are the first of
+partition 0: transactions dated 1985-2019 can only reach the scores while their
+payer has no approved transaction yet); phase 'tail' runs after it and appends
+to every partition. Manifest: one line per injected message, in the order they
+were written: partition, head|tail, expected, name, id_transacao (or -), tab
+separated. `check` matches them with the first/last rows of each partition.
+expected is 'dead', 'dup', 'txn' (any outcome) or 'txn:<status>[/<motivo>]'.
 
 The case named 'tie-10.125' carries valor_transacao 10.125, an exact binary
 tie at the cent: the rule says half away from zero (10.13); printf's "%.2f"
@@ -27,9 +30,6 @@ import math
 import subprocess
 import sys
 import uuid
-
-MODS = ("PIX", "TED", "DOC", "Boleto")
-
 
 def psql_rows(conninfo, sql):
     out = subprocess.run(["psql", conninfo, "-XAtq", "-v", "ON_ERROR_STOP=1", "-c",
@@ -43,10 +43,10 @@ def fixed_uuid(n):
     return str(uuid.UUID(int=(0xED6E_CA5E << 96) | n, version=4))
 
 
-def build_cases(users, regions, existing):
+def build_cases(phase, users, regions, existing):
     """users: [(id, region, saldo, limit)] sorted richest first; existing: raw
-    bytes of a message already in the topic. Returns [(partition, expected,
-    name, payload bytes)]."""
+    bytes of a message already in the topic (tail phase). Returns
+    [(partition, expected, name, payload bytes)]."""
     def farthest(home):
         return max(regions, key=lambda r: math.hypot(regions[r][0] - regions[home][0],
                                                      regions[r][1] - regions[home][1]))
@@ -82,6 +82,22 @@ def build_cases(users, regions, existing):
     def add(p, expected, name, payload):
         assert b"\x1e" not in payload and b"\x1f" not in payload, name
         cases.append((p, expected, name, payload))
+
+    if phase == "head":
+        # The first rows of the first batch; payers without any approval yet.
+        # Sao Paulo kept daylight-saving time (UTC-2) until February 2019.
+        add(0, "dead", "head-not-json", b"{")
+        for i, (name, when) in enumerate((
+                ("dst-before-start", "2018-11-04T02:30:00Z"),  # 23:30 on the 3rd, UTC-3
+                ("dst-after-start", "2018-11-04T03:30:00Z"),   # 01:30, UTC-2
+                ("dst-before-end", "2019-02-17T01:30:00Z"),    # 23:30 on the 16th, UTC-2
+                ("dst-1985", "1985-12-01T12:00:00Z"))):
+            u = users[10 + i]
+            serial[0] = 0x100 + i
+            add(0, "txn:aprovada", name,
+                js(txn(id_usuario_pagador=u[0], id_regiao=u[1], valor_transacao=5.0,
+                       data_horario=when)))
+        return cases
 
     # -- partition 0: malformed
     add(0, "dead", "not-json", b"not json at all")
@@ -162,46 +178,51 @@ def build_cases(users, regions, existing):
 
 def inject(args):
     opts = dict(zip(args[::2], args[1::2]))
-    pg, brokers, topic = opts["--pg"], opts["--brokers"], opts["--topic"]
+    phase, pg, brokers, topic = opts["--phase"], opts["--pg"], opts["--brokers"], opts["--topic"]
+    if phase not in ("head", "tail"):
+        raise SystemExit("edge_cases: --phase is head or tail")
     users = [(u, r, float(s), float(lim)) for u, r, s, lim in psql_rows(
         pg, "SELECT id_usuario, id_regiao, saldo, limite_pix FROM usuarios "
             "ORDER BY least(saldo, limite_pix) DESC, id_usuario")]
     regions = {r: (float(lat), float(lon)) for r, lat, lon in psql_rows(
         pg, "SELECT id_regiao, latitude, longitude FROM regioes")}
-    existing = subprocess.run(["kcat", "-C", "-b", brokers, "-t", topic, "-p", "0", "-o", "3",
-                               "-c", "1", "-e", "-q", "-f", "%s"], check=True,
-                              capture_output=True).stdout
-    if not existing:
-        raise SystemExit("edge_cases: no message at partition 0 offset 3 of %s" % topic)
-    cases = build_cases(users, regions, existing)
+    existing = None
+    if phase == "tail":
+        existing = subprocess.run(["kcat", "-C", "-b", brokers, "-t", topic, "-p", "0", "-o",
+                                   "20", "-c", "1", "-e", "-q", "-f", "%s"], check=True,
+                                  capture_output=True).stdout
+        if not existing:
+            raise SystemExit("edge_cases: no message at partition 0 offset 20 of " + topic)
+    cases = build_cases(phase, users, regions, existing)
     for p in sorted({c[0] for c in cases}):
         data = b"".join(b"edge\x1f" + c[3] + b"\x1e" for c in cases if c[0] == p)
         subprocess.run(["kcat", "-P", "-b", brokers, "-t", topic, "-p", str(p), "-K", "\\x1f",
                         "-D", "\\x1e"], input=data, check=True)
-    with open(opts["--manifest"], "w") as f:
+    with open(opts["--manifest"], "w" if phase == "head" else "a") as f:
         for p, expected, name, payload in cases:
             try:
                 tid = json.loads(payload)["id_transacao"].lower()
             except Exception:  # not JSON, no id: nothing to name
                 tid = "-"
-            f.write("%d\t%s\t%s\t%s\n" % (p, expected, name, tid))
-    print("edge_cases: appended %d messages" % len(cases))
+            f.write("%d\t%s\t%s\t%s\t%s\n" % (p, phase, expected, name, tid))
+    print("edge_cases: wrote %d messages (%s)" % (len(cases), phase))
 
 
 def check(manifest, rows_file):
     want = {}
     with open(manifest) as f:
         for line in f:
-            p, expected, name, _ = line.rstrip("\n").split("\t")
-            want.setdefault(int(p), []).append((expected, name))
+            p, where, expected, name, _ = line.rstrip("\n").split("\t")
+            want.setdefault((int(p), where), []).append((expected, name))
     rows = {}
     with open(rows_file) as f:
         for line in f:
             p, o, _, kind, status, motivo = line.rstrip("\n").split("\t")
             rows.setdefault(int(p), []).append((int(o), kind, status, motivo))
     bad = 0
-    for p, cases in want.items():
-        got = sorted(rows.get(p, []))[-len(cases):]
+    for (p, where), cases in want.items():
+        part = sorted(rows.get(p, []))
+        got = part[:len(cases)] if where == "head" else part[-len(cases):]
         if len(got) != len(cases):
             print("partition %d: %d rows, %d injected" % (p, len(got), len(cases)))
             return 1

@@ -33,8 +33,9 @@ Rules (the specification, not a translation of the C code):
     epoch ms or ISO-8601 'YYYY-MM-DD(T| )HH:MM:SS[.f{1,6}][Z|+HH:MM|-HH:MM]'
     (UTC when zone-less) within [1970-01-01, 2100-01-01], valor_transacao a
     JSON number rounded to centavos half away from zero from its exact binary
-    value, 0 < valor <= 1,000,000,000.00. Duplicate keys, 'NaN', '\\u0000'
-    and more than 65536 bytes make it invalid; extra fields are ignored.
+    value, 0 < valor <= 1,000,000,000.00. Duplicate keys (top level), 'NaN',
+    '\\u0000', unpaired surrogate escapes, a byte order mark and more than 65536
+    bytes make it invalid; extra fields are ignored.
   * duplicates: a valid message whose id was already seen (valid messages only).
   * decision per transaction, first failure wins: unknown payer; older than the
     payer's last approved; unknown receiver; (scores) balance < amount; amount
@@ -70,6 +71,7 @@ RISK_THRESHOLD = 6.0
 ZONE = ZoneInfo("America/Sao_Paulo")
 
 UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+BAD_CHAR_RE = re.compile("[\x00\ud800-\udfff]")  # from \u0000 or lone \uD8xx escapes
 ISO_RE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})[T ]([0-9]{2}):([0-9]{2}):([0-9]{2})"
                     r"(?:\.([0-9]{1,6}))?(Z|[+-][0-9]{2}:[0-9]{2})?")
 
@@ -138,7 +140,9 @@ def decode(payload):
         raise Invalid("empty message")
     if len(payload) > MAX_BYTES:
         raise Invalid("message too large")
-    text = payload.decode("utf-8", errors="surrogateescape")
+    # Bytes that are not UTF-8 can only sit in strings nobody checks (anywhere
+    # else they break the JSON or the field): they are not a reason to refuse.
+    text = payload.decode("utf-8", errors="replace")
     try:
         root = json.loads(text, object_pairs_hook=_Obj, parse_constant=_no_constant)
     except Invalid:
@@ -147,8 +151,8 @@ def decode(payload):
         raise Invalid("not valid JSON: %s" % e) from None
     if not isinstance(root, _Obj):
         raise Invalid("not a JSON object")
-    if "\\u0000" in text and any("\x00" in s for s in _walk_strings(root)):
-        raise Invalid("\\u0000 in a string")
+    if "\\u" in text and any(BAD_CHAR_RE.search(s) for s in _walk_strings(root)):
+        raise Invalid("\\u0000 or an unpaired surrogate escape in a string")
     keys = [k for k, _ in root]
     if len(set(keys)) != len(keys):
         raise Invalid("duplicate key")
@@ -183,8 +187,8 @@ def decode(payload):
     t["us"] = us
 
     reais = to_float(obj["valor_transacao"], "valor_transacao")
-    if not math.isfinite(reais):
-        raise Invalid("valor_transacao is not finite")
+    if not math.isfinite(reais) or abs(reais) > MAX_TXN_CENTS:  # (quantize needs few digits)
+        raise Invalid("valor_transacao is not finite or out of range")
     cents = int(Decimal(reais).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP) * 100)
     if cents <= 0 or cents > MAX_TXN_CENTS:
         raise Invalid("valor_transacao out of range")

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# 50-run.sh - `bankstream run` as a user drives it: a small stream end to end,
+# the original's views over our rows, latency columns, Kafka lag, bad
+# configuration, a graceful stop with SIGUSR1, and new messages after a stop.
+set -euo pipefail
+source "$(dirname "$0")/../lib.sh"
+
+PG=$(new_database run)
+TOPIC=$(new_topic run)
+"$BANKSTREAM" init --pg "$PG" --users 500 >/dev/null
+"$BANKSTREAM" produce --pg "$PG" --brokers "$BS_TEST_BROKERS" --topic "$TOPIC" --count 3000 \
+    --rate 0 --seed 5 --historic 100 --quiet
+
+# 1. A stream to the end: every message becomes exactly one row somewhere.
+out=$(mpirun_bs 2 run --pg "$PG" --brokers "$BS_TEST_BROKERS" --topic "$TOPIC" \
+    --batch-size 500 --until-idle 2>&1)
+echo "$out"
+assert_contains "$out" "messages 3000" "run summary"
+rows=$(psql_q "$PG" "SELECT (SELECT count(*) FROM transacoes) + (SELECT count(*) FROM
+    transacoes_duplicadas) + (SELECT count(*) FROM dead_letters)")
+assert_eq "$rows" 3000 "rows written for 3000 messages"
+approved=$(psql_q "$PG" "SELECT count(*) FROM transacoes WHERE status = 'aprovada'")
+assert_contains "$out" "approved $approved" "summary approved count vs table"
+
+# Statuses and columns are consistent with each other.
+bad=$(psql_q "$PG" "SELECT count(*) FROM transacoes WHERE
+    (status = 'aprovada') IS DISTINCT FROM coalesce(transacao_aprovada, false)
+    OR (status = 'nao_processada') <> (transacao_aprovada IS NULL)
+    OR (status = 'aprovada') <> (motivo IS NULL)")
+assert_eq "$bad" 0 "status, motivo and transacao_aprovada agree"
+
+# 2. Latency columns: Kafka timestamp <= start <= result, total = result - kafka.
+bad=$(psql_q "$PG" "SELECT count(*) FROM transacoes WHERE tempo_entrada_kafka IS NULL
+    OR tempo_inicio_processamento < tempo_entrada_kafka
+    OR tempo_saida_resultado < tempo_inicio_processamento
+    OR latencia_total_ms <> (extract(epoch FROM tempo_saida_resultado - tempo_entrada_kafka)
+                              * 1000)::bigint
+    OR tempo_processamento_ms < 0 OR latencia_total_ms < tempo_processamento_ms")
+assert_eq "$bad" 0 "latency columns consistent"
+n=$(psql_q "$PG" "SELECT sum(total_transacoes) FROM vw_performance_stats")
+assert_eq "$n" "$(psql_q "$PG" "SELECT count(*) FROM transacoes")" "vw_performance_stats covers all rows"
+n=$(psql_q "$PG" "SELECT count(*) FROM vw_performance_temporal WHERE latencia_media_ms >= 0")
+[ "$n" -ge 1 ] || fail "vw_performance_temporal returns rows"
+
+# 3. Offsets were committed to Kafka (lag visible to Kafka tools): a consumer
+#    of group "bankstream" resumes at the committed offsets and finds nothing
+#    new, while a consumer of a fresh group reads every message.
+group_count() { # group -> messages a group consumer sees before going idle
+    timeout 60 kcat -b "$BS_TEST_BROKERS" -G "$1" -X auto.offset.reset=earliest \
+        -X enable.auto.commit=false -e -q -f 'x\n' "$TOPIC" | wc -l
+}
+assert_eq "$(group_count "fresh_$$")" 3000 "a new consumer group sees all messages"
+assert_eq "$(group_count bankstream)" 0 "group bankstream has committed every offset"
+
+# 4. Bad configuration: named key and fix, exit 2, nothing written.
+printf '[batch]\nsize = lots\n' >"$BS_TEST_TMP/bad.ini"
+assert_fails "[batch] size = 'lots' is not valid" mpirun_bs 1 run "$BS_TEST_TMP/bad.ini" --pg "$PG"
+printf '[rules]\nthreshold = 6\n' >"$BS_TEST_TMP/bad2.ini"
+assert_fails "unknown key 'threshold'" mpirun_bs 1 run "$BS_TEST_TMP/bad2.ini" --pg "$PG"
+assert_fails "--batch-size expects" mpirun_bs 1 run --batch-size -3 --pg "$PG"
+assert_fails "unknown option" mpirun_bs 1 run --bogus --pg "$PG"
+assert_fails "cannot connect" mpirun_bs 1 run --pg "host=127.0.0.1 port=1 dbname=x" \
+    --brokers "$BS_TEST_BROKERS" --topic "$TOPIC"
+
+# 5. New messages, a long-running job, and a graceful stop with SIGUSR1.
+"$BANKSTREAM" produce --pg "$PG" --brokers "$BS_TEST_BROKERS" --topic "$TOPIC" --count 1000 \
+    --rate 0 --seed 6 --historic 0 --quiet
+MPORT=$(free_port)
+printf '[metrics]\nport = %s\n' "$MPORT" >"$BS_TEST_TMP/metrics.ini"
+mpirun_bs 3 run "$BS_TEST_TMP/metrics.ini" --pg "$PG" --brokers "$BS_TEST_BROKERS" \
+    --topic "$TOPIC" --batch-size 200 >"$BS_TEST_TMP/long.out" 2>&1 &
+pid=$!
+for _ in $(seq 100); do
+    n=$(psql_q "$PG" "SELECT coalesce(sum(n_mensagens), 0) FROM batch_log")
+    [ "$n" -ge 4000 ] && break
+    sleep 0.2
+done
+assert_eq "$n" 4000 "long-running job caught up"
+# Prometheus: the counters of this run (1000 new messages) and the rank count.
+metrics=$(curl -sf "http://127.0.0.1:$MPORT/metrics") || fail "no /metrics on port $MPORT"
+assert_contains "$metrics" "bankstream_messages_total 1000" "metrics message count"
+assert_contains "$metrics" "bankstream_ranks 3" "metrics rank count"
+pkill -USR1 -f "^mpirun.*$TOPIC" || fail "no mpirun to signal"
+rc=0; wait $pid || rc=$?
+cat "$BS_TEST_TMP/long.out"
+assert_eq "$rc" 0 "exit status after SIGUSR1"
+assert_contains "$(cat "$BS_TEST_TMP/long.out")" "stop requested" "graceful stop logged"
+echo "ok"
