@@ -1,7 +1,7 @@
 /* kafka_conf.h - librdkafka configuration and broker reachability, shared by
  * the producer and the processor.
  *
- * Keys given by the user (job file [kafka] section, --kafka key=value) go to
+ * Keys given by the user (job file [kafka] section, -X key=value) go to
  * librdkafka unchanged, after bankstream's own settings, so they win.
  * librdkafka's own log lines are kept off stderr except critical ones:
  * commands report failures in one line of their own. */

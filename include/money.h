@@ -2,7 +2,9 @@
  *
  * A double appears only at the wire boundary (JSON valor_transacao) and is
  * converted here with correct rounding: the decimal value printed by "%.2f"
- * (glibc rounds the exact binary value) is parsed back as an integer. */
+ * is parsed back as an integer. glibc rounds the exact binary value to the
+ * nearest cent, exact ties to even (10.125 -> 10.12, 10.375 -> 10.38), which
+ * is what the original producer's Python round(x, 2) does too. */
 #ifndef BS_MONEY_H
 #define BS_MONEY_H
 
@@ -21,9 +23,9 @@ enum money_rc {
     MONEY_TOO_BIG = -3,  /* above MONEY_MAX_CENTS */
 };
 
-/* Convert reais to centavos, rounding half away from zero at the cent as
- * printf does for the exact binary value. Returns a money_rc; *cents is set
- * only on MONEY_OK. */
+/* Convert reais to centavos, rounding the exact binary value to the nearest
+ * cent, ties to even (see above). Returns a money_rc; *cents is set only on
+ * MONEY_OK. */
 int money_from_double(double reais, int64_t *cents);
 
 /* Format centavos as "1234.56" ("-0.50" for negatives); returns the length. */

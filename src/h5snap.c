@@ -386,8 +386,8 @@ static void snap_attr_fail(const char *path, const char *obj, const char *name, 
                  "%s: attribute %s of %s is missing: not a bankstream snapshot, or a damaged one",
                  path, name, obj);
     else
-        snap_err(errstr, errsize, "%s: attribute %s of %s is unreadable or not a number: %s", path,
-                 name, obj, snap_h5_reason(why, sizeof why));
+        snap_err(errstr, errsize, "%s: cannot read attribute %s of %s: %s", path, name, obj,
+                 snap_h5_reason(why, sizeof why));
 }
 
 /* Read a scalar integer attribute as mtype (NATIVE_INT64 or NATIVE_UINT64).
@@ -403,14 +403,18 @@ static int snap_attr_read_int(hid_t loc, const char *path, const char *obj, cons
     hid_t attr = H5Aopen(loc, name, H5P_DEFAULT);
     hid_t type = attr >= 0 ? H5Aget_type(attr) : -1;
     hid_t space = attr >= 0 ? H5Aget_space(attr) : -1;
-    int rc = -1;
-    if (type >= 0 && space >= 0 && H5Tget_class(type) == H5T_INTEGER &&
-        H5Sget_simple_extent_npoints(space) == 1 && H5Aread(attr, mtype, out) >= 0)
-        rc = 0;
+    int rc = -1, is_int = type >= 0 && space >= 0 && H5Tget_class(type) == H5T_INTEGER &&
+                          H5Sget_simple_extent_npoints(space) == 1;
+    if (is_int && H5Aread(attr, mtype, out) >= 0) rc = 0;
     if (space >= 0) H5Sclose(space);
     if (type >= 0) H5Tclose(type);
     if (attr >= 0) H5Aclose(attr);
-    if (rc) snap_attr_fail(path, obj, name, 0, errstr, errsize);
+    if (rc && type >= 0 && space >= 0 && !is_int)
+        snap_err(errstr, errsize,
+                 "%s: attribute %s of %s is not an integer scalar: not a bankstream snapshot",
+                 path, name, obj);
+    else if (rc)
+        snap_attr_fail(path, obj, name, 0, errstr, errsize);
     return rc;
 }
 
@@ -427,8 +431,8 @@ static int snap_attr_read_str(hid_t loc, const char *path, const char *obj, cons
     hid_t attr = H5Aopen(loc, name, H5P_DEFAULT);
     hid_t type = attr >= 0 ? H5Aget_type(attr) : -1;
     hid_t mtype = -1;
-    int rc = -1;
-    if (type >= 0 && H5Tget_class(type) == H5T_STRING) {
+    int rc = -1, is_str = type >= 0 && H5Tget_class(type) == H5T_STRING;
+    if (is_str) {
         mtype = H5Tcopy(type);
         if (H5Tis_variable_str(type) > 0) {
             char *s = NULL;
@@ -450,11 +454,12 @@ static int snap_attr_read_str(hid_t loc, const char *path, const char *obj, cons
     if (mtype >= 0) H5Tclose(mtype);
     if (type >= 0) H5Tclose(type);
     if (attr >= 0) H5Aclose(attr);
-    if (rc) {
-        char why[256];
-        snap_err(errstr, errsize, "%s: attribute %s of %s is unreadable or not a string: %s", path,
-                 name, obj, snap_h5_reason(why, sizeof why));
-    }
+    if (rc && type >= 0 && !is_str)
+        snap_err(errstr, errsize,
+                 "%s: attribute %s of %s is not a string: not a bankstream snapshot", path, name,
+                 obj);
+    else if (rc)
+        snap_attr_fail(path, obj, name, 0, errstr, errsize);
     return rc;
 }
 
@@ -1184,13 +1189,14 @@ static int snap_write_src(MPI_Comm comm, const char *dir, const h5snap_meta_t *m
     rc = snap_create_layout(&f, &m, partial, errstr, errsize);
     if (snap_agree(comm, rc, errstr, errsize)) goto fail;
 
-    /* End offsets: rank 0 writes them all, the others take part with nothing. */
-    {
+    /* End offsets: rank 0 writes them all, the others take part with nothing.
+     * (HDF5 refuses any write to a zero-sized dataset, even an empty one.) */
+    if (m.nparts > 0) {
         hid_t fspace = H5Dget_space(f.offsets);
         hsize_t one = 1;
         hid_t mspace = H5Screate_simple(1, &one, NULL);
         rc = (fspace < 0 || mspace < 0) ? -1 : 0;
-        if (rc == 0 && (rank != 0 || m.nparts == 0))
+        if (rc == 0 && rank != 0)
             rc = (H5Sselect_none(fspace) < 0 || H5Sselect_none(mspace) < 0) ? -1 : 0;
         else if (rc == 0) {
             H5Sclose(mspace);

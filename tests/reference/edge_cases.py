@@ -22,8 +22,8 @@ separated. `check` matches them with the first/last rows of each partition.
 expected is 'dead', 'dup', 'txn' (any outcome) or 'txn:<status>[/<motivo>]'.
 
 The case named 'tie-10.125' carries valor_transacao 10.125, an exact binary
-tie at the cent: the rule says half away from zero (10.13); printf's "%.2f"
-rounds ties to even (10.12).
+tie at the cent: it is stored as 10.12 (ties to even, as the original
+producer's Python round(x, 2) and printf's "%.2f" do).
 """
 import json
 import math
@@ -163,6 +163,7 @@ def build_cases(phase, users, regions, existing):
     add(3, "txn", "uppercase-uuids",
         js(txn(id_transacao=fixed_uuid(0xABC).upper(), id_usuario_pagador=c[0].upper(),
                id_usuario_recebedor=a[0].upper())))
+    # payer b pays itself (receiver b): debited at once, credited at the end of the batch
     add(3, "txn", "iso-with-offset", js(txn(id_usuario_pagador=b[0],
                                             data_horario="2026-03-01T10:00:00-03:00")))
     add(3, "txn", "iso-space-separator", js(txn(id_usuario_pagador=b[0],

@@ -32,8 +32,8 @@ Rules (the specification, not a translation of the C code):
     one of the 27 UFs, the modality PIX|TED|DOC|Boleto, data_horario integral
     epoch ms or ISO-8601 'YYYY-MM-DD(T| )HH:MM:SS[.f{1,6}][Z|+HH:MM|-HH:MM]'
     (UTC when zone-less) within [1970-01-01, 2100-01-01], valor_transacao a
-    JSON number rounded to centavos half away from zero from its exact binary
-    value, 0 < valor <= 1,000,000,000.00. Duplicate keys (top level), 'NaN',
+    JSON number rounded to centavos: nearest to its exact binary value, exact
+    ties to even (as Python's round(x, 2) in the original producer, and printf), 0 < valor <= 1,000,000,000.00. Duplicate keys (top level), 'NaN',
     '\\u0000', unpaired surrogate escapes, a byte order mark and more than 65536
     bytes make it invalid; extra fields are ignored.
   * duplicates: a valid message whose id was already seen (valid messages only).
@@ -55,7 +55,7 @@ import re
 import subprocess
 import sys
 from datetime import datetime, timezone
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from zoneinfo import ZoneInfo
 
 UFS = ("AC AL AP AM BA CE DF ES GO MA MT MS MG PA PB PR PE PI RJ RN RS RO RR SC SP SE "
@@ -189,7 +189,7 @@ def decode(payload):
     reais = to_float(obj["valor_transacao"], "valor_transacao")
     if not math.isfinite(reais) or abs(reais) > MAX_TXN_CENTS:  # (quantize needs few digits)
         raise Invalid("valor_transacao is not finite or out of range")
-    cents = int(Decimal(reais).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP) * 100)
+    cents = int(Decimal(reais).quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN) * 100)
     if cents <= 0 or cents > MAX_TXN_CENTS:
         raise Invalid("valor_transacao out of range")
     t["cents"] = cents
