@@ -50,8 +50,7 @@ extern volatile sig_atomic_t engine_stop_requested;
 void engine_install_signals(void);
 
 /* Collective set-up: roles and the workers' communicator. 0 or -1 + errstr. */
-int engine_init(engine_t *e, MPI_Comm world, const job_config_t *job, char *errstr,
-                size_t errsize);
+int engine_init(engine_t *e, MPI_Comm world, const job_config_t *job, char *errstr, size_t errsize);
 void engine_free(engine_t *e);
 
 /* Rank 0: announce the next step. Collective with engine_wait_command. */

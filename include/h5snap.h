@@ -42,16 +42,16 @@
 #define H5SNAP_DEFAULT_DIR    "var/snapshots"
 
 typedef struct h5snap_meta {
-    int64_t batch_id;    /* last batch whose effects the state includes */
-    int64_t created_us;  /* µs since 1970-01-01 UTC; 0 on write = now */
-    int format_version;  /* read: as stored; ignored on write */
+    int64_t batch_id;   /* last batch whose effects the state includes */
+    int64_t created_us; /* µs since 1970-01-01 UTC; 0 on write = now */
+    int format_version; /* read: as stored; ignored on write */
     char topic[H5SNAP_TOPIC_MAX];
-    int nparts;          /* 0..H5SNAP_MAX_PARTS */
+    int nparts;                            /* 0..H5SNAP_MAX_PARTS */
     int64_t end_offsets[H5SNAP_MAX_PARTS]; /* next offset to read, index = partition */
-    int64_t n_users;             /* read only: computed on write */
-    int64_t total_balance_cents; /* read only: computed on write */
-    uint64_t checksum;           /* read only: computed on write */
-    int writer_ranks;            /* read only: ranks that wrote the file */
+    int64_t n_users;                       /* read only: computed on write */
+    int64_t total_balance_cents;           /* read only: computed on write */
+    uint64_t checksum;                     /* read only: computed on write */
+    int writer_ranks;                      /* read only: ranks that wrote the file */
 } h5snap_meta_t;
 
 /* Collective over comm (every rank of the job, including ranks holding no

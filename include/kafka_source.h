@@ -22,8 +22,7 @@ typedef struct kafka_source kafka_source_t;
  * available). Returns NULL with errstr when the broker is unreachable or the
  * topic does not exist. */
 kafka_source_t *kafka_source_open(const job_config_t *job, const int64_t *start_offsets,
-                                  int n_start, size_t max_buffered, char *errstr,
-                                  size_t errsize);
+                                  int n_start, size_t max_buffered, char *errstr, size_t errsize);
 void kafka_source_close(kafka_source_t *src);
 
 int kafka_source_partitions(const kafka_source_t *src);

@@ -21,8 +21,8 @@
 typedef struct pgsink pgsink_t;
 
 /* Connect. Returns the sink or NULL with errstr. */
-pgsink_t *pgsink_open(const char *conninfo, int64_t retry_seconds, const char *topic,
-                      char *errstr, size_t errsize);
+pgsink_t *pgsink_open(const char *conninfo, int64_t retry_seconds, const char *topic, char *errstr,
+                      size_t errsize);
 void pgsink_close(pgsink_t *s);
 
 /* The newest committed batch id of the database (*batch_id, 0 when none),

@@ -54,7 +54,8 @@ int batch_arena_put(batch_t *b, const void *p, size_t len, uint32_t *off)
     if (b->arena_len + len > UINT32_MAX) return -1;
     if (b->arena_len + len > b->arena_cap) {
         size_t cap = b->arena_cap ? b->arena_cap : 65536;
-        while (cap < b->arena_len + len) cap *= 2;
+        while (cap < b->arena_len + len)
+            cap *= 2;
         char *a = realloc(b->arena, cap);
         if (a == NULL) return -1;
         b->arena = a;

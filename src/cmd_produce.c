@@ -1,5 +1,6 @@
 /* cmd_produce.c - `bankstream produce`: generate transactions into a Kafka
- * topic (or a key<TAB>value file), paced or as fast as possible.
+ * topic (or a key<TAB>value file), paced or as fast as possible, or straight
+ * into an HDF5 transaction archive (--hdf5, no broker, see h5archive.h).
  *
  * Flow: parse flags -> read users (and the transaction count that decides the
  * historic default) from PostgreSQL -> open the sink (Kafka producer after a
@@ -8,9 +9,13 @@
  *
  * Messages: key = the payer's id as 36-char text, value = json_encode_txn.
  * Everything written depends only on the users, --seed, --start-time,
- * --historic and --rate (see txgen.h), never on timing or the sink. */
+ * --historic and --rate (see txgen.h), never on timing or the sink: an
+ * archive holds exactly the transactions the same flags send to Kafka (its
+ * rows undecided, status 255); --rate then only sets the clock, the archive
+ * is written as fast as possible. */
 #include "cli.h"
 #include "commands.h"
+#include "h5archive.h"
 #include "ids.h"
 #include "json_encode.h"
 #include "kafka_conf.h"
@@ -37,6 +42,7 @@
 #define PRODUCE_END_FLUSH_MS  35000 /* after --count: message.timeout.ms + margin */
 #define PRODUCE_MAX_OVERRIDES 64
 #define PRODUCE_LINE_MAX      (IDS_TEXT_LEN + 1 + JSON_ENCODE_TXN_MAX + 1)
+#define PRODUCE_ARCHIVE_ROWS  4096 /* rows handed to h5archive_append at a time */
 
 static volatile sig_atomic_t produce_stop = 0;
 
@@ -50,6 +56,7 @@ typedef struct produce_opts {
     const char *topic;
     const char *pg;
     const char *output; /* NULL: Kafka */
+    const char *hdf5;   /* archive path (needs --count); no Kafka then */
     const char *overrides[PRODUCE_MAX_OVERRIDES];
     size_t n_overrides;
     int64_t count; /* -1: until a signal */
@@ -579,6 +586,8 @@ static void produce_usage(FILE *out)
             "  --pg CONNINFO     PostgreSQL holding usuarios (default: PG* or embedded)\n"
             "  --users-from-db   read the users from PostgreSQL (the default and only source)\n"
             "  --output FILE     write key<TAB>value lines to FILE ('-' = stdout), not Kafka\n"
+            "  --hdf5 FILE       write an HDF5 transaction archive, not Kafka (needs --count;\n"
+            "                    unpaced: --rate only sets the clock)\n"
             "  -X key=value      librdkafka setting, applied last (repeatable)\n"
             "  --quiet           no informational lines\n",
             PRODUCE_DEFAULT_RATE, TXGEN_DEFAULT_SEED);
@@ -599,6 +608,7 @@ static int produce_parse(int argc, char **argv, produce_opts_t *o)
         OPT_PG,
         OPT_USERS_DB,
         OPT_OUTPUT,
+        OPT_HDF5,
         OPT_QUIET,
     };
     static const struct option longopts[] = {
@@ -612,6 +622,7 @@ static int produce_parse(int argc, char **argv, produce_opts_t *o)
         {"pg", required_argument, NULL, OPT_PG},
         {"users-from-db", no_argument, NULL, OPT_USERS_DB},
         {"output", required_argument, NULL, OPT_OUTPUT},
+        {"hdf5", required_argument, NULL, OPT_HDF5},
         {"quiet", no_argument, NULL, OPT_QUIET},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -675,6 +686,13 @@ static int produce_parse(int argc, char **argv, produce_opts_t *o)
             }
             o->output = optarg;
             break;
+        case OPT_HDF5:
+            if (*optarg == '\0') {
+                log_error("--hdf5 expects a file name, got ''");
+                return 2;
+            }
+            o->hdf5 = optarg;
+            break;
         case OPT_QUIET:
             o->quiet = 1;
             break;
@@ -697,6 +715,14 @@ static int produce_parse(int argc, char **argv, produce_opts_t *o)
         }
     }
     if (optind < argc) return cli_extra_argument("produce", argv[optind]);
+    if (o->hdf5 && o->count < 0) {
+        log_error("--hdf5 needs --count N (an archive holds a fixed number of transactions)");
+        return 2;
+    }
+    if (o->hdf5 && o->output) {
+        log_error("--hdf5 and --output are exclusive: give one destination");
+        return 2;
+    }
     return 0;
 }
 
@@ -745,6 +771,50 @@ static int pacer_take(produce_pacer_t *p, produce_sink_t *sink, char *errstr, si
     }
 }
 
+/* Draw o->count transactions into the archive o->hdf5 (published on
+ * success). Returns 0 with *sent set, or -1 with errstr filled (interrupted
+ * by a signal included); the archive is then not written. */
+static int produce_archive(const produce_opts_t *o, txgen_t *gen, long long *sent, char *errstr,
+                           size_t errsize)
+{
+    h5archive_row_t *rows = calloc(PRODUCE_ARCHIVE_ROWS, sizeof *rows);
+    h5archive_writer_t *w = NULL;
+    int rc = -1;
+    if (rows == NULL) {
+        snprintf(errstr, errsize, "out of memory");
+        goto done;
+    }
+    w = h5archive_create(o->hdf5, "produce", o->topic, o->seed, errstr, errsize);
+    if (w == NULL) goto done;
+    while (*sent < o->count) {
+        if (produce_stop) {
+            snprintf(errstr, errsize, "interrupted after %lld of %lld messages; %s was not written",
+                     *sent, (long long)o->count, o->hdf5);
+            goto done;
+        }
+        size_t n = 0;
+        while (n < PRODUCE_ARCHIVE_ROWS && *sent + (long long)n < o->count) {
+            h5archive_row_t *r = &rows[n++];
+            txgen_next(gen, &r->txn);
+            r->partition = -1;
+            r->offset = -1;
+            r->kafka_ts_ms = r->txn.time_us / 1000;
+            r->batch_id = 0;
+            r->status = H5ARCHIVE_STATUS_NONE;
+            r->reason = 0;
+            r->t5 = r->t6 = r->t7 = NAN;
+        }
+        if (h5archive_append(w, rows, n, errstr, errsize) != 0) goto done;
+        *sent += (long long)n;
+    }
+    rc = h5archive_close(w, errstr, errsize);
+    w = NULL;
+done:
+    h5archive_abort(w);
+    free(rows);
+    return rc;
+}
+
 int cmd_produce(int argc, char **argv)
 {
     produce_opts_t o;
@@ -788,9 +858,11 @@ int cmd_produce(int argc, char **argv)
         .seed = o.seed, .start_ms = o.start_ms, .rate = o.rate, .historic = o.historic};
     if (txgen_init(&gen, users, n_users, &cfg, errstr, sizeof errstr) != 0) goto fail;
 
-    sink = o.output ? file_sink_open(o.output, errstr, sizeof errstr)
-                    : kafka_sink_open(&o, errstr, sizeof errstr);
-    if (sink == NULL) goto fail;
+    if (o.hdf5 == NULL) {
+        sink = o.output ? file_sink_open(o.output, errstr, sizeof errstr)
+                        : kafka_sink_open(&o, errstr, sizeof errstr);
+        if (sink == NULL) goto fail;
+    }
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -800,7 +872,9 @@ int cmd_produce(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
 
     char target[512], howmany[64];
-    if (o.output)
+    if (o.hdf5)
+        snprintf(target, sizeof target, "HDF5 archive %s", o.hdf5);
+    else if (o.output)
         snprintf(target, sizeof target, "%s", o.output);
     else
         snprintf(target, sizeof target, "topic %s at %s", o.topic, o.brokers);
@@ -819,7 +893,8 @@ int cmd_produce(int argc, char **argv)
     if (o.rate > 0) pacer_init(&pacer, o.rate);
     txn_t t;
     long long sent = 0;
-    while ((o.count < 0 || sent < o.count) && !produce_stop) {
+    if (o.hdf5 && produce_archive(&o, &gen, &sent, errstr, sizeof errstr) != 0) goto fail;
+    while (!o.hdf5 && (o.count < 0 || sent < o.count) && !produce_stop) {
         if (o.rate > 0) {
             int got = pacer_take(&pacer, sink, errstr, sizeof errstr);
             if (got < 0) goto fail;
@@ -834,8 +909,8 @@ int cmd_produce(int argc, char **argv)
         if (sink->send(sink, IDS_TEXT_LEN, (size_t)vlen, errstr, sizeof errstr) != 0) goto fail;
         sent++;
     }
-    if (sink->finish(sink, produce_stop ? PRODUCE_STOP_FLUSH_MS : PRODUCE_END_FLUSH_MS, errstr,
-                     sizeof errstr) != 0)
+    if (sink && sink->finish(sink, produce_stop ? PRODUCE_STOP_FLUSH_MS : PRODUCE_END_FLUSH_MS,
+                             errstr, sizeof errstr) != 0)
         goto fail;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = ts_diff(&t1, &t0);

@@ -44,27 +44,47 @@ static const char usage_text[] =
  * (message printed when `speak`). */
 static int parse_args(int argc, char **argv, job_config_t *job, int speak)
 {
-    static const struct option opts[] = {
-        {"brokers", required_argument, 0, 'b'},   {"topic", required_argument, 0, 't'},
-        {"pg", required_argument, 0, 'p'},        {"batch-size", required_argument, 0, 'k'},
-        {"batch-ms", required_argument, 0, 'm'},  {"until-idle", no_argument, 0, 'i'},
-        {"quiet", no_argument, 0, 'q'},           {"verbose", no_argument, 0, 'v'},         {"sink", required_argument, 0, 's'},
-        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+    static const struct option opts[] = {{"brokers", required_argument, 0, 'b'},
+                                         {"topic", required_argument, 0, 't'},
+                                         {"pg", required_argument, 0, 'p'},
+                                         {"batch-size", required_argument, 0, 'k'},
+                                         {"batch-ms", required_argument, 0, 'm'},
+                                         {"until-idle", no_argument, 0, 'i'},
+                                         {"quiet", no_argument, 0, 'q'},
+                                         {"verbose", no_argument, 0, 'v'},
+                                         {"sink", required_argument, 0, 's'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     const char *brokers = NULL, *topic = NULL, *pg = NULL, *size = NULL, *ms = NULL;
     int opt, until_idle = 0, quiet = 0, sink_off = 0;
     opterr = 0;
     optind = 1;
     while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (opt) {
-        case 'b': brokers = optarg; break;
-        case 't': topic = optarg; break;
-        case 'p': pg = optarg; break;
-        case 'k': size = optarg; break;
-        case 'm': ms = optarg; break;
-        case 'i': until_idle = 1; break;
-        case 'q': quiet = 1; break;
-        case 'v': log_set_verbose(speak); break;
+        case 'b':
+            brokers = optarg;
+            break;
+        case 't':
+            topic = optarg;
+            break;
+        case 'p':
+            pg = optarg;
+            break;
+        case 'k':
+            size = optarg;
+            break;
+        case 'm':
+            ms = optarg;
+            break;
+        case 'i':
+            until_idle = 1;
+            break;
+        case 'q':
+            quiet = 1;
+            break;
+        case 'v':
+            log_set_verbose(speak);
+            break;
         case 's':
             if (strcmp(optarg, "postgres") && strcmp(optarg, "none")) {
                 if (speak) log_error("--sink expects 'postgres' or 'none', got '%s'", optarg);
@@ -72,8 +92,10 @@ static int parse_args(int argc, char **argv, job_config_t *job, int speak)
             }
             sink_off = strcmp(optarg, "none") == 0;
             break;
-        case 'h': return 1;
-        default: return speak ? cli_usage_error("run", argv, optind, optopt) : 2;
+        case 'h':
+            return 1;
+        default:
+            return speak ? cli_usage_error("run", argv, optind, optopt) : 2;
         }
     }
     job_config_default(job);
@@ -92,8 +114,7 @@ static int parse_args(int argc, char **argv, job_config_t *job, int speak)
         snprintf(job->conninfo, sizeof job->conninfo, "%s", pg);
         job->conninfo_set = 1;
     }
-    if (size && cli_parse_int64("--batch-size", size, 1, 10000000, &job->batch_size) != 0)
-        return 2;
+    if (size && cli_parse_int64("--batch-size", size, 1, 10000000, &job->batch_size) != 0) return 2;
     if (ms && cli_parse_int64("--batch-ms", ms, 0, 3600000, &job->batch_max_ms) != 0) return 2;
     job->until_idle = until_idle;
     job->quiet = quiet;
@@ -129,9 +150,8 @@ int cmd_run(int argc, char **argv)
      * tells the others whether to go on. */
     char conninfo[1024] = "", err[1024];
     int ok = 1;
-    if (rank == 0 &&
-        pgconn_resolve(job.conninfo_set ? job.conninfo : NULL, conninfo, sizeof conninfo, err,
-                       sizeof err) != 0) {
+    if (rank == 0 && pgconn_resolve(job.conninfo_set ? job.conninfo : NULL, conninfo,
+                                    sizeof conninfo, err, sizeof err) != 0) {
         log_error("%s", err);
         ok = 0;
     }

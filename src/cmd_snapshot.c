@@ -27,8 +27,8 @@ static void snapshot_usage(FILE *out)
             "Inspect the HDF5 state snapshots written by 'bankstream run' (one file per\n"
             "snapshot, DIR/snap-<batch>.h5; unfinished .partial files are never listed).\n"
             "\n"
-            "  ls    one line per snapshot, newest first: file, batch, users, total money,\n"
-            "        creation time (UTC) and 'ok' or 'CORRUPT: reason'. DIR defaults to\n"
+            "  ls    one line per snapshot, newest first: file, batch, users, total money\n"
+            "        in reais, creation time (UTC) and 'ok' or 'CORRUPT: reason'. DIR defaults to\n"
             "        ./%s. Every snapshot is read in full to verify its checksums,\n"
             "        unless --no-verify (then only its layout and meta are checked).\n"
             "  show  format version, batch, creation time, topic, users, total money and\n"
@@ -55,11 +55,11 @@ static int snapshot_ls(const char *dir, int verify)
         return 1;
     }
     if (n == 0) {
-        fprintf(stderr, "bankstream snapshot: no snapshots in %s\n", dir);
+        log_info("no snapshots in %s", dir);
         return 0;
     }
-    printf("%-40s %12s %10s %20s %-27s %s\n", "FILE", "BATCH", "USERS", "TOTAL", "CREATED (UTC)",
-           "STATUS");
+    printf("%-40s %12s %10s %18s %-27s %s\n", "FILE", "BATCH", "USERS", "TOTAL_R$",
+           "CREATED_UTC", "STATUS");
     for (int i = 0; i < n; i++) {
         h5snap_meta_t m;
         char money[48] = "-", created[40] = "-", batch[24] = "-", users[24] = "-";
@@ -68,14 +68,14 @@ static int snapshot_ls(const char *dir, int verify)
         if (m.format_version > 0) {
             snprintf(batch, sizeof batch, "%" PRId64, m.batch_id);
             snprintf(users, sizeof users, "%" PRId64, m.n_users);
-            snapshot_money(m.total_balance_cents, money, sizeof money);
+            money_format(m.total_balance_cents, money, sizeof money);
             h5snap_format_time(m.created_us, created, sizeof created);
         }
         /* The reason without the file name, which starts the line already. */
         const char *why = errstr;
         size_t plen = strlen(paths[i]);
         if (!strncmp(why, paths[i], plen) && !strncmp(why + plen, ": ", 2)) why += plen + 2;
-        printf("%-40s %12s %10s %20s %-27s %s%s\n", paths[i], batch, users, money, created,
+        printf("%-40s %12s %10s %18s %-27s %s%s\n", paths[i], batch, users, money, created,
                rc == 0 ? "ok" : "CORRUPT: ", rc == 0 ? "" : why);
     }
     h5snap_list_free(paths, n);
@@ -104,8 +104,11 @@ static int snapshot_show(const char *file)
     printf("checksum:       0x%016" PRIx64 " (verified)\n", m.checksum);
     printf("partitions:     %d\n", m.nparts);
     for (int p = 0; p < m.nparts; p++)
-        printf("offset[%d]:%*s%" PRId64 "\n", p, p < 10 ? 6 : p < 100 ? 5 : 4, "",
-               m.end_offsets[p]);
+        printf("offset[%d]:%*s%" PRId64 "\n", p,
+               p < 10    ? 6
+               : p < 100 ? 5
+                         : 4,
+               "", m.end_offsets[p]);
     return fflush(stdout) == 0 ? 0 : 1;
 }
 
@@ -123,8 +126,7 @@ int cmd_snapshot(int argc, char **argv)
     }
     int is_ls = !strcmp(action, "ls"), is_show = !strcmp(action, "show");
     if (!is_ls && !is_show) {
-        log_error("unknown action '%s'; use ls or show (see 'bankstream snapshot --help')",
-                  action);
+        log_error("unknown action '%s'; use ls or show (see 'bankstream snapshot --help')", action);
         return 2;
     }
 

@@ -137,8 +137,8 @@ static int coord_restore(coord_t *c, int64_t *start_offsets, int *nstart)
 {
     char err[1024];
     int64_t last = 0;
-    if (pgsink_last_batch(c->sink, &last, start_offsets, MAX_PARTITIONS, nstart, err,
-                          sizeof err) != 0) {
+    if (pgsink_last_batch(c->sink, &last, start_offsets, MAX_PARTITIONS, nstart, err, sizeof err) !=
+        0) {
         log_error("%s", err);
         return -1;
     }
@@ -160,8 +160,8 @@ static int coord_restore(coord_t *c, int64_t *start_offsets, int *nstart)
         log_error("restoring state from the database failed: %s", err);
         return -1;
     }
-    log_info("restored state as of batch %" PRId64 " in %.1f s (%zu committed transactions)",
-             last, (double)(timeparse_now_us() - t0) / 1e6, c->seen.count);
+    log_info("restored state as of batch %" PRId64 " in %.1f s (%zu committed transactions)", last,
+             (double)(timeparse_now_us() - t0) / 1e6, c->seen.count);
     return 0;
 }
 
@@ -178,7 +178,8 @@ static void totals_add(run_totals_t *t, const batch_t *b)
     t->dead += b->n_dead;
     if (t->nlat + b->nrows > t->latcap) {
         size_t cap = t->latcap ? t->latcap : 65536;
-        while (cap < t->nlat + b->nrows) cap *= 2;
+        while (cap < t->nlat + b->nrows)
+            cap *= 2;
         int64_t *p = realloc(t->latencies_ms, cap * sizeof *p);
         if (p) {
             t->latencies_ms = p;
@@ -199,7 +200,8 @@ static void *sink_main(void *arg)
     coord_t *c = arg;
     pthread_mutex_lock(&c->mu);
     for (;;) {
-        while (c->qlen == 0 && !c->closing) pthread_cond_wait(&c->cv, &c->mu);
+        while (c->qlen == 0 && !c->closing)
+            pthread_cond_wait(&c->cv, &c->mu);
         if (c->qlen == 0) break;
         batch_t *b = c->queue[c->qhead];
         c->busy = 1;
@@ -207,9 +209,7 @@ static void *sink_main(void *arg)
 
         char err[1024];
         int64_t tc0 = timeparse_now_us();
-        int rc = c->failed     ? -1
-                 : c->job->sink_off ? 0
-                                    : pgsink_commit(c->sink, b, err, sizeof err);
+        int rc = c->failed ? -1 : c->job->sink_off ? 0 : pgsink_commit(c->sink, b, err, sizeof err);
         log_debug("batch %" PRId64 ": %zu rows committed in %.1f ms", b->id, b->nrows,
                   (double)(timeparse_now_us() - tc0) / 1e3);
         if (rc == 0 && !c->job->sink_off) kafka_source_commit(c->src, b->end_offsets, b->nparts);
@@ -244,7 +244,8 @@ static void *sink_main(void *arg)
 static int sink_submit(coord_t *c, batch_t *b)
 {
     pthread_mutex_lock(&c->mu);
-    while (c->qlen == SINK_QUEUE && !c->failed) pthread_cond_wait(&c->cv, &c->mu);
+    while (c->qlen == SINK_QUEUE && !c->failed)
+        pthread_cond_wait(&c->cv, &c->mu);
     int failed = c->failed;
     if (!failed) {
         c->queue[(c->qhead + c->qlen) % SINK_QUEUE] = b;
@@ -260,7 +261,8 @@ static int sink_submit(coord_t *c, batch_t *b)
 static int sink_drain(coord_t *c)
 {
     pthread_mutex_lock(&c->mu);
-    while ((c->qlen > 0 || c->busy) && !c->failed) pthread_cond_wait(&c->cv, &c->mu);
+    while ((c->qlen > 0 || c->busy) && !c->failed)
+        pthread_cond_wait(&c->cv, &c->mu);
     int failed = c->failed;
     pthread_mutex_unlock(&c->mu);
     return failed ? -1 : 0;
@@ -429,8 +431,8 @@ static void report(coord_t *c, engine_rank_stats_t *stats)
     printf("approved %" PRId64 "\n", t->approved);
     printf("rejected %" PRId64, t->rejected);
     for (int r = REASON_INSUFFICIENT_FUNDS; r <= REASON_UNKNOWN_RECEIVER; r++)
-        printf("%s %s %" PRId64, r == REASON_INSUFFICIENT_FUNDS ? " (" : ",",
-               rules_reason_names[r], t->by_reason[r]);
+        printf("%s %s %" PRId64, r == REASON_INSUFFICIENT_FUNDS ? " (" : ",", rules_reason_names[r],
+               t->by_reason[r]);
     printf(")\n");
     printf("not processed %" PRId64 " (duplicada %" PRId64 ", atrasada %" PRId64
            ", anterior_a_ultima %" PRId64 ")\n",
@@ -446,8 +448,8 @@ static void report(coord_t *c, engine_rank_stats_t *stats)
             users += stats[r].users;
             money += stats[r].money_cents;
         }
-        printf("users %" PRId64 ", total balance %" PRId64 ".%02" PRId64 "\n", users,
-               money / 100, money % 100);
+        printf("users %" PRId64 ", total balance %" PRId64 ".%02" PRId64 "\n", users, money / 100,
+               money % 100);
     }
     fflush(stdout);
 }
@@ -492,7 +494,8 @@ static int coord_loop(coord_t *c)
         if (sink_submit(c, b) != 0) return -1;
         log_debug("batch %" PRId64 ": %zu rows cut and decided in %.1f ms, waited %.1f ms for the "
                   "sink",
-                  b_id, b_rows, (double)(tt1 - tt0) / 1e3, (double)(timeparse_now_us() - tt1) / 1e3);
+                  b_id, b_rows, (double)(tt1 - tt0) / 1e3,
+                  (double)(timeparse_now_us() - tt1) / 1e3);
         int64_t now = timeparse_now_us();
         if (now - last_lag > 1000000) {
             for (int p = 0; p < c->nparts; p++)

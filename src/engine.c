@@ -28,8 +28,7 @@ void engine_install_signals(void)
     sigaction(SIGUSR1, &sa, NULL); /* mpirun forwards USR1 as is; Slurm --signal sends it */
 }
 
-int engine_init(engine_t *e, MPI_Comm world, const job_config_t *job, char *errstr,
-                size_t errsize)
+int engine_init(engine_t *e, MPI_Comm world, const job_config_t *job, char *errstr, size_t errsize)
 {
     memset(e, 0, sizeof *e);
     e->world = world;
@@ -162,12 +161,22 @@ int engine_serve(engine_t *e)
         engine_rank_stats_t *ignored = NULL;
         if (rc != MPI_SUCCESS) return rc;
         switch (cmd) {
-        case ENGINE_CMD_USERS: rc = engine_step_users(e, NULL, NULL); break;
-        case ENGINE_CMD_DELTAS: rc = engine_step_deltas(e, NULL, NULL); break;
-        case ENGINE_CMD_BATCH: rc = engine_step_batch(e, NULL, NULL, NULL, NULL); break;
-        case ENGINE_CMD_STATS: rc = engine_step_stats(e, &ignored); break;
-        case ENGINE_CMD_STOP: return MPI_SUCCESS;
-        default: return MPI_ERR_OTHER;
+        case ENGINE_CMD_USERS:
+            rc = engine_step_users(e, NULL, NULL);
+            break;
+        case ENGINE_CMD_DELTAS:
+            rc = engine_step_deltas(e, NULL, NULL);
+            break;
+        case ENGINE_CMD_BATCH:
+            rc = engine_step_batch(e, NULL, NULL, NULL, NULL);
+            break;
+        case ENGINE_CMD_STATS:
+            rc = engine_step_stats(e, &ignored);
+            break;
+        case ENGINE_CMD_STOP:
+            return MPI_SUCCESS;
+        default:
+            return MPI_ERR_OTHER;
         }
         free(ignored);
         if (rc != MPI_SUCCESS) return rc;

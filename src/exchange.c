@@ -70,7 +70,8 @@ int exchange_scatter(MPI_Comm comm, int root, const void *send, const int *count
     }
     if (rc == MPI_SUCCESS)
         rc = finish(MPI_Iscatterv(send, bytes, displs, MPI_BYTE, *recv,
-                              (int)((size_t)*nrecv * record_size), MPI_BYTE, root, comm, &req), &req);
+                                  (int)((size_t)*nrecv * record_size), MPI_BYTE, root, comm, &req),
+                    &req);
     free(bytes);
     free(displs);
     return rc;
@@ -98,13 +99,15 @@ int exchange_gather(MPI_Comm comm, int root, const void *send, int n, size_t rec
     rc = finish(MPI_Igather(&n, 1, MPI_INT, counts, 1, MPI_INT, root, comm, &req), &req);
     if (rc == MPI_SUCCESS && rank == root) {
         bytes = byte_counts(counts, size, record_size, displs);
-        for (int i = 0; i < size; i++) *nrecv += counts[i];
+        for (int i = 0; i < size; i++)
+            *nrecv += counts[i];
         *recv = malloc(*nrecv ? (size_t)*nrecv * record_size : 1);
         if (bytes == NULL || *recv == NULL) rc = MPI_ERR_NO_MEM;
     }
     if (rc == MPI_SUCCESS)
         rc = finish(MPI_Igatherv(send, (int)((size_t)n * record_size), MPI_BYTE, *recv, bytes,
-                             displs, MPI_BYTE, root, comm, &req), &req);
+                                 displs, MPI_BYTE, root, comm, &req),
+                    &req);
     free(counts);
     free(bytes);
     free(displs);
@@ -127,10 +130,12 @@ int exchange_alltoall(MPI_Comm comm, const void *send, const int *counts, size_t
     if (rc != MPI_SUCCESS) goto out;
     rc = MPI_ERR_NO_MEM;
     if ((rbytes = byte_counts(recv_counts, size, record_size, rdispl)) == NULL) goto out;
-    for (int i = 0; i < size; i++) *nrecv += recv_counts[i];
+    for (int i = 0; i < size; i++)
+        *nrecv += recv_counts[i];
     if ((*recv = malloc(*nrecv ? (size_t)*nrecv * record_size : 1)) == NULL) goto out;
-    rc = finish(MPI_Ialltoallv(send, sbytes, sdispl, MPI_BYTE, *recv, rbytes, rdispl, MPI_BYTE, comm,
-                           &req), &req);
+    rc = finish(
+        MPI_Ialltoallv(send, sbytes, sdispl, MPI_BYTE, *recv, rbytes, rdispl, MPI_BYTE, comm, &req),
+        &req);
 out:
     free(sdispl);
     free(rdispl);
@@ -145,8 +150,10 @@ int exchange_pack(const void *records, size_t n, size_t record_size, const int *
     size_t *next = calloc((size_t)nranks + 1, sizeof *next);
     if (next == NULL) return MPI_ERR_NO_MEM;
     memset(counts, 0, (size_t)nranks * sizeof *counts);
-    for (size_t i = 0; i < n; i++) counts[dest[i]]++;
-    for (int r = 0; r < nranks; r++) next[r + 1] = next[r] + (size_t)counts[r];
+    for (size_t i = 0; i < n; i++)
+        counts[dest[i]]++;
+    for (int r = 0; r < nranks; r++)
+        next[r + 1] = next[r] + (size_t)counts[r];
     for (size_t i = 0; i < n; i++) {
         size_t at = next[dest[i]]++;
         memcpy((char *)out + at * record_size, (const char *)records + i * record_size,

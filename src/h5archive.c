@@ -841,7 +841,8 @@ static int arch_check_dataset(hid_t d, int c, const char *path, int64_t n, int64
     int two = def->kind == K_UUID;
     int rank = space >= 0 ? H5Sget_simple_extent_ndims(space) : -1;
     H5T_class_t cls = type >= 0 ? H5Tget_class(type) : H5T_NO_CLASS;
-    int type_ok = type >= 0 && H5Tget_size(type) == arch_elem_size(def->kind);
+    size_t bytes = two ? 1 : arch_elem_size(def->kind); /* a UUID is 16 uint8 */
+    int type_ok = type >= 0 && H5Tget_size(type) == bytes;
     if (def->kind == K_F64)
         type_ok = type_ok && cls == H5T_FLOAT;
     else

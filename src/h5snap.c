@@ -172,14 +172,16 @@ static inline uint64_t snap_rotl(uint64_t x, int k)
 static inline uint64_t snap_le64(const uint8_t *p)
 {
     uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
     return v;
 }
 
 static uint64_t snap_hash_words(uint64_t seed, const uint64_t *w, size_t n)
 {
     uint64_t h = seed;
-    for (size_t i = 0; i < n; i++) h = snap_fmix(h ^ w[i]);
+    for (size_t i = 0; i < n; i++)
+        h = snap_fmix(h ^ w[i]);
     return h;
 }
 
@@ -190,14 +192,16 @@ static uint64_t snap_header_hash(const h5snap_meta_t *m)
     w[1] = (uint64_t)m->n_users;
     w[2] = (uint64_t)m->total_balance_cents;
     w[3] = (uint64_t)m->nparts;
-    for (int i = 0; i < m->nparts; i++) w[4 + i] = (uint64_t)m->end_offsets[i];
+    for (int i = 0; i < m->nparts; i++)
+        w[4 + i] = (uint64_t)m->end_offsets[i];
     return snap_hash_words(SNAP_SEED_HEADER, w, 4 + (size_t)m->nparts);
 }
 
 static uint64_t snap_offsets_hash(const h5snap_meta_t *m)
 {
     uint64_t w[H5SNAP_MAX_PARTS];
-    for (int i = 0; i < m->nparts; i++) w[i] = (uint64_t)m->end_offsets[i];
+    for (int i = 0; i < m->nparts; i++)
+        w[i] = (uint64_t)m->end_offsets[i];
     return snap_hash_words(SNAP_SEED_OFFSETS, w, (size_t)m->nparts);
 }
 
@@ -277,13 +281,15 @@ static void snap_cols_hash(const snap_cols_t *c, size_t i, int64_t row, snap_sum
     w[0] = (uint64_t)c->balance[i];
     h[COL_BALANCE] = snap_hash_words(SNAP_SEED_COL * (COL_BALANCE + 1), w, 1);
     uint64_t lw[MOD_COUNT];
-    for (int k = 0; k < MOD_COUNT; k++) lw[k] = (uint64_t)c->limit[i][k];
+    for (int k = 0; k < MOD_COUNT; k++)
+        lw[k] = (uint64_t)c->limit[i][k];
     h[COL_LIMIT] = snap_hash_words(SNAP_SEED_COL * (COL_LIMIT + 1), lw, MOD_COUNT);
     w[0] = c->region[i];
     h[COL_REGION] = snap_hash_words(SNAP_SEED_COL * (COL_REGION + 1), w, 1);
     w[0] = (uint64_t)c->last[i];
     h[COL_LAST] = snap_hash_words(SNAP_SEED_COL * (COL_LAST + 1), w, 1);
-    for (int k = 0; k < COL_COUNT; k++) s->col[k] += h[k];
+    for (int k = 0; k < COL_COUNT; k++)
+        s->col[k] += h[k];
     s->users += snap_fmix(h[COL_ID] ^ snap_rotl(h[COL_BALANCE], 13) ^ snap_rotl(h[COL_LIMIT], 26) ^
                           snap_rotl(h[COL_REGION], 39) ^ snap_rotl(h[COL_LAST], 52));
     s->balance += (uint64_t)c->balance[i];
@@ -411,8 +417,8 @@ static int snap_attr_read_int(hid_t loc, const char *path, const char *obj, cons
     if (attr >= 0) H5Aclose(attr);
     if (rc && type >= 0 && space >= 0 && !is_int)
         snap_err(errstr, errsize,
-                 "%s: attribute %s of %s is not an integer scalar: not a bankstream snapshot",
-                 path, name, obj);
+                 "%s: attribute %s of %s is not an integer scalar: not a bankstream snapshot", path,
+                 name, obj);
     else if (rc)
         snap_attr_fail(path, obj, name, 0, errstr, errsize);
     return rc;
@@ -474,7 +480,8 @@ typedef struct snap_file {
 static void snap_file_init(snap_file_t *f)
 {
     f->fid = f->kafka = f->users = f->offsets = H5I_INVALID_HID;
-    for (int c = 0; c < COL_COUNT; c++) f->dset[c] = H5I_INVALID_HID;
+    for (int c = 0; c < COL_COUNT; c++)
+        f->dset[c] = H5I_INVALID_HID;
 }
 
 /* Close everything; returns -1 when closing the file failed (data not flushed). */
@@ -503,12 +510,13 @@ static hid_t snap_open_obj(hid_t loc, const char *name, int is_group, const char
                  is_group ? "group" : "dataset", full);
         return -1;
     }
-    hid_t id = ex < 0 ? -1 : is_group ? H5Gopen2(loc, name, H5P_DEFAULT)
-                                      : H5Dopen2(loc, name, H5P_DEFAULT);
+    hid_t id = ex < 0     ? -1
+               : is_group ? H5Gopen2(loc, name, H5P_DEFAULT)
+                          : H5Dopen2(loc, name, H5P_DEFAULT);
     if (id < 0) {
         char why[256];
-        snap_err(errstr, errsize, "%s: cannot open %s %s: %s", path,
-                 is_group ? "group" : "dataset", full, snap_h5_reason(why, sizeof why));
+        snap_err(errstr, errsize, "%s: cannot open %s %s: %s", path, is_group ? "group" : "dataset",
+                 full, snap_h5_reason(why, sizeof why));
     }
     return id;
 }
@@ -516,8 +524,8 @@ static hid_t snap_open_obj(hid_t loc, const char *name, int is_group, const char
 /* Check that dataset d (named full) holds integers of `bytes` bytes in rows
  * rows (rows < 0: any) of width (1 = 1-D). Sets *nrows. 0 or -1 + errstr. */
 static int snap_check_shape(hid_t d, const char *path, const char *full, const char *shape,
-                            size_t bytes, int64_t rows, hsize_t width, hsize_t *nrows,
-                            char *errstr, size_t errsize)
+                            size_t bytes, int64_t rows, hsize_t width, hsize_t *nrows, char *errstr,
+                            size_t errsize)
 {
     hid_t type = H5Dget_type(d), space = H5Dget_space(d);
     hsize_t dims[2] = {0, 0};
@@ -589,8 +597,7 @@ static int snap_file_check(snap_file_t *f, const char *path, h5snap_meta_t *m, c
                            &m->total_balance_cents, errstr, errsize) ||
         snap_attr_read_int(f->fid, path, "/", "checksum", H5T_NATIVE_UINT64, &m->checksum, errstr,
                            errsize) ||
-        snap_attr_read_str(f->fid, path, "/", "topic", m->topic, sizeof m->topic, errstr,
-                           errsize))
+        snap_attr_read_str(f->fid, path, "/", "topic", m->topic, sizeof m->topic, errstr, errsize))
         return -1;
     if (H5Aexists(f->fid, "writer_ranks") > 0 &&
         snap_attr_read_int(f->fid, path, "/", "writer_ranks", H5T_NATIVE_INT64, &v, errstr,
@@ -611,8 +618,8 @@ static int snap_file_check(snap_file_t *f, const char *path, h5snap_meta_t *m, c
     if (f->offsets < 0) return -1;
     hsize_t nparts = 0;
     uint64_t stored = 0;
-    if (snap_check_shape(f->offsets, path, "/kafka/end_offsets", "int64[nparts]", 8, -1, 1,
-                         &nparts, errstr, errsize))
+    if (snap_check_shape(f->offsets, path, "/kafka/end_offsets", "int64[nparts]", 8, -1, 1, &nparts,
+                         errstr, errsize))
         return -1;
     if (nparts > H5SNAP_MAX_PARTS) {
         snap_err(errstr, errsize,
@@ -678,18 +685,18 @@ static int snap_rows_io(int writing, const snap_file_t *f, hid_t dxpl, uint64_t 
             rc = (H5Sselect_none(fspace) < 0 || H5Sselect_none(mspace) < 0) ? -1 : 0;
         hid_t mtype = d->is_u8 ? H5T_NATIVE_UINT8 : H5T_NATIVE_INT64;
         if (rc == 0)
-            rc = (writing ? H5Dwrite(f->dset[k], mtype, mspace, fspace, dxpl, snap_cols_buf(c, k))
-                          : H5Dread(f->dset[k], mtype, mspace, fspace, dxpl, snap_cols_buf(c, k))) <
-                         0
+            rc = (writing
+                      ? H5Dwrite(f->dset[k], mtype, mspace, fspace, dxpl, snap_cols_buf(c, k))
+                      : H5Dread(f->dset[k], mtype, mspace, fspace, dxpl, snap_cols_buf(c, k))) < 0
                      ? -1
                      : 0;
         if (mspace >= 0) H5Sclose(mspace);
         if (fspace >= 0) H5Sclose(fspace);
         if (rc) {
             char why[256];
-            snap_err(errstr, errsize, "%s: %s dataset /users/%s rows %" PRIu64 "..%" PRIu64
-                     " failed: %s",
-                     path, writing ? "writing" : "reading", d->name, row, row + cnt,
+            snap_err(errstr, errsize,
+                     "%s: %s dataset /users/%s rows %" PRIu64 "..%" PRIu64 " failed: %s", path,
+                     writing ? "writing" : "reading", d->name, row, row + cnt,
                      snap_h5_reason(why, sizeof why));
             return -1;
         }
@@ -1051,10 +1058,10 @@ static int snap_create_layout(snap_file_t *f, const h5snap_meta_t *m, const char
         failed = d->name;
         hsize_t dims[2] = {(hsize_t)m->n_users, d->width};
         hid_t space = H5Screate_simple(d->width > 1 ? 2 : 1, dims, NULL);
-        f->dset[c] = space < 0 ? -1
-                               : H5Dcreate2(f->users, d->name,
-                                            d->is_u8 ? H5T_STD_U8LE : H5T_STD_I64LE, space,
-                                            H5P_DEFAULT, dcpl, H5P_DEFAULT);
+        f->dset[c] = space < 0
+                         ? -1
+                         : H5Dcreate2(f->users, d->name, d->is_u8 ? H5T_STD_U8LE : H5T_STD_I64LE,
+                                      space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
         if (space >= 0) H5Sclose(space);
         rc = (f->dset[c] < 0 || snap_attr_str(f->dset[c], "units", d->units) ||
               snap_attr_str(f->dset[c], "meaning", d->meaning))
@@ -1075,8 +1082,8 @@ static int snap_create_layout(snap_file_t *f, const h5snap_meta_t *m, const char
 
 /* The root attributes, once the sums are known. */
 static int snap_write_root_attrs(const snap_file_t *f, const h5snap_meta_t *m,
-                                 const uint64_t col_sums[COL_COUNT], const char *path,
-                                 char *errstr, size_t errsize)
+                                 const uint64_t col_sums[COL_COUNT], const char *path, char *errstr,
+                                 size_t errsize)
 {
     char iso[40];
     h5snap_format_time(m->created_us, iso, sizeof iso);
@@ -1140,8 +1147,8 @@ static int snap_write_src(MPI_Comm comm, const char *dir, const h5snap_meta_t *m
                      m.batch_id, m.nparts, H5SNAP_MAX_PARTS);
             rc = -1;
         }
-        if (rc == 0 && (snap_partial_path(dir, m.batch_id, partial, sizeof partial) >=
-                            (int)sizeof partial)) {
+        if (rc == 0 &&
+            (snap_partial_path(dir, m.batch_id, partial, sizeof partial) >= (int)sizeof partial)) {
             snap_err(errstr, errsize, "%s: path too long", dir);
             rc = -1;
         }
@@ -1205,15 +1212,14 @@ static int snap_write_src(MPI_Comm comm, const char *dir, const h5snap_meta_t *m
             rc = mspace < 0 ? -1 : 0;
         }
         if (rc == 0)
-            rc = H5Dwrite(f.offsets, H5T_NATIVE_INT64, mspace, fspace, dxpl, m.end_offsets) < 0
-                     ? -1
-                     : 0;
+            rc = H5Dwrite(f.offsets, H5T_NATIVE_INT64, mspace, fspace, dxpl, m.end_offsets) < 0 ? -1
+                                                                                                : 0;
         if (mspace >= 0) H5Sclose(mspace);
         if (fspace >= 0) H5Sclose(fspace);
         if (rc) {
             char why[256];
-            snap_err(errstr, errsize, "%s: writing dataset /kafka/end_offsets failed: %s",
-                     partial, snap_h5_reason(why, sizeof why));
+            snap_err(errstr, errsize, "%s: writing dataset /kafka/end_offsets failed: %s", partial,
+                     snap_h5_reason(why, sizeof why));
         }
     }
     if (snap_agree(comm, rc, errstr, errsize)) goto fail;
@@ -1331,7 +1337,8 @@ static int snap_entry_cmp(const void *a, const void *b)
 
 void h5snap_list_free(char **paths, int n)
 {
-    for (int i = 0; paths && i < n; i++) free(paths[i]);
+    for (int i = 0; paths && i < n; i++)
+        free(paths[i]);
     free(paths);
 }
 
@@ -1375,10 +1382,12 @@ int h5snap_list(const char *dir, char ***paths, int *n, char *errstr, size_t err
         qsort(e, (size_t)count, sizeof *e, snap_entry_cmp);
         out = malloc((size_t)count * sizeof *out);
         if (!out) rc = -1;
-        for (int i = 0; out && i < count; i++) out[i] = e[i].path;
+        for (int i = 0; out && i < count; i++)
+            out[i] = e[i].path;
     }
     if (rc) {
-        for (int i = 0; i < count; i++) free(e[i].path);
+        for (int i = 0; i < count; i++)
+            free(e[i].path);
         free(e);
         snap_err(errstr, errsize, "%s: out of memory listing snapshots", dir);
         return -1;
@@ -1418,7 +1427,7 @@ int h5snap_read_newest(MPI_Comm comm, const char *dir, int64_t max_batch, h5snap
                 if (b <= max_batch) break;
                 if (warn) {
                     char msg[SNAP_ERR_MAX];
-                    snprintf(msg, sizeof msg,
+                    snap_err(msg, sizeof msg,
                              "%s: skipped: batch %" PRId64
                              " is newer than the last committed batch %" PRId64,
                              paths[i], b, max_batch);
@@ -1440,7 +1449,7 @@ int h5snap_read_newest(MPI_Comm comm, const char *dir, int64_t max_batch, h5snap
                 result = 0;
                 break;
             }
-            snprintf(why, sizeof why,
+            snap_err(why, sizeof why,
                      "%s: attribute batch_id %" PRId64
                      " is newer than the last committed batch %" PRId64,
                      cand, meta->batch_id, max_batch);
@@ -1450,7 +1459,7 @@ int h5snap_read_newest(MPI_Comm comm, const char *dir, int64_t max_batch, h5snap
         }
         if (rank == 0 && warn) {
             char msg[SNAP_ERR_MAX + 64];
-            snprintf(msg, sizeof msg, "%s; skipped for an older snapshot", why);
+            snap_err(msg, sizeof msg, "%s; skipped for an older snapshot", why);
             warn(warn_arg, msg);
         }
     }

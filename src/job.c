@@ -78,10 +78,10 @@ static int on_entry(void *user, const char *section, const char *key, const char
     const char *expect = NULL;
     double d;
 
-#define BAD(what)                                                                                 \
-    do {                                                                                          \
-        expect = (what);                                                                          \
-        goto bad;                                                                                 \
+#define BAD(what)                                                                                  \
+    do {                                                                                           \
+        expect = (what);                                                                           \
+        goto bad;                                                                                  \
     } while (0)
 
     if (strcmp(section, "kafka") == 0) {
@@ -106,7 +106,8 @@ static int on_entry(void *user, const char *section, const char *key, const char
         if (parse_int(value, 0, 65535, &job->metrics_port)) BAD("a TCP port, or 0 for off");
     } else if (strcmp(section, "rules") == 0) {
         if (strcmp(key, "timezone") == 0) {
-            if (!*value || strlen(value) >= sizeof r->timezone) BAD("a zone such as America/Sao_Paulo");
+            if (!*value || strlen(value) >= sizeof r->timezone)
+                BAD("a zone such as America/Sao_Paulo");
             strcpy(r->timezone, value);
         } else if (strcmp(key, "max_age_ms") == 0) {
             if (parse_int(value, 0, INT64_C(1) << 40, &r->max_age_ms)) BAD("milliseconds, 0 = off");
@@ -138,8 +139,8 @@ unknown:
              c->path, key, section);
     return 0;
 bad:
-    snprintf(c->err, c->errsize, "%s: [%s] %s = '%s' is not valid; expected %s", c->path,
-             section, key, value, expect);
+    snprintf(c->err, c->errsize, "%s: [%s] %s = '%s' is not valid; expected %s", c->path, section,
+             key, value, expect);
     return 0;
 #undef BAD
 }
@@ -153,7 +154,7 @@ int job_config_load(job_config_t *job, const char *path, char *errstr, size_t er
     if (rc == -1)
         snprintf(errstr, errsize, "cannot open job file %s: %s", path, strerror(errno));
     else if (errstr[0] == '\0')
-        snprintf(errstr, errsize, "%s:%d: not valid INI (expected [section] or key = value)",
-                 path, rc);
+        snprintf(errstr, errsize, "%s:%d: not valid INI (expected [section] or key = value)", path,
+                 rc);
     return -1;
 }

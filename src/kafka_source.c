@@ -35,7 +35,8 @@ static int fifo_push(partition_fifo_t *f, rd_kafka_message_t *m)
         size_t cap = f->cap ? f->cap * 2 : 1024;
         rd_kafka_message_t **p = malloc(cap * sizeof *p);
         if (p == NULL) return -1;
-        for (size_t i = 0; i < f->count; i++) p[i] = f->msgs[(f->head + i) % f->cap];
+        for (size_t i = 0; i < f->count; i++)
+            p[i] = f->msgs[(f->head + i) % f->cap];
         free(f->msgs);
         f->msgs = p;
         f->head = 0;
@@ -46,8 +47,7 @@ static int fifo_push(partition_fifo_t *f, rd_kafka_message_t *m)
 }
 
 kafka_source_t *kafka_source_open(const job_config_t *job, const int64_t *start_offsets,
-                                  int n_start, size_t max_buffered, char *errstr,
-                                  size_t errsize)
+                                  int n_start, size_t max_buffered, char *errstr, size_t errsize)
 {
     kafka_source_t *src = calloc(1, sizeof *src);
     rd_kafka_conf_t *conf = NULL;
@@ -62,7 +62,11 @@ kafka_source_t *kafka_source_open(const job_config_t *job, const int64_t *start_
     if (kafka_conf_set(conf, "enable.auto.commit", "false", errstr, errsize) ||
         kafka_conf_set(conf, "enable.auto.offset.store", "false", errstr, errsize) ||
         kafka_conf_set(conf, "enable.partition.eof", "true", errstr, errsize) ||
-        kafka_conf_set(conf, "auto.offset.reset", "earliest", errstr, errsize) ||
+        /* Positions come from batch_log; if one vanishes under us (retention,
+         * a recreated topic) stop rather than jump elsewhere. */
+        kafka_conf_set(conf, "auto.offset.reset", "error", errstr, errsize) ||
+        /* An empty fetch waits this long even when data arrives meanwhile. */
+        kafka_conf_set(conf, "fetch.wait.max.ms", "20", errstr, errsize) ||
         kafka_conf_set(conf, "queued.max.messages.kbytes", "65536", errstr, errsize))
         goto fail;
     for (int i = 0; i < job->n_kafka_props; i++)
@@ -195,13 +199,20 @@ int kafka_source_poll(kafka_source_t *src, int timeout_ms, char *errstr, size_t 
         }
         if (m->err) {
             char fatal[512];
+            if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET) {
+                snprintf(errstr, errsize,
+                         "%s [%d]: the next offset to process is no longer in the topic (%s); "
+                         "messages were deleted before bankstream read them",
+                         src->topic, (int)m->partition, rd_kafka_message_errstr(m));
+                rd_kafka_message_destroy(m);
+                return -1;
+            }
             if (rd_kafka_fatal_error(src->rk, fatal, sizeof fatal)) {
                 snprintf(errstr, errsize, "Kafka consumer failed: %s", fatal);
                 rd_kafka_message_destroy(m);
                 return -1;
             }
-            if (!src->warned_transport)
-                log_warn("Kafka: %s; retrying", rd_kafka_message_errstr(m));
+            if (!src->warned_transport) log_warn("Kafka: %s; retrying", rd_kafka_message_errstr(m));
             src->warned_transport = 1;
             rd_kafka_message_destroy(m);
             continue;
@@ -270,8 +281,7 @@ void kafka_source_advance(kafka_source_t *src, int partition, int64_t end_offset
 int64_t kafka_source_lag(kafka_source_t *src, int partition)
 {
     int64_t low, high;
-    if (rd_kafka_get_watermark_offsets(src->rk, src->topic, partition, &low, &high) ||
-        high < 0)
+    if (rd_kafka_get_watermark_offsets(src->rk, src->topic, partition, &low, &high) || high < 0)
         return -1;
     int64_t lag = high - src->parts[partition].position;
     return lag > 0 ? lag : 0;

@@ -38,7 +38,6 @@ void log_set_quiet(int quiet)
     log_quiet = quiet;
 }
 
-
 void log_error(const char *fmt, ...)
 {
     va_list ap;

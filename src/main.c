@@ -41,7 +41,8 @@ int main(int argc, char **argv)
             return commands[i].run(argc - 1, argv + 1);
         }
     }
-    fprintf(stderr, "bankstream: error: unknown command '%s'; run 'bankstream --help' for the list\n",
+    fprintf(stderr,
+            "bankstream: error: unknown command '%s'; run 'bankstream --help' for the list\n",
             argv[1]);
     return 2;
 }

@@ -14,7 +14,8 @@ static int reserve(pgcopy_t *b, size_t more)
     if (b->failed) return -1;
     if (b->len + more <= b->cap) return 0;
     size_t cap = b->cap ? b->cap : 65536;
-    while (cap < b->len + more) cap *= 2;
+    while (cap < b->len + more)
+        cap *= 2;
     char *p = realloc(b->data, cap);
     if (p == NULL) {
         b->failed = 1;
@@ -27,7 +28,8 @@ static int reserve(pgcopy_t *b, size_t more)
 
 static void put_be(pgcopy_t *b, uint64_t v, int bytes)
 {
-    for (int i = bytes - 1; i >= 0; i--) b->data[b->len++] = (char)(v >> (8 * i));
+    for (int i = bytes - 1; i >= 0; i--)
+        b->data[b->len++] = (char)(v >> (8 * i));
 }
 
 static void put_field(pgcopy_t *b, const void *p, size_t len)
@@ -136,13 +138,15 @@ void pgcopy_numeric_cents(pgcopy_t *b, int64_t cents)
         whole_digits[nwhole++] = (uint16_t)(whole % 10000);
         whole /= 10000;
     }
-    for (int i = nwhole - 1; i >= 0; i--) digits[ndigits++] = whole_digits[i];
+    for (int i = nwhole - 1; i >= 0; i--)
+        digits[ndigits++] = whole_digits[i];
     weight = nwhole - 1;
     if (frac != 0) digits[ndigits++] = (uint16_t)frac;
     /* Strip leading zeros (only possible as the fraction when whole == 0). */
     if (nwhole == 0 && ndigits > 0) weight = -1;
     /* Strip trailing zero digits of the whole part. */
-    while (ndigits > 0 && digits[ndigits - 1] == 0) ndigits--;
+    while (ndigits > 0 && digits[ndigits - 1] == 0)
+        ndigits--;
     if (ndigits == 0) {
         weight = 0;
         sign = 0;
@@ -153,5 +157,6 @@ void pgcopy_numeric_cents(pgcopy_t *b, int64_t cents)
     put_be(b, (uint16_t)(int16_t)weight, 2);
     put_be(b, (uint16_t)sign, 2);
     put_be(b, 2, 2); /* dscale */
-    for (int i = 0; i < ndigits; i++) put_be(b, digits[i], 2);
+    for (int i = 0; i < ndigits; i++)
+        put_be(b, digits[i], 2);
 }

@@ -28,8 +28,8 @@ struct pgsink {
     pgcopy_t copy;
 };
 
-pgsink_t *pgsink_open(const char *conninfo, int64_t retry_seconds, const char *topic,
-                      char *errstr, size_t errsize)
+pgsink_t *pgsink_open(const char *conninfo, int64_t retry_seconds, const char *topic, char *errstr,
+                      size_t errsize)
 {
     pgsink_t *s = calloc(1, sizeof *s);
     if (s == NULL) {
@@ -82,7 +82,8 @@ int pgsink_last_batch(pgsink_t *s, int64_t *batch_id, int64_t *end_offsets, int 
         return -1;
     }
     *nparts = 0;
-    for (int i = 0; i < max_parts; i++) end_offsets[i] = -1;
+    for (int i = 0; i < max_parts; i++)
+        end_offsets[i] = -1;
     *batch_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
     const char *p = PQgetvalue(r, 0, 1);
     while (*p && *nparts < max_parts) {
@@ -459,8 +460,8 @@ int pgsink_commit(pgsink_t *s, const batch_t *b, char *errstr, size_t errsize)
                      s->retry_seconds);
             return -1;
         }
-        log_warn("database lost while committing batch %" PRId64 " (%s); retrying in %u ms",
-                 b->id, strtok(errstr, "\n"), backoff_ms);
+        log_warn("database lost while committing batch %" PRId64 " (%s); retrying in %u ms", b->id,
+                 strtok(errstr, "\n"), backoff_ms);
         usleep(backoff_ms * 1000);
         backoff_ms = backoff_ms < 5000 ? backoff_ms * 2 : 5000;
         PQreset(s->conn);

@@ -9,8 +9,9 @@
 
 const char *const rules_status_names[3] = {"aprovada", "rejeitada", "nao_processada"};
 const char *const rules_reason_names[REASON_COUNT] = {
-    NULL,           "saldo_insuficiente",     "limite_excedido", "risco",
-    "pagador_desconhecido", "recebedor_desconhecido", "atrasada",        "anterior_a_ultima",
+    NULL,       "saldo_insuficiente",   "limite_excedido",
+    "risco",    "pagador_desconhecido", "recebedor_desconhecido",
+    "atrasada", "anterior_a_ultima",
 };
 
 void rules_config_default(rules_config_t *cfg)

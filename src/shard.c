@@ -17,7 +17,8 @@ static size_t slot_of(const uint8_t id[16], size_t capacity)
 static size_t capacity_for(size_t expected)
 {
     size_t cap = 1024;
-    while (cap * 7 / 10 < expected) cap <<= 1;
+    while (cap * 7 / 10 < expected)
+        cap <<= 1;
     return cap;
 }
 

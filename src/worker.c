@@ -84,11 +84,13 @@ static int check_receivers(worker_t *w, const work_item_t *items, int n, uint8_t
     if (rc != MPI_SUCCESS) goto out;
     rc = MPI_ERR_NO_MEM;
     if ((answers = malloc((size_t)(nq ? nq : 1))) == NULL) goto out;
-    for (int i = 0; i < nq; i++) answers[i] = shard_find(&w->users, queries[i]) != NULL;
+    for (int i = 0; i < nq; i++)
+        answers[i] = shard_find(&w->users, queries[i]) != NULL;
     /* Answers go back to where the queries came from, in the same order. */
     rc = exchange_alltoall(w->comm, answers, qcounts, 1, (void **)&replies, &na, acounts);
     if (rc != MPI_SUCCESS) goto out;
-    for (int i = 0; i < n; i++) known[i] = replies[pos[i]];
+    for (int i = 0; i < n; i++)
+        known[i] = replies[pos[i]];
 out:
     free(dest);
     free(ids);
@@ -113,7 +115,8 @@ static int apply_credits(worker_t *w, const credit_t *credits, int n)
     int *rcounts = malloc((size_t)w->count * sizeof *rcounts);
     credit_t *incoming = NULL;
     if (!dest || !packed || !counts || !rcounts) goto out;
-    for (int i = 0; i < n; i++) dest[i] = route_owner(credits[i].receiver, w->count);
+    for (int i = 0; i < n; i++)
+        dest[i] = route_owner(credits[i].receiver, w->count);
     rc = exchange_pack(credits, (size_t)n, sizeof *credits, dest, w->count, packed, counts, NULL);
     if (rc != MPI_SUCCESS) goto out;
     rc = exchange_alltoall(w->comm, packed, counts, sizeof *packed, (void **)&incoming, &nin,
@@ -145,8 +148,7 @@ int worker_decide(worker_t *w, const work_item_t *items, int n, work_result_t *r
         const txn_t *t = &items[i].txn;
         user_state_t *payer = shard_find(&w->users, t->payer);
         int hour = tzhour_hour(&w->tz, t->time_us);
-        rules_outcome_t o =
-            rules_decide(&w->rules, t, payer, known[i], hour, items[i].kafka_ts_ms);
+        rules_outcome_t o = rules_decide(&w->rules, t, payer, known[i], hour, items[i].kafka_ts_ms);
         if (o.status == STATUS_APPROVED) {
             payer->balance_cents -= t->amount_cents;
             if (t->time_us > payer->last_approved_us) payer->last_approved_us = t->time_us;

@@ -16,7 +16,9 @@
  *
  * User i is drawn from rng stream 1000 + i of SEED, so any rank can make any
  * user and the set written never depends on the number of ranks. Prints
- * "<mode>: <seconds> s" timings on rank 0 for the bench. */
+ * "<mode>: <seconds> s" timings on rank 0 for the bench. With
+ * H5SNAP_DRIVER_PIDFILE set, write appends each rank's pid to that file (so
+ * a test can kill exactly these processes mid-write). */
 #include "commands.h"
 #include "h5snap.h"
 #include "ids.h"
@@ -33,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 int cmd_snapshot(int argc, char **argv);
 
@@ -44,7 +47,8 @@ static void gen_user(uint64_t seed, uint64_t i, user_state_t *u)
     rng_uuid(&r, u->id);
     u->balance_cents = (int64_t)(rng_next(&r) % 100000000000ULL);
     if (i % 97 == 0) u->balance_cents = 0;
-    for (int k = 0; k < MOD_COUNT; k++) u->limit_cents[k] = (int64_t)(rng_next(&r) % 1000000000ULL);
+    for (int k = 0; k < MOD_COUNT; k++)
+        u->limit_cents[k] = (int64_t)(rng_next(&r) % 1000000000ULL);
     u->region = (uint8_t)rng_below(&r, REGION_COUNT);
     u->last_approved_us =
         i % 3 == 0 ? INT64_MIN : 1700000000000000LL + (int64_t)(rng_next(&r) % 100000000000000ULL);
@@ -111,8 +115,17 @@ static int do_write(int argc, char **argv)
     m.batch_id = batch;
     snprintf(m.topic, sizeof m.topic, "bank_transactions");
     m.nparts = nparts;
-    for (int p = 0; p < nparts; p++) m.end_offsets[p] = 1000 * (p + 1) + batch;
+    for (int p = 0; p < nparts; p++)
+        m.end_offsets[p] = 1000 * (p + 1) + batch;
     char err[1024];
+    const char *pidfile = getenv("H5SNAP_DRIVER_PIDFILE"); /* for the crash test */
+    if (pidfile) {
+        FILE *pf = fopen(pidfile, "a");
+        if (pf) {
+            fprintf(pf, "%ld\n", (long)getpid());
+            fclose(pf);
+        }
+    }
     MPI_Barrier(MPI_COMM_WORLD);
     double t0 = now_s();
     int rc = use_shard ? h5snap_write_shard(MPI_COMM_WORLD, dir, &m, &shard, err, sizeof err)
@@ -153,7 +166,8 @@ static int do_read(int argc, char **argv)
         snprintf(out, sizeof out, "%s.%d", argv[2], rank);
         FILE *f = fopen(out, "w");
         if (!f) return 1;
-        for (size_t i = 0; i < n; i++) print_user(f, &users[i]);
+        for (size_t i = 0; i < n; i++)
+            print_user(f, &users[i]);
         fclose(f);
     }
     uint64_t mine = n, total = 0;
@@ -166,7 +180,8 @@ static int do_read(int argc, char **argv)
                " checksum=%" PRIu64 " writer_ranks=%d nparts=%d offsets=",
                m.batch_id, m.n_users, total, m.total_balance_cents, m.checksum, m.writer_ranks,
                m.nparts);
-        for (int p = 0; p < m.nparts; p++) printf("%s%" PRId64, p ? "," : "", m.end_offsets[p]);
+        for (int p = 0; p < m.nparts; p++)
+            printf("%s%" PRId64, p ? "," : "", m.end_offsets[p]);
         printf("\nread: %.3f s\n", t1 - t0);
     }
     free(users);

@@ -67,7 +67,8 @@ static void meta_init(h5snap_meta_t *m, int64_t batch, int nparts)
     m->batch_id = batch;
     snprintf(m->topic, sizeof m->topic, "bank_transactions");
     m->nparts = nparts;
-    for (int p = 0; p < nparts; p++) m->end_offsets[p] = 100 * p + batch;
+    for (int p = 0; p < nparts; p++)
+        m->end_offsets[p] = 100 * p + batch;
 }
 
 static void subdir(char *buf, size_t size, const char *name)
@@ -92,7 +93,8 @@ static void copy_file(const char *from, const char *to)
     assert_non_null(out);
     char buf[65536];
     size_t k;
-    while ((k = fread(buf, 1, sizeof buf, in)) > 0) assert_int_equal(fwrite(buf, 1, k, out), k);
+    while ((k = fread(buf, 1, sizeof buf, in)) > 0)
+        assert_int_equal(fwrite(buf, 1, k, out), k);
     fclose(in);
     fclose(out);
 }
@@ -131,7 +133,8 @@ static void test_round_trip_array(void **state)
     user_state_t *u = malloc(N * sizeof *u);
     make_users(u, N, 1);
     int64_t total = 0;
-    for (int i = 0; i < N; i++) total += u[i].balance_cents;
+    for (int i = 0; i < N; i++)
+        total += u[i].balance_cents;
     write_snapshot(dir, 42, u, N);
     h5snap_path(dir, 42, path, sizeof path);
     assert_string_equal(strrchr(path, '/') + 1, "snap-000000000042.h5");
@@ -150,7 +153,8 @@ static void test_round_trip_array(void **state)
     assert_int_equal(m.writer_ranks, 1);
     assert_string_equal(m.topic, "bank_transactions");
     assert_int_equal(m.nparts, 4);
-    for (int p = 0; p < 4; p++) assert_int_equal(m.end_offsets[p], 100 * p + 42);
+    for (int p = 0; p < 4; p++)
+        assert_int_equal(m.end_offsets[p], 100 * p + 42);
     assert_same_users(u, back, N);
 
     /* An independent reader: plain serial HDF5 sees the documented layout. */
@@ -171,7 +175,8 @@ static void test_round_trip_array(void **state)
     d = H5Dopen2(f, "/users/balance_cents", H5P_DEFAULT);
     int64_t *bal = malloc(N * sizeof *bal), sum = 0;
     assert_true(H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, bal) >= 0);
-    for (int i = 0; i < N; i++) sum += bal[i];
+    for (int i = 0; i < N; i++)
+        sum += bal[i];
     assert_int_equal(sum, total);
     free(bal);
     H5Dclose(d);
@@ -195,7 +200,8 @@ static void test_shard_same_checksum(void **state)
     make_users(u, N, 2);
     shard_t s;
     assert_int_equal(shard_init(&s, 16), 0);
-    for (int i = N - 1; i >= 0; i--) assert_non_null(shard_put(&s, &u[i]));
+    for (int i = N - 1; i >= 0; i--)
+        assert_non_null(shard_put(&s, &u[i]));
     write_snapshot(d1, 7, u, N);
     h5snap_meta_t m;
     meta_init(&m, 7, 4);
@@ -461,14 +467,10 @@ int main(int argc, char **argv)
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     if (!mkdtemp(tmpdir)) return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip_array),
-        cmocka_unit_test(test_shard_same_checksum),
-        cmocka_unit_test(test_empty_snapshot),
-        cmocka_unit_test(test_list_ignores_partial),
-        cmocka_unit_test(test_bad_input),
-        cmocka_unit_test(test_read_newest_skips_corrupt),
-        cmocka_unit_test(test_write_failures),
-        cmocka_unit_test(test_format_time),
+        cmocka_unit_test(test_round_trip_array), cmocka_unit_test(test_shard_same_checksum),
+        cmocka_unit_test(test_empty_snapshot),   cmocka_unit_test(test_list_ignores_partial),
+        cmocka_unit_test(test_bad_input),        cmocka_unit_test(test_read_newest_skips_corrupt),
+        cmocka_unit_test(test_write_failures),   cmocka_unit_test(test_format_time),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     if (failed == 0) {

@@ -20,7 +20,8 @@ static void test_format_matches_libuuid(void **state)
     for (int i = 0; i < 100000; i++) {
         uint8_t id[16];
         char ours[IDS_TEXT_LEN + 1], theirs[IDS_TEXT_LEN + 1];
-        for (int k = 0; k < 16; k++) id[k] = (uint8_t)rng_next(&r);
+        for (int k = 0; k < 16; k++)
+            id[k] = (uint8_t)rng_next(&r);
         ids_format(id, ours);
         uuid_unparse_lower(id, theirs);
         assert_string_equal(ours, theirs);
@@ -40,7 +41,8 @@ static void test_parse_matches_libuuid(void **state)
     for (int i = 0; i < 1000000; i++) {
         uint8_t id[16], ours[16], theirs[16];
         char text[IDS_TEXT_LEN + 1];
-        for (int k = 0; k < 16; k++) id[k] = (uint8_t)rng_next(&r);
+        for (int k = 0; k < 16; k++)
+            id[k] = (uint8_t)rng_next(&r);
         uuid_unparse(id, text);
         int mutations = (int)rng_below(&r, 3);
         for (int m = 0; m < mutations; m++)
