@@ -9,12 +9,16 @@
  *   ENGINE_CMD_DELTAS  scatter ledger deltas to their owners  (start-up)
  *   ENGINE_CMD_BATCH   scatter work items, decide, gather results
  *   ENGINE_CMD_STATS   gather each rank's memory and shard totals
+ *   ENGINE_CMD_SNAP_WRITE  every rank writes its users into one HDF5 snapshot
+ *   ENGINE_CMD_SNAP_READ   every rank reads a slice of a snapshot; the users
+ *                          are re-routed to their owners (any N to any N)
  *   ENGINE_CMD_STOP    leave the loop
  * Workers wait for a command without spinning (MPI_Ibcast + MPI_Test + a
  * short sleep), so an idle stream does not burn the cores Postgres needs. */
 #ifndef BS_ENGINE_H
 #define BS_ENGINE_H
 
+#include "h5snap.h"
 #include "job.h"
 #include "worker.h"
 
@@ -28,6 +32,8 @@ enum engine_cmd {
     ENGINE_CMD_BATCH,
     ENGINE_CMD_STATS,
     ENGINE_CMD_STOP,
+    ENGINE_CMD_SNAP_WRITE,
+    ENGINE_CMD_SNAP_READ,
 };
 
 typedef struct engine {
@@ -36,6 +42,7 @@ typedef struct engine {
     int is_worker;
     int nworkers;
     worker_t worker; /* valid when is_worker */
+    char snapshot_dir[512];
 } engine_t;
 
 /* Per-rank figures gathered by ENGINE_CMD_STATS. */
@@ -65,6 +72,16 @@ int engine_step_deltas(engine_t *e, const ledger_delta_t *d /*root*/, const int 
 int engine_step_batch(engine_t *e, const work_item_t *items /*root*/, const int *counts /*root*/,
                       work_result_t **results /*root, malloc'd*/, int *nresults /*root*/);
 int engine_step_stats(engine_t *e, engine_rank_stats_t **all /*root, malloc'd, [size]*/);
+
+/* Write a snapshot of every rank's users into the snapshot directory (meta
+ * read on rank 0). Returns 0 or -1 with errstr, the same on all ranks. */
+int engine_step_snap_write(engine_t *e, const h5snap_meta_t *meta /*root*/, char *errstr,
+                           size_t errsize);
+/* Read snapshot `path` (root) and load its users into their owners' shards.
+ * Returns 0 with *meta filled (on root), or -1 with errstr on all ranks, the
+ * shards then unchanged. */
+int engine_step_snap_read(engine_t *e, const char *path /*root*/, h5snap_meta_t *meta,
+                          char *errstr, size_t errsize);
 
 /* World rank owning a user. */
 int engine_owner_rank(const engine_t *e, const uint8_t id[16]);

@@ -10,6 +10,8 @@
  *   [rules]    weight_t5 weight_t6 weight_t7 score_divisor risk_threshold
  *              t6_amount (reais) max_age_ms (0 = off) timezone
  *   [metrics]  port (Prometheus text on 127.0.0.1:port/metrics; 0 = off)
+ *   [snapshot] dir (HDF5 snapshots; empty = off), every (batches; 0 = only
+ *              at clean shutdown)
  * Unknown sections or keys outside [kafka] are errors that name the key. */
 #ifndef BS_JOB_H
 #define BS_JOB_H
@@ -29,6 +31,8 @@ typedef struct job_config {
     int64_t batch_max_ms;
     int64_t sink_retry_seconds;
     int64_t metrics_port;
+    char snapshot_dir[512];
+    int64_t snapshot_every;
     int until_idle;
     int quiet;
     int sink_off; /* --sink none: decide but write nothing (benchmarks) */

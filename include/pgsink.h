@@ -32,6 +32,11 @@ void pgsink_close(pgsink_t *s);
 int pgsink_last_batch(pgsink_t *s, int64_t *batch_id, int64_t *end_offsets, int max_parts,
                       int *nparts, char *errstr, size_t errsize);
 
+/* The end offsets batch_log holds for batch_id of this sink's topic.
+ * Returns 0 (found), 1 (no such batch of this topic) or -1 with errstr. */
+int pgsink_batch_offsets(pgsink_t *s, int64_t batch_id, int64_t *end_offsets, int max_parts,
+                         int *nparts, char *errstr, size_t errsize);
+
 /* Per-user change from the ledger of approved transactions. */
 typedef struct ledger_delta {
     uint8_t id[16];
@@ -39,13 +44,14 @@ typedef struct ledger_delta {
     int64_t last_approved_us; /* INT64_MIN when the user never paid */
 } ledger_delta_t;
 
-/* Stream every user of `usuarios`, every ledger delta, or every committed
- * transaction id to the callback (which returns 0 to go on, -1 to stop).
+/* Stream every user of `usuarios`, the ledger deltas of the batches after
+ * after_batch, or every committed transaction id to the callback (which returns 0 to go on, -1 to stop).
  * Returns 0, or -1 with errstr. */
 int pgsink_each_user(pgsink_t *s, int (*each)(void *ctx, const user_state_t *u), void *ctx,
                      char *errstr, size_t errsize);
-int pgsink_each_ledger_delta(pgsink_t *s, int (*each)(void *ctx, const ledger_delta_t *d),
-                             void *ctx, char *errstr, size_t errsize);
+int pgsink_each_ledger_delta(pgsink_t *s, int64_t after_batch,
+                             int (*each)(void *ctx, const ledger_delta_t *d), void *ctx,
+                             char *errstr, size_t errsize);
 int pgsink_each_seen_id(pgsink_t *s, int (*each)(void *ctx, const uint8_t id[16]), void *ctx,
                         char *errstr, size_t errsize);
 

@@ -32,13 +32,16 @@ static const char usage_text[] =
     "  --batch-size K    messages per batch (default 10000)\n"
     "  --batch-ms MS     cut a batch MS after its first message (default 500;\n"
     "                    0 = count-bounded only, for reproducible batches)\n"
+    "  --snapshot-dir D  HDF5 snapshots go to and come from D (default\n"
+    "                    var/snapshots; '' = off)\n"
     "  --until-idle      exit 0 once the topic is drained and committed\n"
     "  --quiet           no progress lines or summary\n"
     "  --verbose         one line per batch with its timings\n"
     "  --sink none       decide but write nothing and commit no offsets\n"
     "                    (measures consume, decode and decide alone)\n"
     "\n"
-    "SIGINT/SIGTERM finish and commit the batch in flight, then exit 0.\n";
+    "SIGUSR1 (forwarded by mpirun), SIGINT or SIGTERM finish and commit the batch in\n"
+    "flight, write a snapshot, then exit 0.\n";
 
 /* Parse argv into job. Returns 0, 1 for --help, or 2 for a usage error
  * (message printed when `speak`). */
@@ -56,6 +59,7 @@ static int parse_args(int argc, char **argv, job_config_t *job, int speak)
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *brokers = NULL, *topic = NULL, *pg = NULL, *size = NULL, *ms = NULL;
+    const char *snapdir = NULL;
     int opt, until_idle = 0, quiet = 0, sink_off = 0;
     opterr = 0;
     optind = 1;
@@ -110,6 +114,7 @@ static int parse_args(int argc, char **argv, job_config_t *job, int speak)
     if (!speak) log_set_quiet(1);
     if (brokers) job_config_set_kafka(job, "bootstrap.servers", brokers);
     if (topic) snprintf(job->topic, sizeof job->topic, "%s", topic);
+    if (snapdir) snprintf(job->snapshot_dir, sizeof job->snapshot_dir, "%s", snapdir);
     if (pg) {
         snprintf(job->conninfo, sizeof job->conninfo, "%s", pg);
         job->conninfo_set = 1;

@@ -16,6 +16,7 @@
 #include "ids.h"
 #include "json_decode.h"
 #include "kafka_source.h"
+#include "h5snap.h"
 #include "log.h"
 #include "metrics.h"
 #include "pgsink.h"
@@ -48,6 +49,7 @@ typedef struct coord {
     metrics_t *metrics;
     idset_t seen;
     int64_t next_batch_id;
+    int64_t last_snapshot; /* batch of the newest snapshot written or restored */
     int nparts;
     int64_t pending_since_us; /* when the oldest not-yet-cut message arrived; 0 = none */
 
@@ -132,37 +134,133 @@ static int on_seen(void *ctx, const uint8_t id[16])
     return idset_add(ctx, id) < 0 ? -1 : 0;
 }
 
-/* Restore the state of the last committed batch. Returns 0 or -1 (logged). */
+/* Stream a table into the workers' shards through a chunker. */
+static int load_users(coord_t *c, char *err, size_t errsize)
+{
+    chunker_t ch;
+    int rc = chunker_init(&ch, c->e, ENGINE_CMD_USERS, sizeof(user_state_t));
+    if (rc != 0) snprintf(err, errsize, "out of memory");
+    if (rc == 0) rc = pgsink_each_user(c->sink, on_user, &ch, err, errsize);
+    if (rc == 0 && chunker_flush(&ch) != MPI_SUCCESS) rc = -1;
+    chunker_free(&ch);
+    return rc;
+}
+
+static int load_deltas(coord_t *c, int64_t after_batch, char *err, size_t errsize)
+{
+    chunker_t ch;
+    int rc = chunker_init(&ch, c->e, ENGINE_CMD_DELTAS, sizeof(ledger_delta_t));
+    if (rc != 0) snprintf(err, errsize, "out of memory");
+    if (rc == 0) rc = pgsink_each_ledger_delta(c->sink, after_batch, on_delta, &ch, err, errsize);
+    if (rc == 0 && chunker_flush(&ch) != MPI_SUCCESS) rc = -1;
+    chunker_free(&ch);
+    return rc;
+}
+
+/* Load the newest usable snapshot into the shards. A snapshot is usable when
+ * batch_log holds its batch for our topic with the same end offsets (so it
+ * belongs to this database and stream, and that batch committed) and it reads
+ * back intact; others are skipped with a warning naming the file. Returns the
+ * snapshot's batch id, 0 when none was usable, -1 on failure (logged). */
+static int64_t load_snapshot(coord_t *c, int64_t last_committed)
+{
+    char **paths = NULL, err[1024];
+    int n = 0;
+    int64_t loaded = 0;
+    if (c->job->snapshot_dir[0] == '\0') return 0;
+    if (h5snap_list(c->job->snapshot_dir, &paths, &n, err, sizeof err) != 0) {
+        log_warn("%s; starting from the reference data", err);
+        return 0;
+    }
+    for (int i = 0; i < n && loaded == 0; i++) {
+        h5snap_meta_t meta;
+        int64_t logged[MAX_PARTITIONS];
+        int nlogged = 0;
+        if (h5snap_read_meta(paths[i], 0, &meta, err, sizeof err) != 0) {
+            log_warn("skipping snapshot: %s", err);
+            continue;
+        }
+        if (meta.batch_id > last_committed || strcmp(meta.topic, c->job->topic) != 0) continue;
+        int found = pgsink_batch_offsets(c->sink, meta.batch_id, logged, MAX_PARTITIONS, &nlogged,
+                                         err, sizeof err);
+        if (found < 0) {
+            log_error("%s", err);
+            loaded = -1;
+            break;
+        }
+        if (found != 0 || nlogged != meta.nparts ||
+            memcmp(logged, meta.end_offsets, sizeof(int64_t) * (size_t)nlogged) != 0) {
+            log_warn("skipping snapshot %s: batch_log has no batch %" PRId64
+                     " of topic %s with the same offsets (a snapshot of another database?)",
+                     paths[i], meta.batch_id, meta.topic);
+            continue;
+        }
+        if (engine_send_command(c->e, ENGINE_CMD_SNAP_READ) != MPI_SUCCESS) {
+            loaded = -1;
+            break;
+        }
+        if (engine_step_snap_read(c->e, paths[i], &meta, err, sizeof err) != 0) {
+            log_warn("skipping snapshot: %s", err);
+            continue;
+        }
+        log_info("restored %" PRId64 " users from %s (batch %" PRId64 ")", meta.n_users, paths[i],
+                 meta.batch_id);
+        loaded = meta.batch_id;
+    }
+    h5snap_list_free(paths, n);
+    return loaded;
+}
+
+/* Restore the state of the last committed batch: the newest usable snapshot
+ * (or usuarios), then the ledger of the batches after it, then the ids of
+ * every committed transaction. Returns 0 or -1 (logged). */
 static int coord_restore(coord_t *c, int64_t *start_offsets, int *nstart)
 {
-    char err[1024];
-    int64_t last = 0;
-    if (pgsink_last_batch(c->sink, &last, start_offsets, MAX_PARTITIONS, nstart, err, sizeof err) !=
-        0) {
+    char err[1024] = "";
+    int64_t last = 0, t0 = timeparse_now_us();
+    if (pgsink_last_batch(c->sink, &last, start_offsets, MAX_PARTITIONS, nstart, err,
+                          sizeof err) != 0) {
         log_error("%s", err);
         return -1;
     }
     c->next_batch_id = last + 1;
-
-    int64_t t0 = timeparse_now_us();
-    chunker_t ch;
-    int rc = chunker_init(&ch, c->e, ENGINE_CMD_USERS, sizeof(user_state_t));
-    if (rc == 0) rc = pgsink_each_user(c->sink, on_user, &ch, err, sizeof err);
-    if (rc == 0 && chunker_flush(&ch) != MPI_SUCCESS) rc = -1;
-    chunker_free(&ch);
-    if (rc == 0 && chunker_init(&ch, c->e, ENGINE_CMD_DELTAS, sizeof(ledger_delta_t)) == 0) {
-        rc = pgsink_each_ledger_delta(c->sink, on_delta, &ch, err, sizeof err);
-        if (rc == 0 && chunker_flush(&ch) != MPI_SUCCESS) rc = -1;
-    }
-    chunker_free(&ch);
+    c->last_snapshot = load_snapshot(c, last);
+    if (c->last_snapshot < 0) return -1;
+    int rc = c->last_snapshot > 0 ? 0 : load_users(c, err, sizeof err);
+    if (rc == 0) rc = load_deltas(c, c->last_snapshot, err, sizeof err);
     if (rc == 0) rc = pgsink_each_seen_id(c->sink, on_seen, &c->seen, err, sizeof err);
     if (rc != 0) {
         log_error("restoring state from the database failed: %s", err);
         return -1;
     }
-    log_info("restored state as of batch %" PRId64 " in %.1f s (%zu committed transactions)", last,
-             (double)(timeparse_now_us() - t0) / 1e6, c->seen.count);
+    log_info("restored state as of batch %" PRId64 " in %.1f s (%s, %zu committed transactions)",
+             last, (double)(timeparse_now_us() - t0) / 1e6,
+             c->last_snapshot > 0 ? "snapshot + ledger" : "usuarios + ledger", c->seen.count);
     return 0;
+}
+
+/* Write a snapshot of the state after the last decided batch (collective).
+ * A failure is reported and the stream goes on: the ledger still has it all. */
+static void coord_snapshot(coord_t *c)
+{
+    int64_t batch = c->next_batch_id - 1;
+    if (c->job->snapshot_dir[0] == '\0' || batch <= c->last_snapshot) return;
+    h5snap_meta_t meta;
+    char err[1024];
+    memset(&meta, 0, sizeof meta);
+    meta.batch_id = batch;
+    snprintf(meta.topic, sizeof meta.topic, "%s", c->job->topic);
+    meta.nparts = c->nparts;
+    for (int p = 0; p < c->nparts; p++) meta.end_offsets[p] = kafka_source_position(c->src, p);
+    int64_t t0 = timeparse_now_us();
+    if (engine_send_command(c->e, ENGINE_CMD_SNAP_WRITE) != MPI_SUCCESS ||
+        engine_step_snap_write(c->e, &meta, err, sizeof err) != 0) {
+        log_warn("snapshot of batch %" PRId64 " failed: %s", batch, err);
+        return;
+    }
+    c->last_snapshot = batch;
+    log_info("snapshot of batch %" PRId64 " written in %.2f s", batch,
+             (double)(timeparse_now_us() - t0) / 1e6);
 }
 
 /* -------------------------------------------------------------- sink thread */
@@ -496,6 +594,7 @@ static int coord_loop(coord_t *c)
                   "sink",
                   b_id, b_rows, (double)(tt1 - tt0) / 1e3,
                   (double)(timeparse_now_us() - tt1) / 1e3);
+        if (c->job->snapshot_every > 0 && b_id % c->job->snapshot_every == 0) coord_snapshot(c);
         int64_t now = timeparse_now_us();
         if (now - last_lag > 1000000) {
             for (int p = 0; p < c->nparts; p++)
@@ -564,6 +663,7 @@ int coordinator_run(engine_t *e, const job_config_t *job, const char *conninfo)
         if (c.sink_error[0]) log_error("%s", c.sink_error);
         goto stop;
     }
+    coord_snapshot(&c);
     status = 0;
 stop:
     if (thread_started) {

@@ -37,6 +37,7 @@ int engine_init(engine_t *e, MPI_Comm world, const job_config_t *job, char *errs
     MPI_Comm_size(world, &e->size);
     e->nworkers = route_worker_count(e->size);
     e->is_worker = e->size == 1 || e->rank > 0;
+    snprintf(e->snapshot_dir, sizeof e->snapshot_dir, "%s", job->snapshot_dir);
     MPI_Comm workers = MPI_COMM_NULL;
     int rc = MPI_Comm_split(world, e->is_worker ? 0 : MPI_UNDEFINED, e->rank, &workers);
     if (rc != MPI_SUCCESS) {
@@ -154,9 +155,63 @@ int engine_step_stats(engine_t *e, engine_rank_stats_t **all)
     return exchange_gather(e->world, 0, &mine, 1, sizeof mine, (void **)all, &n);
 }
 
+int engine_step_snap_write(engine_t *e, const h5snap_meta_t *meta, char *errstr, size_t errsize)
+{
+    h5snap_meta_t none;
+    if (meta == NULL) {
+        memset(&none, 0, sizeof none);
+        meta = &none;
+    }
+    if (e->is_worker)
+        return h5snap_write_shard(e->world, e->snapshot_dir, meta, &e->worker.users, errstr,
+                                  errsize);
+    return h5snap_write(e->world, e->snapshot_dir, meta, NULL, 0, errstr, errsize);
+}
+
+int engine_step_snap_read(engine_t *e, const char *path, h5snap_meta_t *meta, char *errstr,
+                          size_t errsize)
+{
+    char file[1024] = "";
+    if (e->rank == 0) snprintf(file, sizeof file, "%s", path);
+    int rc = MPI_Bcast(file, sizeof file, MPI_CHAR, 0, e->world);
+    user_state_t *slice = NULL, *packed = NULL, *mine = NULL;
+    int *dest = NULL, *counts = NULL, *rcounts = NULL, nmine = 0;
+    size_t n = 0;
+    if (rc != MPI_SUCCESS) {
+        snprintf(errstr, errsize, "MPI error %d", rc);
+        return -1;
+    }
+    if (h5snap_read(e->world, file, meta, &slice, &n, errstr, errsize) != 0) return -1;
+    /* Every rank holds an arbitrary slice: send each user to its owner. */
+    dest = malloc((n ? n : 1) * sizeof *dest);
+    packed = malloc((n ? n : 1) * sizeof *packed);
+    counts = malloc((size_t)e->size * sizeof *counts);
+    rcounts = malloc((size_t)e->size * sizeof *rcounts);
+    rc = dest && packed && counts && rcounts ? MPI_SUCCESS : MPI_ERR_NO_MEM;
+    for (size_t i = 0; rc == MPI_SUCCESS && i < n; i++) dest[i] = engine_owner_rank(e, slice[i].id);
+    if (rc == MPI_SUCCESS)
+        rc = exchange_pack(slice, n, sizeof *slice, dest, e->size, packed, counts, NULL);
+    if (rc == MPI_SUCCESS)
+        rc = exchange_alltoall(e->world, packed, counts, sizeof *packed, (void **)&mine, &nmine,
+                               rcounts);
+    if (rc == MPI_SUCCESS && e->is_worker && worker_put_users(&e->worker, mine, nmine) != 0)
+        rc = MPI_ERR_NO_MEM;
+    int ok = rc == MPI_SUCCESS, all_ok = 0;
+    MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, e->world);
+    if (!all_ok) snprintf(errstr, errsize, "distributing snapshot %s failed (MPI error %d)", file, rc);
+    free(slice);
+    free(dest);
+    free(packed);
+    free(counts);
+    free(rcounts);
+    free(mine);
+    return all_ok ? 0 : -1;
+}
+
 int engine_serve(engine_t *e)
 {
     for (;;) {
+        char err[1024];
         int cmd = 0, rc = engine_wait_command(e, &cmd);
         engine_rank_stats_t *ignored = NULL;
         if (rc != MPI_SUCCESS) return rc;
@@ -175,6 +230,14 @@ int engine_serve(engine_t *e)
             break;
         case ENGINE_CMD_STOP:
             return MPI_SUCCESS;
+        case ENGINE_CMD_SNAP_WRITE: /* failures are reported by rank 0 */
+            engine_step_snap_write(e, NULL, err, sizeof err);
+            break;
+        case ENGINE_CMD_SNAP_READ: {
+            h5snap_meta_t meta;
+            engine_step_snap_read(e, NULL, &meta, err, sizeof err);
+            break;
+        }
         default:
             return MPI_ERR_OTHER;
         }

@@ -49,9 +49,11 @@
 #include <unistd.h>
 
 /* Rows per chunk. Measured on 10,000,000 produced rows (archive_read.sh): */
-#define ARCH_CHUNK_ROWS ((size_t)65536)
-#define ARCH_ERR_MAX    1024
-#define ARCH_DEFLATE    1
+#define ARCH_CHUNK_ROWS     ((size_t)65536)
+#define ARCH_READ_MAX_PIECE ((size_t)1 << 20) /* bigger chunks (foreign writers) read in pieces */
+#define ARCH_TRANSPOSE_ROWS ((size_t)512)
+#define ARCH_ERR_MAX        1024
+#define ARCH_DEFLATE        1
 
 /* ---- the columns ---------------------------------------------------------- */
 
@@ -497,7 +499,7 @@ static int arch_create_layout(h5archive_writer_t *w, char *errstr, size_t errsiz
         hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
         rc = (space < 0 || dcpl < 0 || H5Pset_chunk(dcpl, two ? 2 : 1, chunk) < 0 ||
               H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) < 0 ||
-              (!two && H5Pset_shuffle(dcpl) < 0) || H5Pset_deflate(dcpl, ARCH_DEFLATE) < 0)
+              (!two && (H5Pset_shuffle(dcpl) < 0 || H5Pset_deflate(dcpl, ARCH_DEFLATE) < 0)))
                  ? -1
                  : 0;
         if (rc == 0) {
@@ -797,8 +799,8 @@ struct h5archive_reader {
     char *path;
     hid_t fid, dxpl, dset[C_COUNT];
     h5archive_info_t info;
-    void *tmp; /* one column of a read */
-    size_t tmp_cap;
+    int64_t piece;      /* rows per H5Dread: whole file chunks */
+    void *col[C_COUNT]; /* piece cells of each column, allocated on first read */
 };
 
 /* The file exists, is a readable regular file and carries the HDF5 signature.
@@ -1033,7 +1035,7 @@ h5archive_reader_t *h5archive_open(MPI_Comm comm, const char *path, char *errstr
         fapl = H5Pcreate(H5P_FILE_ACCESS);
         r->dxpl = H5Pcreate(H5P_DATASET_XFER);
         rc = (fapl < 0 || r->dxpl < 0 || H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL) < 0 ||
-              H5Pset_dxpl_mpio(r->dxpl, H5FD_MPIO_COLLECTIVE) < 0)
+              H5Pset_dxpl_mpio(r->dxpl, H5FD_MPIO_INDEPENDENT) < 0)
                  ? -1
                  : 0;
         if (rc) {
@@ -1064,24 +1066,19 @@ const h5archive_info_t *h5archive_info(const h5archive_reader_t *r)
     return &r->info;
 }
 
-/* Read column c, rows [first, first + count), into r->tmp (count may be 0:
- * an empty selection, for the collective call). 0 or -1 + errstr. */
+/* Read column c, rows [first, first + count) (count > 0), into r->col[c].
+ * 0 or -1 + errstr. */
 static int arch_read_col(h5archive_reader_t *r, int c, int64_t first, int64_t count, char *errstr,
                          size_t errsize)
 {
     int two = arch_cols[c].kind == K_UUID;
     hsize_t start[2] = {(hsize_t)first, 0}, n[2] = {(hsize_t)count, 16};
-    hsize_t one[2] = {1, 16};
     hid_t fspace = H5Dget_space(r->dset[c]);
-    hid_t mspace = H5Screate_simple(two ? 2 : 1, count > 0 ? n : one, NULL);
-    int rc = (fspace < 0 || mspace < 0) ? -1 : 0;
-    if (rc == 0 && count > 0)
-        rc = H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, n, NULL) < 0 ? -1 : 0;
-    else if (rc == 0)
-        rc = (H5Sselect_none(fspace) < 0 || H5Sselect_none(mspace) < 0) ? -1 : 0;
-    if (rc == 0)
-        rc = H5Dread(r->dset[c], arch_mem_type(arch_cols[c].kind), mspace, fspace,
-                     r->dxpl >= 0 ? r->dxpl : H5P_DEFAULT, r->tmp) < 0
+    hid_t mspace = H5Screate_simple(two ? 2 : 1, n, NULL);
+    int rc = (fspace < 0 || mspace < 0 ||
+              H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, n, NULL) < 0 ||
+              H5Dread(r->dset[c], arch_mem_type(arch_cols[c].kind), mspace, fspace,
+                      r->dxpl >= 0 ? r->dxpl : H5P_DEFAULT, r->col[c]) < 0)
                  ? -1
                  : 0;
     if (mspace >= 0) H5Sclose(mspace);
@@ -1108,6 +1105,53 @@ static int64_t arch_bad_enum(int c, const uint8_t *col, size_t n)
     return -1;
 }
 
+/* Rows per read call: whole chunks of the file, about ARCH_CHUNK_ROWS. */
+static int64_t arch_piece_rows(const h5archive_reader_t *r)
+{
+    int64_t c = r->info.chunk_rows;
+    if (c <= 0 || c > (int64_t)ARCH_READ_MAX_PIECE) return (int64_t)ARCH_CHUNK_ROWS;
+    return c >= (int64_t)ARCH_CHUNK_ROWS ? c : c * (((int64_t)ARCH_CHUNK_ROWS + c - 1) / c);
+}
+
+/* Read rows [first, first + count) into rows[]: pieces that end on chunk
+ * boundaries, each read column by column into r->col and then moved into
+ * the rows ARCH_TRANSPOSE_ROWS at a time (so rows and cells stay in cache).
+ * 0 or -1 + errstr. */
+static int arch_read_rows(h5archive_reader_t *r, int64_t first, int64_t count,
+                          h5archive_row_t *rows, char *errstr, size_t errsize)
+{
+    int64_t piece = r->piece;
+    for (int64_t at = first; at < first + count;) {
+        int64_t end = (at / piece + 1) * piece;
+        if (end > first + count) end = first + count;
+        size_t n = (size_t)(end - at);
+        h5archive_row_t *out = rows + (at - first);
+        for (int c = 0; c < C_COUNT; c++) {
+            if (arch_read_col(r, c, at, (int64_t)n, errstr, errsize) != 0) return -1;
+            if (c == C_REGION || c == C_MODALITY || c == C_STATUS || c == C_REASON) {
+                int64_t bad = arch_bad_enum(c, r->col[c], n);
+                if (bad >= 0) {
+                    arch_err(errstr, errsize,
+                             "%s: dataset %s, row %" PRId64
+                             ": value %u is out of range: the archive is damaged",
+                             r->path, arch_cols[c].path, at + bad,
+                             ((const uint8_t *)r->col[c])[bad]);
+                    return -1;
+                }
+            }
+        }
+        for (size_t b = 0; b < n; b += ARCH_TRANSPOSE_ROWS) {
+            size_t k = n - b < ARCH_TRANSPOSE_ROWS ? n - b : ARCH_TRANSPOSE_ROWS;
+            memset(out + b, 0, k * sizeof *out); /* padding bytes too */
+            for (int c = 0; c < C_COUNT; c++)
+                arch_unpack(c, (const char *)r->col[c] + b * arch_elem_size(arch_cols[c].kind),
+                            out + b, k);
+        }
+        at = end;
+    }
+    return 0;
+}
+
 int h5archive_read(h5archive_reader_t *r, int64_t first, int64_t count, h5archive_row_t *rows,
                    char *errstr, size_t errsize)
 {
@@ -1119,42 +1163,16 @@ int h5archive_read(h5archive_reader_t *r, int64_t first, int64_t count, h5archiv
                  r->path, first, first + count, r->info.n_rows);
         rc = -1;
     }
-    size_t need = (size_t)(rc == 0 ? count : 0) * 16;
-    if (rc == 0 && need > r->tmp_cap) {
-        void *t = realloc(r->tmp, need);
-        if (t == NULL) {
-            arch_err(errstr, errsize, "%s: out of memory for %" PRId64 " rows", r->path, count);
-            rc = -1;
-        } else {
-            r->tmp = t;
-            r->tmp_cap = need;
-        }
-    }
-    if (arch_agree(r->comm, r->size, rc, errstr, errsize)) return -1;
-    if (count > 0) memset(rows, 0, (size_t)count * sizeof *rows);
-    /* Every column, even after a failure (the calls are collective); the
-     * first failure's message is kept. */
-    for (int c = 0; c < C_COUNT; c++) {
-        char err[ARCH_ERR_MAX];
-        if (arch_read_col(r, c, first, count, err, sizeof err) != 0) {
-            if (rc == 0) arch_err(errstr, errsize, "%s", err);
-            rc = -1;
-            continue;
-        }
-        if (rc) continue;
-        if (c == C_REGION || c == C_MODALITY || c == C_STATUS || c == C_REASON) {
-            int64_t bad = arch_bad_enum(c, r->tmp, (size_t)count);
-            if (bad >= 0) {
-                arch_err(errstr, errsize,
-                         "%s: dataset %s, row %" PRId64 ": value %u is out of range: the archive "
-                         "is damaged",
-                         r->path, arch_cols[c].path, first + bad, ((uint8_t *)r->tmp)[bad]);
+    if (rc == 0 && count > 0 && r->col[0] == NULL) {
+        r->piece = arch_piece_rows(r);
+        for (int c = 0; c < C_COUNT && rc == 0; c++)
+            if ((r->col[c] = malloc((size_t)r->piece * arch_elem_size(arch_cols[c].kind))) ==
+                NULL) {
+                arch_err(errstr, errsize, "%s: out of memory for the read buffers", r->path);
                 rc = -1;
-                continue;
             }
-        }
-        arch_unpack(c, r->tmp, rows, (size_t)count);
     }
+    if (rc == 0 && count > 0) rc = arch_read_rows(r, first, count, rows, errstr, errsize);
     return arch_agree(r->comm, r->size, rc, errstr, errsize);
 }
 
@@ -1163,7 +1181,8 @@ void h5archive_close_reader(h5archive_reader_t *r)
     if (r == NULL) return;
     arch_quiet();
     arch_reader_close_ids(r);
-    free(r->tmp);
+    for (int c = 0; c < C_COUNT; c++)
+        free(r->col[c]);
     free(r->path);
     free(r);
 }

@@ -48,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -207,6 +208,20 @@ static uint64_t snap_offsets_hash(const h5snap_meta_t *m)
 
 /* ---- column buffers ----------------------------------------------------- */
 
+/* malloc for large buffers filled once: 2 MiB-aligned and marked for
+ * transparent huge pages, which cuts page faults 512-fold (measured: reading
+ * 10M users on one rank spent most of its time faulting in the 800 MB array).
+ * Free with free(). NULL when out of memory. */
+static void *snap_big_alloc(size_t bytes)
+{
+    const size_t huge = (size_t)2 << 20;
+    if (bytes < 2 * huge) return malloc(bytes ? bytes : 1);
+    void *p = NULL;
+    if (posix_memalign(&p, huge, bytes) != 0) return NULL;
+    madvise(p, bytes, MADV_HUGEPAGE); /* advice only: failure is harmless */
+    return p;
+}
+
 typedef struct snap_cols {
     uint8_t (*id)[16];
     int64_t *balance;
@@ -240,11 +255,11 @@ static int snap_cols_alloc(snap_cols_t *c, size_t cap)
     if (cap == 0) cap = 1;
     memset(c, 0, sizeof *c);
     c->cap = cap;
-    c->id = malloc(cap * sizeof *c->id);
-    c->balance = malloc(cap * sizeof *c->balance);
-    c->limit = malloc(cap * sizeof *c->limit);
-    c->region = malloc(cap * sizeof *c->region);
-    c->last = malloc(cap * sizeof *c->last);
+    c->id = snap_big_alloc(cap * sizeof *c->id);
+    c->balance = snap_big_alloc(cap * sizeof *c->balance);
+    c->limit = snap_big_alloc(cap * sizeof *c->limit);
+    c->region = snap_big_alloc(cap * sizeof *c->region);
+    c->last = snap_big_alloc(cap * sizeof *c->last);
     if (c->id && c->balance && c->limit && c->region && c->last) return 0;
     snap_cols_free(c);
     return -1;
@@ -862,7 +877,7 @@ int h5snap_read(MPI_Comm comm, const char *file, h5snap_meta_t *meta, user_state
     fapl = H5Pcreate(H5P_FILE_ACCESS);
     dxpl = H5Pcreate(H5P_DATASET_XFER);
     rc = (fapl < 0 || dxpl < 0 || H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL) < 0 ||
-          H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE) < 0)
+          H5Pset_dxpl_mpio(dxpl, getenv("XFER_IND") ? H5FD_MPIO_INDEPENDENT : H5FD_MPIO_COLLECTIVE) < 0)
              ? -1
              : 0;
     if (rc == 0) f.fid = H5Fopen(file, H5F_ACC_RDONLY, fapl);
@@ -881,7 +896,7 @@ int h5snap_read(MPI_Comm comm, const char *file, h5snap_meta_t *meta, user_state
     uint64_t hi = total * (uint64_t)(rank + 1) / (uint64_t)size;
     size_t cnt = (size_t)(hi - lo), maxcnt = (size_t)((total + size - 1) / size);
     size_t rounds = (maxcnt + SNAP_ROUND_ROWS - 1) / SNAP_ROUND_ROWS;
-    out = malloc((cnt ? cnt : 1) * sizeof *out);
+    out = snap_big_alloc(cnt * sizeof *out);
     rc = out ? 0 : -1;
     if (rc) snap_err(errstr, errsize, "%s: out of memory for %zu users", file, cnt);
     if (snap_agree(comm, rc, errstr, errsize)) goto fail;
@@ -1179,7 +1194,7 @@ static int snap_write_src(MPI_Comm comm, const char *dir, const h5snap_meta_t *m
     dxpl = H5Pcreate(H5P_DATASET_XFER);
     rc = (fapl < 0 || dxpl < 0 || H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL) < 0 ||
           H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0 ||
-          H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE) < 0)
+          H5Pset_dxpl_mpio(dxpl, getenv("XFER_IND") ? H5FD_MPIO_INDEPENDENT : H5FD_MPIO_COLLECTIVE) < 0)
              ? -1
              : 0;
     if (rc == 0) {

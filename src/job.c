@@ -18,6 +18,8 @@ void job_config_default(job_config_t *job)
     job->batch_max_ms = 500;
     job->sink_retry_seconds = 120;
     job->metrics_port = 0;
+    strcpy(job->snapshot_dir, "var/snapshots");
+    job->snapshot_every = 100;
     rules_config_default(&job->rules);
     job_config_set_kafka(job, "bootstrap.servers", "127.0.0.1:9092");
     job_config_set_kafka(job, "group.id", "bankstream");
@@ -102,6 +104,12 @@ static int on_entry(void *user, const char *section, const char *key, const char
         job->conninfo_set = *value != '\0';
     } else if (strcmp(section, "sink") == 0 && strcmp(key, "retry_seconds") == 0) {
         if (parse_int(value, 0, 86400, &job->sink_retry_seconds)) BAD("seconds from 0 to 86400");
+    } else if (strcmp(section, "snapshot") == 0 && strcmp(key, "dir") == 0) {
+        if (strlen(value) >= sizeof job->snapshot_dir) BAD("a directory path under 512 bytes");
+        strcpy(job->snapshot_dir, value);
+    } else if (strcmp(section, "snapshot") == 0 && strcmp(key, "every") == 0) {
+        if (parse_int(value, 0, 1000000000, &job->snapshot_every))
+            BAD("a number of batches, 0 = only at clean shutdown");
     } else if (strcmp(section, "metrics") == 0 && strcmp(key, "port") == 0) {
         if (parse_int(value, 0, 65535, &job->metrics_port)) BAD("a TCP port, or 0 for off");
     } else if (strcmp(section, "rules") == 0) {

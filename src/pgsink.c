@@ -65,6 +65,17 @@ static int exec_ok(PGconn *conn, const char *sql, char *errstr, size_t errsize)
     return ok ? 0 : -1;
 }
 
+/* "12,0,7" (array_to_string of an offsets array) into offsets[], *n. */
+static void parse_offsets(const char *p, int64_t *offsets, int max, int *n)
+{
+    *n = 0;
+    while (*p && *n < max) {
+        char *end;
+        offsets[(*n)++] = strtoll(p, &end, 10);
+        p = *end == ',' ? end + 1 : end;
+    }
+}
+
 int pgsink_last_batch(pgsink_t *s, int64_t *batch_id, int64_t *end_offsets, int max_parts,
                       int *nparts, char *errstr, size_t errsize)
 {
@@ -81,18 +92,34 @@ int pgsink_last_batch(pgsink_t *s, int64_t *batch_id, int64_t *end_offsets, int 
         PQclear(r);
         return -1;
     }
-    *nparts = 0;
     for (int i = 0; i < max_parts; i++)
         end_offsets[i] = -1;
     *batch_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    const char *p = PQgetvalue(r, 0, 1);
-    while (*p && *nparts < max_parts) {
-        char *end;
-        end_offsets[(*nparts)++] = strtoll(p, &end, 10);
-        p = *end == ',' ? end + 1 : end;
-    }
+    parse_offsets(PQgetvalue(r, 0, 1), end_offsets, max_parts, nparts);
     PQclear(r);
     return 0;
+}
+
+int pgsink_batch_offsets(pgsink_t *s, int64_t batch_id, int64_t *end_offsets, int max_parts,
+                         int *nparts, char *errstr, size_t errsize)
+{
+    char id[24];
+    snprintf(id, sizeof id, "%" PRId64, batch_id);
+    const char *params[2] = {id, s->topic};
+    PGresult *r = PQexecParams(s->conn,
+                               "SELECT array_to_string(end_offsets, ',') FROM batch_log"
+                               " WHERE batch_id = $1 AND topic = $2",
+                               2, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        snprintf(errstr, errsize, "reading batch_log: %s", PQerrorMessage(s->conn));
+        PQclear(r);
+        return -1;
+    }
+    int found = PQntuples(r) == 1;
+    *nparts = 0;
+    if (found) parse_offsets(PQgetvalue(r, 0, 0), end_offsets, max_parts, nparts);
+    PQclear(r);
+    return found ? 0 : 1;
 }
 
 /* Run COPY ... TO STDOUT (text) and hand each line to `line`. */
@@ -191,18 +218,22 @@ static int delta_line(void *ctx, char *text)
     return c->each(c->ctx, &d);
 }
 
-int pgsink_each_ledger_delta(pgsink_t *s, int (*each)(void *ctx, const ledger_delta_t *d),
-                             void *ctx, char *errstr, size_t errsize)
+int pgsink_each_ledger_delta(pgsink_t *s, int64_t after_batch,
+                             int (*each)(void *ctx, const ledger_delta_t *d), void *ctx,
+                             char *errstr, size_t errsize)
 {
     struct delta_cb c = {each, ctx};
-    return copy_out(
-        s,
+    char sql[1024];
+    snprintf(
+        sql, sizeof sql,
         "COPY (SELECT u, sum(d)::bigint, (extract(epoch FROM max(t)) * 1000000)::bigint FROM ("
         " SELECT id_usuario_pagador AS u, -(valor_transacao * 100)::bigint AS d, data_horario AS t"
-        " FROM transacoes WHERE status = 'aprovada'"
+        " FROM transacoes WHERE status = 'aprovada' AND batch_id > %" PRId64
         " UNION ALL SELECT id_usuario_recebedor, (valor_transacao * 100)::bigint, NULL"
-        " FROM transacoes WHERE status = 'aprovada') AS x GROUP BY u) TO STDOUT",
-        delta_line, &c, errstr, errsize);
+        " FROM transacoes WHERE status = 'aprovada' AND batch_id > %" PRId64
+        ") AS x GROUP BY u) TO STDOUT",
+        after_batch, after_batch);
+    return copy_out(s, sql, delta_line, &c, errstr, errsize);
 }
 
 struct id_cb {

@@ -50,7 +50,7 @@ psql_q() { # conninfo sql -> unaligned tuples, fields separated by |
 
 new_database() { # name -> prints a conninfo for a fresh database of that name
     local name="t_$1_$$"
-    psql_q "$BS_TEST_PG" "DROP DATABASE IF EXISTS $name" >/dev/null
+    PGOPTIONS="-c client_min_messages=warning" psql_q "$BS_TEST_PG" "DROP DATABASE IF EXISTS $name" >/dev/null
     psql_q "$BS_TEST_PG" "CREATE DATABASE $name" >/dev/null
     echo "${BS_TEST_PG/dbname=postgres/dbname=$name}"
 }
@@ -61,7 +61,7 @@ new_topic() { # name -> a topic name unique to this test run
 
 mpirun_bs() { # N args... : run bankstream under mpirun with N ranks
     local n=$1; shift
-    mpirun --oversubscribe --bind-to none -np "$n" "$BANKSTREAM" "$@"
+    mpirun --oversubscribe --bind-to none -wdir "$BS_TEST_TMP" -np "$n" "$BANKSTREAM" "$@"
 }
 
 bs_test_services_start() {

@@ -14,7 +14,10 @@
  *   copy IN OUT CHUNK FILTER   (one process) copy every dataset of IN into OUT
  *                         with CHUNK rows per chunk and FILTER none | deflate |
  *                         shuffle (shuffle+deflate 1 on numbers, deflate 1 on
- *                         ids: the archive's own choice), for measuring layouts
+ *                         ids) | numbers (shuffle+deflate 1 on numbers, ids
+ *                         unfiltered), for measuring layouts
+ *   strip FILE OBJECT     (one process) delete a link, e.g. /transactions/amount_cents
+ *   set-version FILE V    (one process) overwrite the root attribute format_version
  * Rank r of R owns rows [r*n/R, (r+1)*n/R). Errors: one line on stderr, exit 1. */
 #include "h5archive.h"
 #include "ids.h"
@@ -90,12 +93,15 @@ static size_t row_bytes(hid_t d)
 static int plain(const char *file, int64_t slice)
 {
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), dxpl = H5Pcreate(H5P_DATASET_XFER);
-    const char *io = getenv("ARCHIVE_READ_IO"); /* collective (default) | independent | posix */
-    if (io == NULL) io = "collective";
-    if (strcmp(io, "posix") != 0 && (size > 1 || getenv("ARCHIVE_READ_MPIO"))) {
+    /* With more than one rank: MPI-IO with independent transfers, as
+     * h5archive_open does (ARCHIVE_READ_IO=collective or posix to compare);
+     * one rank: the default (sec2) driver, as h5archive_open does. */
+    const char *io = getenv("ARCHIVE_READ_IO");
+    if (io == NULL) io = "independent";
+    if (size > 1 && strcmp(io, "posix") != 0) {
         H5Pset_fapl_mpio(fapl, MPI_COMM_WORLD, MPI_INFO_NULL);
-        H5Pset_dxpl_mpio(dxpl, strcmp(io, "independent") == 0 ? H5FD_MPIO_INDEPENDENT
-                                                              : H5FD_MPIO_COLLECTIVE);
+        H5Pset_dxpl_mpio(dxpl, strcmp(io, "collective") == 0 ? H5FD_MPIO_COLLECTIVE
+                                                             : H5FD_MPIO_INDEPENDENT);
     }
     double c0 = cpu_all();
     MPI_Barrier(MPI_COMM_WORLD);
@@ -149,11 +155,12 @@ static int plain(const char *file, int64_t slice)
         H5Dclose(d[c]);
     H5Fclose(f);
     MPI_Barrier(MPI_COMM_WORLD);
-    double secs = MPI_Wtime() - t0;
+    double secs = MPI_Wtime() - t0, cpu = cpu_all() - c0;
     if (rank == 0)
-        printf(
-            "plain: ranks %d rows %" PRId64 " seconds %.3f rows/s %.0f MB/s %.0f (%" PRIu64 ")\n",
-            size, n, secs, (double)n / secs, (double)n * (double)total_rb / secs / 1e6, checksum);
+        printf("plain: ranks %d rows %" PRId64 " seconds %.3f rows/s %.0f MB/s %.0f cpu_s %.3f "
+               "rows/cpu_s %.0f (%" PRIu64 ")\n",
+               size, n, secs, (double)n / secs, (double)n * (double)total_rb / secs / 1e6, cpu,
+               (double)n / cpu, checksum);
     free(buf);
     H5Pclose(fapl);
     H5Pclose(dxpl);
@@ -278,8 +285,9 @@ static int copy(const char *in, const char *out, hsize_t chunk, const char *filt
         size_t rb = row_bytes(d);
         hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
         H5Pset_chunk(dcpl, nd, ch);
-        if (strcmp(filter, "none") != 0) {
-            if (strcmp(filter, "shuffle") == 0 && rb != 16) H5Pset_shuffle(dcpl);
+        int numbers_only = strcmp(filter, "numbers") == 0;
+        if (strcmp(filter, "none") != 0 && !(numbers_only && rb == 16)) {
+            if ((numbers_only || strcmp(filter, "shuffle") == 0) && rb != 16) H5Pset_shuffle(dcpl);
             H5Pset_deflate(dcpl, 1);
         }
         hid_t so = H5Screate_simple(nd, dims, maxd);
@@ -302,6 +310,25 @@ static int copy(const char *in, const char *out, hsize_t chunk, const char *filt
     return 0;
 }
 
+static int strip(const char *file, const char *obj)
+{
+    hid_t f = H5Fopen(file, H5F_ACC_RDWR, H5P_DEFAULT);
+    if (f < 0 || H5Ldelete(f, obj, H5P_DEFAULT) < 0) die("cannot delete %s", obj);
+    H5Fclose(f);
+    return 0;
+}
+
+static int set_version(const char *file, int32_t v)
+{
+    hid_t f = H5Fopen(file, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t a = f < 0 ? -1 : H5Aopen(f, "format_version", H5P_DEFAULT);
+    if (a < 0 || H5Awrite(a, H5T_NATIVE_INT32, &v) < 0)
+        die("cannot set format_version of %s", file);
+    H5Aclose(a);
+    H5Fclose(f);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
@@ -317,7 +344,12 @@ int main(int argc, char **argv)
         rc = dump(argv[2], argv[3]);
     else if (argc == 6 && strcmp(argv[1], "copy") == 0)
         rc = copy(argv[2], argv[3], (hsize_t)atoll(argv[4]), argv[5]);
-    if (rc == 2 && rank == 0) fprintf(stderr, "usage: archive_read plain|api|dump|copy ...\n");
+    else if (argc == 4 && strcmp(argv[1], "strip") == 0)
+        rc = strip(argv[2], argv[3]);
+    else if (argc == 4 && strcmp(argv[1], "set-version") == 0)
+        rc = set_version(argv[2], (int32_t)atoi(argv[3]));
+    if (rc == 2 && rank == 0)
+        fprintf(stderr, "usage: archive_read plain|api|dump|copy|strip|set-version ...\n");
     MPI_Finalize();
     return rc;
 }

@@ -1,5 +1,4 @@
 #!/usr/bin/env bash
-PS4="+ \$(date +%s.%N) "; set -x
 # 80-snapshot.sh - HDF5 snapshots: written by 1..4 ranks, read back by a
 # different number of ranks, checked against an independent reader (h5dump),
 # and every kind of damage: corrupt data, truncation, foreign and newer files,

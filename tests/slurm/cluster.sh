@@ -1,0 +1,202 @@
+#!/usr/bin/env bash
+# tests/slurm/cluster.sh - a private one-node Slurm on this machine, for tests.
+#
+#   tests/slurm/cluster.sh start [DIR]    start munged, slurmctld and slurmd
+#   tests/slurm/cluster.sh stop [DIR]     kill them and remove DIR
+#   tests/slurm/cluster.sh status [DIR]   exit 0 if the node answers idle
+#   tests/slurm/cluster.sh logs [DIR]     print the daemons' logs
+#
+# DIR defaults to $BS_SLURM_DIR, else /tmp/bankstream-slurm. Everything lives
+# there: the slurm.conf made from slurm.conf.in, a munge key and munged socket
+# of its own, state, spool, pid and log files. Ports are free ones, never
+# Slurm's defaults, so a real Slurm or munge on the machine is not disturbed.
+# Needs root (slurmd runs jobs as their submitter).
+#
+# `start` is idempotent: with the cluster already up it only prints the
+# environment again. On success it prints one line on stdout,
+#   export SLURM_CONF=DIR/slurm.conf
+# which a caller evals before using sbatch, srun, squeue, scontrol or sinfo.
+# It returns once `sinfo` shows the node idle; on failure it prints the
+# daemons' logs on stderr, stops whatever it started and exits 1.
+# `stop` kills only the daemons whose pid files are in DIR.
+set -uo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+CMD=${1:-}
+DIR=${2:-${BS_SLURM_DIR:-/tmp/bankstream-slurm}}
+CPUS=${BS_SLURM_CPUS:-8}
+START_TIMEOUT=${BS_SLURM_START_TIMEOUT:-60} # seconds until the node must be idle
+
+say() { echo "cluster.sh: $*" >&2; }
+die() { say "$*"; exit 1; }
+
+export SLURM_CONF="$DIR/slurm.conf"
+
+free_port() { # a TCP port nobody listens on, not one of $*
+    local p
+    while :; do
+        p=$((20000 + RANDOM % 20000))
+        case " $* " in *" $p "*) continue ;; esac
+        ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return; }
+    done
+}
+
+# The pid in a pid file if that process is alive, else nothing.
+live_pid() { # pidfile
+    local p
+    [ -s "$1" ] || return 1
+    p=$(tr -dc 0-9 <"$1")
+    [ -n "$p" ] && kill -0 "$p" 2>/dev/null && echo "$p"
+}
+
+node_state() { # -> sinfo's state of our node (idle, down*, ...) or nothing
+    timeout 10 sinfo -h -N -o %t 2>/dev/null | head -1
+}
+
+print_logs() {
+    local f
+    for f in "$DIR/munge/munged.log" "$DIR/slurmctld.log" "$DIR/slurmd.log" \
+        "$DIR/slurmctld.out" "$DIR/slurmd.out"; do
+        [ -s "$f" ] || continue
+        echo "----- $f (last 40 lines)" >&2
+        tail -40 "$f" >&2
+    done
+}
+
+# Kill one daemon by its pid file: TERM, then KILL after 5 s.
+stop_daemon() { # pidfile name
+    local p i
+    p=$(live_pid "$1") || { rm -f "$1"; return 0; }
+    kill "$p" 2>/dev/null
+    for ((i = 0; i < 50; i++)); do
+        kill -0 "$p" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$p" 2>/dev/null; then
+        say "$2 (pid $p) ignored SIGTERM; killing it"
+        kill -9 "$p" 2>/dev/null
+    fi
+    rm -f "$1"
+}
+
+# A process and all its descendants, deepest first.
+tree() { # pid
+    local c
+    for c in $(pgrep -P "$1" 2>/dev/null); do tree "$c"; done
+    echo "$1"
+}
+
+# Job steps still there after the daemons stopped: the slurmstepd processes
+# of this cluster (their environment holds our SLURM_CONF; their command
+# line names no path), with every process they started.
+stop_stepds() {
+    local p t
+    for p in $(pgrep -x slurmstepd 2>/dev/null); do
+        tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qxF "SLURM_CONF=$SLURM_CONF" || continue
+        for t in $(tree "$p"); do kill -9 "$t" 2>/dev/null; done
+    done
+}
+
+cluster_stop() {
+    [ -d "$DIR" ] || return 0
+    if [ -f "$SLURM_CONF" ] && [ -n "$(live_pid "$DIR/slurmctld.pid")" ]; then
+        # Cancel what still runs and give it KillWait to end, so that no
+        # task outlives the cluster.
+        local i
+        timeout 10 scancel --quiet --partition=debug 2>/dev/null
+        for ((i = 0; i < 60; i++)); do
+            [ -z "$(timeout 10 squeue -h -t RUNNING,COMPLETING,PENDING -o %i 2>/dev/null)" ] && break
+            sleep 0.25
+        done
+    fi
+    stop_daemon "$DIR/slurmd.pid" slurmd
+    stop_daemon "$DIR/slurmctld.pid" slurmctld
+    stop_stepds
+    stop_daemon "$DIR/munge/munged.pid" munged
+    rm -rf "$DIR"
+}
+
+fail_start() {
+    say "$*"
+    print_logs
+    cluster_stop
+    exit 1
+}
+
+cluster_start() {
+    [ "$(id -u)" -eq 0 ] || die "must run as root (slurmd starts jobs as their users)"
+    local b
+    for b in munged mungekey slurmctld slurmd sinfo scontrol; do
+        command -v "$b" >/dev/null || die "'$b' not found; install the Debian packages slurm-wlm and munge (scripts/install-deps.sh)"
+    done
+    # Already up: nothing to do.
+    if [ -n "$(live_pid "$DIR/slurmctld.pid")" ] && [ -n "$(live_pid "$DIR/slurmd.pid")" ] &&
+        [ -n "$(live_pid "$DIR/munge/munged.pid")" ] && [[ "$(node_state)" == idle* || "$(node_state)" == alloc* || "$(node_state)" == mix* ]]; then
+        echo "export SLURM_CONF=$SLURM_CONF"
+        return 0
+    fi
+    # Half up or stale: start over.
+    cluster_stop
+    mkdir -p "$DIR/munge" "$DIR/ctld" "$DIR/spool" || die "cannot create $DIR"
+    chmod 700 "$DIR/munge"
+    chmod 755 "$DIR"
+
+    # munge: a key and a daemon of our own, on our own socket.
+    mungekey --create --keyfile="$DIR/munge/munge.key" 2>"$DIR/munge/mungekey.err" ||
+        fail_start "mungekey failed: $(cat "$DIR/munge/mungekey.err")"
+    chmod 400 "$DIR/munge/munge.key"
+    local sock="$DIR/munge/munge.socket"
+    munged --force --socket="$sock" --key-file="$DIR/munge/munge.key" \
+        --pid-file="$DIR/munge/munged.pid" --log-file="$DIR/munge/munged.log" \
+        --seed-file="$DIR/munge/munged.seed" 2>"$DIR/munge/munged.err" ||
+        fail_start "munged did not start: $(cat "$DIR/munge/munged.err")"
+    local i
+    for ((i = 0; i < 50; i++)); do
+        [ -S "$sock" ] && break
+        sleep 0.1
+    done
+    munge --socket="$sock" -n 2>/dev/null | unmunge --socket="$sock" >/dev/null 2>&1 ||
+        fail_start "munged does not answer on $sock"
+
+    # slurm.conf from the template.
+    local ctld_port slurmd_port host
+    ctld_port=$(free_port)
+    slurmd_port=$(free_port "$ctld_port")
+    host=$(hostname -s)
+    sed -e "s|@DIR@|$DIR|g" -e "s|@CTLD_PORT@|$ctld_port|g" -e "s|@SLURMD_PORT@|$slurmd_port|g" \
+        -e "s|@MUNGE_SOCKET@|$sock|g" -e "s|@NODE@|$host|g" -e "s|@HOST@|$host|g" \
+        -e "s|@CPUS@|$CPUS|g" "$HERE/slurm.conf.in" >"$SLURM_CONF" || fail_start "cannot write $SLURM_CONF"
+    : >"$DIR/plugstack.conf"
+
+    # The daemons; -i: ignore state from an earlier cluster.
+    slurmctld -i -f "$SLURM_CONF" >"$DIR/slurmctld.out" 2>&1 || fail_start "slurmctld did not start"
+    slurmd -f "$SLURM_CONF" >"$DIR/slurmd.out" 2>&1 || fail_start "slurmd did not start"
+
+    local st="" t0=$SECONDS
+    while [ $((SECONDS - t0)) -lt "$START_TIMEOUT" ]; do
+        st=$(node_state)
+        [[ "$st" == idle* ]] && break
+        if [ $((SECONDS - t0)) -gt 5 ]; then
+            [ -n "$(live_pid "$DIR/slurmctld.pid")" ] || fail_start "slurmctld died"
+            [ -n "$(live_pid "$DIR/slurmd.pid")" ] || fail_start "slurmd died"
+        fi
+        sleep 0.2
+    done
+    [[ "$st" == idle* ]] || fail_start "the node is not idle after $START_TIMEOUT s (sinfo says '${st:-nothing}')"
+    echo "export SLURM_CONF=$SLURM_CONF"
+}
+
+case "$CMD" in
+start) cluster_start ;;
+stop) cluster_stop ;;
+status)
+    st=$(node_state)
+    echo "${st:-down}"
+    [[ "$st" == idle* || "$st" == alloc* || "$st" == mix* ]]
+    ;;
+logs) print_logs 2>&1 ;;
+*)
+    echo "usage: tests/slurm/cluster.sh start|stop|status|logs [DIR]" >&2
+    exit 2
+    ;;
+esac
