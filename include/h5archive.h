@@ -5,8 +5,8 @@
  * File layout, format_version 1 (h5dump and h5py read it; every dataset
  * carries `units` and `meaning` attributes). Every dataset is 1-D of length
  * n_rows (the ids [n_rows][16]), chunked by the same number of rows
- * (attribute chunk_rows of /transactions), deflate level 1, shuffled first
- * except for the random ids:
+ * (attribute chunk_rows of /transactions, 65536); the numeric columns are
+ * shuffled and deflated (level 1), the random UUIDs stored as they are:
  *   /                          attributes format_version (int32 = 1), kind
  *                              ("bankstream transaction archive"),
  *                              created_unix_us, created_iso, source ("stream" |
@@ -120,12 +120,11 @@ void h5archive_abort(h5archive_writer_t *w);
 
 /* Open PATH for reading. With a communicator of more than one rank the call
  * is collective: rank 0 first checks the file serially, then every rank
- * opens it with MPI-IO; with one rank (MPI_COMM_SELF) it uses the default
- * driver. Checks kind, format_version (a newer one fails with "format
- * version V of PATH is newer than this bankstream supports (1)"), and every
- * dataset's presence ("PATH: dataset /transactions/amount_cents is
- * missing"), type, shape and length. Returns the reader, or NULL on every
- * rank with the same errstr. MPI must be initialized. */
+ * opens it with MPI-IO (independent transfers); with one rank
+ * (MPI_COMM_SELF) it uses the default driver. Checks kind, format_version (a newer one fails with
+ * "format version V of PATH is newer than this bankstream supports (1)"), and every dataset's
+ * presence ("PATH: dataset /transactions/amount_cents is missing"), type, shape and length. Returns
+ * the reader, or NULL on every rank with the same errstr. MPI must be initialized. */
 h5archive_reader_t *h5archive_open(MPI_Comm comm, const char *path, char *errstr, size_t errsize);
 
 int64_t h5archive_rows(const h5archive_reader_t *r);

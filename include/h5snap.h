@@ -4,7 +4,7 @@
  * File: DIR/snap-<batch, 12 digits>.h5, one per snapshot. Layout (h5dump and
  * h5py read it; every dataset and attribute carries `units`/`meaning`):
  *   /                      attributes format_version (int32 = 1), batch_id,
- *                          created_unix_us, created_iso, topic, n_users,
+ *                          created_unix_us, created_iso, topic, origin, n_users,
  *                          total_balance_cents, checksum (uint64),
  *                          writer_ranks (informational only)
  *   /kafka/end_offsets     int64[nparts]: next offset to read per partition
@@ -46,6 +46,10 @@ typedef struct h5snap_meta {
     int64_t created_us; /* µs since 1970-01-01 UTC; 0 on write = now */
     int format_version; /* read: as stored; ignored on write */
     char topic[H5SNAP_TOPIC_MAX];
+    /* Whose state this is: free text identifying the database (and its
+     * reference data) so that a restore can refuse another database's
+     * snapshot of the same topic and batch; "" = unknown. */
+    char origin[H5SNAP_TOPIC_MAX];
     int nparts;                            /* 0..H5SNAP_MAX_PARTS */
     int64_t end_offsets[H5SNAP_MAX_PARTS]; /* next offset to read, index = partition */
     int64_t n_users;                       /* read only: computed on write */
@@ -59,9 +63,10 @@ typedef struct h5snap_meta {
  * MPI_Exscan) into DIR/.snap-<batch>.h5.partial with collective MPI-IO; then
  * rank 0 syncs it, renames it to DIR/snap-<batch %012d>.h5 (replacing one of
  * the same batch) and syncs DIR. DIR is created if missing. batch_id,
- * created_us, topic, nparts and end_offsets are taken from rank 0's meta.
+ * created_us, topic, origin, nparts and end_offsets are taken from rank 0's meta.
  * Returns 0 on all ranks, or -1 on all ranks with the same errstr; after a
- * failure no snap-*.h5 file was created or changed and the .partial is removed. */
+ * failure no snap-*.h5 file was created or changed and the .partial is removed.
+ * After a success, .partial files left in DIR by interrupted writes are removed. */
 int h5snap_write(MPI_Comm comm, const char *dir, const h5snap_meta_t *meta,
                  const user_state_t *users, size_t n, char *errstr, size_t errsize);
 
@@ -72,7 +77,8 @@ int h5snap_write_shard(MPI_Comm comm, const char *dir, const h5snap_meta_t *meta
 /* Collective: open FILE (written by any number of ranks), check its format,
  * read its meta (every rank gets it) and this rank's share of the users: rank
  * r of size gets rows [r*n/size, (r+1)*n/size), in file order, which the
- * caller re-routes to their owners. The checksum and the total balance are
+ * caller re-routes to their owners (their `used` and pad bytes are 0, as
+ * shard_put expects). The checksum and the total balance are
  * verified over all ranks' shares. Returns 0 with *users malloc'd (free it;
  * non-NULL even when *n is 0), or -1 on all ranks with errstr naming the file
  * and the dataset at fault, *users NULL and *n 0. */
@@ -100,6 +106,12 @@ int h5snap_read_newest(MPI_Comm comm, const char *dir, int64_t max_batch, h5snap
  * h5snap_list_free; NULL when *n is 0), or -1 with errstr (DIR unreadable). */
 int h5snap_list(const char *dir, char ***paths, int *n, char *errstr, size_t errsize);
 void h5snap_list_free(char **paths, int n);
+
+/* Not collective (call it on one rank): delete all but the `keep` (>= 1)
+ * newest published snapshots of DIR. Returns 0 with *removed (may be NULL)
+ * the number deleted, or -1 with errstr (DIR unreadable, a file that could
+ * not be removed: the older ones are then left too). */
+int h5snap_prune(const char *dir, int keep, int *removed, char *errstr, size_t errsize);
 
 /* Not collective: read FILE's meta, checking its format and layout; when
  * verify, also read every user and check the checksum, total and regions.

@@ -32,6 +32,10 @@ void pgsink_close(pgsink_t *s);
 int pgsink_last_batch(pgsink_t *s, int64_t *batch_id, int64_t *end_offsets, int max_parts,
                       int *nparts, char *errstr, size_t errsize);
 
+/* The identity `init` gave the database (bankstream_meta database_id, else
+ * initialized_at), into out. Returns 0 or -1 with errstr. */
+int pgsink_database_id(pgsink_t *s, char *out, size_t outsize, char *errstr, size_t errsize);
+
 /* The end offsets batch_log holds for batch_id of this sink's topic.
  * Returns 0 (found), 1 (no such batch of this topic) or -1 with errstr. */
 int pgsink_batch_offsets(pgsink_t *s, int64_t batch_id, int64_t *end_offsets, int max_parts,

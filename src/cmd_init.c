@@ -286,7 +286,7 @@ static int init_write_meta(PGconn *conn, const init_opts_t *o, char *err, size_t
         conn,
         "INSERT INTO bankstream_meta (chave, valor) VALUES ('schema_version', $1), ('users', $2),"
         " ('seed', $3), ('initialized_at', to_char(now() AT TIME ZONE 'UTC',"
-        " 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'))"
+        " 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')), ('database_id', gen_random_uuid()::text)"
         " ON CONFLICT (chave) DO UPDATE SET valor = EXCLUDED.valor",
         3, NULL, params, NULL, NULL, 0);
     int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : -1;

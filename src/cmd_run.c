@@ -33,7 +33,7 @@ static const char usage_text[] =
     "  --batch-ms MS     cut a batch MS after its first message (default 500;\n"
     "                    0 = count-bounded only, for reproducible batches)\n"
     "  --snapshot-dir D  HDF5 snapshots go to and come from D (default\n"
-    "                    var/snapshots; '' = off)\n"
+    "                    var/snapshots; none = off)\n"
     "  --until-idle      exit 0 once the topic is drained and committed\n"
     "  --quiet           no progress lines or summary\n"
     "  --verbose         one line per batch with its timings\n"
@@ -56,6 +56,7 @@ static int parse_args(int argc, char **argv, job_config_t *job, int speak)
                                          {"quiet", no_argument, 0, 'q'},
                                          {"verbose", no_argument, 0, 'v'},
                                          {"sink", required_argument, 0, 's'},
+                                         {"snapshot-dir", required_argument, 0, 'd'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *brokers = NULL, *topic = NULL, *pg = NULL, *size = NULL, *ms = NULL;
@@ -82,6 +83,9 @@ static int parse_args(int argc, char **argv, job_config_t *job, int speak)
             break;
         case 'i':
             until_idle = 1;
+            break;
+        case 'd':
+            snapdir = optarg;
             break;
         case 'q':
             quiet = 1;
@@ -114,7 +118,10 @@ static int parse_args(int argc, char **argv, job_config_t *job, int speak)
     if (!speak) log_set_quiet(1);
     if (brokers) job_config_set_kafka(job, "bootstrap.servers", brokers);
     if (topic) snprintf(job->topic, sizeof job->topic, "%s", topic);
-    if (snapdir) snprintf(job->snapshot_dir, sizeof job->snapshot_dir, "%s", snapdir);
+    /* mpirun drops empty arguments, so "none" is how a flag turns snapshots off. */
+    if (snapdir)
+        snprintf(job->snapshot_dir, sizeof job->snapshot_dir, "%s",
+                 strcmp(snapdir, "none") == 0 ? "" : snapdir);
     if (pg) {
         snprintf(job->conninfo, sizeof job->conninfo, "%s", pg);
         job->conninfo_set = 1;

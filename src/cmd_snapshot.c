@@ -31,8 +31,8 @@ static void snapshot_usage(FILE *out)
             "        in reais, creation time (UTC) and 'ok' or 'CORRUPT: reason'. DIR defaults to\n"
             "        ./%s. Every snapshot is read in full to verify its checksums,\n"
             "        unless --no-verify (then only its layout and meta are checked).\n"
-            "  show  format version, batch, creation time, topic, users, total money and\n"
-            "        the Kafka offset of every partition, after verifying FILE in full;\n"
+            "  show  format version, batch, creation time, topic, origin, users, total money\n"
+            "        and the Kafka offset of every partition, after verifying FILE in full;\n"
             "        exits 1 if FILE is missing, not a snapshot, or corrupt.\n",
             H5SNAP_DEFAULT_DIR);
 }
@@ -58,8 +58,8 @@ static int snapshot_ls(const char *dir, int verify)
         log_info("no snapshots in %s", dir);
         return 0;
     }
-    printf("%-40s %12s %10s %18s %-27s %s\n", "FILE", "BATCH", "USERS", "TOTAL_R$",
-           "CREATED_UTC", "STATUS");
+    printf("%-40s %12s %10s %18s %-27s %s\n", "FILE", "BATCH", "USERS", "TOTAL_R$", "CREATED_UTC",
+           "STATUS");
     for (int i = 0; i < n; i++) {
         h5snap_meta_t m;
         char money[48] = "-", created[40] = "-", batch[24] = "-", users[24] = "-";
@@ -98,6 +98,7 @@ static int snapshot_show(const char *file)
     printf("batch:          %" PRId64 "\n", m.batch_id);
     printf("created:        %s\n", created);
     printf("topic:          %s\n", m.topic);
+    printf("origin:         %s\n", m.origin[0] ? m.origin : "-");
     printf("writer_ranks:   %d\n", m.writer_ranks);
     printf("users:          %" PRId64 "\n", m.n_users);
     printf("total_money:    %s\n", money);

@@ -50,6 +50,7 @@ typedef struct coord {
     idset_t seen;
     int64_t next_batch_id;
     int64_t last_snapshot; /* batch of the newest snapshot written or restored */
+    char database_id[128]; /* snapshots carry it: never restore another database's */
     int nparts;
     int64_t pending_since_us; /* when the oldest not-yet-cut message arrived; 0 = none */
 
@@ -181,6 +182,12 @@ static int64_t load_snapshot(coord_t *c, int64_t last_committed)
             continue;
         }
         if (meta.batch_id > last_committed || strcmp(meta.topic, c->job->topic) != 0) continue;
+        if (strcmp(meta.origin, c->database_id) != 0) {
+            log_warn("skipping snapshot %s: it belongs to database %s, not this one (%s); give "
+                     "each database its own [snapshot] dir",
+                     paths[i], meta.origin[0] ? meta.origin : "(unknown)", c->database_id);
+            continue;
+        }
         int found = pgsink_batch_offsets(c->sink, meta.batch_id, logged, MAX_PARTITIONS, &nlogged,
                                          err, sizeof err);
         if (found < 0) {
@@ -224,6 +231,10 @@ static int coord_restore(coord_t *c, int64_t *start_offsets, int *nstart)
         return -1;
     }
     c->next_batch_id = last + 1;
+    if (pgsink_database_id(c->sink, c->database_id, sizeof c->database_id, err, sizeof err) != 0) {
+        log_error("%s", err);
+        return -1;
+    }
     c->last_snapshot = load_snapshot(c, last);
     if (c->last_snapshot < 0) return -1;
     int rc = c->last_snapshot > 0 ? 0 : load_users(c, err, sizeof err);
@@ -250,6 +261,7 @@ static void coord_snapshot(coord_t *c)
     memset(&meta, 0, sizeof meta);
     meta.batch_id = batch;
     snprintf(meta.topic, sizeof meta.topic, "%s", c->job->topic);
+    snprintf(meta.origin, sizeof meta.origin, "%s", c->database_id);
     meta.nparts = c->nparts;
     for (int p = 0; p < c->nparts; p++) meta.end_offsets[p] = kafka_source_position(c->src, p);
     int64_t t0 = timeparse_now_us();

@@ -614,6 +614,10 @@ static int snap_file_check(snap_file_t *f, const char *path, h5snap_meta_t *m, c
                            errsize) ||
         snap_attr_read_str(f->fid, path, "/", "topic", m->topic, sizeof m->topic, errstr, errsize))
         return -1;
+    if (H5Aexists(f->fid, "origin") > 0 &&
+        snap_attr_read_str(f->fid, path, "/", "origin", m->origin, sizeof m->origin, errstr,
+                           errsize) != 0)
+        return -1;
     if (H5Aexists(f->fid, "writer_ranks") > 0 &&
         snap_attr_read_int(f->fid, path, "/", "writer_ranks", H5T_NATIVE_INT64, &v, errstr,
                            errsize) == 0)
@@ -877,7 +881,7 @@ int h5snap_read(MPI_Comm comm, const char *file, h5snap_meta_t *meta, user_state
     fapl = H5Pcreate(H5P_FILE_ACCESS);
     dxpl = H5Pcreate(H5P_DATASET_XFER);
     rc = (fapl < 0 || dxpl < 0 || H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL) < 0 ||
-          H5Pset_dxpl_mpio(dxpl, getenv("XFER_IND") ? H5FD_MPIO_INDEPENDENT : H5FD_MPIO_COLLECTIVE) < 0)
+          H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE) < 0)
              ? -1
              : 0;
     if (rc == 0) f.fid = H5Fopen(file, H5F_ACC_RDONLY, fapl);
@@ -1021,6 +1025,25 @@ static int snap_publish(const char *partial, const char *final, const char *dir,
     return 0;
 }
 
+/* Rank 0, after a publish: remove .partial files left by interrupted writes
+ * (one job writes a directory at a time, so any other .partial is garbage).
+ * Best effort: errors are ignored. */
+static void snap_remove_stale(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        size_t len = strlen(de->d_name);
+        if (strncmp(de->d_name, ".snap-", 6) != 0 || len < 14 ||
+            strcmp(de->d_name + len - 11, ".h5.partial") != 0)
+            continue;
+        char path[PATH_MAX];
+        if (snprintf(path, sizeof path, "%s/%s", dir, de->d_name) < (int)sizeof path) unlink(path);
+    }
+    closedir(d);
+}
+
 /* Create the groups and datasets and their descriptive attributes. */
 static int snap_create_layout(snap_file_t *f, const h5snap_meta_t *m, const char *path,
                               char *errstr, size_t errsize)
@@ -1115,6 +1138,7 @@ static int snap_write_root_attrs(const snap_file_t *f, const h5snap_meta_t *m,
              snap_attr_i64(f->fid, "created_unix_us", m->created_us) ||
              snap_attr_str(f->fid, "created_iso", iso) ||
              snap_attr_str(f->fid, "topic", m->topic) ||
+             snap_attr_str(f->fid, "origin", m->origin) ||
              snap_attr_i64(f->fid, "n_users", m->n_users) ||
              snap_attr_i64(f->fid, "total_balance_cents", m->total_balance_cents) ||
              snap_attr_u64(f->fid, "checksum", m->checksum) ||
@@ -1154,6 +1178,7 @@ static int snap_write_src(MPI_Comm comm, const char *dir, const h5snap_meta_t *m
     if (rank == 0) {
         m = *meta;
         m.topic[sizeof m.topic - 1] = '\0';
+        m.origin[sizeof m.origin - 1] = '\0';
         if (m.created_us == 0) m.created_us = snap_now_us();
         if (m.nparts < 0 || m.nparts > H5SNAP_MAX_PARTS || m.batch_id < 0) {
             snap_err(errstr, errsize,
@@ -1194,7 +1219,7 @@ static int snap_write_src(MPI_Comm comm, const char *dir, const h5snap_meta_t *m
     dxpl = H5Pcreate(H5P_DATASET_XFER);
     rc = (fapl < 0 || dxpl < 0 || H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL) < 0 ||
           H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0 ||
-          H5Pset_dxpl_mpio(dxpl, getenv("XFER_IND") ? H5FD_MPIO_INDEPENDENT : H5FD_MPIO_COLLECTIVE) < 0)
+          H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE) < 0)
              ? -1
              : 0;
     if (rc == 0) {
@@ -1293,6 +1318,7 @@ static int snap_write_src(MPI_Comm comm, const char *dir, const h5snap_meta_t *m
 
     if (rank == 0) rc = snap_publish(partial, final, dir, errstr, errsize);
     if (snap_agree(comm, rc, errstr, errsize)) goto fail;
+    if (rank == 0) snap_remove_stale(dir);
     snap_cols_free(&cols);
     H5Pclose(fapl);
     H5Pclose(dxpl);
@@ -1411,6 +1437,28 @@ int h5snap_list(const char *dir, char ***paths, int *n, char *errstr, size_t err
     *paths = out;
     *n = count;
     return 0;
+}
+
+int h5snap_prune(const char *dir, int keep, int *removed, char *errstr, size_t errsize)
+{
+    char **paths = NULL;
+    int n = 0, rc = 0;
+    if (removed) *removed = 0;
+    if (keep < 1) {
+        snap_err(errstr, errsize, "%s: keeping %d snapshots: keep at least 1", dir, keep);
+        return -1;
+    }
+    if (h5snap_list(dir, &paths, &n, errstr, errsize) != 0) return -1;
+    for (int i = keep; i < n; i++) {
+        if (unlink(paths[i]) != 0) {
+            snap_err(errstr, errsize, "%s: cannot remove: %s", paths[i], strerror(errno));
+            rc = -1;
+            break;
+        }
+        if (removed) (*removed)++;
+    }
+    h5snap_list_free(paths, n);
+    return rc;
 }
 
 int h5snap_read_newest(MPI_Comm comm, const char *dir, int64_t max_batch, h5snap_meta_t *meta,

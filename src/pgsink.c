@@ -100,6 +100,20 @@ int pgsink_last_batch(pgsink_t *s, int64_t *batch_id, int64_t *end_offsets, int 
     return 0;
 }
 
+int pgsink_database_id(pgsink_t *s, char *out, size_t outsize, char *errstr, size_t errsize)
+{
+    PGresult *r = PQexec(s->conn, "SELECT coalesce((SELECT valor FROM bankstream_meta"
+                                  " WHERE chave = 'database_id'), (SELECT valor FROM"
+                                  " bankstream_meta WHERE chave = 'initialized_at'), '')");
+    int rc = PQresultStatus(r) == PGRES_TUPLES_OK ? 0 : -1;
+    if (rc == 0)
+        snprintf(out, outsize, "%s", PQgetvalue(r, 0, 0));
+    else
+        snprintf(errstr, errsize, "reading bankstream_meta: %s", PQerrorMessage(s->conn));
+    PQclear(r);
+    return rc;
+}
+
 int pgsink_batch_offsets(pgsink_t *s, int64_t batch_id, int64_t *end_offsets, int max_parts,
                          int *nparts, char *errstr, size_t errsize)
 {

@@ -16,13 +16,16 @@ np=${2:-2}
 T=$(mktemp -d /tmp/bankstream-bench-snapshot.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 
-pkgs=$(sed -n 's/^PKGS *:= *//p' Makefile)
+pkgs=$(sed -n 's/^PKGS *:= *//p' Makefile) # the libraries the objects need, as make links them
+# shellcheck disable=SC2086  # $pkgs is a list of package names
+read -ra cflags <<<"$(pkg-config --cflags $pkgs)"
+# shellcheck disable=SC2086
+read -ra libs <<<"$(pkg-config --libs $pkgs)"
 objs=()
 for o in build/*.o; do [ "$(basename "$o")" = main.o ] || objs+=("$o"); done
 D=$T/h5snap_driver
-# shellcheck disable=SC2046  # flag lists are meant to split
-mpicc -std=c11 -O2 -g -D_GNU_SOURCE -Iinclude $(pkg-config --cflags $pkgs) -o "$D" \
-    tests/mpi/h5snap_driver.c "${objs[@]}" $(pkg-config --libs $pkgs) -lm -lpthread
+mpicc -std=c11 -O2 -g -D_GNU_SOURCE -Iinclude "${cflags[@]}" -o "$D" tests/mpi/h5snap_driver.c \
+    "${objs[@]}" "${libs[@]}" -lm -lpthread
 
 run() { mpirun --oversubscribe --bind-to none -np "$@"; }
 

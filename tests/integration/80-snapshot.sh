@@ -16,18 +16,21 @@ objdir=build
 san=()
 case "$BANKSTREAM" in */build-asan/*)
     objdir=build-asan
+    # shellcheck disable=SC2054  # one flag with a comma in it
     san=(-fsanitize=address,undefined -fno-sanitize-recover=undefined)
     ;;
 esac
-pkgs=$(sed -n 's/^PKGS *:= *//p' Makefile)
+pkgs=$(sed -n 's/^PKGS *:= *//p' Makefile) # the libraries the objects need, as make links them
+# shellcheck disable=SC2086  # $pkgs is a list of package names
+read -ra cflags <<<"$(pkg-config --cflags $pkgs)"
+# shellcheck disable=SC2086
+read -ra libs <<<"$(pkg-config --libs $pkgs)"
 objs=()
 for o in "$objdir"/*.o; do [ "$(basename "$o")" = main.o ] || objs+=("$o"); done
 D=$T/h5snap_driver
-# shellcheck disable=SC2046  # flag lists are meant to split
 mpicc -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -O1 -g "${san[@]}" \
-    -D_GNU_SOURCE -Iinclude $(pkg-config --cflags $pkgs) -o "$D" tests/mpi/h5snap_driver.c \
-    "${objs[@]}" $(pkg-config --libs $pkgs) -lm -lpthread \
-    || fail "building tests/mpi/h5snap_driver.c against $objdir/*.o"
+    -D_GNU_SOURCE -Iinclude "${cflags[@]}" -o "$D" tests/mpi/h5snap_driver.c "${objs[@]}" \
+    "${libs[@]}" -lm -lpthread || fail "building tests/mpi/h5snap_driver.c against $objdir/*.o"
 
 run() { # N args... : the driver under mpirun with N ranks
     local n=$1; shift
@@ -84,6 +87,7 @@ assert_eq "$(attr "$F" batch_id)" 7 "batch_id"
 assert_eq "$(attr "$F" n_users)" "$NU" "n_users"
 assert_eq "$(attr "$F" writer_ranks)" 2 "writer_ranks"
 assert_eq "$(attr "$F" topic)" bank_transactions "topic"
+assert_eq "$(attr "$F" origin)" "h5snap_driver seed $SEED" "origin"
 assert_eq "$(attr "$F" total_balance_cents)" "$exp_total" "total_balance_cents"
 
 # Dataset names, types and shapes, as h5dump -H shows them.
@@ -100,8 +104,8 @@ expected_layout="/kafka/end_offsets H5T_STD_I64LE 4
 /users/limit_cents H5T_STD_I64LE $NU,4
 /users/region H5T_STD_U8LE $NU"
 assert_eq "$(sort <<<"$layout")" "$expected_layout" "layout by h5dump -H"
-for a in format_version batch_id created_unix_us created_iso topic n_users total_balance_cents \
-    checksum writer_ranks; do
+for a in format_version batch_id created_unix_us created_iso topic origin n_users \
+    total_balance_cents checksum writer_ranks; do
     h5dump -H -a "/$a" "$F" >/dev/null 2>&1 || fail "root attribute $a missing"
 done
 assert_contains "$(h5dump -a /users/limit_cents/modalities "$F")" "PIX,TED,DOC,Boleto" "modalities"
@@ -127,6 +131,7 @@ assert_eq "$(field batch)" 7 "show: batch"
 assert_eq "$(field users)" "$NU" "show: users"
 assert_eq "$(field total_money)" "R\$ $((exp_total / 100)).$(printf %02d $((exp_total % 100)))" "show: total"
 assert_eq "$(field topic)" bank_transactions "show: topic"
+assert_eq "$(field origin)" "h5snap_driver seed $SEED" "show: origin"
 assert_eq "$(awk '/^offset\[/ {print $2}' <<<"$show" | paste -sd,)" "1007,2007,3007,4007" "show: offsets"
 assert_eq "$(field created)" "$(attr "$F" created_iso)" "show: created"
 
@@ -208,7 +213,8 @@ for _ in $(seq 300); do
     [ -e "$K/snap-000000000002.h5" ] && break
     sleep 0.02
 done
-kill -9 $(cat "$H5SNAP_DRIVER_PIDFILE") 2>/dev/null || true
+mapfile -t pids <"$H5SNAP_DRIVER_PIDFILE"
+if [ ${#pids[@]} -gt 0 ]; then kill -9 "${pids[@]}" 2>/dev/null || true; fi
 kill -9 "$mpirun_pid" 2>/dev/null || true
 wait "$mpirun_pid" 2>/dev/null || true
 unset H5SNAP_DRIVER_PIDFILE

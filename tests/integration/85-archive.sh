@@ -52,13 +52,12 @@ dump() { # file dataset -> values, one per line (h5dump is the independent reade
 attr() { # file object -> the value of a scalar attribute
     h5dump -a "$2" "$1" | sed -n 's/^ *(0): //p'
 }
-for f in a c; do
-    for d in id payer receiver time_us amount_cents region modality kafka_partition kafka_offset \
-        kafka_ts_ms batch_id; do
-        dump "$WORK/$f.h5" /transactions/$d >"$WORK/$f.$d"
-    done
-    for d in status reason t5 t6 t7; do dump "$WORK/$f.h5" /results/$d >"$WORK/$f.$d"; done
+for d in id payer receiver time_us amount_cents region modality kafka_partition kafka_offset \
+    kafka_ts_ms batch_id; do
+    dump "$WORK/a.h5" /transactions/$d >"$WORK/a.$d"
 done
+for d in status reason t5 t6 t7; do dump "$WORK/a.h5" /results/$d >"$WORK/a.$d"; done
+for d in id time_us amount_cents; do dump "$WORK/c.h5" /transactions/$d >"$WORK/c.$d"; done
 attr "$WORK/a.h5" /transactions/region/codes >"$WORK/codes"
 attr "$WORK/a.h5" /transactions/modality/names >"$WORK/names"
 
@@ -78,20 +77,29 @@ for f, tsv in (("a", "f.tsv"), ("c", "c.tsv")):
         b = [int(x) for x in col(d)]
         assert len(b) == 16 * n, (d, len(b), n)
         return [str(uuid.UUID(bytes=bytes(b[16 * i:16 * i + 16]))) for i in range(n)]
-    ids, payers, receivers = uuids("id"), uuids("payer"), uuids("receiver")
-    cols = {d: [int(x) for x in col(d)] for d in ("time_us", "amount_cents", "region", "modality",
-            "kafka_partition", "kafka_offset", "kafka_ts_ms", "batch_id", "status", "reason")}
+    ids = uuids("id")
+    cols = {d: [int(x) for x in col(d)] for d in ("time_us", "amount_cents")}
+    for d, v in cols.items():
+        assert len(v) == n, (f, d, len(v), n)
+    for i, m in enumerate(msgs):
+        where = f"{f}.h5 row {i}: {m}"
+        assert ids[i] == m["id_transacao"], where
+        assert cols["time_us"][i] == m["data_horario"] * 1000, where
+        assert cols["amount_cents"][i] == int(m["valor_transacao"] * 100), where
+    if f == "c":
+        print(f"c.h5: {n} rows equal to {tsv} (ids, times, amounts)")
+        continue
+    payers, receivers = uuids("payer"), uuids("receiver")
+    cols.update({d: [int(x) for x in col(d)] for d in ("region", "modality", "kafka_partition",
+                 "kafka_offset", "kafka_ts_ms", "batch_id", "status", "reason")})
     for d in ("t5", "t6", "t7"):
         assert all(x.lower() == "nan" for x in col(d)), f"{f}.h5 {d} not all NaN"
     for d, v in cols.items():
         assert len(v) == n, (f, d, len(v), n)
     for i, m in enumerate(msgs):
         where = f"{f}.h5 row {i}: {m}"
-        assert ids[i] == m["id_transacao"], where
         assert payers[i] == m["id_usuario_pagador"], where
         assert receivers[i] == m["id_usuario_recebedor"], where
-        assert cols["time_us"][i] == m["data_horario"] * 1000, where
-        assert cols["amount_cents"][i] == int(m["valor_transacao"] * 100), where
         assert codes[cols["region"][i]] == m["id_regiao"], where
         assert names[cols["modality"][i]] == m["modalidade_pagamento"], where
         assert cols["kafka_partition"][i] == -1 and cols["kafka_offset"][i] == -1, where
@@ -156,8 +164,6 @@ cp "$WORK/a.h5" "$WORK/nodset.h5"
 reader strip "$WORK/nodset.h5" /transactions/amount_cents
 assert_fails "$WORK/nodset.h5: dataset /transactions/amount_cents is missing" \
     reader dump "$WORK/nodset.h5" "$WORK/x"
-assert_fails "$WORK/nodset.h5: dataset /transactions/amount_cents is missing" \
-    reader_np 2 dump "$WORK/nodset.h5" "$WORK/x"
 cp "$WORK/a.h5" "$WORK/v2.h5"
 reader set-version "$WORK/v2.h5" 2
 assert_fails "format version 2 of $WORK/v2.h5 is newer than this bankstream supports (1)" \
@@ -181,7 +187,8 @@ assert_fails "no usuarios table" "$BANKSTREAM" produce --pg "$EMPTY" --hdf5 "$WO
 [ ! -e "$WORK/u.h5" ] && [ ! -e "$WORK/u.h5.partial" ] && [ ! -e "$WORK/u.tsv" ] \
     || fail "a failed produce left a file"
 # Interrupted: the archive is not published and the .partial goes.
-produce --hdf5 "$WORK/big.h5" --count 100000000 --rate 0 2>"$WORK/int.err" &
+# (Not through the produce function: a background subshell would ignore SIGINT.)
+"$BANKSTREAM" produce --pg "$PG" --hdf5 "$WORK/big.h5" --count 20000000 --rate 0 2>"$WORK/int.err" &
 pid=$!
 for _ in $(seq 100); do [ -e "$WORK/big.h5.partial" ] && break; sleep 0.05; done
 sleep 0.2

@@ -114,6 +114,7 @@ static int do_write(int argc, char **argv)
     memset(&m, 0, sizeof m);
     m.batch_id = batch;
     snprintf(m.topic, sizeof m.topic, "bank_transactions");
+    snprintf(m.origin, sizeof m.origin, "h5snap_driver seed %" PRIu64, seed);
     m.nparts = nparts;
     for (int p = 0; p < nparts; p++)
         m.end_offsets[p] = 1000 * (p + 1) + batch;

@@ -66,6 +66,7 @@ static void meta_init(h5snap_meta_t *m, int64_t batch, int nparts)
     memset(m, 0, sizeof *m);
     m->batch_id = batch;
     snprintf(m->topic, sizeof m->topic, "bank_transactions");
+    snprintf(m->origin, sizeof m->origin, "db bank on 127.0.0.1:5432, seed 42");
     m->nparts = nparts;
     for (int p = 0; p < nparts; p++)
         m->end_offsets[p] = 100 * p + batch;
@@ -152,6 +153,7 @@ static void test_round_trip_array(void **state)
     assert_int_equal(m.total_balance_cents, total);
     assert_int_equal(m.writer_ranks, 1);
     assert_string_equal(m.topic, "bank_transactions");
+    assert_string_equal(m.origin, "db bank on 127.0.0.1:5432, seed 42");
     assert_int_equal(m.nparts, 4);
     for (int p = 0; p < 4; p++)
         assert_int_equal(m.end_offsets[p], 100 * p + 42);
@@ -271,6 +273,22 @@ static void test_list_ignores_partial(void **state)
     /* No .partial is left behind by a successful write. */
     snprintf(other, sizeof other, "%s/.snap-000000000010.h5.partial", dir);
     assert_int_equal(access(other, F_OK), -1);
+
+    /* A later write removes .partial files left by interrupted ones. */
+    write_snapshot(dir, 10, u, 10);
+    snprintf(other, sizeof other, "%s/.snap-000000000011.h5.partial", dir);
+    assert_int_equal(access(other, F_OK), -1);
+
+    /* Prune keeps the newest. */
+    int removed = -1;
+    assert_int_equal(h5snap_prune(dir, 2, &removed, err, sizeof err), 0);
+    assert_int_equal(removed, 1);
+    assert_int_equal(h5snap_list(dir, &paths, &n, err, sizeof err), 0);
+    assert_int_equal(n, 2);
+    assert_non_null(strstr(paths[0], "snap-000000000010.h5"));
+    assert_non_null(strstr(paths[1], "snap-000000000009.h5"));
+    h5snap_list_free(paths, n);
+    assert_int_equal(h5snap_prune(dir, 0, &removed, err, sizeof err), -1);
 
     subdir(other, sizeof other, "no-such-dir");
     assert_int_equal(h5snap_list(other, &paths, &n, err, sizeof err), -1);

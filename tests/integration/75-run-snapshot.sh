@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# 75-run-snapshot.sh - `run` writes HDF5 snapshots and restores from them on a
+# different number of ranks; a corrupt newest snapshot is skipped (with a
+# warning naming it) for an older one; a snapshot of another database is never
+# used. The final tables equal those of a run that never used a snapshot.
+set -euo pipefail
+source "$(dirname "$0")/../lib.sh"
+
+TOPIC=$(new_topic snaprun)
+REF=$(new_database snapref)
+PG=$(new_database snaprun)
+for db in "$REF" "$PG"; do "$BANKSTREAM" init --pg "$db" --users 800 >/dev/null; done
+produce() { "$BANKSTREAM" produce --pg "$REF" --brokers "$BS_TEST_BROKERS" --topic "$TOPIC" \
+    --count "$1" --rate 0 --seed "$2" --start-time "$3" --historic 0 --quiet; }
+dump() { # canonical content of the tables and the balances that follow from them
+    psql_q "$1" "SELECT id_transacao, status, coalesce(motivo, '-'), batch_id, kafka_particao,
+        kafka_offset FROM transacoes ORDER BY 1"
+    psql_q "$1" "SELECT batch_id, end_offsets FROM batch_log ORDER BY 1"
+    psql_q "$1" "SELECT u.id_usuario, u.saldo - coalesce(d.v, 0) + coalesce(c.v, 0) FROM usuarios u
+        LEFT JOIN (SELECT id_usuario_pagador i, sum(valor_transacao) v FROM transacoes
+                   WHERE status = 'aprovada' GROUP BY 1) d ON d.i = u.id_usuario
+        LEFT JOIN (SELECT id_usuario_recebedor i, sum(valor_transacao) v FROM transacoes
+                   WHERE status = 'aprovada' GROUP BY 1) c ON c.i = u.id_usuario ORDER BY 1"
+}
+SNAP="$BS_TEST_TMP/snaps_$$"
+printf '[snapshot]\ndir = %s\nevery = 3\n' "$SNAP" >"$BS_TEST_TMP/snap.ini"
+run() { # np database jobfile-args...
+    local n=$1 db=$2; shift 2
+    mpirun_bs "$n" run "$@" --pg "$db" --brokers "$BS_TEST_BROKERS" --topic "$TOPIC" \
+        --batch-size 1000 --batch-ms 0 --until-idle 2>&1
+}
+
+# The stream arrives in two parts; each database processes part one, then
+# part two, so that batch boundaries are the same everywhere.
+produce 8000 1 1750000000000
+run 2 "$REF" --snapshot-dir none >/dev/null
+out=$(run 3 "$PG" "$BS_TEST_TMP/snap.ini")
+echo "$out" | grep -E "snapshot|restored"
+assert_contains "$out" "usuarios + ledger" "first run starts from the reference data"
+ls "$SNAP"/snap-*.h5 >/dev/null || fail "no snapshot written"
+newest=$(ls "$SNAP"/snap-*.h5 | sort | tail -1)
+older=$(ls "$SNAP"/snap-*.h5 | sort | tail -2 | head -1)
+show=$("$BANKSTREAM" snapshot show "$newest")
+assert_contains "$show" "users:          800" "snapshot show: users"
+assert_contains "$show" "writer_ranks:   3" "snapshot show: writer ranks"
+
+# A database initialized differently, given a copy of those snapshots (same
+# topic, and its batch_log will match batch for batch): it must not use them.
+OTHER=$(new_database snapother)
+"$BANKSTREAM" init --pg "$OTHER" --users 800 --seed 99 >/dev/null
+cp -r "$SNAP" "$SNAP.other"
+printf '[snapshot]\ndir = %s\nevery = 3\n' "$SNAP.other" >"$BS_TEST_TMP/other.ini"
+run 1 "$OTHER" --snapshot-dir none >/dev/null
+out=$(run 1 "$OTHER" "$BS_TEST_TMP/other.ini")
+assert_contains "$out" "belongs to database" "another database's snapshot is refused, by name"
+assert_contains "$out" "usuarios + ledger" "another database's snapshot must not be restored"
+
+# Part two; the newest snapshot is truncated: the restore names it, skips it,
+# uses the older one on 2 ranks and rolls forward from the ledger.
+produce 6000 2 1750100000000
+run 2 "$REF" --snapshot-dir none >/dev/null
+truncate -s 3000 "$newest"
+out=$(run 2 "$PG" "$BS_TEST_TMP/snap.ini")
+echo "$out" | grep -E "snapshot|restored"
+assert_contains "$out" "skipping snapshot" "corrupt snapshot is reported"
+assert_contains "$out" "$(basename "$newest")" "the warning names the corrupt file"
+assert_contains "$out" "restored 800 users from $older" "restore from the older snapshot"
+assert_contains "$out" "snapshot + ledger" "state = snapshot + ledger"
+
+diff <(dump "$REF") <(dump "$PG") >"$BS_TEST_TMP/snapdiff" ||
+    { head -20 "$BS_TEST_TMP/snapdiff"; fail "tables after snapshot restore differ from the reference"; }
+
+# A third run restores from the snapshot the second wrote at its clean stop
+# (with -np 1) and finds nothing to do; balances are unchanged.
+out=$(run 1 "$PG" "$BS_TEST_TMP/snap.ini")
+assert_contains "$out" "snapshot + ledger" "restart from the shutdown snapshot"
+diff <(dump "$REF") <(dump "$PG") >/dev/null || fail "tables changed by an idle restart"
+echo ok
