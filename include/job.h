@@ -9,6 +9,7 @@
  *   [sink]     retry_seconds (how long a lost database is retried)
  *   [rules]    weight_t5 weight_t6 weight_t7 score_divisor risk_threshold
  *              t6_amount (reais) max_age_ms (0 = off) timezone
+ *              limit_percent (what-if: limits at this %, default 100)
  *   [metrics]  port (Prometheus text on 127.0.0.1:port/metrics; 0 = off)
  *   [snapshot] dir (HDF5 snapshots; empty = off), every (batches; 0 = only
  *              at clean shutdown)

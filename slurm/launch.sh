@@ -155,8 +155,8 @@ bs_launch_probe() {
         2>&1) || rc=$?
     [ "$rc" -eq 0 ] ||
         bs_die 1 "the launcher failed to start $BS_NTASKS ranks (${BS_LAUNCH[*]}, exit $rc): $(grep -v '^bs-probe' <<<"$out" | grep . | head -3 | tr '\n' ' ')"
-    ranks=$(awk '$1 == "bs-probe" { print $2 }' <<<"$out" | sort -n | tr '\n' ' ')
-    expect=$(seq 0 $((BS_NTASKS - 1)) | tr '\n' ' ')
+    ranks=$(awk '$1 == "bs-probe" { print $2 }' <<<"$out" | sort -n | paste -sd ' ')
+    expect=$(seq 0 $((BS_NTASKS - 1)) | paste -sd ' ')
     if [ "$ranks" != "$expect" ]; then
         bs_die 1 "'${BS_LAUNCH[*]}' does not make one MPI job of $BS_NTASKS ranks (ranks seen: ${ranks:-none}): bankstream would run as separate single-rank copies; use mpirun from the MPI bankstream was built with, or srun --mpi=pmix"
     fi

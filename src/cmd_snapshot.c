@@ -15,9 +15,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Until commands.h declares it (same prototype). */
-int cmd_snapshot(int argc, char **argv);
-
 static void snapshot_usage(FILE *out)
 {
     fprintf(out,

@@ -16,14 +16,19 @@
 #include "ids.h"
 #include "json_decode.h"
 #include "kafka_source.h"
+#include "h5archive.h"
 #include "h5snap.h"
+#include "loader.h"
 #include "log.h"
 #include "metrics.h"
 #include "pgsink.h"
 #include "shard.h"
 #include "timeparse.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <sys/stat.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +36,6 @@
 
 #define MAX_PARTITIONS 1024
 #define SINK_QUEUE     2
-#define LOAD_CHUNK     (1 << 18)
 
 typedef struct run_totals {
     int64_t batches, messages, approved, rejected, not_processed, duplicates, dead;
@@ -60,102 +64,19 @@ typedef struct coord {
     pthread_cond_t cv;
     batch_t *queue[SINK_QUEUE];
     int qhead, qlen, busy, closing, failed;
+    h5archive_writer_t *archive; /* sink thread only */
+    int64_t archive_first;       /* first batch in the open archive */
+    int64_t archive_last;        /* last batch appended to it */
+    int archive_off;             /* set after an archive failure: stop archiving */
     char sink_error[1200];
     run_totals_t totals;
 } coord_t;
 
 /* ---------------------------------------------------------------- restore */
 
-typedef struct chunker {
-    engine_t *e;
-    int cmd;
-    size_t record_size;
-    char *records, *packed;
-    int *dest, *counts;
-    size_t n;
-    int rc;
-} chunker_t;
-
-static int chunker_init(chunker_t *c, engine_t *e, int cmd, size_t record_size)
-{
-    memset(c, 0, sizeof *c);
-    c->e = e;
-    c->cmd = cmd;
-    c->record_size = record_size;
-    c->records = malloc(LOAD_CHUNK * record_size);
-    c->packed = malloc(LOAD_CHUNK * record_size);
-    c->dest = malloc(LOAD_CHUNK * sizeof *c->dest);
-    c->counts = malloc((size_t)e->size * sizeof *c->counts);
-    return c->records && c->packed && c->dest && c->counts ? 0 : -1;
-}
-
-static void chunker_free(chunker_t *c)
-{
-    free(c->records);
-    free(c->packed);
-    free(c->dest);
-    free(c->counts);
-}
-
-/* Send what has been collected to the owners (one collective step). */
-static int chunker_flush(chunker_t *c)
-{
-    if (c->rc != MPI_SUCCESS || c->n == 0) return c->rc;
-    c->rc = exchange_pack(c->records, c->n, c->record_size, c->dest, c->e->size, c->packed,
-                          c->counts, NULL);
-    if (c->rc == MPI_SUCCESS) c->rc = engine_send_command(c->e, c->cmd);
-    if (c->rc == MPI_SUCCESS)
-        c->rc = c->cmd == ENGINE_CMD_USERS
-                    ? engine_step_users(c->e, (user_state_t *)c->packed, c->counts)
-                    : engine_step_deltas(c->e, (ledger_delta_t *)c->packed, c->counts);
-    c->n = 0;
-    return c->rc;
-}
-
-static int chunker_add(chunker_t *c, const void *record, const uint8_t owner_id[16])
-{
-    memcpy(c->records + c->n * c->record_size, record, c->record_size);
-    c->dest[c->n++] = engine_owner_rank(c->e, owner_id);
-    if (c->n == LOAD_CHUNK && chunker_flush(c) != MPI_SUCCESS) return -1;
-    return 0;
-}
-
-static int on_user(void *ctx, const user_state_t *u)
-{
-    return chunker_add(ctx, u, u->id);
-}
-
-static int on_delta(void *ctx, const ledger_delta_t *d)
-{
-    return chunker_add(ctx, d, d->id);
-}
-
 static int on_seen(void *ctx, const uint8_t id[16])
 {
     return idset_add(ctx, id) < 0 ? -1 : 0;
-}
-
-/* Stream a table into the workers' shards through a chunker. */
-static int load_users(coord_t *c, char *err, size_t errsize)
-{
-    chunker_t ch;
-    int rc = chunker_init(&ch, c->e, ENGINE_CMD_USERS, sizeof(user_state_t));
-    if (rc != 0) snprintf(err, errsize, "out of memory");
-    if (rc == 0) rc = pgsink_each_user(c->sink, on_user, &ch, err, errsize);
-    if (rc == 0 && chunker_flush(&ch) != MPI_SUCCESS) rc = -1;
-    chunker_free(&ch);
-    return rc;
-}
-
-static int load_deltas(coord_t *c, int64_t after_batch, char *err, size_t errsize)
-{
-    chunker_t ch;
-    int rc = chunker_init(&ch, c->e, ENGINE_CMD_DELTAS, sizeof(ledger_delta_t));
-    if (rc != 0) snprintf(err, errsize, "out of memory");
-    if (rc == 0) rc = pgsink_each_ledger_delta(c->sink, after_batch, on_delta, &ch, err, errsize);
-    if (rc == 0 && chunker_flush(&ch) != MPI_SUCCESS) rc = -1;
-    chunker_free(&ch);
-    return rc;
 }
 
 /* Load the newest usable snapshot into the shards. A snapshot is usable when
@@ -237,8 +158,8 @@ static int coord_restore(coord_t *c, int64_t *start_offsets, int *nstart)
     }
     c->last_snapshot = load_snapshot(c, last);
     if (c->last_snapshot < 0) return -1;
-    int rc = c->last_snapshot > 0 ? 0 : load_users(c, err, sizeof err);
-    if (rc == 0) rc = load_deltas(c, c->last_snapshot, err, sizeof err);
+    int rc = c->last_snapshot > 0 ? 0 : loader_users(c->e, c->sink, err, sizeof err);
+    if (rc == 0) rc = loader_deltas(c->e, c->sink, c->last_snapshot, err, sizeof err);
     if (rc == 0) rc = pgsink_each_seen_id(c->sink, on_seen, &c->seen, err, sizeof err);
     if (rc != 0) {
         log_error("restoring state from the database failed: %s", err);
@@ -305,6 +226,101 @@ static void totals_add(run_totals_t *t, const batch_t *b)
     t->last_commit_us = timeparse_now_us();
 }
 
+/* ---- transaction archive (sink thread) ----
+ * Committed transactions with their results go to DIR/archive-<first>-<last>.h5,
+ * one file per snapshot interval (the snapshot directory). A failure here is
+ * reported once and archiving stops; the stream itself goes on. */
+
+/* mkdir -p; returns 0 or -1 with errno. */
+static int make_dirs(const char *path)
+{
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char saved = *p;
+            *p = '\0';
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST) return -1;
+            *p = saved;
+            if (saved == '\0') return 0;
+        }
+    }
+}
+
+static void archive_fail(coord_t *c, const char *err)
+{
+    log_warn("archive: %s; archiving stops for this run (the tables are complete)", err);
+    h5archive_abort(c->archive);
+    c->archive = NULL;
+    c->archive_off = 1;
+}
+
+static void archive_close(coord_t *c, int64_t last_batch)
+{
+    char err[1024], open_path[1100], final_path[1100];
+    if (c->archive == NULL) return;
+    snprintf(open_path, sizeof open_path, "%s/archive-%012" PRId64 "-open.h5",
+             c->job->snapshot_dir, c->archive_first);
+    snprintf(final_path, sizeof final_path, "%s/archive-%012" PRId64 "-%012" PRId64 ".h5",
+             c->job->snapshot_dir, c->archive_first, last_batch);
+    int rc = h5archive_close(c->archive, err, sizeof err);
+    c->archive = NULL;
+    if (rc != 0)
+        archive_fail(c, err);
+    else if (rename(open_path, final_path) != 0)
+        log_warn("archive: cannot rename %s to %s", open_path, final_path);
+}
+
+static void archive_batch(coord_t *c, const batch_t *b)
+{
+    char err[1024];
+    if (c->job->snapshot_dir[0] == '\0' || c->archive_off) return;
+    if (c->archive == NULL) {
+        char path[1100];
+        if (make_dirs(c->job->snapshot_dir) != 0) {
+            snprintf(err, sizeof err, "cannot create %s: %s", c->job->snapshot_dir,
+                     strerror(errno));
+            archive_fail(c, err);
+            return;
+        }
+        c->archive_first = b->id;
+        snprintf(path, sizeof path, "%s/archive-%012" PRId64 "-open.h5", c->job->snapshot_dir,
+                 b->id);
+        c->archive = h5archive_create(path, "stream", c->job->topic, 0, err, sizeof err);
+        if (c->archive == NULL) {
+            archive_fail(c, err);
+            return;
+        }
+    }
+    h5archive_row_t rows[512];
+    size_t n = 0;
+    for (size_t i = 0; i <= b->nrows; i++) {
+        if (n == 512 || (i == b->nrows && n > 0)) {
+            if (h5archive_append(c->archive, rows, n, err, sizeof err) != 0) {
+                archive_fail(c, err);
+                return;
+            }
+            n = 0;
+        }
+        if (i == b->nrows) break;
+        const batch_row_t *r = &b->rows[i];
+        if (r->kind != ROW_TXN) continue;
+        h5archive_row_t *a = &rows[n++];
+        a->txn = r->txn;
+        a->partition = r->partition;
+        a->offset = r->offset;
+        a->kafka_ts_ms = r->kafka_ts_ms;
+        a->batch_id = b->id;
+        a->status = r->status;
+        a->reason = r->reason;
+        a->t5 = r->has_scores ? r->t5 : NAN;
+        a->t6 = r->has_scores ? r->t6 : NAN;
+        a->t7 = r->has_scores ? r->t7 : NAN;
+    }
+    c->archive_last = b->id;
+    if (b->ends_archive) archive_close(c, b->id);
+}
+
 static void *sink_main(void *arg)
 {
     coord_t *c = arg;
@@ -334,6 +350,9 @@ static void *sink_main(void *arg)
                                     by_reason, b->cut_decide_seconds,
                                     (double)(timeparse_now_us() - tc0) / 1e6);
             totals_add(&c->totals, b);
+            pthread_mutex_unlock(&c->mu);
+            if (!c->job->sink_off) archive_batch(c, b);
+            pthread_mutex_lock(&c->mu);
         } else if (!c->failed) {
             c->failed = 1;
             snprintf(c->sink_error, sizeof c->sink_error, "batch %" PRId64 " not committed: %s",
@@ -346,6 +365,7 @@ static void *sink_main(void *arg)
         pthread_cond_broadcast(&c->cv);
     }
     pthread_mutex_unlock(&c->mu);
+    archive_close(c, c->archive_last);
     return NULL;
 }
 
@@ -599,6 +619,8 @@ static int coord_loop(coord_t *c)
             return -1;
         }
         int64_t tt1 = timeparse_now_us(), b_id = b->id;
+        int snapshot_now = c->job->snapshot_every > 0 && b_id % c->job->snapshot_every == 0;
+        b->ends_archive = snapshot_now;
         b->cut_decide_seconds = (double)(tt1 - tt0) / 1e6;
         size_t b_rows = b->nrows;
         if (sink_submit(c, b) != 0) return -1;
@@ -606,7 +628,7 @@ static int coord_loop(coord_t *c)
                   "sink",
                   b_id, b_rows, (double)(tt1 - tt0) / 1e3,
                   (double)(timeparse_now_us() - tt1) / 1e3);
-        if (c->job->snapshot_every > 0 && b_id % c->job->snapshot_every == 0) coord_snapshot(c);
+        if (snapshot_now) coord_snapshot(c);
         int64_t now = timeparse_now_us();
         if (now - last_lag > 1000000) {
             for (int p = 0; p < c->nparts; p++)

@@ -41,6 +41,7 @@
  * buffered, whole chunks in the file) -> closed (h5archive_close: published)
  * or aborted (h5archive_abort, or a failed close: .partial removed). */
 #include "h5archive.h"
+#include "exchange.h"
 #include "h5snap.h"
 #include "regions.h"
 #include "rules.h"
@@ -290,21 +291,27 @@ static int64_t arch_now_us(void)
 
 /* Collective: every rank learns whether any rank failed (rc != 0) and gets
  * the message of the lowest failing rank in errstr. Returns 0 or -1. A
- * communicator of one rank costs nothing. */
+ * communicator of one rank costs nothing. Non-blocking collectives completed
+ * by exchange_wait, which naps: a rank waiting here for a slower one must
+ * not spin on the CPU the slower one needs (measured: blocking MPI_Allreduce
+ * per read raised the CPU of a -np 2 read on 2 busy cores by half). */
 static int arch_agree(MPI_Comm comm, int size, int rc, char *errstr, size_t errsize)
 {
     if (size <= 1) return rc ? -1 : 0;
     int rank, first = size;
     MPI_Comm_rank(comm, &rank);
     int mine = rc ? rank : size;
-    if (MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS) {
+    MPI_Request req;
+    if (MPI_Iallreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm, &req) != MPI_SUCCESS ||
+        exchange_wait(&req) != MPI_SUCCESS) {
         arch_err(errstr, errsize, "MPI_Allreduce failed while agreeing on an archive step");
         return -1;
     }
     if (first == size) return 0;
     char buf[ARCH_ERR_MAX] = "";
     if (rank == first) snprintf(buf, sizeof buf, "%s", errstr && errsize ? errstr : "");
-    if (MPI_Bcast(buf, sizeof buf, MPI_CHAR, first, comm) != MPI_SUCCESS) {
+    if (MPI_Ibcast(buf, sizeof buf, MPI_CHAR, first, comm, &req) != MPI_SUCCESS ||
+        exchange_wait(&req) != MPI_SUCCESS) {
         arch_err(errstr, errsize, "MPI_Bcast failed while agreeing on an archive step");
         return -1;
     }

@@ -119,6 +119,9 @@ static int on_entry(void *user, const char *section, const char *key, const char
             strcpy(r->timezone, value);
         } else if (strcmp(key, "max_age_ms") == 0) {
             if (parse_int(value, 0, INT64_C(1) << 40, &r->max_age_ms)) BAD("milliseconds, 0 = off");
+        } else if (strcmp(key, "limit_percent") == 0) {
+            if (parse_int(value, 0, 10000, &r->limit_percent))
+                BAD("a percentage from 0 to 10000 (100 = the users' limits as they are)");
         } else if (strcmp(key, "t6_amount") == 0) {
             int64_t cents;
             if (parse_num(value, 0, 1e12, &d) || money_from_double(d, &cents) != MONEY_OK)

@@ -15,6 +15,7 @@ static const struct {
     {"init", cmd_init, "create the schema and load the reference data"},
     {"produce", cmd_produce, "generate transactions into a Kafka topic"},
     {"run", cmd_run, "process the topic in micro-batches (under mpirun)"},
+    {"replay", cmd_replay, "replay HDF5 transaction archives in batch mode (under mpirun)"},
     {"snapshot", cmd_snapshot, "list or show HDF5 state snapshots"},
 };
 

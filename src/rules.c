@@ -22,6 +22,7 @@ void rules_config_default(rules_config_t *cfg)
     cfg->risk_threshold = 6.0;
     cfg->t6_amount_cents = 200000;
     cfg->max_age_ms = 0;
+    cfg->limit_percent = 100;
     strcpy(cfg->timezone, "America/Sao_Paulo");
 }
 
@@ -56,7 +57,7 @@ rules_outcome_t rules_decide(const rules_config_t *cfg, const txn_t *t, const us
     if (payer->balance_cents < t->amount_cents) {
         o.status = STATUS_REJECTED;
         o.reason = REASON_INSUFFICIENT_FUNDS;
-    } else if (t->amount_cents > payer->limit_cents[t->modality]) {
+    } else if (t->amount_cents > payer->limit_cents[t->modality] * cfg->limit_percent / 100) {
         o.status = STATUS_REJECTED;
         o.reason = REASON_OVER_LIMIT;
     } else if (o.score > cfg->risk_threshold) {

@@ -3,8 +3,7 @@
 # different number of ranks, checked against an independent reader (h5dump),
 # and every kind of damage: corrupt data, truncation, foreign and newer files,
 # an interrupted write. Drives src/h5snap.c through tests/mpi/h5snap_driver.c,
-# built here against the same objects as $BANKSTREAM, and the `snapshot`
-# subcommand (through the driver until main.c dispatches it).
+# built here against the same objects as $BANKSTREAM, and `bankstream snapshot`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source tests/lib.sh
@@ -36,11 +35,7 @@ run() { # N args... : the driver under mpirun with N ranks
     local n=$1; shift
     mpirun --oversubscribe --bind-to none -np "$n" "$D" "$@"
 }
-if "$BANKSTREAM" snapshot --help >/dev/null 2>&1; then
-    SNAP=("$BANKSTREAM" snapshot)
-else
-    SNAP=("$D" snapshot)
-fi
+SNAP=("$BANKSTREAM" snapshot)
 
 NU=4000
 SEED=42
@@ -206,7 +201,7 @@ K=$T/kill
 "$D" write "$K" 1 1000 3 4 >/dev/null || fail "write batch 1"
 export H5SNAP_DRIVER_PIDFILE=$T/pids
 : >"$H5SNAP_DRIVER_PIDFILE"
-run 2 write "$K" 2 2000000 3 4 --block >/dev/null 2>&1 &
+run 2 write "$K" 2 1000000 3 4 --block >/dev/null 2>&1 &
 mpirun_pid=$!
 for _ in $(seq 300); do
     [ -e "$K/.snap-000000000002.h5.partial" ] && break

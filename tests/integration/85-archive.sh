@@ -22,7 +22,7 @@ produce() { "$BANKSTREAM" produce --pg "$PG" --quiet "$@"; }
 OBJDIR="$ROOT/build"
 SAN=()
 case "$BANKSTREAM" in */build-asan/*) OBJDIR="$ROOT/build-asan"
-    SAN=(-fsanitize=address,undefined) ;; esac
+    SAN=("-fsanitize=address,undefined") ;; esac
 PKGS="rdkafka libpq hdf5-openmpi libcjson inih uuid libmicrohttpd"
 # shellcheck disable=SC2046
 mpicc -std=c11 -O1 -D_GNU_SOURCE "${SAN[@]}" -I"$ROOT/include" $(pkg-config --cflags $PKGS) \

@@ -10,7 +10,7 @@
  *   read FILE OUT                    collective read; rank r prints its users to OUT.r;
  *                                    rank 0 prints the meta
  *   newest DIR MAXBATCH              collective h5snap_read_newest; warnings on stderr
- *   snapshot ARGS...                 cmd_snapshot (until main.c dispatches it)
+ *   snapshot ARGS...                 cmd_snapshot, as `bankstream snapshot`
  *   set-version FILE V               overwrite the root attribute format_version
  *   strip FILE OBJECT                delete a link (e.g. /users/region)
  *
@@ -36,8 +36,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-int cmd_snapshot(int argc, char **argv);
 
 static void gen_user(uint64_t seed, uint64_t i, user_state_t *u)
 {

@@ -1,0 +1,221 @@
+/* cmd_replay.c - `bankstream replay`: batch mode over HDF5 archives.
+ *
+ *   mpirun -np N bankstream replay ARCHIVE... [--from-snapshot FILE]
+ *          [--rules JOBFILE] [--out postgres|FILE.h5] [--batch-size K] [--pg C]
+ *
+ * Opening state: the snapshot given, else usuarios. Output: new rows in
+ * replay_runs/replay_resultados, or an HDF5 results archive. */
+#include "cli.h"
+#include "commands.h"
+#include "engine.h"
+#include "job.h"
+#include "loader.h"
+#include "log.h"
+#include "pgconn.h"
+#include "pgsink.h"
+#include "replay.h"
+#include "replay_out.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char usage_text[] =
+    "usage: mpirun -np N bankstream replay ARCHIVE... [options]\n"
+    "\n"
+    "Run the processor's rules over HDF5 transaction archives (written by the\n"
+    "stream, or by `produce --hdf5`) in batch mode.\n"
+    "\n"
+    "  --from-snapshot FILE  opening state (default: the users of the database)\n"
+    "  --rules JOBFILE       rules from this job file's [rules] (what-if runs)\n"
+    "  --out postgres|F.h5   results into replay_runs/replay_resultados (default)\n"
+    "                        or into an HDF5 archive F.h5\n"
+    "  --batch-size K        K rows per batch (default: the archive's own batches;\n"
+    "                        10000 for archives that have none)\n"
+    "  --pg CONNINFO         database (default: PG* environment, else the embedded one)\n";
+
+typedef struct replay_args {
+    job_config_t job;
+    const char *snapshot, *out, *pg;
+    int64_t batch_size;
+    char **archives;
+    int narchives;
+} replay_args_t;
+
+/* 0 ok, 1 help, 2 usage error (printed when speak). */
+static int parse_args(int argc, char **argv, replay_args_t *a, int speak)
+{
+    static const struct option opts[] = {{"from-snapshot", required_argument, 0, 's'},
+                                         {"rules", required_argument, 0, 'r'},
+                                         {"out", required_argument, 0, 'o'},
+                                         {"batch-size", required_argument, 0, 'k'},
+                                         {"pg", required_argument, 0, 'p'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *rules = NULL, *size = NULL;
+    int opt;
+    memset(a, 0, sizeof *a);
+    a->out = "postgres";
+    opterr = 0;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (opt) {
+        case 's':
+            a->snapshot = optarg;
+            break;
+        case 'r':
+            rules = optarg;
+            break;
+        case 'o':
+            a->out = optarg;
+            break;
+        case 'k':
+            size = optarg;
+            break;
+        case 'p':
+            a->pg = optarg;
+            break;
+        case 'h':
+            return 1;
+        default:
+            return speak ? cli_usage_error("replay", argv, optind, optopt) : 2;
+        }
+    }
+    job_config_default(&a->job);
+    if (!speak) log_set_quiet(1);
+    if (rules) {
+        char err[1024];
+        if (job_config_load(&a->job, rules, err, sizeof err) != 0) {
+            if (speak) log_error("%s", err);
+            return 2;
+        }
+    }
+    if (size && cli_parse_int64("--batch-size", size, 1, 100000000, &a->batch_size) != 0) return 2;
+    if (strcmp(a->out, "postgres") != 0) {
+        size_t n = strlen(a->out);
+        if (n < 4 || strcmp(a->out + n - 3, ".h5") != 0) {
+            if (speak) log_error("--out expects 'postgres' or a file name ending in .h5, got '%s'",
+                                 a->out);
+            return 2;
+        }
+    }
+    a->archives = argv + optind;
+    a->narchives = argc - optind;
+    if (a->narchives == 0) {
+        if (speak) log_error("no archive given; see 'bankstream replay --help'");
+        return 2;
+    }
+    return 0;
+}
+
+/* Rank 0: open the output. Returns 0 or -1 (logged). */
+static int open_output(const replay_args_t *a, const char *conninfo, replay_out_t *out)
+{
+    char err[1024], desc[1024];
+    int rc;
+    if (strcmp(a->out, "postgres") == 0) {
+        snprintf(desc, sizeof desc, "replay of %d archive(s) from %s, %s%s, batches: %s",
+                 a->narchives, a->archives[0], a->snapshot ? "snapshot " : "usuarios",
+                 a->snapshot ? a->snapshot : "", a->batch_size ? "fixed size" : "the archive's");
+        rc = replay_out_postgres(out, conninfo, desc, err, sizeof err);
+    } else {
+        rc = replay_out_hdf5(out, a->out, err, sizeof err);
+    }
+    if (rc != 0) log_error("%s", err);
+    return rc;
+}
+
+int cmd_replay(int argc, char **argv)
+{
+    int provided, rank = 0, status = 1;
+    if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
+        log_error("MPI_Init failed; run under mpirun, or check the Open MPI installation");
+        return 1;
+    }
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    replay_args_t a;
+    int parsed = parse_args(argc, argv, &a, rank == 0);
+    if (parsed != 0) {
+        if (parsed == 1 && rank == 0) fputs(usage_text, stdout);
+        MPI_Finalize();
+        return parsed == 1 ? 0 : 2;
+    }
+
+    engine_t e;
+    char err[1024] = "", conninfo[1024] = "";
+    replay_out_t out = {0};
+    pgsink_t *db = NULL;
+    int ok = 1, out_open = 0;
+    if (engine_init(&e, MPI_COMM_WORLD, &a.job, err, sizeof err) != 0) {
+        if (rank == 0) log_error("%s", err);
+        MPI_Finalize();
+        return 1;
+    }
+    /* Rank 0 needs the database for usuarios or for the output. */
+    int need_db = a.snapshot == NULL || strcmp(a.out, "postgres") == 0;
+    if (rank == 0 && need_db) {
+        ok = pgconn_resolve(a.pg, conninfo, sizeof conninfo, err, sizeof err) == 0;
+        if (ok && a.snapshot == NULL) ok = (db = pgsink_open(conninfo, 0, "", err, sizeof err)) != NULL;
+        if (!ok) log_error("%s", err);
+    }
+    MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (!ok) goto done;
+
+    /* Opening state. */
+    if (a.snapshot) {
+        h5snap_meta_t meta;
+        if (engine_step_snap_read(&e, a.snapshot, &meta, err, sizeof err) != 0) {
+            if (rank == 0) log_error("%s", err);
+            goto done;
+        }
+    } else if (rank == 0) {
+        ok = loader_users(&e, db, err, sizeof err) == 0;
+        if (!ok) log_error("loading usuarios: %s", err);
+        engine_send_command(&e, ENGINE_CMD_STOP);
+    } else if (engine_serve(&e) != MPI_SUCCESS) {
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (!ok) goto done;
+
+    if (rank == 0) ok = open_output(&a, conninfo, &out) == 0;
+    MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (!ok) goto done;
+    out_open = rank == 0;
+
+    replay_stats_t stats;
+    int rc = replay_run(&e, a.archives, a.narchives, a.batch_size, &out, &stats, err, sizeof err);
+    if (rank == 0) {
+        long long id = replay_out_postgres_id(&out);
+        char cerr[1024];
+        out_open = 0;
+        if (out.close(out.state, rc == 0, cerr, sizeof cerr) != 0) {
+            if (rc == 0) log_error("%s", cerr);
+            rc = -1;
+        }
+        if (rc != 0) {
+            if (err[0]) log_error("%s", err);
+        } else {
+            printf("replayed %" PRId64 " rows in %" PRId64 " batches, %.1f s, %.0f rows/s\n",
+                   stats.rows, stats.batches, stats.seconds,
+                   stats.seconds > 0 ? (double)stats.rows / stats.seconds : 0.0);
+            printf("approved %" PRId64 ", rejected %" PRId64 ", not processed %" PRId64 "\n",
+                   stats.by_status[STATUS_APPROVED], stats.by_status[STATUS_REJECTED],
+                   stats.by_status[STATUS_NOT_PROCESSED]);
+            if (id)
+                printf("results: replay_resultados WHERE replay_id = %lld\n", id);
+            else
+                printf("results: %s\n", a.out);
+        }
+    }
+    MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    status = rc == 0 ? 0 : 1;
+done:
+    if (out_open) out.close(out.state, 0, err, sizeof err);
+    pgsink_close(db);
+    engine_free(&e);
+    MPI_Finalize();
+    return status;
+}

@@ -1,0 +1,288 @@
+#!/usr/bin/env bash
+# 90-slurm.sh - the Slurm batch scripts on a real one-node Slurm (munged,
+# slurmctld and slurmd started here by tests/slurm/cluster.sh, torn down at
+# exit). The stream job is submitted three times on one topic and one
+# database: stopped mid-stream by `scancel --batch --signal=USR1` (what Slurm's
+# --signal sends), then by Slurm itself before its one-minute time limit
+# (--signal=B:USR1@20, other rank count, srun --mpi=pmix when offered), then
+# run to the end with BANKSTREAM_UNTIL_IDLE=1 under `sbatch --wait`. Each
+# job must end COMPLETED with exit code 0, each stop must leave a snapshot,
+# each resubmission must go on from there, batch_log must show the ranks of
+# one MPI job per submission, and the final tables must equal those of an
+# uninterrupted `mpirun -np 2 bankstream run` of the same topic. Misuse that
+# would start single-rank copies (srun without PMIx, the script run by srun)
+# must fail with a clear message before touching anything. The replay scripts
+# are tested the same way once `bankstream replay` exists (until then: SKIP).
+# A Slurm that cannot be started is a failure, with the daemons' logs.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+source tests/lib.sh
+ROOT=$PWD
+
+K=1000     # batch size
+N=60000    # messages in the topic
+USERS=3000
+
+work=$(mktemp -d "$BS_TEST_TMP/slurm.XXXXXX")
+chmod 755 "$work"
+cluster="$work/cluster"
+dbs=()
+cleanup() {
+    set +e
+    tests/slurm/cluster.sh stop "$cluster"
+    for d in "${dbs[@]}"; do
+        psql_q "$BS_TEST_PG" "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null 2>&1
+    done
+}
+trap cleanup EXIT
+trap "exit 1" INT TERM
+
+step="setup"
+last_out=""
+say() { echo "[$step] $*"; }
+die() { # message: what failed, the job's output, the daemons' logs
+    echo "FAILED [$step]: $*" >&2
+    if [ -n "$last_out" ] && [ -f "$last_out" ]; then
+        echo "--- job output $last_out (tail)" >&2
+        tail -25 "$last_out" >&2
+    fi
+    tests/slurm/cluster.sh logs "$cluster" 2>&1 | tail -30 >&2
+    exit 1
+}
+dbname() { sed 's/.*dbname=\([^ ]*\).*/\1/' <<<"$1"; } # shellcheck disable=SC2001
+q() { psql_q "$1" "$2"; }
+fresh_db() { # tag -> conninfo of a freshly initialized database
+    local db
+    db=$(PGOPTIONS="-c client_min_messages=warning" new_database "slurm_$1")
+    dbs+=("$(dbname "$db")")
+    "$BANKSTREAM" init --pg "$db" --users "$USERS" >/dev/null
+    echo "$db"
+}
+
+# ------------------------------------------------------------ the cluster
+t0=$SECONDS
+env_line=$(tests/slurm/cluster.sh start "$cluster") ||
+    fail "could not start the one-node Slurm (tests/slurm/cluster.sh start; its logs are above)"
+eval "$env_line"
+[ -f "$SLURM_CONF" ] || fail "cluster.sh printed no SLURM_CONF ($env_line)"
+say "slurm up in $((SECONDS - t0)) s: $(sinfo -h -N -o '%N %t %c CPUs')"
+# Start again: idempotent, same configuration.
+assert_eq "$(tests/slurm/cluster.sh start "$cluster")" "$env_line" "cluster.sh start when already up"
+launcher2=mpirun
+srun --mpi=list 2>&1 | grep -qw pmix && launcher2=srun
+
+# Wait until a job has left the queue; sets job_state and job_exit
+# (ExitCode=code:signal, as scontrol shows them).
+job_wait() { # jobid timeout_seconds
+    local i line
+    for ((i = 0; i < $2 * 4; i++)); do
+        line=$(scontrol show job -o "$1" 2>/dev/null || true)
+        job_state=$(sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p' <<<"$line")
+        job_exit=$(sed -n 's/.* ExitCode=\([0-9:]*\).*/\1/p' <<<"$line")
+        case "$job_state" in
+        PENDING | CONFIGURING | RUNNING | COMPLETING | SUSPENDED | "") sleep 0.25 ;;
+        *) return 0 ;;
+        esac
+    done
+    die "job $1 still ${job_state:-unknown} after $2 s"
+}
+# Wait until the database has at least n committed batches (the job runs).
+wait_batches() { # db n jobid
+    local i
+    for ((i = 0; i < 600; i++)); do
+        [ "$(q "$1" "SELECT count(*) FROM batch_log")" -ge "$2" ] && return 0
+        squeue -h -j "$3" 2>/dev/null | grep -q . || die "job $3 ended before $2 batches were committed"
+        sleep 0.1
+    done
+    die "fewer than $2 batches committed after 60 s"
+}
+out_of() { echo "$work/bankstream-stream-$1.out"; } # the stream job's default output
+
+# Canonical dumps of what the processor decides (no wall-clock columns).
+dump() { # db dir
+    mkdir -p "$2"
+    local -A sql=(
+        [transacoes]="SELECT id_transacao, id_usuario_pagador, id_usuario_recebedor, id_regiao,
+            modalidade_pagamento, data_horario, valor_transacao, transacao_aprovada,
+            tempo_entrada_kafka, status, motivo, batch_id, kafka_particao, kafka_offset
+            FROM transacoes ORDER BY id_transacao"
+        [transacoes_scores]="SELECT * FROM transacoes_scores ORDER BY id_transacao, t5_score, t6_score, t7_score"
+        [transacoes_duplicadas]="SELECT id_transacao, batch_id, kafka_particao, kafka_offset,
+            tempo_entrada_kafka, md5(payload) FROM transacoes_duplicadas ORDER BY kafka_particao, kafka_offset"
+        [dead_letters]="SELECT batch_id, kafka_particao, kafka_offset, tempo_entrada_kafka,
+            md5(payload), erro FROM dead_letters ORDER BY kafka_particao, kafka_offset"
+        [batch_log]="SELECT batch_id, topic, start_offsets, end_offsets, n_mensagens, n_aprovadas,
+            n_rejeitadas, n_nao_processadas, n_dead_letters FROM batch_log ORDER BY batch_id"
+        [balances]="SELECT u.id_usuario, u.saldo - coalesce(d.v, 0) + coalesce(c.v, 0)
+            FROM usuarios u
+            LEFT JOIN (SELECT id_usuario_pagador AS id, sum(valor_transacao) AS v FROM transacoes
+                        WHERE transacao_aprovada GROUP BY 1) d ON d.id = u.id_usuario
+            LEFT JOIN (SELECT id_usuario_recebedor AS id, sum(valor_transacao) AS v FROM transacoes
+                        WHERE transacao_aprovada GROUP BY 1) c ON c.id = u.id_usuario
+            ORDER BY 1"
+    )
+    local t
+    for t in "${!sql[@]}"; do
+        psql "$1" -XAtq -v ON_ERROR_STOP=1 -c "COPY (${sql[$t]}) TO STDOUT" >"$2/$t"
+    done
+}
+compare_dumps() { # what ref-dir dir
+    local t bad=""
+    for t in transacoes transacoes_scores transacoes_duplicadas dead_letters batch_log balances; do
+        [ -e "$2/$t" ] || continue
+        if ! cmp -s "$2/$t" "$3/$t"; then
+            bad="$bad $t"
+            echo "$1: $t differs ($(wc -l <"$3/$t") rows vs $(wc -l <"$2/$t") in the reference):" >&2
+            diff "$3/$t" "$2/$t" | head -10 >&2
+        fi
+    done
+    [ -z "$bad" ] || die "$1: tables differ from the reference:$bad"
+}
+
+# ------------------------------------------------- topic and reference run
+step="reference"
+t0=$SECONDS
+topic=$(new_topic slurm)
+ref=$(fresh_db ref)
+db=$(fresh_db stream)
+"$BANKSTREAM" produce --pg "$ref" --brokers "$BS_TEST_BROKERS" --topic "$topic" --count "$N" \
+    --rate 0 --seed 11 --start-time 1750000000000 --historic 0 --quiet
+mpirun_bs 2 run --pg "$ref" --brokers "$BS_TEST_BROKERS" --topic "$topic" --batch-size "$K" \
+    --batch-ms 0 --snapshot-dir none --until-idle >"$work/ref.out" 2>&1 ||
+    { tail -5 "$work/ref.out"; fail "the reference run failed"; }
+dump "$ref" "$work/ref"
+nbatches=$(wc -l <"$work/ref/batch_log")
+[ "$(q "$ref" "SELECT count(*) FROM transacoes")" -eq "$N" ] || fail "reference: not $N transactions"
+say "$N messages in $nbatches batches ($((SECONDS - t0)) s)"
+
+# The stream job's settings, as a user passes them: in the environment.
+export BANKSTREAM_BIN="$BANKSTREAM" BANKSTREAM_PG="$db" BANKSTREAM_BROKERS="$BS_TEST_BROKERS" \
+    BANKSTREAM_TOPIC="$topic" BANKSTREAM_BATCH_SIZE="$K" BANKSTREAM_BATCH_MS=0 \
+    BANKSTREAM_SNAPSHOT_DIR="$work/snapshots"
+submit() { # sbatch options... script: prints the job id
+    sbatch --parsable -D "$work" "$@" | cut -d';' -f1
+}
+
+# -------------------------------------- misuse: single-rank copies refused
+step="misuse"
+t0=$SECONDS
+# srun without PMIx (the last --mpi wins) would start separate singletons.
+jid=$(submit -n 2 --export=ALL,BANKSTREAM_LAUNCHER=srun,BANKSTREAM_SRUN_ARGS=--mpi=none \
+    "$ROOT/slurm/stream.sbatch")
+last_out=$(out_of "$jid")
+job_wait "$jid" 60
+assert_eq "$job_state/$job_exit" "FAILED/1:0" "job state/exit of srun without PMIx"
+grep -q "error: .*does not make one MPI job of 2 ranks.*separate single-rank copies" "$last_out" ||
+    die "no clear message about single-rank copies"
+# The batch script started by srun as 2 tasks would start 2 bankstreams.
+jid=$(submit -n 2 -o "$work/misuse-%j.out" --wrap "srun -n 2 $ROOT/slurm/stream.sbatch")
+last_out="$work/misuse-$jid.out"
+job_wait "$jid" 60
+[ "$job_state" = FAILED ] || die "the script run as 2 tasks: job state $job_state"
+grep -q "error: this script is running as task 1 of 2" "$last_out" ||
+    die "no clear message about the script running as several tasks"
+assert_eq "$(q "$db" "SELECT count(*) FROM batch_log")" 0 "batches committed by refused jobs"
+say "both refused with a clear message ($((SECONDS - t0)) s)"
+
+# ------------------------- 1: stopped mid-stream by scancel --signal=USR1
+step="stream-1/scancel"
+t0=$SECONDS
+# The signal is sent once batches are committed, so bankstream's handler is
+# in place: no need for the launcher's grace period.
+jid=$(submit -n 2 --export=ALL,BANKSTREAM_SIGNAL_GRACE=0 "$ROOT/slurm/stream.sbatch")
+last_out=$(out_of "$jid")
+wait_batches "$db" 5 "$jid"
+scancel --batch --signal=USR1 "$jid"
+job_wait "$jid" 60
+assert_eq "$job_state/$job_exit" "COMPLETED/0:0" "job state/exit after scancel --signal=USR1"
+grep -q "stopped cleanly on SIGUSR1" "$last_out" || die "no clean stop reported"
+done1=$(q "$db" "SELECT count(*) FROM batch_log")
+if [ "$done1" -eq 0 ] || [ "$done1" -ge "$nbatches" ]; then
+    die "the stop was not mid-stream: $done1 of $nbatches batches committed"
+fi
+assert_eq "$(q "$db" "SELECT count(DISTINCT ranks) || '/' || min(ranks) FROM batch_log")" "1/2" \
+    "batch_log.ranks of the -n 2 job (one MPI job of 2 ranks)"
+snap1=$(printf '%s/snap-%012d.h5' "$BANKSTREAM_SNAPSHOT_DIR" "$done1")
+[ -f "$snap1" ] || die "no snapshot of batch $done1 at the clean stop: $(ls "$BANKSTREAM_SNAPSHOT_DIR" 2>&1)"
+assert_eq "$(h5dump -a /batch_id "$snap1" | sed -n 's/^ *(0): //p')" "$done1" "batch_id in $snap1 (h5dump)"
+say "stopped after $done1 of $nbatches batches, snapshot written ($((SECONDS - t0)) s)"
+
+# ------------------------ 2: stopped by Slurm before the time limit
+step="stream-2/time-limit"
+t0=$SECONDS
+# Slurm sends B:USR1 at its first periodic check (every 30 s) at most 20 s
+# before the end: 10 to 40 s after the start of a one-minute job.
+jid=$(submit -n 3 --time=1 --signal=B:USR1@20 --export=ALL,BANKSTREAM_LAUNCHER=$launcher2 \
+    "$ROOT/slurm/stream.sbatch")
+last_out=$(out_of "$jid")
+job_wait "$jid" 90
+assert_eq "$job_state/$job_exit" "COMPLETED/0:0" "job state/exit when Slurm signals before the time limit"
+grep -q "SIGUSR1 received" "$last_out" || die "the job did not get Slurm's SIGUSR1"
+grep -q "stopped cleanly on SIGUSR1" "$last_out" || die "no clean stop reported"
+grep -q "restored state as of batch $done1 .*snapshot + ledger" "$last_out" ||
+    die "the resubmitted job did not continue from the snapshot of batch $done1"
+done2=$(q "$db" "SELECT count(*) FROM batch_log")
+[ "$done2" -gt "$done1" ] || die "the second job committed nothing"
+assert_eq "$(q "$db" "SELECT count(DISTINCT ranks) || '/' || min(ranks) FROM batch_log WHERE batch_id > $done1")" \
+    "1/3" "batch_log.ranks of the -n 3 job ($launcher2)"
+say "stopped by Slurm after $(grep -o 'received after [0-9]* s' "$last_out" | head -1) with $done2 batches committed, via $launcher2 ($((SECONDS - t0)) s)"
+
+# ------------------------------- 3: resubmitted until idle, sbatch --wait
+step="stream-3/until-idle"
+t0=$SECONDS
+rc=0
+BANKSTREAM_UNTIL_IDLE=1 sbatch --wait -D "$work" -n 2 -o "$work/stream-final.out" \
+    "$ROOT/slurm/stream.sbatch" >/dev/null || rc=$?
+last_out="$work/stream-final.out"
+assert_eq "$rc" 0 "exit status of sbatch --wait (the job's)"
+grep -q "restored state as of batch $done2 " "$last_out" || die "the job did not continue from batch $done2"
+dump "$db" "$work/final"
+compare_dumps "stream stopped twice and resubmitted" "$work/ref" "$work/final"
+say "final tables equal the uninterrupted run's ($nbatches batches; $((SECONDS - t0)) s)"
+
+# ------------------------------------------------------------ the replays
+step="replay"
+if ! "$BANKSTREAM" replay --help >/dev/null 2>&1; then
+    echo "SKIP: bankstream replay not available (slurm/replay.sbatch and slurm/replay-array.sbatch untested)"
+    say "ok"
+    exit 0
+fi
+t0=$SECONDS
+unset BANKSTREAM_SNAPSHOT_DIR BANKSTREAM_TOPIC BANKSTREAM_BROKERS BANKSTREAM_BATCH_MS
+for i in 0 1; do
+    "$BANKSTREAM" produce --pg "$ref" --hdf5 "$work/arch$i.h5" --count 4000 --seed $((21 + i)) \
+        --start-time 1750000000000 --historic 0 --quiet
+done
+# One replay of both archives into PostgreSQL: by hand, then as a job.
+rref=$(fresh_db rref)
+rjob=$(fresh_db rjob)
+mpirun_bs 2 replay "$work/arch0.h5" "$work/arch1.h5" --out postgres --pg "$rref" --batch-size "$K" \
+    >"$work/replay-ref.out" 2>&1 || { tail -5 "$work/replay-ref.out"; fail "replay by hand failed"; }
+rc=0
+BANKSTREAM_PG="$rjob" BANKSTREAM_OUT=postgres sbatch --wait -D "$work" -n 2 -o "$work/replay-one.out" \
+    "$ROOT/slurm/replay.sbatch" "$work/arch0.h5" "$work/arch1.h5" >/dev/null || rc=$?
+last_out="$work/replay-one.out"
+assert_eq "$rc" 0 "exit status of the replay job"
+[ "$(q "$rjob" "SELECT count(*) FROM transacoes")" -eq 8000 ] || die "the replay job did not store 8000 transactions"
+dump "$rref" "$work/rref"
+dump "$rjob" "$work/rjob"
+compare_dumps "replay job" "$work/rref" "$work/rjob"
+# An array, one archive per task, results in HDF5; users from the reference database.
+jid=$(BANKSTREAM_PG="$ref" BANKSTREAM_OUT="$work/array-%a.h5" \
+    submit --array=0-1 -n 2 "$ROOT/slurm/replay-array.sbatch" "$work/arch0.h5" "$work/arch1.h5")
+job_wait "${jid}_1" 120
+job_wait "${jid}_0" 120
+for i in 0 1; do
+    last_out="$work/bankstream-replay-${jid}_$i.out"
+    [ -f "$last_out" ] || die "no output file bankstream-replay-${jid}_$i.out (%A_%a)"
+    job_wait "${jid}_$i" 10
+    assert_eq "$job_state/$job_exit" "COMPLETED/0:0" "array task $i"
+    mpirun_bs 2 replay "$work/arch$i.h5" --out "$work/ref-$i.h5" --pg "$ref" >/dev/null 2>&1 ||
+        die "replay of arch$i.h5 by hand failed"
+    for g in /transactions /results; do
+        cmp -s <(h5dump -g "$g" "$work/ref-$i.h5" | tail -n +2) <(h5dump -g "$g" "$work/array-$i.h5" | tail -n +2) ||
+            die "array task $i: $g differs from the replay by hand"
+    done
+done
+say "replay job and array agree with replays by hand ($((SECONDS - t0)) s)"
+say "ok"
