@@ -40,7 +40,6 @@ typedef struct batch {
     int64_t start_us;  /* processing start (cut done) */
     int64_t result_us; /* results gathered */
     double cut_decide_seconds;
-    int ends_archive; /* a snapshot follows this batch: close the archive after it */
     int ranks;
     /* counts filled by batch_count() */
     int n_approved, n_rejected, n_not_processed, n_duplicates, n_dead;

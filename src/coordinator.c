@@ -64,13 +64,16 @@ typedef struct coord {
     pthread_cond_t cv;
     batch_t *queue[SINK_QUEUE];
     int qhead, qlen, busy, closing, failed;
-    h5archive_writer_t *archive; /* sink thread only */
+    h5archive_writer_t *archive; /* main thread only: HDF5 is not thread-safe here */
     int64_t archive_first;       /* first batch in the open archive */
     int64_t archive_last;        /* last batch appended to it */
     int archive_off;             /* set after an archive failure: stop archiving */
     char sink_error[1200];
     run_totals_t totals;
 } coord_t;
+
+static int sink_drain(coord_t *c);
+static void archive_close(coord_t *c, int64_t last_batch);
 
 /* ---------------------------------------------------------------- restore */
 
@@ -177,6 +180,9 @@ static void coord_snapshot(coord_t *c)
 {
     int64_t batch = c->next_batch_id - 1;
     if (c->job->snapshot_dir[0] == '\0' || batch <= c->last_snapshot) return;
+    /* The archive of this interval is published only once all of it is committed. */
+    if (sink_drain(c) != 0) return;
+    archive_close(c, c->archive_last);
     h5snap_meta_t meta;
     char err[1024];
     memset(&meta, 0, sizeof meta);
@@ -226,9 +232,12 @@ static void totals_add(run_totals_t *t, const batch_t *b)
     t->last_commit_us = timeparse_now_us();
 }
 
-/* ---- transaction archive (sink thread) ----
- * Committed transactions with their results go to DIR/archive-<first>-<last>.h5,
- * one file per snapshot interval (the snapshot directory). A failure here is
+/* ---- transaction archive (main thread) ----
+ * Decided transactions with their results go to DIR/archive-<first>-open.h5;
+ * at each snapshot, once the sink has committed every batch in it, the file
+ * is closed and published as DIR/archive-<first>-<last>.h5, one file per
+ * snapshot interval (the snapshot directory). Debian's parallel HDF5 is not
+ * thread-safe, so every HDF5 call stays on the main thread. A failure here is
  * reported once and archiving stops; the stream itself goes on. */
 
 /* mkdir -p; returns 0 or -1 with errno. */
@@ -318,7 +327,6 @@ static void archive_batch(coord_t *c, const batch_t *b)
         a->t7 = r->has_scores ? r->t7 : NAN;
     }
     c->archive_last = b->id;
-    if (b->ends_archive) archive_close(c, b->id);
 }
 
 static void *sink_main(void *arg)
@@ -350,9 +358,6 @@ static void *sink_main(void *arg)
                                     by_reason, b->cut_decide_seconds,
                                     (double)(timeparse_now_us() - tc0) / 1e6);
             totals_add(&c->totals, b);
-            pthread_mutex_unlock(&c->mu);
-            if (!c->job->sink_off) archive_batch(c, b);
-            pthread_mutex_lock(&c->mu);
         } else if (!c->failed) {
             c->failed = 1;
             snprintf(c->sink_error, sizeof c->sink_error, "batch %" PRId64 " not committed: %s",
@@ -365,7 +370,6 @@ static void *sink_main(void *arg)
         pthread_cond_broadcast(&c->cv);
     }
     pthread_mutex_unlock(&c->mu);
-    archive_close(c, c->archive_last);
     return NULL;
 }
 
@@ -620,7 +624,7 @@ static int coord_loop(coord_t *c)
         }
         int64_t tt1 = timeparse_now_us(), b_id = b->id;
         int snapshot_now = c->job->snapshot_every > 0 && b_id % c->job->snapshot_every == 0;
-        b->ends_archive = snapshot_now;
+        if (!c->job->sink_off) archive_batch(c, b);
         b->cut_decide_seconds = (double)(tt1 - tt0) / 1e6;
         size_t b_rows = b->nrows;
         if (sink_submit(c, b) != 0) return -1;

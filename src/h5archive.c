@@ -293,8 +293,7 @@ static int64_t arch_now_us(void)
  * the message of the lowest failing rank in errstr. Returns 0 or -1. A
  * communicator of one rank costs nothing. Non-blocking collectives completed
  * by exchange_wait, which naps: a rank waiting here for a slower one must
- * not spin on the CPU the slower one needs (measured: blocking MPI_Allreduce
- * per read raised the CPU of a -np 2 read on 2 busy cores by half). */
+ * not spin on the CPU the slower one needs (as in exchange.c). */
 static int arch_agree(MPI_Comm comm, int size, int rc, char *errstr, size_t errsize)
 {
     if (size <= 1) return rc ? -1 : 0;
@@ -577,10 +576,11 @@ h5archive_writer_t *h5archive_create(const char *path, const char *source, const
                                      uint64_t seed, char *errstr, size_t errsize)
 {
     arch_quiet();
-    if (!path || !*path || !source || (strcmp(source, "stream") && strcmp(source, "produce"))) {
+    if (!path || !*path || !source ||
+        (strcmp(source, "stream") && strcmp(source, "produce") && strcmp(source, "replay"))) {
         arch_err(errstr, errsize,
-                 "h5archive_create: need a path and source \"stream\" or "
-                 "\"produce\"");
+                 "h5archive_create: need a path and source \"stream\", \"produce\" or "
+                 "\"replay\"");
         return NULL;
     }
     if (!topic) topic = "";

@@ -20,7 +20,7 @@ source tests/lib.sh
 ROOT=$PWD
 
 K=1000     # batch size
-N=60000    # messages in the topic
+N=40000    # messages in the topic
 USERS=3000
 
 work=$(mktemp -d "$BS_TEST_TMP/slurm.XXXXXX")
@@ -49,7 +49,8 @@ die() { # message: what failed, the job's output, the daemons' logs
     tests/slurm/cluster.sh logs "$cluster" 2>&1 | tail -30 >&2
     exit 1
 }
-dbname() { sed 's/.*dbname=\([^ ]*\).*/\1/' <<<"$1"; } # shellcheck disable=SC2001
+# shellcheck disable=SC2001
+dbname() { sed 's/.*dbname=\([^ ]*\).*/\1/' <<<"$1"; }
 q() { psql_q "$1" "$2"; }
 fresh_db() { # tag -> conninfo of a freshly initialized database
     local db
@@ -149,7 +150,7 @@ db=$(fresh_db stream)
     --rate 0 --seed 11 --start-time 1750000000000 --historic 0 --quiet
 mpirun_bs 2 run --pg "$ref" --brokers "$BS_TEST_BROKERS" --topic "$topic" --batch-size "$K" \
     --batch-ms 0 --snapshot-dir none --until-idle >"$work/ref.out" 2>&1 ||
-    { tail -5 "$work/ref.out"; fail "the reference run failed"; }
+    { grep -v "^ *$" "$work/ref.out" | head -20; fail "the reference run failed"; }
 dump "$ref" "$work/ref"
 nbatches=$(wc -l <"$work/ref/batch_log")
 [ "$(q "$ref" "SELECT count(*) FROM transacoes")" -eq "$N" ] || fail "reference: not $N transactions"
@@ -166,18 +167,18 @@ submit() { # sbatch options... script: prints the job id
 # -------------------------------------- misuse: single-rank copies refused
 step="misuse"
 t0=$SECONDS
-# srun without PMIx (the last --mpi wins) would start separate singletons.
-jid=$(submit -n 2 --export=ALL,BANKSTREAM_LAUNCHER=srun,BANKSTREAM_SRUN_ARGS=--mpi=none \
+# srun without PMIx (the last --mpi wins) would start separate singletons;
+# the batch script started by srun as 2 tasks would start 2 bankstreams.
+jid1=$(submit -n 2 --export=ALL,BANKSTREAM_LAUNCHER=srun,BANKSTREAM_SRUN_ARGS=--mpi=none \
     "$ROOT/slurm/stream.sbatch")
-last_out=$(out_of "$jid")
-job_wait "$jid" 60
+jid2=$(submit -n 2 -o "$work/misuse-%j.out" --wrap "srun -n 2 $ROOT/slurm/stream.sbatch")
+last_out=$(out_of "$jid1")
+job_wait "$jid1" 60
 assert_eq "$job_state/$job_exit" "FAILED/1:0" "job state/exit of srun without PMIx"
 grep -q "error: .*does not make one MPI job of 2 ranks.*separate single-rank copies" "$last_out" ||
     die "no clear message about single-rank copies"
-# The batch script started by srun as 2 tasks would start 2 bankstreams.
-jid=$(submit -n 2 -o "$work/misuse-%j.out" --wrap "srun -n 2 $ROOT/slurm/stream.sbatch")
-last_out="$work/misuse-$jid.out"
-job_wait "$jid" 60
+last_out="$work/misuse-$jid2.out"
+job_wait "$jid2" 60
 [ "$job_state" = FAILED ] || die "the script run as 2 tasks: job state $job_state"
 grep -q "error: this script is running as task 1 of 2" "$last_out" ||
     die "no clear message about the script running as several tasks"
@@ -241,6 +242,9 @@ compare_dumps "stream stopped twice and resubmitted" "$work/ref" "$work/final"
 say "final tables equal the uninterrupted run's ($nbatches batches; $((SECONDS - t0)) s)"
 
 # ------------------------------------------------------------ the replays
+# The stream archived each snapshot interval next to its snapshots:
+# archive-<first batch>-<last batch>.h5. Replaying them (with their own batch
+# boundaries) must give back the stream's decisions.
 step="replay"
 if ! "$BANKSTREAM" replay --help >/dev/null 2>&1; then
     echo "SKIP: bankstream replay not available (slurm/replay.sbatch and slurm/replay-array.sbatch untested)"
@@ -248,41 +252,72 @@ if ! "$BANKSTREAM" replay --help >/dev/null 2>&1; then
     exit 0
 fi
 t0=$SECONDS
-unset BANKSTREAM_SNAPSHOT_DIR BANKSTREAM_TOPIC BANKSTREAM_BROKERS BANKSTREAM_BATCH_MS
-for i in 0 1; do
-    "$BANKSTREAM" produce --pg "$ref" --hdf5 "$work/arch$i.h5" --count 4000 --seed $((21 + i)) \
-        --start-time 1750000000000 --historic 0 --quiet
-done
-# One replay of both archives into PostgreSQL: by hand, then as a job.
-rref=$(fresh_db rref)
-rjob=$(fresh_db rjob)
-mpirun_bs 2 replay "$work/arch0.h5" "$work/arch1.h5" --out postgres --pg "$rref" --batch-size "$K" \
-    >"$work/replay-ref.out" 2>&1 || { tail -5 "$work/replay-ref.out"; fail "replay by hand failed"; }
+snaps=$BANKSTREAM_SNAPSHOT_DIR
+unset BANKSTREAM_SNAPSHOT_DIR BANKSTREAM_TOPIC BANKSTREAM_BROKERS BANKSTREAM_BATCH_MS BANKSTREAM_BATCH_SIZE
+arch1=$(printf '%s/archive-%012d-%012d.h5' "$snaps" 1 "$done1")
+arch2=$(printf '%s/archive-%012d-%012d.h5' "$snaps" $((done1 + 1)) "$done2")
+if [ ! -f "$arch1" ] || [ ! -f "$arch2" ]; then
+    die "the stream's archives are missing: $(ls "$snaps")"
+fi
+# Rows of replay run $1 that differ from the stream's decisions, and its row count.
+replay_diff() { # replay_id
+    q "$db" "SELECT count(*) FROM replay_resultados r JOIN transacoes t USING (id_transacao)
+        LEFT JOIN transacoes_scores s USING (id_transacao)
+        WHERE r.replay_id = $1 AND (r.status IS DISTINCT FROM t.status
+           OR r.motivo IS DISTINCT FROM t.motivo OR r.batch_id <> t.batch_id
+           OR r.t5_score IS DISTINCT FROM s.t5_score OR r.t7_score IS DISTINCT FROM s.t7_score)"
+}
+replay_rows() { q "$db" "SELECT count(*) FROM replay_resultados WHERE replay_id = $1"; }
+
+# 1. Both archives in one replay job from the users table, under sbatch --wait.
 rc=0
-BANKSTREAM_PG="$rjob" BANKSTREAM_OUT=postgres sbatch --wait -D "$work" -n 2 -o "$work/replay-one.out" \
-    "$ROOT/slurm/replay.sbatch" "$work/arch0.h5" "$work/arch1.h5" >/dev/null || rc=$?
-last_out="$work/replay-one.out"
+BANKSTREAM_PG="$db" sbatch --wait -D "$work" -n 3 -o "$work/replay-all.out" \
+    "$ROOT/slurm/replay.sbatch" "$arch1" "$arch2" >/dev/null || rc=$?
+last_out="$work/replay-all.out"
 assert_eq "$rc" 0 "exit status of the replay job"
-[ "$(q "$rjob" "SELECT count(*) FROM transacoes")" -eq 8000 ] || die "the replay job did not store 8000 transactions"
-dump "$rref" "$work/rref"
-dump "$rjob" "$work/rjob"
-compare_dumps "replay job" "$work/rref" "$work/rjob"
-# An array, one archive per task, results in HDF5; users from the reference database.
-jid=$(BANKSTREAM_PG="$ref" BANKSTREAM_OUT="$work/array-%a.h5" \
-    submit --array=0-1 -n 2 "$ROOT/slurm/replay-array.sbatch" "$work/arch0.h5" "$work/arch1.h5")
-job_wait "${jid}_1" 120
-job_wait "${jid}_0" 120
+id=$(sed -n 's/.*replay_id = \([0-9]*\).*/\1/p' "$last_out")
+[ -n "$id" ] || die "the replay job printed no replay_id"
+assert_eq "$(replay_rows "$id")" "$N" "rows replayed by the replay job"
+assert_eq "$(replay_diff "$id")" 0 "replayed decisions that differ from the stream's"
+
+# 2. The second interval alone from the snapshot the first job left (BANKSTREAM_FROM_SNAPSHOT).
+jid=$(BANKSTREAM_PG="$db" BANKSTREAM_FROM_SNAPSHOT="$snap1" submit -n 2 "$ROOT/slurm/replay.sbatch" "$arch2")
+last_out="$work/bankstream-replay-$jid.out"
+job_wait "$jid" 120
+assert_eq "$job_state/$job_exit" "COMPLETED/0:0" "replay job from a snapshot"
+id=$(sed -n 's/.*replay_id = \([0-9]*\).*/\1/p' "$last_out")
+assert_eq "$(replay_rows "$id")" "$(q "$db" "SELECT count(*) FROM transacoes WHERE batch_id > $done1")" \
+    "rows replayed from the snapshot of batch $done1"
+assert_eq "$(replay_diff "$id")" 0 "decisions replayed from the snapshot that differ from the stream's"
+say "replay jobs reproduce the stream, from the users and from a snapshot ($((SECONDS - t0)) s)"
+
+# 3. An array, one produced archive per task, results in HDF5 named by %a;
+# each must equal a replay of the same archive by hand.
+t0=$SECONDS
+for i in 0 1; do
+    "$BANKSTREAM" produce --pg "$ref" --hdf5 "$work/hist$i.h5" --count 3000 --seed $((21 + i)) \
+        --start-time 1740000000000 --historic 0 --quiet
+done
+jid=$(BANKSTREAM_PG="$ref" BANKSTREAM_OUT="$work/array-%f-%a.h5" BANKSTREAM_BATCH_SIZE=500 \
+    submit --array=0-1 -n 2 "$ROOT/slurm/replay-array.sbatch" "$work/hist0.h5" "$work/hist1.h5")
+for i in 0 1; do
+    mpirun_bs 2 replay "$work/hist$i.h5" --out "$work/byhand-$i.h5" --batch-size 500 --pg "$ref" \
+        >"$work/byhand-$i.out" 2>&1 || {
+        grep -v '^replay: ' "$work/byhand-$i.out" | head -20
+        die "replay of hist$i.h5 by hand failed"
+    }
+done
 for i in 0 1; do
     last_out="$work/bankstream-replay-${jid}_$i.out"
+    job_wait "${jid}_$i" 120
     [ -f "$last_out" ] || die "no output file bankstream-replay-${jid}_$i.out (%A_%a)"
-    job_wait "${jid}_$i" 10
     assert_eq "$job_state/$job_exit" "COMPLETED/0:0" "array task $i"
-    mpirun_bs 2 replay "$work/arch$i.h5" --out "$work/ref-$i.h5" --pg "$ref" >/dev/null 2>&1 ||
-        die "replay of arch$i.h5 by hand failed"
+    res="$work/array-hist$i-$i.h5"
+    [ -f "$res" ] || die "array task $i wrote no $res"
     for g in /transactions /results; do
-        cmp -s <(h5dump -g "$g" "$work/ref-$i.h5" | tail -n +2) <(h5dump -g "$g" "$work/array-$i.h5" | tail -n +2) ||
-            die "array task $i: $g differs from the replay by hand"
+        cmp -s <(h5dump -g "$g" "$work/byhand-$i.h5" | tail -n +2) <(h5dump -g "$g" "$res" | tail -n +2) ||
+            die "array task $i: $g of $res differs from the replay by hand (h5dump)"
     done
 done
-say "replay job and array agree with replays by hand ($((SECONDS - t0)) s)"
+say "array tasks equal replays by hand ($((SECONDS - t0)) s)"
 say "ok"

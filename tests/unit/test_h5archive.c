@@ -196,6 +196,17 @@ static void test_produce_and_empty(void **state)
     assert_int_equal(h5archive_info(r)->last_batch_id, -1);
     h5archive_close_reader(r);
 
+    /* Replay results: batch ids tracked as for the stream, no seed. */
+    path_of(path, sizeof path, "replay.h5");
+    write_archive(path, "replay", rows, 10);
+    r = h5archive_open(MPI_COMM_SELF, path, err, sizeof err);
+    if (r == NULL) fail_msg("open replay: %s", err);
+    assert_string_equal(h5archive_info(r)->source, "replay");
+    assert_int_equal(h5archive_info(r)->have_seed, 0);
+    assert_int_equal(h5archive_info(r)->first_batch_id, 5);
+    assert_int_equal(h5archive_info(r)->last_batch_id, 5);
+    h5archive_close_reader(r);
+
     path_of(path, sizeof path, "empty.h5");
     write_archive(path, "stream", rows, 0);
     r = h5archive_open(MPI_COMM_SELF, path, err, sizeof err);

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# 88-replay.sh - `bankstream replay` over the stream's own archive reproduces
+# the stream's results exactly, on any N and from a snapshot; a what-if
+# replay (limits at 50%) gives a new result set and leaves the stream's tables
+# alone; replay of a `produce --hdf5` archive to an HDF5 results file; bad
+# archives fail naming file and dataset, and nothing is written.
+set -euo pipefail
+source "$(dirname "$0")/../lib.sh"
+
+PG=$(new_database replay)
+TOPIC=$(new_topic replay)
+SNAP="$BS_TEST_TMP/replay_snaps_$$"
+"$BANKSTREAM" init --pg "$PG" --users 1000 >/dev/null
+"$BANKSTREAM" produce --pg "$PG" --brokers "$BS_TEST_BROKERS" --topic "$TOPIC" --count 12000 \
+    --rate 0 --seed 3 --start-time 1750000000000 --historic 200 --quiet
+printf '[snapshot]\ndir = %s\nevery = 4\n' "$SNAP" >"$BS_TEST_TMP/replay.ini"
+mpirun_bs 2 run "$BS_TEST_TMP/replay.ini" --pg "$PG" --brokers "$BS_TEST_BROKERS" \
+    --topic "$TOPIC" --batch-size 1000 --batch-ms 0 --until-idle >/dev/null 2>&1
+ls "$SNAP"
+first=$(ls "$SNAP"/archive-000000000001-*.h5)
+second=$(ls "$SNAP"/archive-000000000005-*.h5)
+snap4="$SNAP/snap-000000000004.h5"
+[ -f "$first" ] && [ -f "$second" ] && [ -f "$snap4" ] || fail "archives/snapshots missing"
+
+stream_sum=$(psql_q "$PG" "SELECT md5(string_agg(id_transacao || status || coalesce(motivo, '')
+    || batch_id, ',' ORDER BY id_transacao)) FROM transacoes")
+compare() { # replay_id batch-range -> number of rows that differ from the stream
+    psql_q "$PG" "SELECT count(*) FROM replay_resultados r JOIN transacoes t USING (id_transacao)
+        WHERE r.replay_id = $1 AND (r.status IS DISTINCT FROM t.status
+           OR r.motivo IS DISTINCT FROM t.motivo OR r.batch_id <> t.batch_id
+           OR r.t5_score IS DISTINCT FROM (SELECT s.t5_score FROM transacoes_scores s
+                                           WHERE s.id_transacao = t.id_transacao))"
+}
+replay_id() { sed -n 's/.*replay_id = \([0-9]*\).*/\1/p'; }
+
+# 1. The first interval from usuarios, on 1 and 3 ranks: identical to the stream.
+for n in 1 3; do
+    id=$(mpirun_bs $n replay "$first" --pg "$PG" 2>/dev/null | replay_id)
+    rows=$(psql_q "$PG" "SELECT count(*) FROM replay_resultados WHERE replay_id = $id")
+    assert_eq "$rows" "$(psql_q "$PG" "SELECT count(*) FROM transacoes WHERE batch_id <= 4")" \
+        "rows replayed (-np $n)"
+    assert_eq "$(compare "$id")" 0 "replay of batches 1-4 differs from the stream (-np $n)"
+done
+
+# 2. The second interval from the snapshot of batch 4 (written by 2 ranks, read by 3).
+id=$(mpirun_bs 3 replay "$second" --from-snapshot "$snap4" --pg "$PG" 2>/dev/null | replay_id)
+rows=$(psql_q "$PG" "SELECT count(*) FROM replay_resultados WHERE replay_id = $id")
+assert_eq "$rows" "$(psql_q "$PG" "SELECT count(*) FROM transacoes WHERE batch_id BETWEEN 5 AND 8")" \
+    "rows replayed from the snapshot"
+assert_eq "$(compare "$id")" 0 "replay of batches 5-8 from the snapshot differs from the stream"
+
+# 3. What-if: limits at 50% reject more, as a new result set; the stream is untouched.
+printf '[rules]\nlimit_percent = 50\n' >"$BS_TEST_TMP/half.ini"
+id=$(mpirun_bs 2 replay "$first" --rules "$BS_TEST_TMP/half.ini" --pg "$PG" 2>/dev/null | replay_id)
+more=$(psql_q "$PG" "SELECT (SELECT count(*) FROM replay_resultados WHERE replay_id = $id
+    AND motivo = 'limite_excedido') > (SELECT count(*) FROM transacoes WHERE batch_id <= 4
+    AND motivo = 'limite_excedido')")
+assert_eq "$more" t "what-if replay with lower limits rejects more for limit"
+assert_eq "$(psql_q "$PG" "SELECT md5(string_agg(id_transacao || status || coalesce(motivo, '')
+    || batch_id, ',' ORDER BY id_transacao)) FROM transacoes")" "$stream_sum" "stream tables untouched"
+
+# 4. produce --hdf5 -> replay -> HDF5 results file, on 2 ranks; h5dump reads it.
+"$BANKSTREAM" produce --pg "$PG" --hdf5 "$BS_TEST_TMP/hist.h5" --count 5000 --seed 8 \
+    --start-time 1740000000000 --historic 0 --quiet
+mpirun_bs 2 replay "$BS_TEST_TMP/hist.h5" --out "$BS_TEST_TMP/results.h5" --batch-size 500 \
+    --pg "$PG" >/dev/null 2>&1 || fail "replay to HDF5"
+layout=$(h5dump -H "$BS_TEST_TMP/results.h5")
+for d in transactions/id results/status results/reason results/t5; do
+    assert_contains "$layout" "DATASET \"$(basename $d)\"" "results file has $d"
+done
+h5dump -d /results/status -y -w 1 -o "$BS_TEST_TMP/status.txt" "$BS_TEST_TMP/results.h5" >/dev/null
+statuses=$(tr -d ' ,' <"$BS_TEST_TMP/status.txt" | grep -v '^$' | sort | uniq -c | awk '{print $2}' | tr '\n' ' ')
+assert_eq "$(tr -d ' ,' <"$BS_TEST_TMP/status.txt" | grep -c .)" 5000 "rows in the results file"
+[[ "$statuses" != *255* ]] || fail "undecided rows in the results file: $statuses"
+
+# 5. Bad input: one clear line naming the file (and dataset), exit non-zero, nothing written.
+before=$(psql_q "$PG" "SELECT count(*) FROM replay_runs")
+assert_fails "missing.h5" mpirun_bs 1 replay "$BS_TEST_TMP/missing.h5" --pg "$PG"
+echo "not hdf5" >"$BS_TEST_TMP/junk.h5"
+assert_fails "junk.h5" mpirun_bs 2 replay "$BS_TEST_TMP/junk.h5" --pg "$PG"
+assert_fails "snap-000000000004.h5" mpirun_bs 1 replay "$snap4" --pg "$PG"
+assert_eq "$(psql_q "$PG" "SELECT count(*) FROM replay_runs")" "$before" "nothing written on bad input"
+rm -f "$BS_TEST_TMP/none.h5"
+assert_fails "junk.h5" mpirun_bs 1 replay "$BS_TEST_TMP/junk.h5" --out "$BS_TEST_TMP/none.h5" --pg "$PG"
+[ ! -e "$BS_TEST_TMP/none.h5" ] || fail "a results file was left by a failed replay"
+echo ok
