@@ -6,12 +6,12 @@
 #ifndef BS_COMMANDS_H
 #define BS_COMMANDS_H
 
-int cmd_broker(int argc, char **argv);  /* cmd_broker.c: embedded Kafka-protocol broker */
-int cmd_db(int argc, char **argv);      /* cmd_db.c: embedded PostgreSQL cluster */
-int cmd_init(int argc, char **argv);    /* cmd_init.c: schema and reference data */
-int cmd_produce(int argc, char **argv); /* cmd_produce.c: transaction generator */
-int cmd_run(int argc, char **argv);     /* cmd_run.c: the MPI micro-batch processor */
-int cmd_replay(int argc, char **argv);  /* cmd_replay.c: batch replay of HDF5 archives */
+int cmd_broker(int argc, char **argv);   /* cmd_broker.c: embedded Kafka-protocol broker */
+int cmd_db(int argc, char **argv);       /* cmd_db.c: embedded PostgreSQL cluster */
+int cmd_init(int argc, char **argv);     /* cmd_init.c: schema and reference data */
+int cmd_produce(int argc, char **argv);  /* cmd_produce.c: transaction generator */
+int cmd_run(int argc, char **argv);      /* cmd_run.c: the MPI micro-batch processor */
+int cmd_replay(int argc, char **argv);   /* cmd_replay.c: batch replay of HDF5 archives */
 int cmd_snapshot(int argc, char **argv); /* cmd_snapshot.c: list and show HDF5 snapshots */
 
 #endif

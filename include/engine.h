@@ -80,8 +80,8 @@ int engine_step_snap_write(engine_t *e, const h5snap_meta_t *meta /*root*/, char
 /* Read snapshot `path` (root) and load its users into their owners' shards.
  * Returns 0 with *meta filled (on root), or -1 with errstr on all ranks, the
  * shards then unchanged. */
-int engine_step_snap_read(engine_t *e, const char *path /*root*/, h5snap_meta_t *meta,
-                          char *errstr, size_t errsize);
+int engine_step_snap_read(engine_t *e, const char *path /*root*/, h5snap_meta_t *meta, char *errstr,
+                          size_t errsize);
 
 /* World rank owning a user. */
 int engine_owner_rank(const engine_t *e, const uint8_t id[16]);

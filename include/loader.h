@@ -15,7 +15,6 @@
 #include <stdint.h>
 
 int loader_users(engine_t *e, pgsink_t *sink, char *errstr, size_t errsize);
-int loader_deltas(engine_t *e, pgsink_t *sink, int64_t after_batch, char *errstr,
-                  size_t errsize);
+int loader_deltas(engine_t *e, pgsink_t *sink, int64_t after_batch, char *errstr, size_t errsize);
 
 #endif

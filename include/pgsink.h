@@ -49,8 +49,8 @@ typedef struct ledger_delta {
 } ledger_delta_t;
 
 /* Stream every user of `usuarios`, the ledger deltas of the batches after
- * after_batch, or every committed transaction id to the callback (which returns 0 to go on, -1 to stop).
- * Returns 0, or -1 with errstr. */
+ * after_batch, or every committed transaction id to the callback (which returns 0 to go on, -1 to
+ * stop). Returns 0, or -1 with errstr. */
 int pgsink_each_user(pgsink_t *s, int (*each)(void *ctx, const user_state_t *u), void *ctx,
                      char *errstr, size_t errsize);
 int pgsink_each_ledger_delta(pgsink_t *s, int64_t after_batch,

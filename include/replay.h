@@ -24,8 +24,7 @@
 /* Where rank 0 puts the replayed rows (in row order). */
 typedef struct replay_out {
     void *state;
-    int (*write)(void *state, const h5archive_row_t *rows, size_t n, char *errstr,
-                 size_t errsize);
+    int (*write)(void *state, const h5archive_row_t *rows, size_t n, char *errstr, size_t errsize);
     /* ok = 0: discard everything written (nothing must remain). */
     int (*close)(void *state, int ok, char *errstr, size_t errsize);
 } replay_out_t;

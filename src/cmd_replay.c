@@ -96,8 +96,9 @@ static int parse_args(int argc, char **argv, replay_args_t *a, int speak)
     if (strcmp(a->out, "postgres") != 0) {
         size_t n = strlen(a->out);
         if (n < 4 || strcmp(a->out + n - 3, ".h5") != 0) {
-            if (speak) log_error("--out expects 'postgres' or a file name ending in .h5, got '%s'",
-                                 a->out);
+            if (speak)
+                log_error("--out expects 'postgres' or a file name ending in .h5, got '%s'",
+                          a->out);
             return 2;
         }
     }
@@ -157,7 +158,8 @@ int cmd_replay(int argc, char **argv)
     int need_db = a.snapshot == NULL || strcmp(a.out, "postgres") == 0;
     if (rank == 0 && need_db) {
         ok = pgconn_resolve(a.pg, conninfo, sizeof conninfo, err, sizeof err) == 0;
-        if (ok && a.snapshot == NULL) ok = (db = pgsink_open(conninfo, 0, "", err, sizeof err)) != NULL;
+        if (ok && a.snapshot == NULL)
+            ok = (db = pgsink_open(conninfo, 0, "", err, sizeof err)) != NULL;
         if (!ok) log_error("%s", err);
     }
     MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);

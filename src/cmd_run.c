@@ -47,18 +47,13 @@ static const char usage_text[] =
  * (message printed when `speak`). */
 static int parse_args(int argc, char **argv, job_config_t *job, int speak)
 {
-    static const struct option opts[] = {{"brokers", required_argument, 0, 'b'},
-                                         {"topic", required_argument, 0, 't'},
-                                         {"pg", required_argument, 0, 'p'},
-                                         {"batch-size", required_argument, 0, 'k'},
-                                         {"batch-ms", required_argument, 0, 'm'},
-                                         {"until-idle", no_argument, 0, 'i'},
-                                         {"quiet", no_argument, 0, 'q'},
-                                         {"verbose", no_argument, 0, 'v'},
-                                         {"sink", required_argument, 0, 's'},
-                                         {"snapshot-dir", required_argument, 0, 'd'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"brokers", required_argument, 0, 'b'},  {"topic", required_argument, 0, 't'},
+        {"pg", required_argument, 0, 'p'},       {"batch-size", required_argument, 0, 'k'},
+        {"batch-ms", required_argument, 0, 'm'}, {"until-idle", no_argument, 0, 'i'},
+        {"quiet", no_argument, 0, 'q'},          {"verbose", no_argument, 0, 'v'},
+        {"sink", required_argument, 0, 's'},     {"snapshot-dir", required_argument, 0, 'd'},
+        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
     const char *brokers = NULL, *topic = NULL, *pg = NULL, *size = NULL, *ms = NULL;
     const char *snapdir = NULL;
     int opt, until_idle = 0, quiet = 0, sink_off = 0;

@@ -149,8 +149,8 @@ static int coord_restore(coord_t *c, int64_t *start_offsets, int *nstart)
 {
     char err[1024] = "";
     int64_t last = 0, t0 = timeparse_now_us();
-    if (pgsink_last_batch(c->sink, &last, start_offsets, MAX_PARTITIONS, nstart, err,
-                          sizeof err) != 0) {
+    if (pgsink_last_batch(c->sink, &last, start_offsets, MAX_PARTITIONS, nstart, err, sizeof err) !=
+        0) {
         log_error("%s", err);
         return -1;
     }
@@ -190,7 +190,8 @@ static void coord_snapshot(coord_t *c)
     snprintf(meta.topic, sizeof meta.topic, "%s", c->job->topic);
     snprintf(meta.origin, sizeof meta.origin, "%s", c->database_id);
     meta.nparts = c->nparts;
-    for (int p = 0; p < c->nparts; p++) meta.end_offsets[p] = kafka_source_position(c->src, p);
+    for (int p = 0; p < c->nparts; p++)
+        meta.end_offsets[p] = kafka_source_position(c->src, p);
     int64_t t0 = timeparse_now_us();
     if (engine_send_command(c->e, ENGINE_CMD_SNAP_WRITE) != MPI_SUCCESS ||
         engine_step_snap_write(c->e, &meta, err, sizeof err) != 0) {
@@ -268,8 +269,8 @@ static void archive_close(coord_t *c, int64_t last_batch)
 {
     char err[1024], open_path[1100], final_path[1100];
     if (c->archive == NULL) return;
-    snprintf(open_path, sizeof open_path, "%s/archive-%012" PRId64 "-open.h5",
-             c->job->snapshot_dir, c->archive_first);
+    snprintf(open_path, sizeof open_path, "%s/archive-%012" PRId64 "-open.h5", c->job->snapshot_dir,
+             c->archive_first);
     snprintf(final_path, sizeof final_path, "%s/archive-%012" PRId64 "-%012" PRId64 ".h5",
              c->job->snapshot_dir, c->archive_first, last_batch);
     int rc = h5archive_close(c->archive, err, sizeof err);

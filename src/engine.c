@@ -188,7 +188,8 @@ int engine_step_snap_read(engine_t *e, const char *path, h5snap_meta_t *meta, ch
     counts = malloc((size_t)e->size * sizeof *counts);
     rcounts = malloc((size_t)e->size * sizeof *rcounts);
     rc = dest && packed && counts && rcounts ? MPI_SUCCESS : MPI_ERR_NO_MEM;
-    for (size_t i = 0; rc == MPI_SUCCESS && i < n; i++) dest[i] = engine_owner_rank(e, slice[i].id);
+    for (size_t i = 0; rc == MPI_SUCCESS && i < n; i++)
+        dest[i] = engine_owner_rank(e, slice[i].id);
     if (rc == MPI_SUCCESS)
         rc = exchange_pack(slice, n, sizeof *slice, dest, e->size, packed, counts, NULL);
     if (rc == MPI_SUCCESS)
@@ -198,7 +199,8 @@ int engine_step_snap_read(engine_t *e, const char *path, h5snap_meta_t *meta, ch
         rc = MPI_ERR_NO_MEM;
     int ok = rc == MPI_SUCCESS, all_ok = 0;
     MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, e->world);
-    if (!all_ok) snprintf(errstr, errsize, "distributing snapshot %s failed (MPI error %d)", file, rc);
+    if (!all_ok)
+        snprintf(errstr, errsize, "distributing snapshot %s failed (MPI error %d)", file, rc);
     free(slice);
     free(dest);
     free(packed);

@@ -74,7 +74,6 @@ static int on_delta(void *ctx, const ledger_delta_t *d)
     return chunker_add(ctx, d, d->id);
 }
 
-
 int loader_users(engine_t *e, pgsink_t *sink, char *err, size_t errsize)
 {
     chunker_t ch;
@@ -96,4 +95,3 @@ int loader_deltas(engine_t *e, pgsink_t *sink, int64_t after_batch, char *err, s
     chunker_free(&ch);
     return rc;
 }
-

@@ -19,8 +19,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#define WINDOW_ROWS            262144
-#define DEFAULT_PRODUCE_BATCH  10000
+#define WINDOW_ROWS           262144
+#define DEFAULT_PRODUCE_BATCH 10000
 
 typedef struct replay_item {
     h5archive_row_t row;
@@ -37,7 +37,8 @@ static int vec_push(item_vec_t *vec, const replay_item_t *items, size_t n)
 {
     if (vec->n + n > vec->cap) {
         size_t cap = vec->cap ? vec->cap : 4096;
-        while (cap < vec->n + n) cap *= 2;
+        while (cap < vec->n + n)
+            cap *= 2;
         replay_item_t *p = realloc(vec->v, cap * sizeof *p);
         if (p == NULL) return -1;
         vec->v = p;
@@ -75,7 +76,8 @@ static int decide_keys(worker_t *w, item_vec_t *items, int64_t kfirst, int64_t k
     if (work == NULL || res == NULL) rc = MPI_ERR_NO_MEM;
     for (int64_t k = kfirst; rc == MPI_SUCCESS && k <= klast; k++) {
         size_t from = at;
-        while (at < items->n && items->v[at].key == k) at++;
+        while (at < items->n && items->v[at].key == k)
+            at++;
         size_t n = at - from;
         for (size_t i = 0; i < n; i++) {
             memset(&work[i], 0, sizeof work[i]);
@@ -94,8 +96,7 @@ static int decide_keys(worker_t *w, item_vec_t *items, int64_t kfirst, int64_t k
         }
         if (rc == MPI_SUCCESS && vec_push(done, items->v + from, n) != 0) rc = MPI_ERR_NO_MEM;
     }
-    if (rc == MPI_SUCCESS && vec_push(rest, items->v + at, items->n - at) != 0)
-        rc = MPI_ERR_NO_MEM;
+    if (rc == MPI_SUCCESS && vec_push(rest, items->v + at, items->n - at) != 0) rc = MPI_ERR_NO_MEM;
     free(work);
     free(res);
     return rc;
@@ -109,10 +110,11 @@ static void progress(int64_t done, int64_t total, int64_t t0, int final)
     int pct = total ? (int)(done * 100 / total) : 100;
     if (isatty(STDERR_FILENO)) {
         char bar[41];
-        for (int i = 0; i < 40; i++) bar[i] = i < pct * 40 / 100 ? '#' : '.';
+        for (int i = 0; i < 40; i++)
+            bar[i] = i < pct * 40 / 100 ? '#' : '.';
         bar[40] = '\0';
-        fprintf(stderr, "\rreplay [%s] %3d%% %" PRId64 "/%" PRId64 " rows, %.0f rows/s%s", bar,
-                pct, done, total, rate, final ? "\n" : "");
+        fprintf(stderr, "\rreplay [%s] %3d%% %" PRId64 "/%" PRId64 " rows, %.0f rows/s%s", bar, pct,
+                done, total, rate, final ? "\n" : "");
     } else if (final || now - last_print >= 5000000) {
         fprintf(stderr, "replay: %d%% %" PRId64 "/%" PRId64 " rows, %.0f rows/s\n", pct, done,
                 total, rate);
@@ -170,8 +172,8 @@ int replay_run(engine_t *e, char *const *archives, int narchives, int64_t batch_
             int64_t lo = first + count * e->rank / e->size;
             int64_t hi = first + count * (e->rank + 1) / e->size;
             int last_window = a == narchives - 1 && first + count >= n;
-            if (!all_ok(e->world, h5archive_read(readers[a], lo, hi - lo, rows, errstr,
-                                                 errsize) == 0)) {
+            if (!all_ok(e->world,
+                        h5archive_read(readers[a], lo, hi - lo, rows, errstr, errsize) == 0)) {
                 if (errstr[0] == '\0') snprintf(errstr, errsize, "reading %s failed", archives[a]);
                 goto out;
             }
@@ -198,13 +200,13 @@ int replay_run(engine_t *e, char *const *archives, int narchives, int64_t batch_
                          archives[a], kmin, prev_kmax);
                 goto out;
             }
-            if (exchange_pack(mine, (size_t)(hi - lo), sizeof *mine, dest, e->size, packed,
-                              counts, NULL) != MPI_SUCCESS)
+            if (exchange_pack(mine, (size_t)(hi - lo), sizeof *mine, dest, e->size, packed, counts,
+                              NULL) != MPI_SUCCESS)
                 goto mpi_fail;
             replay_item_t *recv = NULL;
             int nrecv = 0;
-            if (exchange_alltoall(e->world, packed, counts, sizeof *packed, (void **)&recv,
-                                  &nrecv, rcounts) != MPI_SUCCESS)
+            if (exchange_alltoall(e->world, packed, counts, sizeof *packed, (void **)&recv, &nrecv,
+                                  rcounts) != MPI_SUCCESS)
                 goto mpi_fail;
             /* Arrivals come in source-rank order, which is row order. */
             incoming.n = 0;
@@ -247,8 +249,8 @@ int replay_run(engine_t *e, char *const *archives, int narchives, int64_t batch_
                     outrows[i] = gathered[i].row;
                     if (outrows[i].status < 3) stats->by_status[outrows[i].status]++;
                 }
-                wrote = wrote && out->write(out->state, outrows, (size_t)ngathered, errstr,
-                                            errsize) == 0;
+                wrote = wrote &&
+                        out->write(out->state, outrows, (size_t)ngathered, errstr, errsize) == 0;
                 stats->rows += ngathered;
                 progress(stats->rows, total, t0, 0);
             }
@@ -270,7 +272,8 @@ oom:
 mpi_fail:
     snprintf(errstr, errsize, "MPI failure while replaying");
 out:
-    for (int a = 0; readers && a < narchives; a++) h5archive_close_reader(readers[a]);
+    for (int a = 0; readers && a < narchives; a++)
+        h5archive_close_reader(readers[a]);
     free(readers);
     free(pending.v);
     free(incoming.v);

@@ -81,14 +81,15 @@ static int pg_write(void *state, const h5archive_row_t *rows, size_t n, char *er
                                   " t7_score) FROM STDIN (FORMAT binary)");
     int rc = PQresultStatus(r) == PGRES_COPY_IN ? 0 : -1;
     PQclear(r);
-    if (rc == 0 && (PQputCopyData(o->conn, c->data, (int)c->len) != 1 ||
-                    PQputCopyEnd(o->conn, NULL) != 1))
+    if (rc == 0 &&
+        (PQputCopyData(o->conn, c->data, (int)c->len) != 1 || PQputCopyEnd(o->conn, NULL) != 1))
         rc = -1;
     while ((r = PQgetResult(o->conn)) != NULL) {
         if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_COPY_IN) rc = -1;
         PQclear(r);
     }
-    if (rc != 0) snprintf(errstr, errsize, "writing replay_resultados: %s", PQerrorMessage(o->conn));
+    if (rc != 0)
+        snprintf(errstr, errsize, "writing replay_resultados: %s", PQerrorMessage(o->conn));
     return rc;
 }
 
@@ -120,9 +121,9 @@ int replay_out_postgres(replay_out_t *out, const char *conninfo, const char *des
         pg_exec(o->conn, replay_ddl, errstr, errsize) != 0)
         goto fail;
     const char *params[1] = {description};
-    PGresult *r = PQexecParams(o->conn,
-                               "INSERT INTO replay_runs (descricao) VALUES ($1) RETURNING replay_id",
-                               1, NULL, params, NULL, NULL, 0);
+    PGresult *r =
+        PQexecParams(o->conn, "INSERT INTO replay_runs (descricao) VALUES ($1) RETURNING replay_id",
+                     1, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         snprintf(errstr, errsize, "creating the replay run: %s", PQerrorMessage(o->conn));
         PQclear(r);

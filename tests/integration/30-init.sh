@@ -70,8 +70,11 @@ assert_eq "$(q "SELECT count(*) FROM usuarios WHERE limite_pix = limite_ted AND 
 assert_eq "$(q "SELECT count(*) FROM usuarios WHERE substr(id_usuario::text, 15, 1) = '4'")" 5000 "version-4 UUIDs"
 # loose sanity on the means (5000 users: standard error about 1.4%)
 assert_eq "$(q "SELECT avg(saldo) BETWEEN 4500 AND 5500 AND avg(limite_pix) BETWEEN 4600 AND 5600 FROM usuarios")" "t" "means of saldo and limit"
-assert_eq "$(q "SELECT string_agg(chave || '=' || valor, ' ' ORDER BY chave) FROM bankstream_meta WHERE chave <> 'initialized_at'")" \
+assert_eq "$(q "SELECT string_agg(chave || '=' || valor, ' ' ORDER BY chave) FROM bankstream_meta WHERE chave NOT IN ('initialized_at', 'database_id')")" \
     "schema_version=1 seed=7 users=5000" "bankstream_meta"
+# database_id: a UUID that snapshots carry; new at every (forced) init.
+first_id=$(q "SELECT valor::uuid FROM bankstream_meta WHERE chave = 'database_id'")
+[ -n "$first_id" ] || fail "bankstream_meta has no database_id"
 
 # --- a second init with the same parameters changes nothing
 sum1=$(checksum)
@@ -122,6 +125,8 @@ assert_contains "$out" "3000 users" "init --force summary"
 assert_eq "$(q "SELECT count(*) FROM usuarios")" 3000 "user count after --force"
 assert_eq "$(q "SELECT count(*) FROM transacoes")" 0 "--force dropped the transactions"
 assert_eq "$(q "SELECT valor FROM bankstream_meta WHERE chave = 'seed'")" 8 "seed recorded after --force"
+[ "$(q "SELECT valor FROM bankstream_meta WHERE chave = 'database_id'")" != "$first_id" ] ||
+    fail "init --force must give the database a new database_id"
 "$BANKSTREAM" init --pg "$db" --users 5000 --seed 7 --force >/dev/null
 assert_eq "$(content)" "$content1" "same users and seed give the same rows"
 assert_eq "$(q "SELECT limpar_transacoes_antigas()")" 0 "limpar_transacoes_antigas() on an empty table"

@@ -43,12 +43,15 @@ say() { echo "[$step] $*"; }
 die() { # message: what failed, the job's output, the daemons' logs
     echo "FAILED [$step]: $*" >&2
     if [ -n "$last_out" ] && [ -f "$last_out" ]; then
-        echo "--- job output $last_out (tail)" >&2
-        tail -25 "$last_out" >&2
+        echo "--- job output $last_out (messages)" >&2
+        grep -E 'bankstream|rror|ERROR|Sanitizer|SUMMARY' "$last_out" | tail -25 >&2
     fi
-    tests/slurm/cluster.sh logs "$cluster" 2>&1 | tail -30 >&2
+    echo "--- slurmctld and slurmd logs (tail)" >&2
+    tail -q -n 8 "$cluster/slurmctld.log" "$cluster/slurmd.log" >&2 2>/dev/null
     exit 1
 }
+# The assert_* helpers of tests/lib.sh end in fail: show the job's side too.
+fail() { die "$*"; }
 # shellcheck disable=SC2001
 dbname() { sed 's/.*dbname=\([^ ]*\).*/\1/' <<<"$1"; }
 q() { psql_q "$1" "$2"; }
