@@ -18,7 +18,8 @@
 #      to every rank: rank 0 finishes and commits the batch in flight and every
 #      rank exits 0, so the job ends COMPLETED and a resubmission continues
 #      from the last committed batch. A signal that arrives before the launch
-#      ends the job at once, exit 0, without starting bankstream.
+#      ends the job at once without starting bankstream (exit 0 for the
+#      stream; 1 for a replay, whose output would be missing).
 #
 # Environment read here (all optional):
 #   BANKSTREAM_BIN          the binary (default: the bankstream next to this
@@ -70,6 +71,7 @@ _bs_on_signal() { # signal name
 trap '_bs_on_signal USR1' USR1
 trap '_bs_on_signal TERM' TERM
 trap '_bs_on_signal INT' INT
+if [ -n "$_bs_stop" ]; then bs_log "SIG$_bs_stop received as the job started"; fi
 
 # An integer >= 1, or die naming the variable.
 bs_need_count() { # name value

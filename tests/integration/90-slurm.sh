@@ -80,7 +80,9 @@ srun --mpi=list 2>&1 | grep -qw pmix && launcher2=srun
 job_wait() { # jobid timeout_seconds
     local i line
     for ((i = 0; i < $2 * 4; i++)); do
-        line=$(scontrol show job -o "$1" 2>/dev/null || true)
+        line=$(scontrol show job -o "$1" 2>&1 || true)
+        [[ "$line" == *"Invalid job id"* ]] &&
+            die "job $1 is no longer known to slurmctld (finished more than MinJobAge ago?)"
         job_state=$(sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p' <<<"$line")
         job_exit=$(sed -n 's/.* ExitCode=\([0-9:]*\).*/\1/p' <<<"$line")
         case "$job_state" in
@@ -229,7 +231,8 @@ done2=$(q "$db" "SELECT count(*) FROM batch_log")
 [ "$done2" -gt "$done1" ] || die "the second job committed nothing"
 assert_eq "$(q "$db" "SELECT count(DISTINCT ranks) || '/' || min(ranks) FROM batch_log WHERE batch_id > $done1")" \
     "1/3" "batch_log.ranks of the -n 3 job ($launcher2)"
-say "stopped by Slurm after $(grep -o 'received after [0-9]* s' "$last_out" | head -1) with $done2 batches committed, via $launcher2 ($((SECONDS - t0)) s)"
+after=$(sed -n 's/.*SIGUSR1 received after \([0-9]*\) s.*/\1/p' "$last_out" | head -1)
+say "Slurm signalled the job ${after} s after its start; $done2 batches committed, via $launcher2 ($((SECONDS - t0)) s)"
 
 # ------------------------------- 3: resubmitted until idle, sbatch --wait
 step="stream-3/until-idle"
@@ -304,17 +307,17 @@ done
 jid=$(BANKSTREAM_PG="$ref" BANKSTREAM_OUT="$work/array-%f-%a.h5" BANKSTREAM_BATCH_SIZE=500 \
     submit --array=0-1 -n 2 "$ROOT/slurm/replay-array.sbatch" "$work/hist0.h5" "$work/hist1.h5")
 for i in 0 1; do
+    last_out="$work/bankstream-replay-${jid}_$i.out"
+    job_wait "${jid}_$i" 120
+    [ -f "$last_out" ] || die "no output file bankstream-replay-${jid}_$i.out (%A_%a)"
+    assert_eq "$job_state/$job_exit" "COMPLETED/0:0" "array task $i"
+done
+for i in 0 1; do
     mpirun_bs 2 replay "$work/hist$i.h5" --out "$work/byhand-$i.h5" --batch-size 500 --pg "$ref" \
         >"$work/byhand-$i.out" 2>&1 || {
         grep -v '^replay: ' "$work/byhand-$i.out" | head -20
         die "replay of hist$i.h5 by hand failed"
     }
-done
-for i in 0 1; do
-    last_out="$work/bankstream-replay-${jid}_$i.out"
-    job_wait "${jid}_$i" 120
-    [ -f "$last_out" ] || die "no output file bankstream-replay-${jid}_$i.out (%A_%a)"
-    assert_eq "$job_state/$job_exit" "COMPLETED/0:0" "array task $i"
     res="$work/array-hist$i-$i.h5"
     [ -f "$res" ] || die "array task $i wrote no $res"
     for g in /transactions /results; do

@@ -24,6 +24,7 @@ set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CMD=${1:-}
 DIR=${2:-${BS_SLURM_DIR:-/tmp/bankstream-slurm}}
+[[ "$DIR" == /* ]] || DIR="$PWD/$DIR"
 CPUS=${BS_SLURM_CPUS:-8}
 START_TIMEOUT=${BS_SLURM_START_TIMEOUT:-60} # seconds until the node must be idle
 
