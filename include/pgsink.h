@@ -59,6 +59,14 @@ int pgsink_each_ledger_delta(pgsink_t *s, int64_t after_batch,
 int pgsink_each_seen_id(pgsink_t *s, int (*each)(void *ctx, const uint8_t id[16]), void *ctx,
                         char *errstr, size_t errsize);
 
+/* Stream the committed transactions of this sink's topic in batches after
+ * after_batch, with their results, in (batch, partition, offset) order, as
+ * archive rows (to rebuild an archive interval a crash cut short). */
+struct h5archive_row;
+int pgsink_each_archive_row(pgsink_t *s, int64_t after_batch,
+                            int (*each)(void *ctx, const struct h5archive_row *row), void *ctx,
+                            char *errstr, size_t errsize);
+
 /* Commit the batch in one transaction (retrying a lost server as described
  * above). Returns 0 once committed, -1 with errstr when it could not be. */
 int pgsink_commit(pgsink_t *s, const batch_t *b, char *errstr, size_t errsize);

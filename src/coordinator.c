@@ -73,7 +73,135 @@ typedef struct coord {
 } coord_t;
 
 static int sink_drain(coord_t *c);
-static void archive_close(coord_t *c, int64_t last_batch);
+/* ---- transaction archive (main thread) ----
+ * Decided transactions with their results go to DIR/archive-<first>-open.h5;
+ * at each snapshot, once the sink has committed every batch in it, the file
+ * is closed and published as DIR/archive-<first>-<last>.h5, one file per
+ * snapshot interval (the snapshot directory). Debian's parallel HDF5 is not
+ * thread-safe, so every HDF5 call stays on the main thread. A failure here is
+ * reported once and archiving stops; the stream itself goes on. */
+
+/* mkdir -p; returns 0 or -1 with errno. */
+static int make_dirs(const char *path)
+{
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char saved = *p;
+            *p = '\0';
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST) return -1;
+            *p = saved;
+            if (saved == '\0') return 0;
+        }
+    }
+}
+
+static void archive_fail(coord_t *c, const char *err)
+{
+    log_warn("archive: %s; archiving stops for this run (the tables are complete)", err);
+    h5archive_abort(c->archive);
+    c->archive = NULL;
+    c->archive_off = 1;
+}
+
+static void archive_close(coord_t *c, int64_t last_batch)
+{
+    char err[1024], open_path[1100], final_path[1100];
+    if (c->archive == NULL) return;
+    snprintf(open_path, sizeof open_path, "%s/archive-%012" PRId64 "-open.h5", c->job->snapshot_dir,
+             c->archive_first);
+    snprintf(final_path, sizeof final_path, "%s/archive-%012" PRId64 "-%012" PRId64 ".h5",
+             c->job->snapshot_dir, c->archive_first, last_batch);
+    int rc = h5archive_close(c->archive, err, sizeof err);
+    c->archive = NULL;
+    if (rc != 0)
+        archive_fail(c, err);
+    else if (rename(open_path, final_path) != 0)
+        log_warn("archive: cannot rename %s to %s", open_path, final_path);
+}
+
+/* Open the archive of the interval that starts at batch `first`. */
+static int archive_open(coord_t *c, int64_t first)
+{
+    char path[1100], err[1024];
+    if (make_dirs(c->job->snapshot_dir) != 0) {
+        snprintf(err, sizeof err, "cannot create %s: %s", c->job->snapshot_dir, strerror(errno));
+        archive_fail(c, err);
+        return -1;
+    }
+    c->archive_first = first;
+    snprintf(path, sizeof path, "%s/archive-%012" PRId64 "-open.h5", c->job->snapshot_dir, first);
+    c->archive = h5archive_create(path, "stream", c->job->topic, 0, err, sizeof err);
+    if (c->archive == NULL) {
+        archive_fail(c, err);
+        return -1;
+    }
+    return 0;
+}
+
+static int on_archive_row(void *ctx, const h5archive_row_t *row)
+{
+    coord_t *c = ctx;
+    char err[1024];
+    if (h5archive_append(c->archive, row, 1, err, sizeof err) != 0) {
+        archive_fail(c, err);
+        return -1;
+    }
+    c->archive_last = row->batch_id;
+    return 0;
+}
+
+/* After a restart that found batches committed after the newest snapshot
+ * (a crash cut that interval short), rebuild their archive from the
+ * committed rows, so that the interval's archive stays complete. */
+static void archive_rebuild(coord_t *c, int64_t last_committed)
+{
+    char err[1024];
+    if (c->job->snapshot_dir[0] == '\0' || c->job->sink_off || last_committed <= c->last_snapshot ||
+        archive_open(c, c->last_snapshot + 1) != 0)
+        return;
+    if (pgsink_each_archive_row(c->sink, c->last_snapshot, on_archive_row, c, err, sizeof err) !=
+            0 &&
+        c->archive != NULL)
+        archive_fail(c, err);
+    if (c->archive)
+        log_info("archive of batches %" PRId64 "..%" PRId64 " rebuilt from the database",
+                 c->archive_first, c->archive_last);
+}
+
+static void archive_batch(coord_t *c, const batch_t *b)
+{
+    char err[1024];
+    if (c->job->snapshot_dir[0] == '\0' || c->archive_off) return;
+    if (c->archive == NULL && archive_open(c, b->id) != 0) return;
+    h5archive_row_t rows[512];
+    size_t n = 0;
+    for (size_t i = 0; i <= b->nrows; i++) {
+        if (n == 512 || (i == b->nrows && n > 0)) {
+            if (h5archive_append(c->archive, rows, n, err, sizeof err) != 0) {
+                archive_fail(c, err);
+                return;
+            }
+            n = 0;
+        }
+        if (i == b->nrows) break;
+        const batch_row_t *r = &b->rows[i];
+        if (r->kind != ROW_TXN) continue;
+        h5archive_row_t *a = &rows[n++];
+        a->txn = r->txn;
+        a->partition = r->partition;
+        a->offset = r->offset;
+        a->kafka_ts_ms = r->kafka_ts_ms;
+        a->batch_id = b->id;
+        a->status = r->status;
+        a->reason = r->reason;
+        a->t5 = r->has_scores ? r->t5 : NAN;
+        a->t6 = r->has_scores ? r->t6 : NAN;
+        a->t7 = r->has_scores ? r->t7 : NAN;
+    }
+    c->archive_last = b->id;
+}
 
 /* ---------------------------------------------------------------- restore */
 
@@ -168,6 +296,7 @@ static int coord_restore(coord_t *c, int64_t *start_offsets, int *nstart)
         log_error("restoring state from the database failed: %s", err);
         return -1;
     }
+    archive_rebuild(c, last);
     log_info("restored state as of batch %" PRId64 " in %.1f s (%s, %zu committed transactions)",
              last, (double)(timeparse_now_us() - t0) / 1e6,
              c->last_snapshot > 0 ? "snapshot + ledger" : "usuarios + ledger", c->seen.count);
@@ -231,103 +360,6 @@ static void totals_add(run_totals_t *t, const batch_t *b)
         if (t->nlat < t->latcap) t->latencies_ms[t->nlat++] = b->result_us / 1000 - r->kafka_ts_ms;
     }
     t->last_commit_us = timeparse_now_us();
-}
-
-/* ---- transaction archive (main thread) ----
- * Decided transactions with their results go to DIR/archive-<first>-open.h5;
- * at each snapshot, once the sink has committed every batch in it, the file
- * is closed and published as DIR/archive-<first>-<last>.h5, one file per
- * snapshot interval (the snapshot directory). Debian's parallel HDF5 is not
- * thread-safe, so every HDF5 call stays on the main thread. A failure here is
- * reported once and archiving stops; the stream itself goes on. */
-
-/* mkdir -p; returns 0 or -1 with errno. */
-static int make_dirs(const char *path)
-{
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1;; p++) {
-        if (*p == '/' || *p == '\0') {
-            char saved = *p;
-            *p = '\0';
-            if (mkdir(buf, 0755) != 0 && errno != EEXIST) return -1;
-            *p = saved;
-            if (saved == '\0') return 0;
-        }
-    }
-}
-
-static void archive_fail(coord_t *c, const char *err)
-{
-    log_warn("archive: %s; archiving stops for this run (the tables are complete)", err);
-    h5archive_abort(c->archive);
-    c->archive = NULL;
-    c->archive_off = 1;
-}
-
-static void archive_close(coord_t *c, int64_t last_batch)
-{
-    char err[1024], open_path[1100], final_path[1100];
-    if (c->archive == NULL) return;
-    snprintf(open_path, sizeof open_path, "%s/archive-%012" PRId64 "-open.h5", c->job->snapshot_dir,
-             c->archive_first);
-    snprintf(final_path, sizeof final_path, "%s/archive-%012" PRId64 "-%012" PRId64 ".h5",
-             c->job->snapshot_dir, c->archive_first, last_batch);
-    int rc = h5archive_close(c->archive, err, sizeof err);
-    c->archive = NULL;
-    if (rc != 0)
-        archive_fail(c, err);
-    else if (rename(open_path, final_path) != 0)
-        log_warn("archive: cannot rename %s to %s", open_path, final_path);
-}
-
-static void archive_batch(coord_t *c, const batch_t *b)
-{
-    char err[1024];
-    if (c->job->snapshot_dir[0] == '\0' || c->archive_off) return;
-    if (c->archive == NULL) {
-        char path[1100];
-        if (make_dirs(c->job->snapshot_dir) != 0) {
-            snprintf(err, sizeof err, "cannot create %s: %s", c->job->snapshot_dir,
-                     strerror(errno));
-            archive_fail(c, err);
-            return;
-        }
-        c->archive_first = b->id;
-        snprintf(path, sizeof path, "%s/archive-%012" PRId64 "-open.h5", c->job->snapshot_dir,
-                 b->id);
-        c->archive = h5archive_create(path, "stream", c->job->topic, 0, err, sizeof err);
-        if (c->archive == NULL) {
-            archive_fail(c, err);
-            return;
-        }
-    }
-    h5archive_row_t rows[512];
-    size_t n = 0;
-    for (size_t i = 0; i <= b->nrows; i++) {
-        if (n == 512 || (i == b->nrows && n > 0)) {
-            if (h5archive_append(c->archive, rows, n, err, sizeof err) != 0) {
-                archive_fail(c, err);
-                return;
-            }
-            n = 0;
-        }
-        if (i == b->nrows) break;
-        const batch_row_t *r = &b->rows[i];
-        if (r->kind != ROW_TXN) continue;
-        h5archive_row_t *a = &rows[n++];
-        a->txn = r->txn;
-        a->partition = r->partition;
-        a->offset = r->offset;
-        a->kafka_ts_ms = r->kafka_ts_ms;
-        a->batch_id = b->id;
-        a->status = r->status;
-        a->reason = r->reason;
-        a->t5 = r->has_scores ? r->t5 : NAN;
-        a->t6 = r->has_scores ? r->t6 : NAN;
-        a->t7 = r->has_scores ? r->t7 : NAN;
-    }
-    c->archive_last = b->id;
 }
 
 static void *sink_main(void *arg)

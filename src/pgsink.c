@@ -5,6 +5,7 @@
  *   BEGIN -> COPY transacoes -> COPY transacoes_scores -> COPY
  *   transacoes_duplicadas -> COPY dead_letters -> INSERT batch_log -> COMMIT */
 #include "pgsink.h"
+#include "h5archive.h"
 #include "ids.h"
 #include "log.h"
 #include "money.h"
@@ -13,6 +14,7 @@
 #include "regions.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -269,6 +271,79 @@ int pgsink_each_seen_id(pgsink_t *s, int (*each)(void *ctx, const uint8_t id[16]
     struct id_cb c = {each, ctx};
     return copy_out(s, "COPY (SELECT id_transacao FROM transacoes) TO STDOUT", id_line, &c, errstr,
                     errsize);
+}
+
+struct archive_cb {
+    int (*each)(void *, const h5archive_row_t *);
+    void *ctx;
+};
+
+static int name_index(const char *const *names, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (names[i] && strcmp(names[i], name) == 0) return i;
+    return -1;
+}
+
+static double score_of(const char *text)
+{
+    return strcmp(text, "\\N") == 0 ? NAN : strtod(text, NULL);
+}
+
+static int archive_line(void *ctx, char *text)
+{
+    struct archive_cb *c = ctx;
+    char *f[16];
+    h5archive_row_t r;
+    memset(&r, 0, sizeof r);
+    if (split_tabs(text, f, 16) != 16 || ids_parse(f[0], strlen(f[0]), r.txn.id) ||
+        ids_parse(f[1], strlen(f[1]), r.txn.payer) || ids_parse(f[2], strlen(f[2]), r.txn.receiver))
+        return -1;
+    int region = region_index(f[3], strlen(f[3])), modality = modality_index(f[4], strlen(f[4]));
+    int status = name_index(rules_status_names, 3, f[11]);
+    int reason = strcmp(f[12], "\\N") == 0 ? REASON_NONE
+                                           : name_index(rules_reason_names, REASON_COUNT, f[12]);
+    if (region < 0 || modality < 0 || status < 0 || reason < 0) return -1;
+    r.txn.region = (uint8_t)region;
+    r.txn.modality = (uint8_t)modality;
+    r.txn.time_us = strtoll(f[5], NULL, 10);
+    r.txn.amount_cents = strtoll(f[6], NULL, 10);
+    r.partition = (int32_t)strtol(f[7], NULL, 10);
+    r.offset = strtoll(f[8], NULL, 10);
+    r.kafka_ts_ms = strtoll(f[9], NULL, 10);
+    r.batch_id = strtoll(f[10], NULL, 10);
+    r.status = (uint8_t)status;
+    r.reason = (uint8_t)reason;
+    r.t5 = score_of(f[13]);
+    r.t6 = score_of(f[14]);
+    r.t7 = score_of(f[15]);
+    return c->each(c->ctx, &r);
+}
+
+int pgsink_each_archive_row(pgsink_t *s, int64_t after_batch,
+                            int (*each)(void *ctx, const h5archive_row_t *row), void *ctx,
+                            char *errstr, size_t errsize)
+{
+    struct archive_cb c = {each, ctx};
+    char *topic = PQescapeLiteral(s->conn, s->topic, strlen(s->topic)), sql[2048];
+    if (topic == NULL) {
+        snprintf(errstr, errsize, "%s", PQerrorMessage(s->conn));
+        return -1;
+    }
+    snprintf(sql, sizeof sql,
+             "COPY (SELECT t.id_transacao, t.id_usuario_pagador, t.id_usuario_recebedor,"
+             " t.id_regiao, t.modalidade_pagamento,"
+             " (extract(epoch FROM t.data_horario) * 1000000)::bigint,"
+             " (t.valor_transacao * 100)::bigint, t.kafka_particao, t.kafka_offset,"
+             " (extract(epoch FROM t.tempo_entrada_kafka) * 1000)::bigint, t.batch_id, t.status,"
+             " t.motivo, s.t5_score, s.t6_score, s.t7_score"
+             " FROM transacoes t LEFT JOIN transacoes_scores s USING (id_transacao)"
+             " WHERE t.batch_id > %" PRId64
+             " AND t.batch_id IN (SELECT batch_id FROM batch_log WHERE topic = %s)"
+             " ORDER BY t.batch_id, t.kafka_particao, t.kafka_offset) TO STDOUT",
+             after_batch, topic);
+    PQfreemem(topic);
+    return copy_out(s, sql, archive_line, &c, errstr, errsize);
 }
 
 /* ---- batch commit ---- */

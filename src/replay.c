@@ -35,6 +35,7 @@ typedef struct item_vec {
 
 static int vec_push(item_vec_t *vec, const replay_item_t *items, size_t n)
 {
+    if (n == 0) return 0;
     if (vec->n + n > vec->cap) {
         size_t cap = vec->cap ? vec->cap : 4096;
         while (cap < vec->n + n)

@@ -19,6 +19,7 @@ typedef struct pg_out {
 } pg_out_t;
 
 static const char replay_ddl[] =
+    "SET LOCAL client_min_messages = warning;"
     "CREATE TABLE IF NOT EXISTS replay_runs ("
     " replay_id bigserial PRIMARY KEY, descricao text NOT NULL,"
     " started_at timestamptz NOT NULL DEFAULT now());"

@@ -2,8 +2,9 @@
 # tests/slurm/cluster.sh - a private one-node Slurm on this machine, for tests.
 #
 #   tests/slurm/cluster.sh start [DIR]    start munged, slurmctld and slurmd
-#   tests/slurm/cluster.sh stop [DIR]     kill them and remove DIR
-#   tests/slurm/cluster.sh status [DIR]   exit 0 if the node answers idle
+#   tests/slurm/cluster.sh stop [DIR]     kill them and remove their files
+#   tests/slurm/cluster.sh status [DIR]   print the node's state; exit 0 if it
+#                                         is up (idle, mixed or allocated)
 #   tests/slurm/cluster.sh logs [DIR]     print the daemons' logs
 #
 # DIR defaults to $BS_SLURM_DIR, else /tmp/bankstream-slurm. Everything lives
@@ -18,7 +19,9 @@
 # which a caller evals before using sbatch, srun, squeue, scontrol or sinfo.
 # It returns once `sinfo` shows the node idle; on failure it prints the
 # daemons' logs on stderr, stops whatever it started and exits 1.
-# `stop` kills only the daemons whose pid files are in DIR.
+# `stop` cancels the cluster's jobs, then kills the daemons whose pid files
+# are in DIR and any job step (slurmstepd and its processes) left over from
+# this cluster; it touches no other process.
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -114,7 +117,11 @@ cluster_stop() {
     stop_daemon "$DIR/slurmctld.pid" slurmctld
     stop_stepds
     stop_daemon "$DIR/munge/munged.pid" munged
-    rm -rf "$DIR"
+    # Remove only what start made, then DIR itself if nothing else is left.
+    rm -rf "$DIR/munge" "$DIR/ctld" "$DIR/spool"
+    rm -f "$SLURM_CONF" "$DIR/plugstack.conf" "$DIR"/slurm*.log "$DIR"/slurm*.out "$DIR"/slurm*.pid
+    rmdir "$DIR" 2>/dev/null
+    return 0
 }
 
 fail_start() {
