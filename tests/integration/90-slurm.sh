@@ -97,7 +97,10 @@ wait_batches() { # db n jobid
     local i
     for ((i = 0; i < 600; i++)); do
         [ "$(q "$1" "SELECT count(*) FROM batch_log")" -ge "$2" ] && return 0
-        squeue -h -j "$3" 2>/dev/null | grep -q . || die "job $3 ended before $2 batches were committed"
+        case "$(scontrol show job -o "$3" 2>/dev/null)" in
+        *JobState=COMPLETED* | *JobState=FAILED* | *JobState=CANCELLED* | *JobState=TIMEOUT*)
+            die "job $3 ended before $2 batches were committed" ;;
+        esac
         sleep 0.1
     done
     die "fewer than $2 batches committed after 60 s"
@@ -229,6 +232,8 @@ grep -q "restored state as of batch $done1 .*snapshot + ledger" "$last_out" ||
     die "the resubmitted job did not continue from the snapshot of batch $done1"
 done2=$(q "$db" "SELECT count(*) FROM batch_log")
 [ "$done2" -gt "$done1" ] || die "the second job committed nothing"
+[ -f "$(printf '%s/snap-%012d.h5' "$BANKSTREAM_SNAPSHOT_DIR" "$done2")" ] ||
+    die "no snapshot of batch $done2 at the clean stop: $(ls "$BANKSTREAM_SNAPSHOT_DIR" 2>&1)"
 assert_eq "$(q "$db" "SELECT count(DISTINCT ranks) || '/' || min(ranks) FROM batch_log WHERE batch_id > $done1")" \
     "1/3" "batch_log.ranks of the -n 3 job ($launcher2)"
 after=$(sed -n 's/.*SIGUSR1 received after \([0-9]*\) s.*/\1/p' "$last_out" | head -1)
