@@ -56,6 +56,11 @@ typedef struct engine_rank_stats {
 extern volatile sig_atomic_t engine_stop_requested;
 void engine_install_signals(void);
 
+/* Refuse a launch that made N one-rank worlds instead of one N-rank world
+ * (plain `srun -n N` without PMIx): returns -1 with errstr when this world
+ * has one rank but Slurm or Open MPI say the step has more. */
+int engine_check_launch(int world_size, char *errstr, size_t errsize);
+
 /* Collective set-up: roles and the workers' communicator. 0 or -1 + errstr. */
 int engine_init(engine_t *e, MPI_Comm world, const job_config_t *job, char *errstr, size_t errsize);
 void engine_free(engine_t *e);

@@ -136,6 +136,14 @@ int cmd_replay(int argc, char **argv)
         return 1;
     }
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    int size = 1;
+    char launch_err[1024];
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    if (engine_check_launch(size, launch_err, sizeof launch_err) != 0) {
+        log_error("%s", launch_err);
+        MPI_Finalize();
+        return 1;
+    }
     replay_args_t a;
     int parsed = parse_args(argc, argv, &a, rank == 0);
     if (parsed != 0) {

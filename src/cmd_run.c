@@ -133,6 +133,7 @@ static int parse_args(int argc, char **argv, job_config_t *job, int speak)
 int cmd_run(int argc, char **argv)
 {
     int provided, rank = 0, size = 1, status = 1;
+    engine_install_signals(); /* before MPI_Init: a stop signal may come at any time */
     if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
         log_error("MPI_Init failed; run under mpirun, or check the Open MPI installation");
         return 1;
@@ -151,11 +152,16 @@ int cmd_run(int argc, char **argv)
         MPI_Finalize();
         return 2;
     }
-    engine_install_signals();
+    char err[1024];
+    if (engine_check_launch(size, err, sizeof err) != 0) {
+        log_error("%s", err);
+        MPI_Finalize();
+        return 1;
+    }
 
     /* Rank 0 finds the database (maybe starting the embedded cluster) and
      * tells the others whether to go on. */
-    char conninfo[1024] = "", err[1024];
+    char conninfo[1024] = "";
     int ok = 1;
     if (rank == 0 && pgconn_resolve(job.conninfo_set ? job.conninfo : NULL, conninfo,
                                     sizeof conninfo, err, sizeof err) != 0) {

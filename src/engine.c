@@ -28,6 +28,24 @@ void engine_install_signals(void)
     sigaction(SIGUSR1, &sa, NULL); /* mpirun forwards USR1 as is; Slurm --signal sends it */
 }
 
+int engine_check_launch(int world_size, char *errstr, size_t errsize)
+{
+    static const char *const vars[] = {"SLURM_STEP_NUM_TASKS", "OMPI_COMM_WORLD_SIZE"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        long n = v ? strtol(v, NULL, 10) : 0;
+        if (world_size == 1 && n > 1) {
+            snprintf(errstr, errsize,
+                     "this process is a one-rank MPI world but %s=%ld: the launcher started "
+                     "separate copies instead of one job; use mpirun, or srun --mpi=pmix (see "
+                     "'Running on a cluster' in the README)",
+                     vars[i], n);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int engine_init(engine_t *e, MPI_Comm world, const job_config_t *job, char *errstr, size_t errsize)
 {
     memset(e, 0, sizeof *e);
