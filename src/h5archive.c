@@ -41,6 +41,8 @@
  * buffered, whole chunks in the file) -> closed (h5archive_close: published)
  * or aborted (h5archive_abort, or a failed close: .partial removed). */
 #include "h5archive.h"
+#include "h5util.h"
+#include "timeparse.h"
 #include "exchange.h"
 #include "h5snap.h"
 #include "regions.h"
@@ -254,41 +256,6 @@ static void arch_err(char *errstr, size_t errsize, const char *fmt, ...)
     va_end(ap);
 }
 
-static void arch_quiet(void)
-{
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-}
-
-typedef struct arch_walk {
-    char *buf;
-    size_t size;
-} arch_walk_t;
-
-static herr_t arch_walk_cb(unsigned n, const H5E_error2_t *e, void *data)
-{
-    arch_walk_t *w = data;
-    if (n == 0 && e->desc && e->desc[0]) snprintf(w->buf, w->size, "%s", e->desc);
-    return 0;
-}
-
-/* The innermost message of HDF5's error stack (then cleared), in buf. */
-static const char *arch_h5_reason(char *buf, size_t size)
-{
-    arch_walk_t w = {buf, size};
-    buf[0] = '\0';
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, arch_walk_cb, &w);
-    H5Eclear2(H5E_DEFAULT);
-    if (!buf[0]) snprintf(buf, size, "HDF5 error");
-    return buf;
-}
-
-static int64_t arch_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* Collective: every rank learns whether any rank failed (rc != 0) and gets
  * the message of the lowest failing rank in errstr. Returns 0 or -1. A
  * communicator of one rank costs nothing. Non-blocking collectives completed
@@ -369,7 +336,7 @@ static void arch_attr_fail(const char *path, const char *obj, const char *name, 
                  path, name, obj);
     else
         arch_err(errstr, errsize, "%s: attribute %s of %s is unreadable or of the wrong type: %s",
-                 path, name, obj, arch_h5_reason(why, sizeof why));
+                 path, name, obj, h5util_reason(why, sizeof why));
 }
 
 /* Read a scalar integer attribute as mtype. Returns 0 (1 when absent and
@@ -498,13 +465,13 @@ static int arch_create_layout(h5archive_writer_t *w, char *errstr, size_t errsiz
         w->grp[g] = H5Gcreate2(w->fid, arch_groups[g], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
         if (w->grp[g] < 0) {
             arch_err(errstr, errsize, "%s: cannot create group /%s: %s", w->partial, arch_groups[g],
-                     arch_h5_reason(why, sizeof why));
+                     h5util_reason(why, sizeof why));
             return -1;
         }
     }
     if (arch_attr_i64(w->grp[0], "chunk_rows", (int64_t)ARCH_CHUNK_ROWS) < 0) {
         arch_err(errstr, errsize, "%s: cannot write attribute chunk_rows of /transactions: %s",
-                 w->partial, arch_h5_reason(why, sizeof why));
+                 w->partial, h5util_reason(why, sizeof why));
         return -1;
     }
     int rc = 0;
@@ -538,7 +505,7 @@ static int arch_create_layout(h5archive_writer_t *w, char *errstr, size_t errsiz
                                                                                              : 0;
         if (rc)
             arch_err(errstr, errsize, "%s: cannot create dataset %s: %s", w->partial, d->path,
-                     arch_h5_reason(why, sizeof why));
+                     h5util_reason(why, sizeof why));
         if (dcpl >= 0) H5Pclose(dcpl);
         if (space >= 0) H5Sclose(space);
     }
@@ -548,7 +515,7 @@ static int arch_create_layout(h5archive_writer_t *w, char *errstr, size_t errsiz
 static int arch_write_root_attrs(h5archive_writer_t *w, const char *source, const char *topic,
                                  uint64_t seed, char *errstr, size_t errsize)
 {
-    int64_t now = arch_now_us();
+    int64_t now = timeparse_now_us();
     char iso[40];
     h5snap_format_time(now, iso, sizeof iso);
     int32_t version = H5ARCHIVE_FORMAT_VERSION;
@@ -567,7 +534,7 @@ static int arch_write_root_attrs(h5archive_writer_t *w, const char *source, cons
     if (rc) {
         char why[256];
         arch_err(errstr, errsize, "%s: cannot write the root attributes: %s", w->partial,
-                 arch_h5_reason(why, sizeof why));
+                 h5util_reason(why, sizeof why));
     }
     return rc;
 }
@@ -575,7 +542,7 @@ static int arch_write_root_attrs(h5archive_writer_t *w, const char *source, cons
 h5archive_writer_t *h5archive_create(const char *path, const char *source, const char *topic,
                                      uint64_t seed, char *errstr, size_t errsize)
 {
-    arch_quiet();
+    h5util_quiet();
     if (!path || !*path || !source ||
         (strcmp(source, "stream") && strcmp(source, "produce") && strcmp(source, "replay"))) {
         arch_err(errstr, errsize,
@@ -615,7 +582,7 @@ h5archive_writer_t *h5archive_create(const char *path, const char *source, const
     if (fapl < 0 || H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0) {
         char why[256];
         arch_err(errstr, errsize, "%s: cannot set up HDF5: %s", path,
-                 arch_h5_reason(why, sizeof why));
+                 h5util_reason(why, sizeof why));
         goto fail;
     }
     errno = 0;
@@ -623,7 +590,7 @@ h5archive_writer_t *h5archive_create(const char *path, const char *source, const
     if (w->fid < 0) {
         int e = errno;
         char why[256];
-        arch_h5_reason(why, sizeof why);
+        h5util_reason(why, sizeof why);
         arch_err(errstr, errsize, "%s: cannot create: %s", w->partial, e ? strerror(e) : why);
         goto fail;
     }
@@ -664,7 +631,7 @@ static int arch_flush(h5archive_writer_t *w, char *errstr, size_t errsize)
         if (fspace >= 0) H5Sclose(fspace);
         if (rc)
             arch_err(errstr, errsize, "%s: writing dataset %s failed: %s", w->partial,
-                     arch_cols[c].path, arch_h5_reason(why, sizeof why));
+                     arch_cols[c].path, h5util_reason(why, sizeof why));
     }
     if (rc) {
         w->failed = 1;
@@ -750,7 +717,7 @@ static int arch_sync_dir(const char *path, char *errstr, size_t errsize)
 int h5archive_close(h5archive_writer_t *w, char *errstr, size_t errsize)
 {
     if (w == NULL) return 0;
-    arch_quiet();
+    h5util_quiet();
     char why[256];
     int rc = w->failed ? -1 : 0;
     if (rc)
@@ -765,7 +732,7 @@ int h5archive_close(h5archive_writer_t *w, char *errstr, size_t errsize)
                  : 0;
         if (rc)
             arch_err(errstr, errsize, "%s: cannot update the root attributes: %s", w->partial,
-                     arch_h5_reason(why, sizeof why));
+                     h5util_reason(why, sizeof why));
     }
     if (rc) {
         h5archive_abort(w);
@@ -776,7 +743,7 @@ int h5archive_close(h5archive_writer_t *w, char *errstr, size_t errsize)
     w->fid = H5I_INVALID_HID;
     if (closed < 0) {
         arch_err(errstr, errsize, "%s: closing (flushing) failed: %s", w->partial,
-                 arch_h5_reason(why, sizeof why));
+                 h5util_reason(why, sizeof why));
         h5archive_abort(w);
         return -1;
     }
@@ -802,7 +769,7 @@ int h5archive_close(h5archive_writer_t *w, char *errstr, size_t errsize)
 void h5archive_abort(h5archive_writer_t *w)
 {
     if (w == NULL) return;
-    arch_quiet();
+    h5util_quiet();
     arch_writer_close_ids(w);
     if (w->fid >= 0) H5Fclose(w->fid);
     H5Eclear2(H5E_DEFAULT);
@@ -980,7 +947,7 @@ static int arch_check(h5archive_reader_t *r, char *errstr, size_t errsize)
         if (dapl >= 0) H5Pclose(dapl);
         if (r->dset[c] < 0) {
             arch_err(errstr, errsize, "%s: cannot open dataset %s: %s", p, full,
-                     arch_h5_reason(why, sizeof why));
+                     h5util_reason(why, sizeof why));
             return -1;
         }
         int64_t chunk = 0;
@@ -1015,7 +982,7 @@ static int arch_reader_open_file(h5archive_reader_t *r, hid_t fapl, char *errstr
     if (r->fid < 0) {
         char why[256];
         arch_err(errstr, errsize, "%s: cannot open as HDF5, the file is damaged or truncated: %s",
-                 r->path, arch_h5_reason(why, sizeof why));
+                 r->path, h5util_reason(why, sizeof why));
         return -1;
     }
     return arch_check(r, errstr, errsize);
@@ -1023,7 +990,7 @@ static int arch_reader_open_file(h5archive_reader_t *r, hid_t fapl, char *errstr
 
 h5archive_reader_t *h5archive_open(MPI_Comm comm, const char *path, char *errstr, size_t errsize)
 {
-    arch_quiet();
+    h5util_quiet();
     int rank = 0, size = 1, rc = 0;
     hid_t fapl = H5I_INVALID_HID;
     MPI_Comm_rank(comm, &rank);
@@ -1060,7 +1027,7 @@ h5archive_reader_t *h5archive_open(MPI_Comm comm, const char *path, char *errstr
         if (rc) {
             char why[256];
             arch_err(errstr, errsize, "%s: cannot set up MPI-IO: %s", path,
-                     arch_h5_reason(why, sizeof why));
+                     h5util_reason(why, sizeof why));
         }
         if (arch_agree(comm, size, rc, errstr, errsize)) goto fail;
         rc = arch_reader_open_file(r, fapl, errstr, errsize);
@@ -1106,7 +1073,7 @@ static int arch_read_col(h5archive_reader_t *r, int c, int64_t first, int64_t co
         char why[256];
         arch_err(errstr, errsize,
                  "%s: reading dataset %s (rows %" PRId64 "..%" PRId64 ") failed: %s", r->path,
-                 arch_cols[c].path, first, first + count, arch_h5_reason(why, sizeof why));
+                 arch_cols[c].path, first, first + count, h5util_reason(why, sizeof why));
     }
     return rc;
 }
@@ -1174,7 +1141,7 @@ static int arch_read_rows(h5archive_reader_t *r, int64_t first, int64_t count,
 int h5archive_read(h5archive_reader_t *r, int64_t first, int64_t count, h5archive_row_t *rows,
                    char *errstr, size_t errsize)
 {
-    arch_quiet();
+    h5util_quiet();
     int rc = 0;
     if (first < 0 || count < 0 || first > r->info.n_rows || count > r->info.n_rows - first) {
         arch_err(errstr, errsize,
@@ -1198,7 +1165,7 @@ int h5archive_read(h5archive_reader_t *r, int64_t first, int64_t count, h5archiv
 void h5archive_close_reader(h5archive_reader_t *r)
 {
     if (r == NULL) return;
-    arch_quiet();
+    h5util_quiet();
     arch_reader_close_ids(r);
     for (int c = 0; c < C_COUNT; c++)
         free(r->col[c]);

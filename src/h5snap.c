@@ -34,6 +34,8 @@
  * Sums do not depend on the order of the rows, hence not on how many ranks
  * wrote or read them. */
 #include "h5snap.h"
+#include "h5util.h"
+#include "timeparse.h"
 #include "regions.h"
 #include "txn.h"
 
@@ -92,41 +94,6 @@ static void snap_err(char *errstr, size_t errsize, const char *fmt, ...)
     va_start(ap, fmt);
     if (errstr && errsize) vsnprintf(errstr, errsize, fmt, ap);
     va_end(ap);
-}
-
-static void snap_quiet(void)
-{
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-}
-
-typedef struct snap_walk {
-    char *buf;
-    size_t size;
-} snap_walk_t;
-
-static herr_t snap_walk_cb(unsigned n, const H5E_error2_t *e, void *data)
-{
-    snap_walk_t *w = data;
-    if (n == 0 && e->desc && e->desc[0]) snprintf(w->buf, w->size, "%s", e->desc);
-    return 0;
-}
-
-/* The innermost message of HDF5's error stack (then cleared), in buf. */
-static const char *snap_h5_reason(char *buf, size_t size)
-{
-    snap_walk_t w = {buf, size};
-    buf[0] = '\0';
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, snap_walk_cb, &w);
-    H5Eclear2(H5E_DEFAULT);
-    if (!buf[0]) snprintf(buf, size, "HDF5 error");
-    return buf;
-}
-
-static int64_t snap_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 void h5snap_format_time(int64_t us, char *buf, size_t size)
@@ -408,7 +375,7 @@ static void snap_attr_fail(const char *path, const char *obj, const char *name, 
                  path, name, obj);
     else
         snap_err(errstr, errsize, "%s: cannot read attribute %s of %s: %s", path, name, obj,
-                 snap_h5_reason(why, sizeof why));
+                 h5util_reason(why, sizeof why));
 }
 
 /* Read a scalar integer attribute as mtype (NATIVE_INT64 or NATIVE_UINT64).
@@ -531,7 +498,7 @@ static hid_t snap_open_obj(hid_t loc, const char *name, int is_group, const char
     if (id < 0) {
         char why[256];
         snap_err(errstr, errsize, "%s: cannot open %s %s: %s", path, is_group ? "group" : "dataset",
-                 full, snap_h5_reason(why, sizeof why));
+                 full, h5util_reason(why, sizeof why));
     }
     return id;
 }
@@ -652,7 +619,7 @@ static int snap_file_check(snap_file_t *f, const char *path, h5snap_meta_t *m, c
         H5Dread(f->offsets, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, m->end_offsets) < 0) {
         char why[256];
         snap_err(errstr, errsize, "%s: reading dataset /kafka/end_offsets failed: %s", path,
-                 snap_h5_reason(why, sizeof why));
+                 h5util_reason(why, sizeof why));
         return -1;
     }
     if (snap_attr_read_int(f->offsets, path, "/kafka/end_offsets", "checksum", H5T_NATIVE_UINT64,
@@ -716,7 +683,7 @@ static int snap_rows_io(int writing, const snap_file_t *f, hid_t dxpl, uint64_t 
             snap_err(errstr, errsize,
                      "%s: %s dataset /users/%s rows %" PRIu64 "..%" PRIu64 " failed: %s", path,
                      writing ? "writing" : "reading", d->name, row, row + cnt,
-                     snap_h5_reason(why, sizeof why));
+                     h5util_reason(why, sizeof why));
             return -1;
         }
     }
@@ -824,7 +791,7 @@ static int snap_precheck(const char *path, char *errstr, size_t errsize)
 int h5snap_read_meta(const char *file, int verify, h5snap_meta_t *meta, char *errstr,
                      size_t errsize)
 {
-    snap_quiet();
+    h5util_quiet();
     memset(meta, 0, sizeof *meta);
     if (snap_precheck(file, errstr, errsize)) return -1;
     snap_file_t f;
@@ -834,7 +801,7 @@ int h5snap_read_meta(const char *file, int verify, h5snap_meta_t *meta, char *er
     if (f.fid < 0) {
         char why[256];
         snap_err(errstr, errsize, "%s: cannot open as HDF5, the file is damaged or truncated: %s",
-                 file, snap_h5_reason(why, sizeof why));
+                 file, h5util_reason(why, sizeof why));
         rc = -1;
     }
     if (rc == 0) rc = snap_file_check(&f, file, meta, errstr, errsize);
@@ -857,7 +824,7 @@ int h5snap_read_meta(const char *file, int verify, h5snap_meta_t *meta, char *er
 int h5snap_read(MPI_Comm comm, const char *file, h5snap_meta_t *meta, user_state_t **users,
                 size_t *n, char *errstr, size_t errsize)
 {
-    snap_quiet();
+    h5util_quiet();
     *users = NULL;
     *n = 0;
     int rank, size;
@@ -888,7 +855,7 @@ int h5snap_read(MPI_Comm comm, const char *file, h5snap_meta_t *meta, user_state
     if (rc || f.fid < 0) {
         char why[256];
         snap_err(errstr, errsize, "%s: cannot open with MPI-IO: %s", file,
-                 snap_h5_reason(why, sizeof why));
+                 h5util_reason(why, sizeof why));
         rc = -1;
     }
     if (rc == 0) rc = snap_file_check(&f, file, &m, errstr, errsize);
@@ -1113,7 +1080,7 @@ static int snap_create_layout(snap_file_t *f, const h5snap_meta_t *m, const char
     if (rc) {
         char why[256];
         snap_err(errstr, errsize, "%s: creating %s failed: %s", path, failed,
-                 snap_h5_reason(why, sizeof why));
+                 h5util_reason(why, sizeof why));
     }
     return rc;
 }
@@ -1154,7 +1121,7 @@ static int snap_write_root_attrs(const snap_file_t *f, const h5snap_meta_t *m,
     if (rc) {
         char why[256];
         snap_err(errstr, errsize, "%s: writing the root attributes failed: %s", path,
-                 snap_h5_reason(why, sizeof why));
+                 h5util_reason(why, sizeof why));
     }
     return rc ? -1 : 0;
 }
@@ -1162,7 +1129,7 @@ static int snap_write_root_attrs(const snap_file_t *f, const h5snap_meta_t *m,
 static int snap_write_src(MPI_Comm comm, const char *dir, const h5snap_meta_t *meta,
                           snap_src_t *src, char *errstr, size_t errsize)
 {
-    snap_quiet();
+    h5util_quiet();
     int rank, size, rc = 0, created = 0;
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &size);
@@ -1179,7 +1146,7 @@ static int snap_write_src(MPI_Comm comm, const char *dir, const h5snap_meta_t *m
         m = *meta;
         m.topic[sizeof m.topic - 1] = '\0';
         m.origin[sizeof m.origin - 1] = '\0';
-        if (m.created_us == 0) m.created_us = snap_now_us();
+        if (m.created_us == 0) m.created_us = timeparse_now_us();
         if (m.nparts < 0 || m.nparts > H5SNAP_MAX_PARTS || m.batch_id < 0) {
             snap_err(errstr, errsize,
                      "snapshot of batch %" PRId64 " with %d partitions: batch must be >= 0 and "
@@ -1229,7 +1196,7 @@ static int snap_write_src(MPI_Comm comm, const char *dir, const h5snap_meta_t *m
     if (rc) {
         char why[256];
         snap_err(errstr, errsize, "%s: cannot create with MPI-IO: %s", partial,
-                 snap_h5_reason(why, sizeof why));
+                 h5util_reason(why, sizeof why));
     }
     if (snap_agree(comm, rc, errstr, errsize)) goto fail;
     created = 1;
@@ -1259,7 +1226,7 @@ static int snap_write_src(MPI_Comm comm, const char *dir, const h5snap_meta_t *m
         if (rc) {
             char why[256];
             snap_err(errstr, errsize, "%s: writing dataset /kafka/end_offsets failed: %s", partial,
-                     snap_h5_reason(why, sizeof why));
+                     h5util_reason(why, sizeof why));
         }
     }
     if (snap_agree(comm, rc, errstr, errsize)) goto fail;
@@ -1304,7 +1271,7 @@ static int snap_write_src(MPI_Comm comm, const char *dir, const h5snap_meta_t *m
     if (rc == 0 && H5Fflush(f.fid, H5F_SCOPE_GLOBAL) < 0) {
         char why[256];
         snap_err(errstr, errsize, "%s: flushing failed: %s", partial,
-                 snap_h5_reason(why, sizeof why));
+                 h5util_reason(why, sizeof why));
         rc = -1;
     }
     if (snap_agree(comm, rc, errstr, errsize)) goto fail;
@@ -1312,7 +1279,7 @@ static int snap_write_src(MPI_Comm comm, const char *dir, const h5snap_meta_t *m
     if (rc) {
         char why[256];
         snap_err(errstr, errsize, "%s: closing failed: %s", partial,
-                 snap_h5_reason(why, sizeof why));
+                 h5util_reason(why, sizeof why));
     }
     if (snap_agree(comm, rc, errstr, errsize)) goto fail;
 
