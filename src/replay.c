@@ -13,6 +13,7 @@
 #include "timeparse.h"
 
 #include <inttypes.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,6 +136,11 @@ int replay_run(engine_t *e, char *const *archives, int narchives, int64_t batch_
     int rc = -1, ok = readers && counts && rcounts;
     int64_t total = 0, base = 0, t0 = timeparse_now_us(), prev_kmax = INT64_MIN;
     memset(stats, 0, sizeof *stats);
+    /* Every window allocates and frees buffers of tens of MB; keep them in the
+     * heap instead of unmapping them, so that each window does not pay page
+     * faults on fresh memory again (a quarter of the time before). */
+    mallopt(M_MMAP_THRESHOLD, 256 << 20);
+    mallopt(M_TRIM_THRESHOLD, 512 << 20);
     if (!all_ok(e->world, ok)) {
         snprintf(errstr, errsize, "out of memory");
         goto out;
