@@ -8,8 +8,11 @@
  * buffered then (timing-dependent, but recorded in batch_log like any other).
  *
  * The sink runs in its own thread so that committing batch k overlaps
- * cutting and deciding batch k+1; at most SINK_QUEUE batches wait. MPI is
- * only called from the main thread. */
+ * cutting and deciding batch k+1; at most SINK_QUEUE batches wait. MPI and
+ * HDF5 (snapshots, archives) are only called from the main thread: Debian's
+ * parallel HDF5 is not thread-safe. Every `[snapshot] every` batches the main
+ * thread drains the sink, publishes the interval's archive and has all ranks
+ * write a snapshot (coord_snapshot). */
 #include "coordinator.h"
 #include "exchange.h"
 #include "batch.h"
@@ -220,7 +223,9 @@ static int64_t load_snapshot(coord_t *c, int64_t last_committed)
     char **paths = NULL, err[1024];
     int n = 0;
     int64_t loaded = 0;
+    struct stat st;
     if (c->job->snapshot_dir[0] == '\0') return 0;
+    if (stat(c->job->snapshot_dir, &st) != 0 && errno == ENOENT) return 0; /* first run */
     if (h5snap_list(c->job->snapshot_dir, &paths, &n, err, sizeof err) != 0) {
         log_warn("%s; starting from the reference data", err);
         return 0;
