@@ -6,7 +6,7 @@
 #   --until-idle -> summary from the database.
 #
 # The broker keeps messages in memory only, so every demo starts from a clean
-# slate: a new broker and `init --force`. The database stays up afterwards
+# slate: a new broker, `init --force` and no old snapshots (var/snapshots). The database stays up afterwards
 # (inspect it with the psql line printed at the end; stop it with
 # `./bankstream db stop`).
 set -euo pipefail
@@ -31,6 +31,7 @@ cat var/broker.out
 
 echo "== init"
 $BS init --pg "$CONNINFO" --force
+rm -rf var/snapshots # they belonged to the database init --force just replaced
 
 echo "== produce $COUNT transactions"
 $BS produce --pg "$CONNINFO" --count "$COUNT" --rate 0 --historic 1000
