@@ -1,9 +1,12 @@
 /* h5util.h - what the HDF5 modules (h5snap.c, h5archive.c) share: silencing
- * HDF5's own error printing, and turning its error stack into one line. */
+ * HDF5's own error printing, turning its error stack into one line, writing
+ * scalar attributes, and checking that a path is a readable HDF5 file. */
 #ifndef BS_H5UTIL_H
 #define BS_H5UTIL_H
 
+#include <hdf5.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Stop HDF5 from printing its error stack; modules report errors themselves. */
 void h5util_quiet(void);
@@ -11,5 +14,20 @@ void h5util_quiet(void);
 /* The innermost message of HDF5's error stack (which is then cleared), in
  * buf; "HDF5 error" when the stack is empty. Returns buf. */
 const char *h5util_reason(char *buf, size_t size);
+
+/* printf into errstr (when errstr and errsize are set). */
+void h5util_err(char *errstr, size_t errsize, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Create a scalar attribute `name` on obj of file type ftype from v (memory
+ * type mtype). Returns 0 or -1. */
+int h5util_attr_write(hid_t obj, const char *name, hid_t ftype, hid_t mtype, const void *v);
+int h5util_attr_i64(hid_t obj, const char *name, int64_t v);
+/* A fixed-length, NUL-terminated UTF-8 string attribute. */
+int h5util_attr_str(hid_t obj, const char *name, const char *s);
+
+/* Before any collective open: path exists, is a regular readable file and
+ * carries the HDF5 signature. Returns 0, or -1 with errstr naming the file. */
+int h5util_precheck(const char *path, char *errstr, size_t errsize);
 
 #endif

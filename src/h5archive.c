@@ -246,16 +246,6 @@ static void arch_unpack(int c, const void *col, h5archive_row_t *rows, size_t n)
 
 /* ---- small helpers ---------------------------------------------------------- */
 
-static void arch_err(char *errstr, size_t errsize, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void arch_err(char *errstr, size_t errsize, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (errstr && errsize) vsnprintf(errstr, errsize, fmt, ap);
-    va_end(ap);
-}
-
 /* Collective: every rank learns whether any rank failed (rc != 0) and gets
  * the message of the lowest failing rank in errstr. Returns 0 or -1. A
  * communicator of one rank costs nothing. Non-blocking collectives completed
@@ -270,7 +260,7 @@ static int arch_agree(MPI_Comm comm, int size, int rc, char *errstr, size_t errs
     MPI_Request req;
     if (MPI_Iallreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm, &req) != MPI_SUCCESS ||
         exchange_wait(&req) != MPI_SUCCESS) {
-        arch_err(errstr, errsize, "MPI_Allreduce failed while agreeing on an archive step");
+        h5util_err(errstr, errsize, "MPI_Allreduce failed while agreeing on an archive step");
         return -1;
     }
     if (first == size) return 0;
@@ -278,30 +268,15 @@ static int arch_agree(MPI_Comm comm, int size, int rc, char *errstr, size_t errs
     if (rank == first) snprintf(buf, sizeof buf, "%s", errstr && errsize ? errstr : "");
     if (MPI_Ibcast(buf, sizeof buf, MPI_CHAR, first, comm, &req) != MPI_SUCCESS ||
         exchange_wait(&req) != MPI_SUCCESS) {
-        arch_err(errstr, errsize, "MPI_Bcast failed while agreeing on an archive step");
+        h5util_err(errstr, errsize, "MPI_Bcast failed while agreeing on an archive step");
         return -1;
     }
     buf[sizeof buf - 1] = '\0';
-    arch_err(errstr, errsize, "%s", buf);
+    h5util_err(errstr, errsize, "%s", buf);
     return -1;
 }
 
 /* ---- attributes ------------------------------------------------------------- */
-
-static int arch_attr_write(hid_t obj, const char *name, hid_t ftype, hid_t mtype, const void *v)
-{
-    hid_t space = H5Screate(H5S_SCALAR);
-    hid_t attr = space < 0 ? -1 : H5Acreate2(obj, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT);
-    int rc = (attr >= 0 && H5Awrite(attr, mtype, v) >= 0) ? 0 : -1;
-    if (attr >= 0) H5Aclose(attr);
-    if (space >= 0) H5Sclose(space);
-    return rc;
-}
-
-static int arch_attr_i64(hid_t obj, const char *name, int64_t v)
-{
-    return arch_attr_write(obj, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v);
-}
 
 /* Overwrite an existing scalar int64 attribute. */
 static int arch_attr_set_i64(hid_t obj, const char *name, int64_t v)
@@ -314,29 +289,18 @@ static int arch_attr_set_i64(hid_t obj, const char *name, int64_t v)
 
 /* A fixed-length, NUL-terminated UTF-8 string (kept in the object header,
  * where the 1.8 format's metadata checksum covers it). */
-static int arch_attr_str(hid_t obj, const char *name, const char *s)
-{
-    hid_t t = H5Tcopy(H5T_C_S1);
-    int rc = -1;
-    if (t >= 0 && H5Tset_size(t, strlen(s) + 1) >= 0 && H5Tset_strpad(t, H5T_STR_NULLTERM) >= 0 &&
-        H5Tset_cset(t, H5T_CSET_UTF8) >= 0)
-        rc = arch_attr_write(obj, name, t, t, s);
-    if (t >= 0) H5Tclose(t);
-    return rc;
-}
-
 static void arch_attr_fail(const char *path, const char *obj, const char *name, int missing,
                            char *errstr, size_t errsize)
 {
     char why[256];
     if (missing)
-        arch_err(errstr, errsize,
-                 "%s: attribute %s of %s is missing: not a bankstream transaction archive, or a "
-                 "damaged one",
-                 path, name, obj);
+        h5util_err(errstr, errsize,
+                   "%s: attribute %s of %s is missing: not a bankstream transaction archive, or a "
+                   "damaged one",
+                   path, name, obj);
     else
-        arch_err(errstr, errsize, "%s: attribute %s of %s is unreadable or of the wrong type: %s",
-                 path, name, obj, h5util_reason(why, sizeof why));
+        h5util_err(errstr, errsize, "%s: attribute %s of %s is unreadable or of the wrong type: %s",
+                   path, name, obj, h5util_reason(why, sizeof why));
 }
 
 /* Read a scalar integer attribute as mtype. Returns 0 (1 when absent and
@@ -464,14 +428,14 @@ static int arch_create_layout(h5archive_writer_t *w, char *errstr, size_t errsiz
     for (int g = 0; g < 2; g++) {
         w->grp[g] = H5Gcreate2(w->fid, arch_groups[g], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
         if (w->grp[g] < 0) {
-            arch_err(errstr, errsize, "%s: cannot create group /%s: %s", w->partial, arch_groups[g],
-                     h5util_reason(why, sizeof why));
+            h5util_err(errstr, errsize, "%s: cannot create group /%s: %s", w->partial,
+                       arch_groups[g], h5util_reason(why, sizeof why));
             return -1;
         }
     }
-    if (arch_attr_i64(w->grp[0], "chunk_rows", (int64_t)ARCH_CHUNK_ROWS) < 0) {
-        arch_err(errstr, errsize, "%s: cannot write attribute chunk_rows of /transactions: %s",
-                 w->partial, h5util_reason(why, sizeof why));
+    if (h5util_attr_i64(w->grp[0], "chunk_rows", (int64_t)ARCH_CHUNK_ROWS) < 0) {
+        h5util_err(errstr, errsize, "%s: cannot write attribute chunk_rows of /transactions: %s",
+                   w->partial, h5util_reason(why, sizeof why));
         return -1;
     }
     int rc = 0;
@@ -493,19 +457,21 @@ static int arch_create_layout(h5archive_writer_t *w, char *errstr, size_t errsiz
             rc = w->dset[c] < 0 ? -1 : 0;
         }
         if (rc == 0)
-            rc = (arch_attr_str(w->dset[c], "units", d->units) < 0 ||
-                  arch_attr_str(w->dset[c], "meaning", d->meaning) < 0)
+            rc = (h5util_attr_str(w->dset[c], "units", d->units) < 0 ||
+                  h5util_attr_str(w->dset[c], "meaning", d->meaning) < 0)
                      ? -1
                      : 0;
-        if (rc == 0 && c == C_REGION) rc = arch_attr_str(w->dset[c], "codes", codes) < 0 ? -1 : 0;
-        if (rc == 0 && c == C_MODALITY) rc = arch_attr_str(w->dset[c], "names", mods) < 0 ? -1 : 0;
-        if (rc == 0 && c == C_REASON) rc = arch_attr_str(w->dset[c], "names", reasons) < 0 ? -1 : 0;
+        if (rc == 0 && c == C_REGION) rc = h5util_attr_str(w->dset[c], "codes", codes) < 0 ? -1 : 0;
+        if (rc == 0 && c == C_MODALITY)
+            rc = h5util_attr_str(w->dset[c], "names", mods) < 0 ? -1 : 0;
+        if (rc == 0 && c == C_REASON)
+            rc = h5util_attr_str(w->dset[c], "names", reasons) < 0 ? -1 : 0;
         if (rc == 0 && c == C_STATUS)
-            rc = arch_attr_str(w->dset[c], "names", "aprovada,rejeitada,nao_processada") < 0 ? -1
-                                                                                             : 0;
+            rc = h5util_attr_str(w->dset[c], "names", "aprovada,rejeitada,nao_processada") < 0 ? -1
+                                                                                               : 0;
         if (rc)
-            arch_err(errstr, errsize, "%s: cannot create dataset %s: %s", w->partial, d->path,
-                     h5util_reason(why, sizeof why));
+            h5util_err(errstr, errsize, "%s: cannot create dataset %s: %s", w->partial, d->path,
+                       h5util_reason(why, sizeof why));
         if (dcpl >= 0) H5Pclose(dcpl);
         if (space >= 0) H5Sclose(space);
     }
@@ -519,22 +485,24 @@ static int arch_write_root_attrs(h5archive_writer_t *w, const char *source, cons
     char iso[40];
     h5snap_format_time(now, iso, sizeof iso);
     int32_t version = H5ARCHIVE_FORMAT_VERSION;
-    int rc =
-        (arch_attr_write(w->fid, "format_version", H5T_STD_I32LE, H5T_NATIVE_INT32, &version) < 0 ||
-         arch_attr_str(w->fid, "kind", H5ARCHIVE_KIND) < 0 ||
-         arch_attr_i64(w->fid, "created_unix_us", now) < 0 ||
-         arch_attr_str(w->fid, "created_iso", iso) < 0 ||
-         arch_attr_str(w->fid, "source", source) < 0 || arch_attr_str(w->fid, "topic", topic) < 0 ||
-         arch_attr_i64(w->fid, "first_batch_id", -1) < 0 ||
-         arch_attr_i64(w->fid, "last_batch_id", -1) < 0 || arch_attr_i64(w->fid, "n_rows", 0) < 0 ||
-         (w->is_produce &&
-          arch_attr_write(w->fid, "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, &seed) < 0))
-            ? -1
-            : 0;
+    int rc = (h5util_attr_write(w->fid, "format_version", H5T_STD_I32LE, H5T_NATIVE_INT32,
+                                &version) < 0 ||
+              h5util_attr_str(w->fid, "kind", H5ARCHIVE_KIND) < 0 ||
+              h5util_attr_i64(w->fid, "created_unix_us", now) < 0 ||
+              h5util_attr_str(w->fid, "created_iso", iso) < 0 ||
+              h5util_attr_str(w->fid, "source", source) < 0 ||
+              h5util_attr_str(w->fid, "topic", topic) < 0 ||
+              h5util_attr_i64(w->fid, "first_batch_id", -1) < 0 ||
+              h5util_attr_i64(w->fid, "last_batch_id", -1) < 0 ||
+              h5util_attr_i64(w->fid, "n_rows", 0) < 0 ||
+              (w->is_produce &&
+               h5util_attr_write(w->fid, "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, &seed) < 0))
+                 ? -1
+                 : 0;
     if (rc) {
         char why[256];
-        arch_err(errstr, errsize, "%s: cannot write the root attributes: %s", w->partial,
-                 h5util_reason(why, sizeof why));
+        h5util_err(errstr, errsize, "%s: cannot write the root attributes: %s", w->partial,
+                   h5util_reason(why, sizeof why));
     }
     return rc;
 }
@@ -545,16 +513,16 @@ h5archive_writer_t *h5archive_create(const char *path, const char *source, const
     h5util_quiet();
     if (!path || !*path || !source ||
         (strcmp(source, "stream") && strcmp(source, "produce") && strcmp(source, "replay"))) {
-        arch_err(errstr, errsize,
-                 "h5archive_create: need a path and source \"stream\", \"produce\" or "
-                 "\"replay\"");
+        h5util_err(errstr, errsize,
+                   "h5archive_create: need a path and source \"stream\", \"produce\" or "
+                   "\"replay\"");
         return NULL;
     }
     if (!topic) topic = "";
     h5archive_writer_t *w = calloc(1, sizeof *w);
     hid_t fapl = H5I_INVALID_HID;
     if (w == NULL) {
-        arch_err(errstr, errsize, "%s: out of memory", path);
+        h5util_err(errstr, errsize, "%s: out of memory", path);
         return NULL;
     }
     w->fid = H5I_INVALID_HID;
@@ -571,7 +539,7 @@ h5archive_writer_t *h5archive_create(const char *path, const char *source, const
     for (int c = 0; c < C_COUNT && ok; c++)
         ok = (w->buf[c] = malloc(ARCH_CHUNK_ROWS * arch_elem_size(arch_cols[c].kind))) != NULL;
     if (!ok) {
-        arch_err(errstr, errsize, "%s: out of memory for the archive buffers", path);
+        h5util_err(errstr, errsize, "%s: out of memory for the archive buffers", path);
         arch_writer_free(w);
         return NULL;
     }
@@ -581,8 +549,8 @@ h5archive_writer_t *h5archive_create(const char *path, const char *source, const
     fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl < 0 || H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0) {
         char why[256];
-        arch_err(errstr, errsize, "%s: cannot set up HDF5: %s", path,
-                 h5util_reason(why, sizeof why));
+        h5util_err(errstr, errsize, "%s: cannot set up HDF5: %s", path,
+                   h5util_reason(why, sizeof why));
         goto fail;
     }
     errno = 0;
@@ -591,7 +559,7 @@ h5archive_writer_t *h5archive_create(const char *path, const char *source, const
         int e = errno;
         char why[256];
         h5util_reason(why, sizeof why);
-        arch_err(errstr, errsize, "%s: cannot create: %s", w->partial, e ? strerror(e) : why);
+        h5util_err(errstr, errsize, "%s: cannot create: %s", w->partial, e ? strerror(e) : why);
         goto fail;
     }
     if (arch_write_root_attrs(w, source, topic, seed, errstr, errsize) != 0) goto fail;
@@ -630,8 +598,8 @@ static int arch_flush(h5archive_writer_t *w, char *errstr, size_t errsize)
         if (mspace >= 0) H5Sclose(mspace);
         if (fspace >= 0) H5Sclose(fspace);
         if (rc)
-            arch_err(errstr, errsize, "%s: writing dataset %s failed: %s", w->partial,
-                     arch_cols[c].path, h5util_reason(why, sizeof why));
+            h5util_err(errstr, errsize, "%s: writing dataset %s failed: %s", w->partial,
+                       arch_cols[c].path, h5util_reason(why, sizeof why));
     }
     if (rc) {
         w->failed = 1;
@@ -657,17 +625,17 @@ int h5archive_append(h5archive_writer_t *w, const h5archive_row_t *rows, size_t 
                      size_t errsize)
 {
     if (w->failed) {
-        arch_err(errstr, errsize, "%s: an earlier write failed; the archive must be aborted",
-                 w->partial);
+        h5util_err(errstr, errsize, "%s: an earlier write failed; the archive must be aborted",
+                   w->partial);
         return -1;
     }
     for (size_t i = 0; i < n; i++) {
         const char *bad = arch_row_bad(&rows[i]);
         if (bad) {
-            arch_err(errstr, errsize,
-                     "%s: row %" PRId64 " has a value outside %s; nothing of this append was "
-                     "written",
-                     w->partial, w->nfile + (int64_t)(w->nbuf + i), bad);
+            h5util_err(errstr, errsize,
+                       "%s: row %" PRId64 " has a value outside %s; nothing of this append was "
+                       "written",
+                       w->partial, w->nfile + (int64_t)(w->nbuf + i), bad);
             return -1;
         }
     }
@@ -699,14 +667,14 @@ static int arch_sync_dir(const char *path, char *errstr, size_t errsize)
 {
     char *copy = strdup(path);
     if (copy == NULL) {
-        arch_err(errstr, errsize, "%s: out of memory", path);
+        h5util_err(errstr, errsize, "%s: out of memory", path);
         return -1;
     }
     const char *dir = dirname(copy);
     int rc = 0;
     int dfd = open(dir, O_RDONLY | O_DIRECTORY);
     if (dfd < 0 || (fsync(dfd) != 0 && errno != EINVAL)) {
-        arch_err(errstr, errsize, "%s: fsync of the directory failed: %s", dir, strerror(errno));
+        h5util_err(errstr, errsize, "%s: fsync of the directory failed: %s", dir, strerror(errno));
         rc = -1;
     }
     if (dfd >= 0) close(dfd);
@@ -721,8 +689,8 @@ int h5archive_close(h5archive_writer_t *w, char *errstr, size_t errsize)
     char why[256];
     int rc = w->failed ? -1 : 0;
     if (rc)
-        arch_err(errstr, errsize, "%s: an earlier write failed; the archive was not published",
-                 w->partial);
+        h5util_err(errstr, errsize, "%s: an earlier write failed; the archive was not published",
+                   w->partial);
     if (rc == 0) rc = arch_flush(w, errstr, errsize);
     if (rc == 0) {
         rc = (arch_attr_set_i64(w->fid, "n_rows", w->nfile) < 0 ||
@@ -731,8 +699,8 @@ int h5archive_close(h5archive_writer_t *w, char *errstr, size_t errsize)
                  ? -1
                  : 0;
         if (rc)
-            arch_err(errstr, errsize, "%s: cannot update the root attributes: %s", w->partial,
-                     h5util_reason(why, sizeof why));
+            h5util_err(errstr, errsize, "%s: cannot update the root attributes: %s", w->partial,
+                       h5util_reason(why, sizeof why));
     }
     if (rc) {
         h5archive_abort(w);
@@ -742,22 +710,22 @@ int h5archive_close(h5archive_writer_t *w, char *errstr, size_t errsize)
     herr_t closed = H5Fclose(w->fid);
     w->fid = H5I_INVALID_HID;
     if (closed < 0) {
-        arch_err(errstr, errsize, "%s: closing (flushing) failed: %s", w->partial,
-                 h5util_reason(why, sizeof why));
+        h5util_err(errstr, errsize, "%s: closing (flushing) failed: %s", w->partial,
+                   h5util_reason(why, sizeof why));
         h5archive_abort(w);
         return -1;
     }
     int fd = open(w->partial, O_RDONLY);
     if (fd < 0 || fsync(fd) != 0) {
-        arch_err(errstr, errsize, "%s: fsync failed: %s", w->partial, strerror(errno));
+        h5util_err(errstr, errsize, "%s: fsync failed: %s", w->partial, strerror(errno));
         if (fd >= 0) close(fd);
         h5archive_abort(w);
         return -1;
     }
     close(fd);
     if (rename(w->partial, w->path) != 0) {
-        arch_err(errstr, errsize, "cannot rename %s to %s: %s", w->partial, w->path,
-                 strerror(errno));
+        h5util_err(errstr, errsize, "cannot rename %s to %s: %s", w->partial, w->path,
+                   strerror(errno));
         h5archive_abort(w);
         return -1;
     }
@@ -791,33 +759,6 @@ struct h5archive_reader {
 
 /* The file exists, is a readable regular file and carries the HDF5 signature.
  * Returns 0 or -1 with errstr. */
-static int arch_precheck(const char *path, char *errstr, size_t errsize)
-{
-    struct stat st;
-    if (stat(path, &st) != 0) {
-        arch_err(errstr, errsize, "%s: %s", path, strerror(errno));
-        return -1;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        arch_err(errstr, errsize, "%s: not a regular file", path);
-        return -1;
-    }
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) {
-        arch_err(errstr, errsize, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
-    close(fd);
-    htri_t is = H5Fis_hdf5(path);
-    if (is <= 0) {
-        H5Eclear2(H5E_DEFAULT);
-        arch_err(errstr, errsize, "%s: not an HDF5 file (%s)", path,
-                 st.st_size == 0 ? "empty" : "no HDF5 signature");
-        return -1;
-    }
-    return 0;
-}
-
 /* Dataset d (column c) has the column's type class, size and sign, the
  * right rank and width, and n rows. Returns 0 or -1 with errstr. */
 static int arch_check_dataset(hid_t d, int c, const char *path, int64_t n, int64_t *chunk_rows,
@@ -849,17 +790,17 @@ static int arch_check_dataset(hid_t d, int c, const char *path, int64_t n, int64
     if (space >= 0) H5Sclose(space);
     H5Eclear2(H5E_DEFAULT);
     if (!type_ok || !shape_ok) {
-        arch_err(errstr, errsize,
-                 "%s: dataset %s has the wrong type or shape (expected %s): not a bankstream "
-                 "transaction archive, or a damaged one",
-                 path, def->path, def->shape);
+        h5util_err(errstr, errsize,
+                   "%s: dataset %s has the wrong type or shape (expected %s): not a bankstream "
+                   "transaction archive, or a damaged one",
+                   path, def->path, def->shape);
         return -1;
     }
     if (dims[0] != (hsize_t)n) {
-        arch_err(errstr, errsize,
-                 "%s: dataset %s has %llu rows but attribute n_rows says %" PRId64
-                 ": the archive is damaged",
-                 path, def->path, (unsigned long long)dims[0], n);
+        h5util_err(errstr, errsize,
+                   "%s: dataset %s has %llu rows but attribute n_rows says %" PRId64
+                   ": the archive is damaged",
+                   path, def->path, (unsigned long long)dims[0], n);
         return -1;
     }
     return 0;
@@ -877,18 +818,18 @@ static int arch_check(h5archive_reader_t *r, char *errstr, size_t errsize)
     memset(in, 0, sizeof *in);
     htri_t ex = H5Aexists(r->fid, "kind");
     if (ex == 0) {
-        arch_err(errstr, errsize,
-                 "%s: not a bankstream transaction archive: the root attribute kind is missing "
-                 "(expected \"%s\" and datasets /transactions/..., /results/...)",
-                 p, H5ARCHIVE_KIND);
+        h5util_err(errstr, errsize,
+                   "%s: not a bankstream transaction archive: the root attribute kind is missing "
+                   "(expected \"%s\" and datasets /transactions/..., /results/...)",
+                   p, H5ARCHIVE_KIND);
         return -1;
     }
     if (arch_attr_read_str(r->fid, p, "/", "kind", kind, sizeof kind, errstr, errsize)) return -1;
     if (strcmp(kind, H5ARCHIVE_KIND) != 0) {
-        arch_err(errstr, errsize,
-                 "%s: not a bankstream transaction archive: root attribute kind is \"%s\", "
-                 "expected \"%s\"",
-                 p, kind, H5ARCHIVE_KIND);
+        h5util_err(errstr, errsize,
+                   "%s: not a bankstream transaction archive: root attribute kind is \"%s\", "
+                   "expected \"%s\"",
+                   p, kind, H5ARCHIVE_KIND);
         return -1;
     }
     int64_t v = 0;
@@ -896,7 +837,7 @@ static int arch_check(h5archive_reader_t *r, char *errstr, size_t errsize)
                            errsize))
         return -1;
     if (v > H5ARCHIVE_FORMAT_VERSION) {
-        arch_err(
+        h5util_err(
             errstr, errsize,
             "format version %" PRId64
             " of %s is newer than this bankstream supports (%d): upgrade bankstream to read it",
@@ -904,8 +845,8 @@ static int arch_check(h5archive_reader_t *r, char *errstr, size_t errsize)
         return -1;
     }
     if (v < 1) {
-        arch_err(errstr, errsize, "%s: root attribute format_version is %" PRId64 ", not valid", p,
-                 v);
+        h5util_err(errstr, errsize, "%s: root attribute format_version is %" PRId64 ", not valid",
+                   p, v);
         return -1;
     }
     in->format_version = (int)v;
@@ -926,8 +867,8 @@ static int arch_check(h5archive_reader_t *r, char *errstr, size_t errsize)
     if (s < 0) return -1;
     in->have_seed = s == 0;
     if (in->n_rows < 0) {
-        arch_err(errstr, errsize, "%s: root attribute n_rows is negative: the archive is damaged",
-                 p);
+        h5util_err(errstr, errsize, "%s: root attribute n_rows is negative: the archive is damaged",
+                   p);
         return -1;
     }
     for (int c = 0; c < C_COUNT; c++) {
@@ -935,7 +876,7 @@ static int arch_check(h5archive_reader_t *r, char *errstr, size_t errsize)
         htri_t g = H5Lexists(r->fid, arch_groups[arch_cols[c].group], H5P_DEFAULT);
         htri_t e = g > 0 ? H5Lexists(r->fid, full, H5P_DEFAULT) : g;
         if (e == 0) {
-            arch_err(errstr, errsize, "%s: dataset %s is missing", p, full);
+            h5util_err(errstr, errsize, "%s: dataset %s is missing", p, full);
             return -1;
         }
         hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
@@ -946,8 +887,8 @@ static int arch_check(h5archive_reader_t *r, char *errstr, size_t errsize)
         r->dset[c] = e < 0 ? -1 : H5Dopen2(r->fid, full, dapl >= 0 ? dapl : H5P_DEFAULT);
         if (dapl >= 0) H5Pclose(dapl);
         if (r->dset[c] < 0) {
-            arch_err(errstr, errsize, "%s: cannot open dataset %s: %s", p, full,
-                     h5util_reason(why, sizeof why));
+            h5util_err(errstr, errsize, "%s: cannot open dataset %s: %s", p, full,
+                       h5util_reason(why, sizeof why));
             return -1;
         }
         int64_t chunk = 0;
@@ -981,8 +922,8 @@ static int arch_reader_open_file(h5archive_reader_t *r, hid_t fapl, char *errstr
     r->fid = H5Fopen(r->path, H5F_ACC_RDONLY, fapl);
     if (r->fid < 0) {
         char why[256];
-        arch_err(errstr, errsize, "%s: cannot open as HDF5, the file is damaged or truncated: %s",
-                 r->path, h5util_reason(why, sizeof why));
+        h5util_err(errstr, errsize, "%s: cannot open as HDF5, the file is damaged or truncated: %s",
+                   r->path, h5util_reason(why, sizeof why));
         return -1;
     }
     return arch_check(r, errstr, errsize);
@@ -1005,13 +946,13 @@ h5archive_reader_t *h5archive_open(MPI_Comm comm, const char *path, char *errstr
         r->path = strdup(path);
     }
     if (r == NULL || r->path == NULL) {
-        arch_err(errstr, errsize, "%s: out of memory", path);
+        h5util_err(errstr, errsize, "%s: out of memory", path);
         rc = -1;
     }
 
     /* Rank 0 (or the only rank) checks the file serially. */
     if (rc == 0 && rank == 0) {
-        rc = arch_precheck(path, errstr, errsize);
+        rc = h5util_precheck(path, errstr, errsize);
         if (rc == 0) rc = arch_reader_open_file(r, H5P_DEFAULT, errstr, errsize);
         if (size > 1) arch_reader_close_ids(r);
     }
@@ -1026,8 +967,8 @@ h5archive_reader_t *h5archive_open(MPI_Comm comm, const char *path, char *errstr
                  : 0;
         if (rc) {
             char why[256];
-            arch_err(errstr, errsize, "%s: cannot set up MPI-IO: %s", path,
-                     h5util_reason(why, sizeof why));
+            h5util_err(errstr, errsize, "%s: cannot set up MPI-IO: %s", path,
+                       h5util_reason(why, sizeof why));
         }
         if (arch_agree(comm, size, rc, errstr, errsize)) goto fail;
         rc = arch_reader_open_file(r, fapl, errstr, errsize);
@@ -1071,9 +1012,9 @@ static int arch_read_col(h5archive_reader_t *r, int c, int64_t first, int64_t co
     if (fspace >= 0) H5Sclose(fspace);
     if (rc) {
         char why[256];
-        arch_err(errstr, errsize,
-                 "%s: reading dataset %s (rows %" PRId64 "..%" PRId64 ") failed: %s", r->path,
-                 arch_cols[c].path, first, first + count, h5util_reason(why, sizeof why));
+        h5util_err(errstr, errsize,
+                   "%s: reading dataset %s (rows %" PRId64 "..%" PRId64 ") failed: %s", r->path,
+                   arch_cols[c].path, first, first + count, h5util_reason(why, sizeof why));
     }
     return rc;
 }
@@ -1117,11 +1058,11 @@ static int arch_read_rows(h5archive_reader_t *r, int64_t first, int64_t count,
             if (c == C_REGION || c == C_MODALITY || c == C_STATUS || c == C_REASON) {
                 int64_t bad = arch_bad_enum(c, r->col[c], n);
                 if (bad >= 0) {
-                    arch_err(errstr, errsize,
-                             "%s: dataset %s, row %" PRId64
-                             ": value %u is out of range: the archive is damaged",
-                             r->path, arch_cols[c].path, at + bad,
-                             ((const uint8_t *)r->col[c])[bad]);
+                    h5util_err(errstr, errsize,
+                               "%s: dataset %s, row %" PRId64
+                               ": value %u is out of range: the archive is damaged",
+                               r->path, arch_cols[c].path, at + bad,
+                               ((const uint8_t *)r->col[c])[bad]);
                     return -1;
                 }
             }
@@ -1144,9 +1085,10 @@ int h5archive_read(h5archive_reader_t *r, int64_t first, int64_t count, h5archiv
     h5util_quiet();
     int rc = 0;
     if (first < 0 || count < 0 || first > r->info.n_rows || count > r->info.n_rows - first) {
-        arch_err(errstr, errsize,
-                 "%s: rows %" PRId64 "..%" PRId64 " requested, the archive holds %" PRId64 " rows",
-                 r->path, first, first + count, r->info.n_rows);
+        h5util_err(errstr, errsize,
+                   "%s: rows %" PRId64 "..%" PRId64 " requested, the archive holds %" PRId64
+                   " rows",
+                   r->path, first, first + count, r->info.n_rows);
         rc = -1;
     }
     if (rc == 0 && count > 0 && r->col[0] == NULL) {
@@ -1154,7 +1096,7 @@ int h5archive_read(h5archive_reader_t *r, int64_t first, int64_t count, h5archiv
         for (int c = 0; c < C_COUNT && rc == 0; c++)
             if ((r->col[c] = malloc((size_t)r->piece * arch_elem_size(arch_cols[c].kind))) ==
                 NULL) {
-                arch_err(errstr, errsize, "%s: out of memory for the read buffers", r->path);
+                h5util_err(errstr, errsize, "%s: out of memory for the read buffers", r->path);
                 rc = -1;
             }
     }

@@ -86,16 +86,6 @@ static const struct snap_col_def {
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static void snap_err(char *errstr, size_t errsize, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void snap_err(char *errstr, size_t errsize, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (errstr && errsize) vsnprintf(errstr, errsize, fmt, ap);
-    va_end(ap);
-}
-
 void h5snap_format_time(int64_t us, char *buf, size_t size)
 {
     int64_t sec = us / 1000000, frac = us % 1000000;
@@ -308,74 +298,48 @@ static int snap_agree(MPI_Comm comm, int rc, char *errstr, size_t errsize)
     MPI_Comm_size(comm, &size);
     int mine = rc ? rank : size;
     if (MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS) {
-        snap_err(errstr, errsize, "MPI_Allreduce failed while agreeing on a snapshot step");
+        h5util_err(errstr, errsize, "MPI_Allreduce failed while agreeing on a snapshot step");
         return -1;
     }
     if (first == size) return 0;
     char buf[SNAP_ERR_MAX] = "";
     if (rank == first) snprintf(buf, sizeof buf, "%s", errstr && errsize ? errstr : "");
     if (MPI_Bcast(buf, sizeof buf, MPI_CHAR, first, comm) != MPI_SUCCESS) {
-        snap_err(errstr, errsize, "MPI_Bcast failed while agreeing on a snapshot step");
+        h5util_err(errstr, errsize, "MPI_Bcast failed while agreeing on a snapshot step");
         return -1;
     }
     buf[sizeof buf - 1] = '\0';
-    snap_err(errstr, errsize, "%s", buf);
+    h5util_err(errstr, errsize, "%s", buf);
     return -1;
 }
 
 /* ---- attributes --------------------------------------------------------- */
 
-static int snap_attr_write(hid_t obj, const char *name, hid_t ftype, hid_t mtype, const void *v)
-{
-    hid_t space = H5Screate(H5S_SCALAR);
-    hid_t attr = space < 0 ? -1 : H5Acreate2(obj, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT);
-    int rc = (attr >= 0 && H5Awrite(attr, mtype, v) >= 0) ? 0 : -1;
-    if (attr >= 0) H5Aclose(attr);
-    if (space >= 0) H5Sclose(space);
-    return rc;
-}
-
-static int snap_attr_i64(hid_t obj, const char *name, int64_t v)
-{
-    return snap_attr_write(obj, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v);
-}
-
 static int snap_attr_u64(hid_t obj, const char *name, uint64_t v)
 {
-    return snap_attr_write(obj, name, H5T_STD_U64LE, H5T_NATIVE_UINT64, &v);
+    return h5util_attr_write(obj, name, H5T_STD_U64LE, H5T_NATIVE_UINT64, &v);
 }
 
 static int snap_attr_i32(hid_t obj, const char *name, int32_t v)
 {
-    return snap_attr_write(obj, name, H5T_STD_I32LE, H5T_NATIVE_INT32, &v);
+    return h5util_attr_write(obj, name, H5T_STD_I32LE, H5T_NATIVE_INT32, &v);
 }
 
 /* A fixed-length, NUL-terminated UTF-8 string (kept in the object header, so
  * HDF5's metadata checksum covers it; variable-length ones live in the
  * unchecksummed global heap). */
-static int snap_attr_str(hid_t obj, const char *name, const char *s)
-{
-    hid_t t = H5Tcopy(H5T_C_S1);
-    int rc = -1;
-    if (t >= 0 && H5Tset_size(t, strlen(s) + 1) >= 0 && H5Tset_strpad(t, H5T_STR_NULLTERM) >= 0 &&
-        H5Tset_cset(t, H5T_CSET_UTF8) >= 0)
-        rc = snap_attr_write(obj, name, t, t, s);
-    if (t >= 0) H5Tclose(t);
-    return rc;
-}
-
 /* Describe a missing or unreadable attribute. */
 static void snap_attr_fail(const char *path, const char *obj, const char *name, int missing,
                            char *errstr, size_t errsize)
 {
     char why[256];
     if (missing)
-        snap_err(errstr, errsize,
-                 "%s: attribute %s of %s is missing: not a bankstream snapshot, or a damaged one",
-                 path, name, obj);
+        h5util_err(errstr, errsize,
+                   "%s: attribute %s of %s is missing: not a bankstream snapshot, or a damaged one",
+                   path, name, obj);
     else
-        snap_err(errstr, errsize, "%s: cannot read attribute %s of %s: %s", path, name, obj,
-                 h5util_reason(why, sizeof why));
+        h5util_err(errstr, errsize, "%s: cannot read attribute %s of %s: %s", path, name, obj,
+                   h5util_reason(why, sizeof why));
 }
 
 /* Read a scalar integer attribute as mtype (NATIVE_INT64 or NATIVE_UINT64).
@@ -398,9 +362,9 @@ static int snap_attr_read_int(hid_t loc, const char *path, const char *obj, cons
     if (type >= 0) H5Tclose(type);
     if (attr >= 0) H5Aclose(attr);
     if (rc && type >= 0 && space >= 0 && !is_int)
-        snap_err(errstr, errsize,
-                 "%s: attribute %s of %s is not an integer scalar: not a bankstream snapshot", path,
-                 name, obj);
+        h5util_err(errstr, errsize,
+                   "%s: attribute %s of %s is not an integer scalar: not a bankstream snapshot",
+                   path, name, obj);
     else if (rc)
         snap_attr_fail(path, obj, name, 0, errstr, errsize);
     return rc;
@@ -443,9 +407,9 @@ static int snap_attr_read_str(hid_t loc, const char *path, const char *obj, cons
     if (type >= 0) H5Tclose(type);
     if (attr >= 0) H5Aclose(attr);
     if (rc && type >= 0 && !is_str)
-        snap_err(errstr, errsize,
-                 "%s: attribute %s of %s is not a string: not a bankstream snapshot", path, name,
-                 obj);
+        h5util_err(errstr, errsize,
+                   "%s: attribute %s of %s is not a string: not a bankstream snapshot", path, name,
+                   obj);
     else if (rc)
         snap_attr_fail(path, obj, name, 0, errstr, errsize);
     return rc;
@@ -487,9 +451,9 @@ static hid_t snap_open_obj(hid_t loc, const char *name, int is_group, const char
 {
     htri_t ex = H5Lexists(loc, name, H5P_DEFAULT);
     if (ex == 0) {
-        snap_err(errstr, errsize,
-                 "%s: %s %s is missing: not a bankstream snapshot, or a damaged one", path,
-                 is_group ? "group" : "dataset", full);
+        h5util_err(errstr, errsize,
+                   "%s: %s %s is missing: not a bankstream snapshot, or a damaged one", path,
+                   is_group ? "group" : "dataset", full);
         return -1;
     }
     hid_t id = ex < 0     ? -1
@@ -497,8 +461,8 @@ static hid_t snap_open_obj(hid_t loc, const char *name, int is_group, const char
                           : H5Dopen2(loc, name, H5P_DEFAULT);
     if (id < 0) {
         char why[256];
-        snap_err(errstr, errsize, "%s: cannot open %s %s: %s", path, is_group ? "group" : "dataset",
-                 full, h5util_reason(why, sizeof why));
+        h5util_err(errstr, errsize, "%s: cannot open %s %s: %s", path,
+                   is_group ? "group" : "dataset", full, h5util_reason(why, sizeof why));
     }
     return id;
 }
@@ -519,17 +483,17 @@ static int snap_check_shape(hid_t d, const char *path, const char *full, const c
     if (type >= 0) H5Tclose(type);
     if (space >= 0) H5Sclose(space);
     if (!type_ok || !shape_ok) {
-        snap_err(errstr, errsize,
-                 "%s: dataset %s has the wrong type or shape (expected %s): not a bankstream "
-                 "snapshot, or a damaged one",
-                 path, full, shape);
+        h5util_err(errstr, errsize,
+                   "%s: dataset %s has the wrong type or shape (expected %s): not a bankstream "
+                   "snapshot, or a damaged one",
+                   path, full, shape);
         return -1;
     }
     if (rows >= 0 && dims[0] != (hsize_t)rows) {
-        snap_err(errstr, errsize,
-                 "%s: dataset %s has %llu rows but attribute n_users says %" PRId64
-                 ": the snapshot is damaged",
-                 path, full, (unsigned long long)dims[0], rows);
+        h5util_err(errstr, errsize,
+                   "%s: dataset %s has %llu rows but attribute n_users says %" PRId64
+                   ": the snapshot is damaged",
+                   path, full, (unsigned long long)dims[0], rows);
         return -1;
     }
     *nrows = dims[0];
@@ -547,25 +511,26 @@ static int snap_file_check(snap_file_t *f, const char *path, h5snap_meta_t *m, c
     memset(m, 0, sizeof *m);
     htri_t ex = H5Aexists(f->fid, "format_version");
     if (ex == 0) {
-        snap_err(errstr, errsize,
-                 "%s: not a bankstream snapshot: the root attribute format_version is missing "
-                 "(expected datasets /users/id, /users/balance_cents, ... and /kafka/end_offsets)",
-                 path);
+        h5util_err(
+            errstr, errsize,
+            "%s: not a bankstream snapshot: the root attribute format_version is missing "
+            "(expected datasets /users/id, /users/balance_cents, ... and /kafka/end_offsets)",
+            path);
         return -1;
     }
     if (snap_attr_read_int(f->fid, path, "/", "format_version", H5T_NATIVE_INT64, &v, errstr,
                            errsize) != 0)
         return -1;
     if (v > H5SNAP_FORMAT_VERSION) {
-        snap_err(errstr, errsize,
-                 "%s: format version %" PRId64
-                 " is newer than this bankstream supports (%d): use a newer bankstream",
-                 path, v, H5SNAP_FORMAT_VERSION);
+        h5util_err(errstr, errsize,
+                   "%s: format version %" PRId64
+                   " is newer than this bankstream supports (%d): use a newer bankstream",
+                   path, v, H5SNAP_FORMAT_VERSION);
         return -1;
     }
     if (v < 1) {
-        snap_err(errstr, errsize, "%s: attribute format_version of / is %" PRId64 ", not valid",
-                 path, v);
+        h5util_err(errstr, errsize, "%s: attribute format_version of / is %" PRId64 ", not valid",
+                   path, v);
         return -1;
     }
     m->format_version = (int)v;
@@ -591,8 +556,8 @@ static int snap_file_check(snap_file_t *f, const char *path, h5snap_meta_t *m, c
         m->writer_ranks = (int)v;
     H5Eclear2(H5E_DEFAULT);
     if (m->n_users < 0) {
-        snap_err(errstr, errsize, "%s: attribute n_users of / is %" PRId64 ", not valid", path,
-                 m->n_users);
+        h5util_err(errstr, errsize, "%s: attribute n_users of / is %" PRId64 ", not valid", path,
+                   m->n_users);
         return -1;
     }
 
@@ -608,28 +573,28 @@ static int snap_file_check(snap_file_t *f, const char *path, h5snap_meta_t *m, c
                          errstr, errsize))
         return -1;
     if (nparts > H5SNAP_MAX_PARTS) {
-        snap_err(errstr, errsize,
-                 "%s: dataset /kafka/end_offsets has %llu partitions, more than the %d "
-                 "supported",
-                 path, (unsigned long long)nparts, H5SNAP_MAX_PARTS);
+        h5util_err(errstr, errsize,
+                   "%s: dataset /kafka/end_offsets has %llu partitions, more than the %d "
+                   "supported",
+                   path, (unsigned long long)nparts, H5SNAP_MAX_PARTS);
         return -1;
     }
     m->nparts = (int)nparts;
     if (nparts > 0 &&
         H5Dread(f->offsets, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, m->end_offsets) < 0) {
         char why[256];
-        snap_err(errstr, errsize, "%s: reading dataset /kafka/end_offsets failed: %s", path,
-                 h5util_reason(why, sizeof why));
+        h5util_err(errstr, errsize, "%s: reading dataset /kafka/end_offsets failed: %s", path,
+                   h5util_reason(why, sizeof why));
         return -1;
     }
     if (snap_attr_read_int(f->offsets, path, "/kafka/end_offsets", "checksum", H5T_NATIVE_UINT64,
                            &stored, errstr, errsize))
         return -1;
     if (stored != snap_offsets_hash(m)) {
-        snap_err(errstr, errsize,
-                 "%s: dataset /kafka/end_offsets fails its checksum (stored 0x%016" PRIx64
-                 ", computed 0x%016" PRIx64 "): the snapshot is corrupt",
-                 path, stored, snap_offsets_hash(m));
+        h5util_err(errstr, errsize,
+                   "%s: dataset /kafka/end_offsets fails its checksum (stored 0x%016" PRIx64
+                   ", computed 0x%016" PRIx64 "): the snapshot is corrupt",
+                   path, stored, snap_offsets_hash(m));
         return -1;
     }
 
@@ -680,10 +645,10 @@ static int snap_rows_io(int writing, const snap_file_t *f, hid_t dxpl, uint64_t 
         if (fspace >= 0) H5Sclose(fspace);
         if (rc) {
             char why[256];
-            snap_err(errstr, errsize,
-                     "%s: %s dataset /users/%s rows %" PRIu64 "..%" PRIu64 " failed: %s", path,
-                     writing ? "writing" : "reading", d->name, row, row + cnt,
-                     h5util_reason(why, sizeof why));
+            h5util_err(errstr, errsize,
+                       "%s: %s dataset /users/%s rows %" PRIu64 "..%" PRIu64 " failed: %s", path,
+                       writing ? "writing" : "reading", d->name, row, row + cnt,
+                       h5util_reason(why, sizeof why));
             return -1;
         }
     }
@@ -700,7 +665,7 @@ static int snap_rows_scan(MPI_Comm comm, const snap_file_t *f, hid_t dxpl, uint6
 {
     snap_cols_t cols;
     int rc = snap_cols_alloc(&cols, cnt < SNAP_ROUND_ROWS ? cnt : SNAP_ROUND_ROWS);
-    if (rc) snap_err(errstr, errsize, "%s: out of memory for reading the users", path);
+    if (rc) h5util_err(errstr, errsize, "%s: out of memory for reading the users", path);
     if (comm != MPI_COMM_NULL && snap_agree(comm, rc, errstr, errsize)) rc = -1;
     size_t done = 0;
     for (size_t r = 0; rc == 0 && r < rounds; r++) {
@@ -723,35 +688,35 @@ static int snap_sums_check(const char *path, const h5snap_meta_t *m, const snap_
 {
     for (int c = 0; c < COL_COUNT; c++) {
         if (s->col[c] != f->col_checksum[c]) {
-            snap_err(errstr, errsize,
-                     "%s: dataset /users/%s fails its checksum (stored 0x%016" PRIx64
-                     ", computed 0x%016" PRIx64 "): the snapshot is corrupt",
-                     path, snap_cols_def[c].name, f->col_checksum[c], s->col[c]);
+            h5util_err(errstr, errsize,
+                       "%s: dataset /users/%s fails its checksum (stored 0x%016" PRIx64
+                       ", computed 0x%016" PRIx64 "): the snapshot is corrupt",
+                       path, snap_cols_def[c].name, f->col_checksum[c], s->col[c]);
             return -1;
         }
     }
     if (s->bad_region_row != INT64_MAX) {
-        snap_err(errstr, errsize,
-                 "%s: dataset /users/region row %" PRId64
-                 " is not a region index (0..%d): the snapshot is corrupt",
-                 path, s->bad_region_row, REGION_COUNT - 1);
+        h5util_err(errstr, errsize,
+                   "%s: dataset /users/region row %" PRId64
+                   " is not a region index (0..%d): the snapshot is corrupt",
+                   path, s->bad_region_row, REGION_COUNT - 1);
         return -1;
     }
     if ((int64_t)s->balance != m->total_balance_cents) {
-        snap_err(errstr, errsize,
-                 "%s: the sum of dataset /users/balance_cents (%" PRId64
-                 ") differs from attribute total_balance_cents (%" PRId64
-                 "): the snapshot is corrupt",
-                 path, (int64_t)s->balance, m->total_balance_cents);
+        h5util_err(errstr, errsize,
+                   "%s: the sum of dataset /users/balance_cents (%" PRId64
+                   ") differs from attribute total_balance_cents (%" PRId64
+                   "): the snapshot is corrupt",
+                   path, (int64_t)s->balance, m->total_balance_cents);
         return -1;
     }
     uint64_t want = snap_header_hash(m) + s->users;
     if (want != m->checksum) {
-        snap_err(errstr, errsize,
-                 "%s: attribute checksum of / (0x%016" PRIx64
-                 ") does not match the users and offsets (0x%016" PRIx64
-                 "): the snapshot is corrupt",
-                 path, m->checksum, want);
+        h5util_err(errstr, errsize,
+                   "%s: attribute checksum of / (0x%016" PRIx64
+                   ") does not match the users and offsets (0x%016" PRIx64
+                   "): the snapshot is corrupt",
+                   path, m->checksum, want);
         return -1;
     }
     return 0;
@@ -761,47 +726,20 @@ static int snap_sums_check(const char *path, const h5snap_meta_t *m, const snap_
 
 /* Before HDF5 sees the file: a clear errno-based message for missing,
  * unreadable or non-regular files and files without the HDF5 signature. */
-static int snap_precheck(const char *path, char *errstr, size_t errsize)
-{
-    struct stat st;
-    if (stat(path, &st) != 0) {
-        snap_err(errstr, errsize, "%s: %s", path, strerror(errno));
-        return -1;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        snap_err(errstr, errsize, "%s: not a regular file", path);
-        return -1;
-    }
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) {
-        snap_err(errstr, errsize, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
-    close(fd);
-    htri_t is = H5Fis_hdf5(path);
-    if (is <= 0) {
-        H5Eclear2(H5E_DEFAULT);
-        snap_err(errstr, errsize, "%s: not an HDF5 file (%s)", path,
-                 st.st_size == 0 ? "empty" : "no HDF5 signature");
-        return -1;
-    }
-    return 0;
-}
-
 int h5snap_read_meta(const char *file, int verify, h5snap_meta_t *meta, char *errstr,
                      size_t errsize)
 {
     h5util_quiet();
     memset(meta, 0, sizeof *meta);
-    if (snap_precheck(file, errstr, errsize)) return -1;
+    if (h5util_precheck(file, errstr, errsize)) return -1;
     snap_file_t f;
     snap_file_init(&f);
     int rc = 0;
     f.fid = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f.fid < 0) {
         char why[256];
-        snap_err(errstr, errsize, "%s: cannot open as HDF5, the file is damaged or truncated: %s",
-                 file, h5util_reason(why, sizeof why));
+        h5util_err(errstr, errsize, "%s: cannot open as HDF5, the file is damaged or truncated: %s",
+                   file, h5util_reason(why, sizeof why));
         rc = -1;
     }
     if (rc == 0) rc = snap_file_check(&f, file, meta, errstr, errsize);
@@ -841,7 +779,7 @@ int h5snap_read(MPI_Comm comm, const char *file, h5snap_meta_t *meta, user_state
     int rc = rank == 0 ? h5snap_read_meta(file, 0, &m, errstr, errsize) : 0;
     if (snap_agree(comm, rc, errstr, errsize)) goto fail;
     if (MPI_Bcast(&m, sizeof m, MPI_BYTE, 0, comm) != MPI_SUCCESS) {
-        snap_err(errstr, errsize, "%s: MPI_Bcast of the snapshot meta failed", file);
+        h5util_err(errstr, errsize, "%s: MPI_Bcast of the snapshot meta failed", file);
         goto fail;
     }
 
@@ -854,8 +792,8 @@ int h5snap_read(MPI_Comm comm, const char *file, h5snap_meta_t *meta, user_state
     if (rc == 0) f.fid = H5Fopen(file, H5F_ACC_RDONLY, fapl);
     if (rc || f.fid < 0) {
         char why[256];
-        snap_err(errstr, errsize, "%s: cannot open with MPI-IO: %s", file,
-                 h5util_reason(why, sizeof why));
+        h5util_err(errstr, errsize, "%s: cannot open with MPI-IO: %s", file,
+                   h5util_reason(why, sizeof why));
         rc = -1;
     }
     if (rc == 0) rc = snap_file_check(&f, file, &m, errstr, errsize);
@@ -869,7 +807,7 @@ int h5snap_read(MPI_Comm comm, const char *file, h5snap_meta_t *meta, user_state
     size_t rounds = (maxcnt + SNAP_ROUND_ROWS - 1) / SNAP_ROUND_ROWS;
     out = snap_big_alloc(cnt * sizeof *out);
     rc = out ? 0 : -1;
-    if (rc) snap_err(errstr, errsize, "%s: out of memory for %zu users", file, cnt);
+    if (rc) h5util_err(errstr, errsize, "%s: out of memory for %zu users", file, cnt);
     if (snap_agree(comm, rc, errstr, errsize)) goto fail;
 
     snap_sums_t local, all;
@@ -883,7 +821,7 @@ int h5snap_read(MPI_Comm comm, const char *file, h5snap_meta_t *meta, user_state
     if (MPI_Allreduce(sums, totals, COL_COUNT + 2, MPI_UINT64_T, MPI_SUM, comm) != MPI_SUCCESS ||
         MPI_Allreduce(&local.bad_region_row, &all.bad_region_row, 1, MPI_INT64_T, MPI_MIN, comm) !=
             MPI_SUCCESS) {
-        snap_err(errstr, errsize, "%s: MPI_Allreduce of the checksums failed", file);
+        h5util_err(errstr, errsize, "%s: MPI_Allreduce of the checksums failed", file);
         goto fail;
     }
     memcpy(all.col, totals, sizeof all.col);
@@ -892,7 +830,7 @@ int h5snap_read(MPI_Comm comm, const char *file, h5snap_meta_t *meta, user_state
     if (snap_sums_check(file, &m, &f, &all, errstr, errsize)) goto fail; /* same on all ranks */
 
     rc = snap_file_close(&f);
-    if (rc) snap_err(errstr, errsize, "%s: closing the file failed", file);
+    if (rc) h5util_err(errstr, errsize, "%s: closing the file failed", file);
     if (snap_agree(comm, rc, errstr, errsize)) goto fail;
     H5Pclose(fapl);
     H5Pclose(dxpl);
@@ -939,7 +877,7 @@ static int snap_mkdirs(const char *dir, char *errstr, size_t errsize)
 {
     char tmp[PATH_MAX];
     if (snprintf(tmp, sizeof tmp, "%s", dir) >= (int)sizeof tmp) {
-        snap_err(errstr, errsize, "%s: path too long", dir);
+        h5util_err(errstr, errsize, "%s: path too long", dir);
         return -1;
     }
     for (char *p = tmp + 1;; p++) {
@@ -947,8 +885,8 @@ static int snap_mkdirs(const char *dir, char *errstr, size_t errsize)
         char saved = *p;
         *p = '\0';
         if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
-            snap_err(errstr, errsize, "cannot create snapshot directory %s: %s", tmp,
-                     strerror(errno));
+            h5util_err(errstr, errsize, "cannot create snapshot directory %s: %s", tmp,
+                       strerror(errno));
             return -1;
         }
         *p = saved;
@@ -956,11 +894,11 @@ static int snap_mkdirs(const char *dir, char *errstr, size_t errsize)
     }
     struct stat st;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        snap_err(errstr, errsize, "snapshot directory %s: not a directory", dir);
+        h5util_err(errstr, errsize, "snapshot directory %s: not a directory", dir);
         return -1;
     }
     if (access(dir, W_OK | X_OK) != 0) {
-        snap_err(errstr, errsize, "snapshot directory %s: %s", dir, strerror(errno));
+        h5util_err(errstr, errsize, "snapshot directory %s: %s", dir, strerror(errno));
         return -1;
     }
     return 0;
@@ -972,19 +910,19 @@ static int snap_publish(const char *partial, const char *final, const char *dir,
 {
     int fd = open(partial, O_RDONLY);
     if (fd < 0 || fsync(fd) != 0) {
-        snap_err(errstr, errsize, "%s: fsync failed: %s", partial, strerror(errno));
+        h5util_err(errstr, errsize, "%s: fsync failed: %s", partial, strerror(errno));
         if (fd >= 0) close(fd);
         return -1;
     }
     close(fd);
     if (rename(partial, final) != 0) {
-        snap_err(errstr, errsize, "publishing %s as %s failed: %s", partial, final,
-                 strerror(errno));
+        h5util_err(errstr, errsize, "publishing %s as %s failed: %s", partial, final,
+                   strerror(errno));
         return -1;
     }
     int dfd = open(dir, O_RDONLY | O_DIRECTORY);
     if (dfd < 0 || (fsync(dfd) != 0 && errno != EINVAL)) {
-        snap_err(errstr, errsize, "%s: fsync of the directory failed: %s", dir, strerror(errno));
+        h5util_err(errstr, errsize, "%s: fsync of the directory failed: %s", dir, strerror(errno));
         if (dfd >= 0) close(dfd);
         return -1;
     }
@@ -1031,10 +969,10 @@ static int snap_create_layout(snap_file_t *f, const h5snap_meta_t *m, const char
                                : H5Dcreate2(f->kafka, "end_offsets", H5T_STD_I64LE, space,
                                             H5P_DEFAULT, dcpl, H5P_DEFAULT);
         if (space >= 0) H5Sclose(space);
-        rc = (f->offsets < 0 || snap_attr_str(f->offsets, "units", "offset") ||
-              snap_attr_str(f->offsets, "meaning",
-                            "next offset to read per partition of the topic (root attribute "
-                            "topic), index = partition: the batch ends before these") ||
+        rc = (f->offsets < 0 || h5util_attr_str(f->offsets, "units", "offset") ||
+              h5util_attr_str(f->offsets, "meaning",
+                              "next offset to read per partition of the topic (root attribute "
+                              "topic), index = partition: the batch ends before these") ||
               snap_attr_u64(f->offsets, "checksum", snap_offsets_hash(m)))
                  ? -1
                  : 0;
@@ -1042,9 +980,9 @@ static int snap_create_layout(snap_file_t *f, const h5snap_meta_t *m, const char
     if (rc == 0) {
         failed = "group /users";
         f->users = H5Gcreate2(f->fid, "users", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-        rc = (f->users < 0 || snap_attr_str(f->users, "meaning",
-                                            "one row per user, the same row in every dataset; "
-                                            "rows in no particular order"))
+        rc = (f->users < 0 || h5util_attr_str(f->users, "meaning",
+                                              "one row per user, the same row in every dataset; "
+                                              "rows in no particular order"))
                  ? -1
                  : 0;
     }
@@ -1068,19 +1006,19 @@ static int snap_create_layout(snap_file_t *f, const h5snap_meta_t *m, const char
                          : H5Dcreate2(f->users, d->name, d->is_u8 ? H5T_STD_U8LE : H5T_STD_I64LE,
                                       space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
         if (space >= 0) H5Sclose(space);
-        rc = (f->dset[c] < 0 || snap_attr_str(f->dset[c], "units", d->units) ||
-              snap_attr_str(f->dset[c], "meaning", d->meaning))
+        rc = (f->dset[c] < 0 || h5util_attr_str(f->dset[c], "units", d->units) ||
+              h5util_attr_str(f->dset[c], "meaning", d->meaning))
                  ? -1
                  : 0;
-        if (rc == 0 && c == COL_LIMIT) rc = snap_attr_str(f->dset[c], "modalities", modalities);
-        if (rc == 0 && c == COL_REGION) rc = snap_attr_str(f->dset[c], "codes", codes);
-        if (rc == 0 && c == COL_LAST) rc = snap_attr_i64(f->dset[c], "none_value", INT64_MIN);
+        if (rc == 0 && c == COL_LIMIT) rc = h5util_attr_str(f->dset[c], "modalities", modalities);
+        if (rc == 0 && c == COL_REGION) rc = h5util_attr_str(f->dset[c], "codes", codes);
+        if (rc == 0 && c == COL_LAST) rc = h5util_attr_i64(f->dset[c], "none_value", INT64_MIN);
     }
     if (dcpl >= 0) H5Pclose(dcpl);
     if (rc) {
         char why[256];
-        snap_err(errstr, errsize, "%s: creating %s failed: %s", path, failed,
-                 h5util_reason(why, sizeof why));
+        h5util_err(errstr, errsize, "%s: creating %s failed: %s", path, failed,
+                   h5util_reason(why, sizeof why));
     }
     return rc;
 }
@@ -1097,31 +1035,31 @@ static int snap_write_root_attrs(const snap_file_t *f, const h5snap_meta_t *m,
         rc = snap_attr_u64(f->dset[c], "checksum", col_sums[c]);
     if (rc == 0)
         rc = snap_attr_i32(f->fid, "format_version", H5SNAP_FORMAT_VERSION) ||
-             snap_attr_str(f->fid, "meaning",
-                           "bankstream state snapshot: every user's state after batch batch_id "
-                           "and the Kafka offsets to resume from; restorable on any number of "
-                           "ranks") ||
-             snap_attr_i64(f->fid, "batch_id", m->batch_id) ||
-             snap_attr_i64(f->fid, "created_unix_us", m->created_us) ||
-             snap_attr_str(f->fid, "created_iso", iso) ||
-             snap_attr_str(f->fid, "topic", m->topic) ||
-             snap_attr_str(f->fid, "origin", m->origin) ||
-             snap_attr_i64(f->fid, "n_users", m->n_users) ||
-             snap_attr_i64(f->fid, "total_balance_cents", m->total_balance_cents) ||
+             h5util_attr_str(f->fid, "meaning",
+                             "bankstream state snapshot: every user's state after batch batch_id "
+                             "and the Kafka offsets to resume from; restorable on any number of "
+                             "ranks") ||
+             h5util_attr_i64(f->fid, "batch_id", m->batch_id) ||
+             h5util_attr_i64(f->fid, "created_unix_us", m->created_us) ||
+             h5util_attr_str(f->fid, "created_iso", iso) ||
+             h5util_attr_str(f->fid, "topic", m->topic) ||
+             h5util_attr_str(f->fid, "origin", m->origin) ||
+             h5util_attr_i64(f->fid, "n_users", m->n_users) ||
+             h5util_attr_i64(f->fid, "total_balance_cents", m->total_balance_cents) ||
              snap_attr_u64(f->fid, "checksum", m->checksum) ||
              snap_attr_i32(f->fid, "writer_ranks", m->writer_ranks) ||
-             snap_attr_str(f->fid, "units",
-                           "created_unix_us: microseconds since 1970-01-01 UTC; "
-                           "total_balance_cents: centavos (BRL / 100); batch_id, n_users, "
-                           "writer_ranks: counts") ||
-             snap_attr_str(f->fid, "checksum_algorithm",
-                           "sum mod 2^64 of a per-user hash plus a header hash, independent of "
-                           "row order; each dataset's checksum attribute sums a per-row hash; "
-                           "definitions in bankstream src/h5snap.c");
+             h5util_attr_str(f->fid, "units",
+                             "created_unix_us: microseconds since 1970-01-01 UTC; "
+                             "total_balance_cents: centavos (BRL / 100); batch_id, n_users, "
+                             "writer_ranks: counts") ||
+             h5util_attr_str(f->fid, "checksum_algorithm",
+                             "sum mod 2^64 of a per-user hash plus a header hash, independent of "
+                             "row order; each dataset's checksum attribute sums a per-row hash; "
+                             "definitions in bankstream src/h5snap.c");
     if (rc) {
         char why[256];
-        snap_err(errstr, errsize, "%s: writing the root attributes failed: %s", path,
-                 h5util_reason(why, sizeof why));
+        h5util_err(errstr, errsize, "%s: writing the root attributes failed: %s", path,
+                   h5util_reason(why, sizeof why));
     }
     return rc ? -1 : 0;
 }
@@ -1148,22 +1086,22 @@ static int snap_write_src(MPI_Comm comm, const char *dir, const h5snap_meta_t *m
         m.origin[sizeof m.origin - 1] = '\0';
         if (m.created_us == 0) m.created_us = timeparse_now_us();
         if (m.nparts < 0 || m.nparts > H5SNAP_MAX_PARTS || m.batch_id < 0) {
-            snap_err(errstr, errsize,
-                     "snapshot of batch %" PRId64 " with %d partitions: batch must be >= 0 and "
-                     "partitions 0..%d",
-                     m.batch_id, m.nparts, H5SNAP_MAX_PARTS);
+            h5util_err(errstr, errsize,
+                       "snapshot of batch %" PRId64 " with %d partitions: batch must be >= 0 and "
+                       "partitions 0..%d",
+                       m.batch_id, m.nparts, H5SNAP_MAX_PARTS);
             rc = -1;
         }
         if (rc == 0 &&
             (snap_partial_path(dir, m.batch_id, partial, sizeof partial) >= (int)sizeof partial)) {
-            snap_err(errstr, errsize, "%s: path too long", dir);
+            h5util_err(errstr, errsize, "%s: path too long", dir);
             rc = -1;
         }
         if (rc == 0) rc = snap_mkdirs(dir, errstr, errsize);
     }
     if (snap_agree(comm, rc, errstr, errsize)) goto fail;
     if (MPI_Bcast(&m, sizeof m, MPI_BYTE, 0, comm) != MPI_SUCCESS) {
-        snap_err(errstr, errsize, "MPI_Bcast of the snapshot meta failed");
+        h5util_err(errstr, errsize, "MPI_Bcast of the snapshot meta failed");
         goto fail;
     }
     snap_partial_path(dir, m.batch_id, partial, sizeof partial);
@@ -1174,7 +1112,7 @@ static int snap_write_src(MPI_Comm comm, const char *dir, const h5snap_meta_t *m
     if (MPI_Exscan(&local, &first, 1, MPI_UINT64_T, MPI_SUM, comm) != MPI_SUCCESS ||
         MPI_Allreduce(&local, &total, 1, MPI_UINT64_T, MPI_SUM, comm) != MPI_SUCCESS ||
         MPI_Allreduce(&local, &maxlocal, 1, MPI_UINT64_T, MPI_MAX, comm) != MPI_SUCCESS) {
-        snap_err(errstr, errsize, "%s: MPI_Exscan/Allreduce of the user counts failed", final);
+        h5util_err(errstr, errsize, "%s: MPI_Exscan/Allreduce of the user counts failed", final);
         goto fail;
     }
     if (rank == 0) first = 0;
@@ -1195,8 +1133,8 @@ static int snap_write_src(MPI_Comm comm, const char *dir, const h5snap_meta_t *m
     }
     if (rc) {
         char why[256];
-        snap_err(errstr, errsize, "%s: cannot create with MPI-IO: %s", partial,
-                 h5util_reason(why, sizeof why));
+        h5util_err(errstr, errsize, "%s: cannot create with MPI-IO: %s", partial,
+                   h5util_reason(why, sizeof why));
     }
     if (snap_agree(comm, rc, errstr, errsize)) goto fail;
     created = 1;
@@ -1225,8 +1163,8 @@ static int snap_write_src(MPI_Comm comm, const char *dir, const h5snap_meta_t *m
         if (fspace >= 0) H5Sclose(fspace);
         if (rc) {
             char why[256];
-            snap_err(errstr, errsize, "%s: writing dataset /kafka/end_offsets failed: %s", partial,
-                     h5util_reason(why, sizeof why));
+            h5util_err(errstr, errsize, "%s: writing dataset /kafka/end_offsets failed: %s",
+                       partial, h5util_reason(why, sizeof why));
         }
     }
     if (snap_agree(comm, rc, errstr, errsize)) goto fail;
@@ -1234,7 +1172,7 @@ static int snap_write_src(MPI_Comm comm, const char *dir, const h5snap_meta_t *m
     /* Users, in rounds; every rank joins every round. */
     size_t rounds = (size_t)((maxlocal + SNAP_ROUND_ROWS - 1) / SNAP_ROUND_ROWS);
     rc = snap_cols_alloc(&cols, local < SNAP_ROUND_ROWS ? (size_t)local : SNAP_ROUND_ROWS);
-    if (rc) snap_err(errstr, errsize, "%s: out of memory for the column buffers", partial);
+    if (rc) h5util_err(errstr, errsize, "%s: out of memory for the column buffers", partial);
     if (snap_agree(comm, rc, errstr, errsize)) goto fail;
     snap_sums_t sums;
     snap_sums_init(&sums);
@@ -1253,8 +1191,8 @@ static int snap_write_src(MPI_Comm comm, const char *dir, const h5snap_meta_t *m
     }
     if (sums.bad_region_row != INT64_MAX) rc = -1;
     if (rc)
-        snap_err(errstr, errsize, "%s: user row %" PRId64 " has region index >= %d", partial,
-                 sums.bad_region_row, REGION_COUNT);
+        h5util_err(errstr, errsize, "%s: user row %" PRId64 " has region index >= %d", partial,
+                   sums.bad_region_row, REGION_COUNT);
     if (snap_agree(comm, rc, errstr, errsize)) goto fail;
 
     uint64_t mine[COL_COUNT + 2], all[COL_COUNT + 2];
@@ -1262,7 +1200,7 @@ static int snap_write_src(MPI_Comm comm, const char *dir, const h5snap_meta_t *m
     mine[COL_COUNT] = sums.users;
     mine[COL_COUNT + 1] = sums.balance;
     if (MPI_Allreduce(mine, all, COL_COUNT + 2, MPI_UINT64_T, MPI_SUM, comm) != MPI_SUCCESS) {
-        snap_err(errstr, errsize, "%s: MPI_Allreduce of the checksums failed", partial);
+        h5util_err(errstr, errsize, "%s: MPI_Allreduce of the checksums failed", partial);
         goto fail;
     }
     m.total_balance_cents = (int64_t)all[COL_COUNT + 1];
@@ -1270,16 +1208,16 @@ static int snap_write_src(MPI_Comm comm, const char *dir, const h5snap_meta_t *m
     rc = snap_write_root_attrs(&f, &m, all, partial, errstr, errsize);
     if (rc == 0 && H5Fflush(f.fid, H5F_SCOPE_GLOBAL) < 0) {
         char why[256];
-        snap_err(errstr, errsize, "%s: flushing failed: %s", partial,
-                 h5util_reason(why, sizeof why));
+        h5util_err(errstr, errsize, "%s: flushing failed: %s", partial,
+                   h5util_reason(why, sizeof why));
         rc = -1;
     }
     if (snap_agree(comm, rc, errstr, errsize)) goto fail;
     rc = snap_file_close(&f);
     if (rc) {
         char why[256];
-        snap_err(errstr, errsize, "%s: closing failed: %s", partial,
-                 h5util_reason(why, sizeof why));
+        h5util_err(errstr, errsize, "%s: closing failed: %s", partial,
+                   h5util_reason(why, sizeof why));
     }
     if (snap_agree(comm, rc, errstr, errsize)) goto fail;
 
@@ -1356,7 +1294,7 @@ int h5snap_list(const char *dir, char ***paths, int *n, char *errstr, size_t err
     *n = 0;
     DIR *d = opendir(dir);
     if (!d) {
-        snap_err(errstr, errsize, "%s: %s", dir, strerror(errno));
+        h5util_err(errstr, errsize, "%s: %s", dir, strerror(errno));
         return -1;
     }
     snap_entry_t *e = NULL;
@@ -1397,7 +1335,7 @@ int h5snap_list(const char *dir, char ***paths, int *n, char *errstr, size_t err
         for (int i = 0; i < count; i++)
             free(e[i].path);
         free(e);
-        snap_err(errstr, errsize, "%s: out of memory listing snapshots", dir);
+        h5util_err(errstr, errsize, "%s: out of memory listing snapshots", dir);
         return -1;
     }
     free(e);
@@ -1412,13 +1350,13 @@ int h5snap_prune(const char *dir, int keep, int *removed, char *errstr, size_t e
     int n = 0, rc = 0;
     if (removed) *removed = 0;
     if (keep < 1) {
-        snap_err(errstr, errsize, "%s: keeping %d snapshots: keep at least 1", dir, keep);
+        h5util_err(errstr, errsize, "%s: keeping %d snapshots: keep at least 1", dir, keep);
         return -1;
     }
     if (h5snap_list(dir, &paths, &n, errstr, errsize) != 0) return -1;
     for (int i = keep; i < n; i++) {
         if (unlink(paths[i]) != 0) {
-            snap_err(errstr, errsize, "%s: cannot remove: %s", paths[i], strerror(errno));
+            h5util_err(errstr, errsize, "%s: cannot remove: %s", paths[i], strerror(errno));
             rc = -1;
             break;
         }
@@ -1457,17 +1395,17 @@ int h5snap_read_newest(MPI_Comm comm, const char *dir, int64_t max_batch, h5snap
                 if (b <= max_batch) break;
                 if (warn) {
                     char msg[SNAP_ERR_MAX];
-                    snap_err(msg, sizeof msg,
-                             "%s: skipped: batch %" PRId64
-                             " is newer than the last committed batch %" PRId64,
-                             paths[i], b, max_batch);
+                    h5util_err(msg, sizeof msg,
+                               "%s: skipped: batch %" PRId64
+                               " is newer than the last committed batch %" PRId64,
+                               paths[i], b, max_batch);
                     warn(warn_arg, msg);
                 }
             }
             if (i < count) snprintf(cand, sizeof cand, "%s", paths[i]);
         }
         if (MPI_Bcast(cand, sizeof cand, MPI_CHAR, 0, comm) != MPI_SUCCESS) {
-            snap_err(errstr, errsize, "MPI_Bcast of a snapshot path failed");
+            h5util_err(errstr, errsize, "MPI_Bcast of a snapshot path failed");
             result = -1;
             break;
         }
@@ -1479,17 +1417,17 @@ int h5snap_read_newest(MPI_Comm comm, const char *dir, int64_t max_batch, h5snap
                 result = 0;
                 break;
             }
-            snap_err(why, sizeof why,
-                     "%s: attribute batch_id %" PRId64
-                     " is newer than the last committed batch %" PRId64,
-                     cand, meta->batch_id, max_batch);
+            h5util_err(why, sizeof why,
+                       "%s: attribute batch_id %" PRId64
+                       " is newer than the last committed batch %" PRId64,
+                       cand, meta->batch_id, max_batch);
             free(*users);
             *users = NULL;
             *n = 0;
         }
         if (rank == 0 && warn) {
             char msg[SNAP_ERR_MAX + 64];
-            snap_err(msg, sizeof msg, "%s; skipped for an older snapshot", why);
+            h5util_err(msg, sizeof msg, "%s; skipped for an older snapshot", why);
             warn(warn_arg, msg);
         }
     }

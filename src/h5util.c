@@ -1,8 +1,13 @@
-/* h5util.c - HDF5 error-stack helpers shared by the snapshot and archive code. */
+/* h5util.c - HDF5 helpers shared by the snapshot and archive code. */
 #include "h5util.h"
 
-#include <hdf5.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 void h5util_quiet(void)
 {
@@ -29,4 +34,65 @@ const char *h5util_reason(char *buf, size_t size)
     H5Eclear2(H5E_DEFAULT);
     if (!buf[0]) snprintf(buf, size, "HDF5 error");
     return buf;
+}
+
+void h5util_err(char *errstr, size_t errsize, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (errstr && errsize) vsnprintf(errstr, errsize, fmt, ap);
+    va_end(ap);
+}
+
+int h5util_attr_write(hid_t obj, const char *name, hid_t ftype, hid_t mtype, const void *v)
+{
+    hid_t space = H5Screate(H5S_SCALAR);
+    hid_t attr = space < 0 ? -1 : H5Acreate2(obj, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = (attr >= 0 && H5Awrite(attr, mtype, v) >= 0) ? 0 : -1;
+    if (attr >= 0) H5Aclose(attr);
+    if (space >= 0) H5Sclose(space);
+    return rc;
+}
+
+int h5util_attr_i64(hid_t obj, const char *name, int64_t v)
+{
+    return h5util_attr_write(obj, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v);
+}
+
+int h5util_attr_str(hid_t obj, const char *name, const char *s)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    int rc = -1;
+    if (t >= 0 && H5Tset_size(t, strlen(s) + 1) >= 0 && H5Tset_strpad(t, H5T_STR_NULLTERM) >= 0 &&
+        H5Tset_cset(t, H5T_CSET_UTF8) >= 0)
+        rc = h5util_attr_write(obj, name, t, t, s);
+    if (t >= 0) H5Tclose(t);
+    return rc;
+}
+
+int h5util_precheck(const char *path, char *errstr, size_t errsize)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        h5util_err(errstr, errsize, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        h5util_err(errstr, errsize, "%s: not a regular file", path);
+        return -1;
+    }
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) {
+        h5util_err(errstr, errsize, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    close(fd);
+    htri_t is = H5Fis_hdf5(path);
+    if (is <= 0) {
+        H5Eclear2(H5E_DEFAULT);
+        h5util_err(errstr, errsize, "%s: not an HDF5 file (%s)", path,
+                   st.st_size == 0 ? "empty" : "no HDF5 signature");
+        return -1;
+    }
+    return 0;
 }
