@@ -1,24 +1,41 @@
 /* exchange.c - scatter, gather and all-to-all of byte records (exchange.h).
- * Counts travel first (MPI_Scatter/Gather/Alltoall of ints), then the
- * payload with the v-variant in MPI_BYTE. Every collective is started
- * non-blocking and completed by exchange_wait, which naps between tests:
- * with more ranks than cores (and PostgreSQL on the same machine) a rank
- * spinning in a blocking collective would take the CPU the others need. */
+ * Counts travel first, then the payload with the v-variant in MPI_BYTE.
+ * The counts step is where a rank waits for the others: it is started
+ * non-blocking and completed by exchange_wait, which tests without pause
+ * for 2 ms, then naps between tests (with more ranks than cores, and
+ * PostgreSQL on the same machine, a rank spinning through a long wait would
+ * take the CPU the others need). Once every rank is past it, the payload
+ * moves with the blocking call: Open MPI 4.1's non-blocking v-collectives
+ * move megabytes at a fifth of the speed (measured: 4 MB to each of 2 ranks,
+ * 13.7 ms with MPI_Ialltoallv against 2.4 ms with MPI_Alltoallv). */
 #include "exchange.h"
 
 #include <limits.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#define SPIN_NS 20000L /* 20 us */
+
 int exchange_wait(MPI_Request *req)
 {
-    struct timespec nap = {0, 50000}; /* 50 µs */
-    unsigned spins = 0;
-    int done = 0, rc = MPI_SUCCESS;
+    struct timespec nap = {0, 50000}, start, now; /* 50 µs */
+    unsigned tests = 0;
+    int done = 0, napping = 0, rc = MPI_SUCCESS;
+    clock_gettime(CLOCK_MONOTONIC, &start);
     while (rc == MPI_SUCCESS && !done) {
         rc = MPI_Test(req, &done, MPI_STATUS_IGNORE);
-        if (!done && ++spins > 100) nanosleep(&nap, NULL);
+        if (done) break;
+        if (napping) {
+            nanosleep(&nap, NULL);
+            continue;
+        }
+        if (++tests % 16 == 0) {
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            napping =
+                (now.tv_sec - start.tv_sec) * 1000000000L + (now.tv_nsec - start.tv_nsec) > SPIN_NS;
+        }
     }
     return rc;
 }
@@ -69,9 +86,8 @@ int exchange_scatter(MPI_Comm comm, int root, const void *send, const int *count
         if (*recv == NULL) rc = MPI_ERR_NO_MEM;
     }
     if (rc == MPI_SUCCESS)
-        rc = finish(MPI_Iscatterv(send, bytes, displs, MPI_BYTE, *recv,
-                                  (int)((size_t)*nrecv * record_size), MPI_BYTE, root, comm, &req),
-                    &req);
+        rc = MPI_Scatterv(send, bytes, displs, MPI_BYTE, *recv, (int)((size_t)*nrecv * record_size),
+                          MPI_BYTE, root, comm);
     free(bytes);
     free(displs);
     return rc;
@@ -105,24 +121,22 @@ int exchange_gather(MPI_Comm comm, int root, const void *send, int n, size_t rec
         if (bytes == NULL || *recv == NULL) rc = MPI_ERR_NO_MEM;
     }
     if (rc == MPI_SUCCESS)
-        rc = finish(MPI_Igatherv(send, (int)((size_t)n * record_size), MPI_BYTE, *recv, bytes,
-                                 displs, MPI_BYTE, root, comm, &req),
-                    &req);
+        rc = MPI_Gatherv(send, (int)((size_t)n * record_size), MPI_BYTE, *recv, bytes, displs,
+                         MPI_BYTE, root, comm);
     free(counts);
     free(bytes);
     free(displs);
     return rc;
 }
 
-int exchange_alltoall(MPI_Comm comm, const void *send, const int *counts, size_t record_size,
-                      void **recv, int *nrecv, int *recv_counts)
+int exchange_alltoall_into(MPI_Comm comm, const void *send, const int *counts, size_t record_size,
+                           exchange_buf_t *into, int *nrecv, int *recv_counts)
 {
     MPI_Request req;
     int size, rc = MPI_ERR_NO_MEM;
     MPI_Comm_size(comm, &size);
     int *sdispl = malloc((size_t)size * sizeof(int)), *rdispl = malloc((size_t)size * sizeof(int));
     int *sbytes = NULL, *rbytes = NULL;
-    *recv = NULL;
     *nrecv = 0;
     if (sdispl == NULL || rdispl == NULL) goto out;
     if ((sbytes = byte_counts(counts, size, record_size, sdispl)) == NULL) goto out;
@@ -132,10 +146,14 @@ int exchange_alltoall(MPI_Comm comm, const void *send, const int *counts, size_t
     if ((rbytes = byte_counts(recv_counts, size, record_size, rdispl)) == NULL) goto out;
     for (int i = 0; i < size; i++)
         *nrecv += recv_counts[i];
-    if ((*recv = malloc(*nrecv ? (size_t)*nrecv * record_size : 1)) == NULL) goto out;
-    rc = finish(
-        MPI_Ialltoallv(send, sbytes, sdispl, MPI_BYTE, *recv, rbytes, rdispl, MPI_BYTE, comm, &req),
-        &req);
+    size_t need = *nrecv ? (size_t)*nrecv * record_size : 1;
+    if (need > into->cap) {
+        void *p = realloc(into->data, need);
+        if (p == NULL) goto out;
+        into->data = p;
+        into->cap = need;
+    }
+    rc = MPI_Alltoallv(send, sbytes, sdispl, MPI_BYTE, into->data, rbytes, rdispl, MPI_BYTE, comm);
 out:
     free(sdispl);
     free(rdispl);
@@ -144,8 +162,18 @@ out:
     return rc;
 }
 
-int exchange_pack(const void *records, size_t n, size_t record_size, const int *dest, int nranks,
-                  void *out, int *counts, size_t *pos)
+int exchange_alltoall(MPI_Comm comm, const void *send, const int *counts, size_t record_size,
+                      void **recv, int *nrecv, int *recv_counts)
+{
+    exchange_buf_t fresh = {NULL, 0};
+    int rc = exchange_alltoall_into(comm, send, counts, record_size, &fresh, nrecv, recv_counts);
+    if (rc != MPI_SUCCESS) free(fresh.data);
+    *recv = rc == MPI_SUCCESS ? fresh.data : NULL;
+    return rc;
+}
+
+int exchange_pack_strided(const void *records, size_t n, size_t stride, size_t record_size,
+                          const int *dest, int nranks, void *out, int *counts, size_t *pos)
 {
     size_t *next = calloc((size_t)nranks + 1, sizeof *next);
     if (next == NULL) return MPI_ERR_NO_MEM;
@@ -156,10 +184,16 @@ int exchange_pack(const void *records, size_t n, size_t record_size, const int *
         next[r + 1] = next[r] + (size_t)counts[r];
     for (size_t i = 0; i < n; i++) {
         size_t at = next[dest[i]]++;
-        memcpy((char *)out + at * record_size, (const char *)records + i * record_size,
-               record_size);
+        memcpy((char *)out + at * record_size, (const char *)records + i * stride, record_size);
         if (pos) pos[i] = at;
     }
     free(next);
     return MPI_SUCCESS;
+}
+
+int exchange_pack(const void *records, size_t n, size_t record_size, const int *dest, int nranks,
+                  void *out, int *counts, size_t *pos)
+{
+    return exchange_pack_strided(records, n, record_size, record_size, dest, nranks, out, counts,
+                                 pos);
 }
