@@ -52,12 +52,13 @@ void rules_config_default(rules_config_t *cfg);
 /* The state of one user that the rules read and the worker updates. */
 typedef struct user_state {
     uint8_t id[16];
+    uint8_t used; /* slot in use (shard hash table); next to the id, which a
+                     lookup compares, so that both are in one cache line */
+    uint8_t region;
+    uint8_t pad[6];
     int64_t balance_cents;
     int64_t limit_cents[MOD_COUNT];
     int64_t last_approved_us; /* INT64_MIN when none */
-    uint8_t region;
-    uint8_t used; /* slot in use (shard hash table) */
-    uint8_t pad[6];
 } user_state_t;
 
 typedef struct rules_outcome {
