@@ -11,6 +11,7 @@
 #ifndef BS_WORKER_H
 #define BS_WORKER_H
 
+#include "exchange.h"
 #include "pgsink.h"
 #include "rules.h"
 #include "shard.h"
@@ -41,6 +42,7 @@ typedef struct worker {
     shard_t users;
     rules_config_t rules;
     tzhour_t tz;
+    exchange_buf_t queries, answers, credits; /* receive buffers, reused */
 } worker_t;
 
 /* Returns 0, or -1 with errstr (bad time zone, out of memory). */
@@ -56,6 +58,34 @@ int worker_apply_deltas(worker_t *w, const ledger_delta_t *deltas, int n);
 /* Decide items[0..n) (in seq order) as described above; results[i] belongs
  * to items[i]. Collective over w->comm. Returns MPI_SUCCESS or an error. */
 int worker_decide(worker_t *w, const work_item_t *items, int n, work_result_t *results);
+
+/* ---- the steps of worker_decide, for replay (replay.c), which looks up
+ * the receivers of a whole window at once and decides batch by batch ---- */
+
+/* Where a user lives: its owner's worker index and its slot in the owner's
+ * shard (stable while no user is added), or slot WORKER_NO_USER. */
+#define WORKER_NO_USER UINT32_MAX
+
+typedef struct worker_credit {
+    int64_t amount_cents;
+    uint32_t slot; /* in the owner's shard */
+    int32_t owner; /* worker index */
+} worker_credit_t;
+
+/* Step 1, collective over w->comm: find the n user ids at ids, ids + stride,
+ * ... at their owners: slot[i] and owner[i] as above. MPI_SUCCESS or an error. */
+int worker_find_users(worker_t *w, const void *ids, size_t stride, int n, uint32_t *slot,
+                      int32_t *owner);
+
+/* Step 2, local: decide one transaction whose payer this worker owns (or
+ * that no worker knows), against the payer's current state; an approval
+ * debits the payer at once. The caller queues the credit. */
+rules_outcome_t worker_decide_one(worker_t *w, const txn_t *t, int receiver_known,
+                                  int64_t kafka_ts_ms);
+
+/* Step 3, collective over w->comm, at batch end: each credit goes to its
+ * owner, which adds it to the user at its slot. MPI_SUCCESS or an error. */
+int worker_apply_credits(worker_t *w, const worker_credit_t *credits, int n);
 
 /* Totals over this worker's shard (for snapshots, summaries and tests). */
 void worker_totals(const worker_t *w, int64_t *users, int64_t *money_cents);

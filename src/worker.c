@@ -8,11 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct credit {
-    uint8_t receiver[16];
-    int64_t amount_cents;
-} credit_t;
-
 int worker_init(worker_t *w, MPI_Comm workers, const rules_config_t *rules, char *errstr,
                 size_t errsize)
 {
@@ -34,6 +29,9 @@ void worker_free(worker_t *w)
 {
     shard_free(&w->users);
     tzhour_free(&w->tz);
+    free(w->queries.data);
+    free(w->answers.data);
+    free(w->credits.data);
 }
 
 int worker_put_users(worker_t *w, const user_state_t *users, int n)
@@ -59,102 +57,123 @@ int worker_apply_deltas(worker_t *w, const ledger_delta_t *deltas, int n)
     return rc;
 }
 
-/* Step 1: for each item, does its receiver exist? known[i] = 0/1. */
-static int check_receivers(worker_t *w, const work_item_t *items, int n, uint8_t *known)
+int worker_find_users(worker_t *w, const void *ids, size_t stride, int n, uint32_t *slot,
+                      int32_t *owner)
 {
+    const uint8_t *id = ids;
+    if (w->count == 1) { /* one worker: no exchange */
+        for (int i = 0; i < n; i++) {
+            if (i + 8 < n) shard_prefetch(&w->users, id + (size_t)(i + 8) * stride);
+            const user_state_t *u = shard_find(&w->users, id + (size_t)i * stride);
+            slot[i] = u ? (uint32_t)(u - w->users.slots) : WORKER_NO_USER;
+            owner[i] = 0;
+        }
+        return MPI_SUCCESS;
+    }
     int rc = MPI_ERR_NO_MEM, nq = 0, na = 0;
     int *dest = malloc((size_t)(n ? n : 1) * sizeof *dest);
-    uint8_t(*ids)[16] = malloc((size_t)(n ? n : 1) * 16);
     uint8_t(*packed)[16] = malloc((size_t)(n ? n : 1) * 16);
     size_t *pos = malloc((size_t)(n ? n : 1) * sizeof *pos);
     int *counts = malloc((size_t)w->count * sizeof *counts);
     int *qcounts = malloc((size_t)w->count * sizeof *qcounts);
     int *acounts = malloc((size_t)w->count * sizeof *acounts);
-    uint8_t(*queries)[16] = NULL;
-    uint8_t *answers = NULL, *replies = NULL;
-    if (!dest || !ids || !packed || !pos || !counts || !qcounts || !acounts) goto out;
+    uint32_t *answers = NULL;
+    if (!dest || !packed || !pos || !counts || !qcounts || !acounts) goto out;
 
-    for (int i = 0; i < n; i++) {
-        memcpy(ids[i], items[i].txn.receiver, 16);
-        dest[i] = route_owner(items[i].txn.receiver, w->count);
-    }
-    rc = exchange_pack(ids, (size_t)n, 16, dest, w->count, packed, counts, pos);
-    if (rc != MPI_SUCCESS) goto out;
-    rc = exchange_alltoall(w->comm, packed, counts, 16, (void **)&queries, &nq, qcounts);
-    if (rc != MPI_SUCCESS) goto out;
-    rc = MPI_ERR_NO_MEM;
-    if ((answers = malloc((size_t)(nq ? nq : 1))) == NULL) goto out;
-    for (int i = 0; i < nq; i++)
-        answers[i] = shard_find(&w->users, queries[i]) != NULL;
-    /* Answers go back to where the queries came from, in the same order. */
-    rc = exchange_alltoall(w->comm, answers, qcounts, 1, (void **)&replies, &na, acounts);
-    if (rc != MPI_SUCCESS) goto out;
     for (int i = 0; i < n; i++)
-        known[i] = replies[pos[i]];
+        owner[i] = dest[i] = route_owner(id + (size_t)i * stride, w->count);
+    rc = exchange_pack_strided(id, (size_t)n, stride, 16, dest, w->count, packed, counts, pos);
+    if (rc != MPI_SUCCESS) goto out;
+    rc = exchange_alltoall_into(w->comm, packed, counts, 16, &w->queries, &nq, qcounts);
+    if (rc != MPI_SUCCESS) goto out;
+    const uint8_t(*queries)[16] = w->queries.data;
+    rc = MPI_ERR_NO_MEM;
+    if ((answers = malloc((size_t)(nq ? nq : 1) * sizeof *answers)) == NULL) goto out;
+    for (int i = 0; i < nq; i++) {
+        if (i + 8 < nq) shard_prefetch(&w->users, queries[i + 8]);
+        const user_state_t *u = shard_find(&w->users, queries[i]);
+        answers[i] = u ? (uint32_t)(u - w->users.slots) : WORKER_NO_USER;
+    }
+    /* Answers go back to where the queries came from, in the same order. */
+    rc = exchange_alltoall_into(w->comm, answers, qcounts, sizeof *answers, &w->answers, &na,
+                                acounts);
+    if (rc != MPI_SUCCESS) goto out;
+    const uint32_t *replies = w->answers.data;
+    for (int i = 0; i < n; i++)
+        slot[i] = replies[pos[i]];
 out:
     free(dest);
-    free(ids);
     free(packed);
     free(pos);
     free(counts);
     free(qcounts);
     free(acounts);
-    free(queries);
     free(answers);
-    free(replies);
     return rc;
 }
 
-/* Step 3: send credits to the receivers' owners and apply those we own. */
-static int apply_credits(worker_t *w, const credit_t *credits, int n)
+rules_outcome_t worker_decide_one(worker_t *w, const txn_t *t, int receiver_known,
+                                  int64_t kafka_ts_ms)
 {
+    user_state_t *payer = shard_find(&w->users, t->payer);
+    int hour = tzhour_hour(&w->tz, t->time_us);
+    rules_outcome_t o = rules_decide(&w->rules, t, payer, receiver_known, hour, kafka_ts_ms);
+    if (o.status == STATUS_APPROVED) {
+        payer->balance_cents -= t->amount_cents;
+        if (t->time_us > payer->last_approved_us) payer->last_approved_us = t->time_us;
+    }
+    return o;
+}
+
+int worker_apply_credits(worker_t *w, const worker_credit_t *credits, int n)
+{
+    if (w->count == 1) { /* one worker: every credit is ours */
+        for (int i = 0; i < n; i++) {
+            if (i + 8 < n) __builtin_prefetch(&w->users.slots[credits[i + 8].slot].balance_cents);
+            w->users.slots[credits[i].slot].balance_cents += credits[i].amount_cents;
+        }
+        return MPI_SUCCESS;
+    }
     int rc = MPI_ERR_NO_MEM, nin = 0;
     int *dest = malloc((size_t)(n ? n : 1) * sizeof *dest);
-    credit_t *packed = malloc((size_t)(n ? n : 1) * sizeof *packed);
+    worker_credit_t *packed = malloc((size_t)(n ? n : 1) * sizeof *packed);
     int *counts = malloc((size_t)w->count * sizeof *counts);
     int *rcounts = malloc((size_t)w->count * sizeof *rcounts);
-    credit_t *incoming = NULL;
     if (!dest || !packed || !counts || !rcounts) goto out;
     for (int i = 0; i < n; i++)
-        dest[i] = route_owner(credits[i].receiver, w->count);
+        dest[i] = credits[i].owner;
     rc = exchange_pack(credits, (size_t)n, sizeof *credits, dest, w->count, packed, counts, NULL);
     if (rc != MPI_SUCCESS) goto out;
-    rc = exchange_alltoall(w->comm, packed, counts, sizeof *packed, (void **)&incoming, &nin,
-                           rcounts);
+    rc =
+        exchange_alltoall_into(w->comm, packed, counts, sizeof *packed, &w->credits, &nin, rcounts);
     if (rc != MPI_SUCCESS) goto out;
-    for (int i = 0; i < nin; i++) {
-        user_state_t *u = shard_find(&w->users, incoming[i].receiver);
-        if (u) u->balance_cents += incoming[i].amount_cents; /* existence was checked */
-    }
+    const worker_credit_t *incoming = w->credits.data;
+    for (int i = 0; i < nin; i++)
+        w->users.slots[incoming[i].slot].balance_cents += incoming[i].amount_cents;
 out:
     free(dest);
     free(packed);
     free(counts);
     free(rcounts);
-    free(incoming);
     return rc;
 }
 
 int worker_decide(worker_t *w, const work_item_t *items, int n, work_result_t *results)
 {
     int rc = MPI_ERR_NO_MEM, ncredits = 0;
-    uint8_t *known = malloc((size_t)(n ? n : 1));
-    credit_t *credits = malloc((size_t)(n ? n : 1) * sizeof *credits);
-    if (known == NULL || credits == NULL) goto out;
-    rc = check_receivers(w, items, n, known);
+    uint32_t *slot = malloc((size_t)(n ? n : 1) * sizeof *slot);
+    int32_t *owner = malloc((size_t)(n ? n : 1) * sizeof *owner);
+    worker_credit_t *credits = malloc((size_t)(n ? n : 1) * sizeof *credits);
+    if (slot == NULL || owner == NULL || credits == NULL) goto out;
+    rc = worker_find_users(w, items[0].txn.receiver, sizeof *items, n, slot, owner);
     if (rc != MPI_SUCCESS) goto out;
 
     for (int i = 0; i < n; i++) {
         const txn_t *t = &items[i].txn;
-        user_state_t *payer = shard_find(&w->users, t->payer);
-        int hour = tzhour_hour(&w->tz, t->time_us);
-        rules_outcome_t o = rules_decide(&w->rules, t, payer, known[i], hour, items[i].kafka_ts_ms);
-        if (o.status == STATUS_APPROVED) {
-            payer->balance_cents -= t->amount_cents;
-            if (t->time_us > payer->last_approved_us) payer->last_approved_us = t->time_us;
-            memcpy(credits[ncredits].receiver, t->receiver, 16);
-            credits[ncredits++].amount_cents = t->amount_cents;
-        }
+        rules_outcome_t o =
+            worker_decide_one(w, t, slot[i] != WORKER_NO_USER, items[i].kafka_ts_ms);
+        if (o.status == STATUS_APPROVED)
+            credits[ncredits++] = (worker_credit_t){t->amount_cents, slot[i], owner[i]};
         work_result_t *r = &results[i];
         memset(r, 0, sizeof *r);
         r->seq = items[i].seq;
@@ -165,9 +184,10 @@ int worker_decide(worker_t *w, const work_item_t *items, int n, work_result_t *r
         r->t6 = o.t6;
         r->t7 = o.t7;
     }
-    rc = apply_credits(w, credits, ncredits);
+    rc = worker_apply_credits(w, credits, ncredits);
 out:
-    free(known);
+    free(slot);
+    free(owner);
     free(credits);
     return rc;
 }
