@@ -10,7 +10,9 @@
  *   /                          attributes format_version (int32 = 1), kind
  *                              ("bankstream transaction archive"),
  *                              created_unix_us, created_iso, source ("stream" |
- *                              "produce" | "replay": results of a replay),
+ *                              "produce"; "replay" in files of bankstream
+ *                              versions whose replay wrote archives: replay
+ *                              now writes h5results.h files),
  *                              topic, first_batch_id, last_batch_id
  *                              (-1 for produce or when empty), seed (uint64,
  *                              produce only), n_rows
@@ -145,6 +147,33 @@ const h5archive_info_t *h5archive_info(const h5archive_reader_t *r);
  * millions at once: buffers far beyond the cache measured 40% more CPU. */
 int h5archive_read(h5archive_reader_t *r, int64_t first, int64_t count, h5archive_row_t *rows,
                    char *errstr, size_t errsize);
+
+/* Destinations for h5archive_read_columns: cell i of each non-NULL array
+ * receives row first+i; a NULL column is not read at all (replay reads only
+ * the columns its rules need). */
+typedef struct h5archive_columns {
+    uint8_t (*id)[16];
+    uint8_t (*payer)[16];
+    uint8_t (*receiver)[16];
+    int64_t *time_us;
+    int64_t *amount_cents;
+    uint8_t *region;
+    uint8_t *modality;
+    int32_t *kafka_partition;
+    int64_t *kafka_offset;
+    int64_t *kafka_ts_ms;
+    int64_t *batch_id;
+    uint8_t *status;
+    uint8_t *reason;
+    double *t5, *t6, *t7;
+} h5archive_columns_t;
+
+/* Read rows [first, first + count) of the requested columns straight into
+ * the caller's arrays (one H5Dread per column, no row transposition). Same
+ * contract as h5archive_read otherwise: collective when opened on more than
+ * one rank, enum columns checked, -1 on every rank with the same errstr. */
+int h5archive_read_columns(h5archive_reader_t *r, int64_t first, int64_t count,
+                           const h5archive_columns_t *cols, char *errstr, size_t errsize);
 
 /* Close (collective when opened on more than one rank). NULL-safe. */
 void h5archive_close_reader(h5archive_reader_t *r);

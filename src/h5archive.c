@@ -993,10 +993,10 @@ const h5archive_info_t *h5archive_info(const h5archive_reader_t *r)
     return &r->info;
 }
 
-/* Read column c, rows [first, first + count) (count > 0), into r->col[c].
+/* Read column c, rows [first, first + count) (count > 0), into dst.
  * 0 or -1 + errstr. */
-static int arch_read_col(h5archive_reader_t *r, int c, int64_t first, int64_t count, char *errstr,
-                         size_t errsize)
+static int arch_read_col(h5archive_reader_t *r, int c, int64_t first, int64_t count, void *dst,
+                         char *errstr, size_t errsize)
 {
     int two = arch_cols[c].kind == K_UUID;
     hsize_t start[2] = {(hsize_t)first, 0}, n[2] = {(hsize_t)count, 16};
@@ -1005,7 +1005,7 @@ static int arch_read_col(h5archive_reader_t *r, int c, int64_t first, int64_t co
     int rc = (fspace < 0 || mspace < 0 ||
               H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, n, NULL) < 0 ||
               H5Dread(r->dset[c], arch_mem_type(arch_cols[c].kind), mspace, fspace,
-                      r->dxpl >= 0 ? r->dxpl : H5P_DEFAULT, r->col[c]) < 0)
+                      r->dxpl >= 0 ? r->dxpl : H5P_DEFAULT, dst) < 0)
                  ? -1
                  : 0;
     if (mspace >= 0) H5Sclose(mspace);
@@ -1032,6 +1032,20 @@ static int64_t arch_bad_enum(int c, const uint8_t *col, size_t n)
     return -1;
 }
 
+/* arch_read_col, then the range check of an enum column. 0 or -1 + errstr. */
+static int arch_read_checked(h5archive_reader_t *r, int c, int64_t first, int64_t count, void *dst,
+                             char *errstr, size_t errsize)
+{
+    if (arch_read_col(r, c, first, count, dst, errstr, errsize) != 0) return -1;
+    if (c != C_REGION && c != C_MODALITY && c != C_STATUS && c != C_REASON) return 0;
+    int64_t bad = arch_bad_enum(c, dst, (size_t)count);
+    if (bad < 0) return 0;
+    h5util_err(errstr, errsize,
+               "%s: dataset %s, row %" PRId64 ": value %u is out of range: the archive is damaged",
+               r->path, arch_cols[c].path, first + bad, ((const uint8_t *)dst)[bad]);
+    return -1;
+}
+
 /* Rows per read call: whole chunks of the file, about ARCH_CHUNK_ROWS. */
 static int64_t arch_piece_rows(const h5archive_reader_t *r)
 {
@@ -1053,20 +1067,8 @@ static int arch_read_rows(h5archive_reader_t *r, int64_t first, int64_t count,
         if (end > first + count) end = first + count;
         size_t n = (size_t)(end - at);
         h5archive_row_t *out = rows + (at - first);
-        for (int c = 0; c < C_COUNT; c++) {
-            if (arch_read_col(r, c, at, (int64_t)n, errstr, errsize) != 0) return -1;
-            if (c == C_REGION || c == C_MODALITY || c == C_STATUS || c == C_REASON) {
-                int64_t bad = arch_bad_enum(c, r->col[c], n);
-                if (bad >= 0) {
-                    h5util_err(errstr, errsize,
-                               "%s: dataset %s, row %" PRId64
-                               ": value %u is out of range: the archive is damaged",
-                               r->path, arch_cols[c].path, at + bad,
-                               ((const uint8_t *)r->col[c])[bad]);
-                    return -1;
-                }
-            }
-        }
+        for (int c = 0; c < C_COUNT; c++)
+            if (arch_read_checked(r, c, at, (int64_t)n, r->col[c], errstr, errsize) != 0) return -1;
         for (size_t b = 0; b < n; b += ARCH_TRANSPOSE_ROWS) {
             size_t k = n - b < ARCH_TRANSPOSE_ROWS ? n - b : ARCH_TRANSPOSE_ROWS;
             memset(out + b, 0, k * sizeof *out); /* padding bytes too */
@@ -1101,6 +1103,29 @@ int h5archive_read(h5archive_reader_t *r, int64_t first, int64_t count, h5archiv
             }
     }
     if (rc == 0 && count > 0) rc = arch_read_rows(r, first, count, rows, errstr, errsize);
+    return arch_agree(r->comm, r->size, rc, errstr, errsize);
+}
+
+int h5archive_read_columns(h5archive_reader_t *r, int64_t first, int64_t count,
+                           const h5archive_columns_t *cols, char *errstr, size_t errsize)
+{
+    void *const dst[C_COUNT] = {
+        cols->id,           cols->payer,       cols->receiver, cols->time_us,
+        cols->amount_cents, cols->region,      cols->modality, cols->kafka_partition,
+        cols->kafka_offset, cols->kafka_ts_ms, cols->batch_id, cols->status,
+        cols->reason,       cols->t5,          cols->t6,       cols->t7,
+    };
+    h5util_quiet();
+    int rc = 0;
+    if (first < 0 || count < 0 || first > r->info.n_rows || count > r->info.n_rows - first) {
+        h5util_err(errstr, errsize,
+                   "%s: rows %" PRId64 "..%" PRId64 " requested, the archive holds %" PRId64
+                   " rows",
+                   r->path, first, first + count, r->info.n_rows);
+        rc = -1;
+    }
+    for (int c = 0; rc == 0 && count > 0 && c < C_COUNT; c++)
+        if (dst[c] != NULL) rc = arch_read_checked(r, c, first, count, dst[c], errstr, errsize);
     return arch_agree(r->comm, r->size, rc, errstr, errsize);
 }
 
