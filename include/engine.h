@@ -41,7 +41,8 @@ typedef struct engine {
     int rank, size;
     int is_worker;
     int nworkers;
-    worker_t worker; /* valid when is_worker */
+    int first_worker; /* world rank of worker 0: 1 for the stream, 0 for replay or N == 1 */
+    worker_t worker;  /* valid when is_worker */
     char snapshot_dir[512];
 } engine_t;
 
@@ -61,8 +62,12 @@ void engine_install_signals(void);
  * has one rank but Slurm or Open MPI say the step has more. */
 int engine_check_launch(int world_size, char *errstr, size_t errsize);
 
-/* Collective set-up: roles and the workers' communicator. 0 or -1 + errstr. */
-int engine_init(engine_t *e, MPI_Comm world, const job_config_t *job, char *errstr, size_t errsize);
+/* Collective set-up: roles and the workers' communicator. With rank0_works
+ * (replay, which has no Kafka or sink to serve), rank 0 owns users too and
+ * every rank is a worker; otherwise workers are ranks 1..N-1 (or rank 0 when
+ * N == 1). 0 or -1 + errstr. */
+int engine_init(engine_t *e, MPI_Comm world, const job_config_t *job, int rank0_works, char *errstr,
+                size_t errsize);
 void engine_free(engine_t *e);
 
 /* Rank 0: announce the next step. Collective with engine_wait_command. */

@@ -1,17 +1,18 @@
 /* replay.h - batch mode: the stream's engine over HDF5 transaction archives.
  *
- * Every rank reads a contiguous slice (hyperslab) of each window of rows, sends
- * each transaction to its payer's owner (MPI all-to-all), the workers decide
- * batch after batch exactly as the stream does (worker_decide), and rank 0
- * gathers the rows with their new results and hands them to an output.
+ * Every rank is a worker (engine_init with rank0_works). Window after window,
+ * every rank reads a contiguous slice of rows (only the columns the rules
+ * need), sends each transaction to its payer's owner (MPI all-to-all), the
+ * owners decide batch after batch exactly as the stream does (worker.h), the
+ * results go back to the rank that read the row, and every rank hands its
+ * slice, in row order, to the output (replay_out.h).
  *
- * Batches: with batch_size K > 0, rows [i*K, (i+1)*K) of the concatenated
- * archives form batch i; with K = 0 the archive's own batch_id column is used,
- * so that replaying a stream's archive reproduces the stream's batches (and,
- * from the snapshot that precedes it, the stream's results exactly). A batch
- * may straddle a window: its rows wait on their worker until the window that
- * completes it. Rows are never deduplicated here: an archive holds each
- * decided transaction once. */
+ * Batches never span two archives. With batch_size K > 0, rows [i*K, (i+1)*K)
+ * of each archive form a batch, numbered 0, 1, ... over the archives in order;
+ * with K = 0 the archive's own batch_id column is used (it must ascend), so
+ * that replaying a stream's archive reproduces the stream's batches (and,
+ * from the snapshot that precedes it, the stream's results exactly). Rows are
+ * never deduplicated here: an archive holds each decided transaction once. */
 #ifndef BS_REPLAY_H
 #define BS_REPLAY_H
 
@@ -21,24 +22,58 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Where rank 0 puts the replayed rows (in row order). */
+/* The decided rows one rank hands to the output: cell i of each array is
+ * row first + i of the replay (the archives concatenated in order). */
+typedef struct replay_rows {
+    int64_t first;
+    size_t n;
+    const uint8_t (*id)[16];    /* id_transacao */
+    const int64_t *batch_id;    /* the batch that decided the row */
+    const uint8_t *status;      /* enum txn_status */
+    const uint8_t *reason;      /* enum txn_reason */
+    const double *t5, *t6, *t7; /* NaN when not scored */
+} replay_rows_t;
+
+/* Where the results go (replay_out.h). Both calls are collective over the
+ * world; ok = 0 at close discards everything written. */
 typedef struct replay_out {
     void *state;
-    int (*write)(void *state, const h5archive_row_t *rows, size_t n, char *errstr, size_t errsize);
-    /* ok = 0: discard everything written (nothing must remain). */
+    int (*write)(void *state, const replay_rows_t *rows, char *errstr, size_t errsize);
     int (*close)(void *state, int ok, char *errstr, size_t errsize);
 } replay_out_t;
 
 typedef struct replay_stats {
     int64_t rows, batches;
     int64_t by_status[3];
-    double seconds;
+    double seconds; /* from the first read to the last write */
+    /* where rank 0's seconds went: reading its slices (and waiting for the
+     * others to read theirs), routing + deciding + returning the results,
+     * handing them to the output */
+    double read_seconds, decide_seconds, write_seconds;
 } replay_stats_t;
 
-/* Collective over e->world. archives[0..n) are opened in order (all of them
- * first, so that a bad one fails before anything is written). out is used on
- * rank 0 only. Returns 0 with stats (rank 0), or -1 with errstr on all ranks. */
-int replay_run(engine_t *e, char *const *archives, int narchives, int64_t batch_size,
-               const replay_out_t *out, replay_stats_t *stats, char *errstr, size_t errsize);
+typedef struct replay replay_t;
+
+/* Collective over e->world: open and check every archive (so that a bad one
+ * fails before anything is loaded or written). batch_size 0 means the
+ * archives' own batches; an archive written by produce has none, and is then
+ * replayed in batches of 10000 rows. Returns the replay, or NULL on every
+ * rank with errstr naming the file (and dataset). */
+replay_t *replay_open(engine_t *e, char *const *archives, int narchives, int64_t batch_size,
+                      char *errstr, size_t errsize);
+
+/* Rows over all the archives. */
+int64_t replay_total_rows(const replay_t *r);
+
+/* Batch size in use (0: the archives' own batches). */
+int64_t replay_batch_size(const replay_t *r);
+
+/* Collective: replay every archive into out. Returns 0 with stats (totals on
+ * rank 0), or -1 with errstr on all ranks. */
+int replay_run(replay_t *r, const replay_out_t *out, replay_stats_t *stats, char *errstr,
+               size_t errsize);
+
+/* Collective. NULL-safe. */
+void replay_close(replay_t *r);
 
 #endif

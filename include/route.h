@@ -3,7 +3,8 @@
  * owner(user) = FNV-1a 64-bit hash of the user's 16 UUID bytes, modulo the
  * number of workers. The hash is fixed forever (snapshots and tests depend on
  * it); only the number of workers changes where a user lives, never what
- * happens to it. Workers are ranks 1..N-1, or rank 0 alone when N == 1. */
+ * happens to it. In the stream, workers are ranks 1..N-1 (rank 0 alone when
+ * N == 1); in replay every rank is a worker (engine.h). */
 #ifndef BS_ROUTE_H
 #define BS_ROUTE_H
 
@@ -14,18 +15,13 @@ uint64_t route_hash(const uint8_t id[16]);
 /* Index of the owning worker, in [0, nworkers). */
 static inline int route_owner(const uint8_t id[16], int nworkers)
 {
-    return (int)(route_hash(id) % (uint64_t)nworkers);
+    return nworkers == 1 ? 0 : (int)(route_hash(id) % (uint64_t)nworkers);
 }
 
 /* World rank of worker index w in a world of `world_size` ranks. */
 static inline int route_worker_rank(int w, int world_size)
 {
     return world_size == 1 ? 0 : w + 1;
-}
-
-static inline int route_worker_count(int world_size)
-{
-    return world_size == 1 ? 1 : world_size - 1;
 }
 
 #endif

@@ -3,8 +3,10 @@
  *   mpirun -np N bankstream replay ARCHIVE... [--from-snapshot FILE]
  *          [--rules JOBFILE] [--out postgres|FILE.h5] [--batch-size K] [--pg C]
  *
- * Opening state: the snapshot given, else usuarios. Output: new rows in
- * replay_runs/replay_resultados, or an HDF5 results archive. */
+ * Every rank is a worker (rank 0 too). Order: the archives are opened and
+ * checked first, then the opening state is loaded (the snapshot given, else
+ * usuarios), then the output is opened: new rows in
+ * replay_runs/replay_resultados, or an HDF5 results file (h5results.h). */
 #include "cli.h"
 #include "commands.h"
 #include "engine.h"
@@ -15,6 +17,7 @@
 #include "pgsink.h"
 #include "replay.h"
 #include "replay_out.h"
+#include "rules.h"
 
 #include <getopt.h>
 #include <inttypes.h>
@@ -31,9 +34,11 @@ static const char usage_text[] =
     "  --from-snapshot FILE  opening state (default: the users of the database)\n"
     "  --rules JOBFILE       rules from this job file's [rules] (what-if runs)\n"
     "  --out postgres|F.h5   results into replay_runs/replay_resultados (default)\n"
-    "                        or into an HDF5 archive F.h5\n"
+    "                        or into an HDF5 results file F.h5, written by\n"
+    "                        every rank in parallel\n"
     "  --batch-size K        K rows per batch (default: the archive's own batches;\n"
-    "                        10000 for archives that have none)\n"
+    "                        10000 for archives that have none); a batch never\n"
+    "                        spans two archives\n"
     "  --pg CONNINFO         database (default: PG* environment, else the embedded one)\n";
 
 typedef struct replay_args {
@@ -111,20 +116,32 @@ static int parse_args(int argc, char **argv, replay_args_t *a, int speak)
     return 0;
 }
 
-/* Rank 0: open the output. Returns 0 or -1 (logged). */
-static int open_output(const replay_args_t *a, const char *conninfo, replay_out_t *out)
+/* Collective: open the output. Returns 0 or -1 (logged on rank 0). */
+static int open_output(const replay_args_t *a, const replay_t *r, MPI_Comm comm,
+                       const char *conninfo, replay_out_t *out)
 {
-    char err[1024], desc[1024];
-    int rc;
+    char err[1024] = "", desc[1024], rules[512];
+    const rules_config_t *c = &a->job.rules;
+    int rank = 0, rc;
+    MPI_Comm_rank(comm, &rank);
+    int64_t batch_size = replay_batch_size(r);
+    snprintf(rules, sizeof rules,
+             "weight_t5=%g weight_t6=%g weight_t7=%g score_divisor=%g risk_threshold=%g "
+             "t6_amount_cents=%" PRId64 " max_age_ms=%" PRId64 " limit_percent=%" PRId64
+             " timezone=%s",
+             c->weight_t5, c->weight_t6, c->weight_t7, c->score_divisor, c->risk_threshold,
+             c->t6_amount_cents, c->max_age_ms, c->limit_percent, c->timezone);
     if (strcmp(a->out, "postgres") == 0) {
-        snprintf(desc, sizeof desc, "replay of %d archive(s) from %s, %s%s, batches: %s",
+        snprintf(desc, sizeof desc, "replay of %d archive(s) from %s, %s%s, batches: %s; %s",
                  a->narchives, a->archives[0], a->snapshot ? "snapshot " : "usuarios",
-                 a->snapshot ? a->snapshot : "", a->batch_size ? "fixed size" : "the archive's");
-        rc = replay_out_postgres(out, conninfo, desc, err, sizeof err);
+                 a->snapshot ? a->snapshot : "", batch_size ? "fixed size" : "the archive's",
+                 rules);
+        rc = replay_out_postgres(out, comm, conninfo, desc, err, sizeof err);
     } else {
-        rc = replay_out_hdf5(out, a->out, err, sizeof err);
+        h5results_meta_t meta = {(const char *const *)a->archives, a->narchives, batch_size, rules};
+        rc = replay_out_hdf5(out, comm, a->out, replay_total_rows(r), &meta, err, sizeof err);
     }
-    if (rc != 0) log_error("%s", err);
+    if (rc != 0 && rank == 0) log_error("%s", err);
     return rc;
 }
 
@@ -155,12 +172,19 @@ int cmd_replay(int argc, char **argv)
     engine_t e;
     char err[1024] = "", conninfo[1024] = "";
     replay_out_t out = {0};
+    replay_t *replay = NULL;
     pgsink_t *db = NULL;
     int ok = 1, out_open = 0;
-    if (engine_init(&e, MPI_COMM_WORLD, &a.job, err, sizeof err) != 0) {
+    if (engine_init(&e, MPI_COMM_WORLD, &a.job, 1, err, sizeof err) != 0) {
         if (rank == 0) log_error("%s", err);
         MPI_Finalize();
         return 1;
+    }
+    /* The archives first: a bad one fails before anything is loaded or written. */
+    replay = replay_open(&e, a.archives, a.narchives, a.batch_size, err, sizeof err);
+    if (replay == NULL) {
+        if (rank == 0) log_error("%s", err);
+        goto done;
     }
     /* Rank 0 needs the database for usuarios or for the output. */
     int need_db = a.snapshot == NULL || strcmp(a.out, "postgres") == 0;
@@ -190,27 +214,29 @@ int cmd_replay(int argc, char **argv)
     MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
     if (!ok) goto done;
 
-    if (rank == 0) ok = open_output(&a, conninfo, &out) == 0;
-    MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
-    if (!ok) goto done;
-    out_open = rank == 0;
-
+    double t0 = MPI_Wtime();
+    if (open_output(&a, replay, MPI_COMM_WORLD, conninfo, &out) != 0) goto done;
+    out_open = 1;
     replay_stats_t stats;
-    int rc = replay_run(&e, a.archives, a.narchives, a.batch_size, &out, &stats, err, sizeof err);
+    int rc = replay_run(replay, &out, &stats, err, sizeof err);
+    out_open = 0;
+    char cerr[1024] = "";
+    long long id = rank == 0 ? replay_out_postgres_id(&out) : 0;
+    if (out.close(out.state, rc == 0, cerr, sizeof cerr) != 0 && rc == 0) {
+        snprintf(err, sizeof err, "%s", cerr);
+        rc = -1;
+    }
+    double seconds = MPI_Wtime() - t0;
     if (rank == 0) {
-        long long id = replay_out_postgres_id(&out);
-        char cerr[1024];
-        out_open = 0;
-        if (out.close(out.state, rc == 0, cerr, sizeof cerr) != 0) {
-            if (rc == 0) log_error("%s", cerr);
-            rc = -1;
-        }
         if (rc != 0) {
-            if (err[0]) log_error("%s", err);
+            log_error("%s", err[0] ? err : "the replay failed");
         } else {
-            printf("replayed %" PRId64 " rows in %" PRId64 " batches, %.1f s, %.0f rows/s\n",
-                   stats.rows, stats.batches, stats.seconds,
-                   stats.seconds > 0 ? (double)stats.rows / stats.seconds : 0.0);
+            printf("replayed %" PRId64 " rows in %" PRId64 " batches, %.2f s, %.0f rows/s\n",
+                   stats.rows, stats.batches, seconds,
+                   seconds > 0 ? (double)stats.rows / seconds : 0.0);
+            printf("rank 0: read %.2f s, route+decide %.2f s, write %.2f s, open+publish %.2f s\n",
+                   stats.read_seconds, stats.decide_seconds, stats.write_seconds,
+                   seconds - stats.read_seconds - stats.decide_seconds - stats.write_seconds);
             printf("approved %" PRId64 ", rejected %" PRId64 ", not processed %" PRId64 "\n",
                    stats.by_status[STATUS_APPROVED], stats.by_status[STATUS_REJECTED],
                    stats.by_status[STATUS_NOT_PROCESSED]);
@@ -220,10 +246,10 @@ int cmd_replay(int argc, char **argv)
                 printf("results: %s\n", a.out);
         }
     }
-    MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
     status = rc == 0 ? 0 : 1;
 done:
     if (out_open) out.close(out.state, 0, err, sizeof err);
+    replay_close(replay);
     pgsink_close(db);
     engine_free(&e);
     MPI_Finalize();

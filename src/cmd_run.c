@@ -175,7 +175,7 @@ int cmd_run(int argc, char **argv)
     }
 
     engine_t engine;
-    if (engine_init(&engine, MPI_COMM_WORLD, &job, err, sizeof err) != 0) {
+    if (engine_init(&engine, MPI_COMM_WORLD, &job, 0, err, sizeof err) != 0) {
         if (rank == 0) log_error("%s", err);
         MPI_Finalize();
         return 1;

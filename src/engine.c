@@ -46,15 +46,17 @@ int engine_check_launch(int world_size, char *errstr, size_t errsize)
     return 0;
 }
 
-int engine_init(engine_t *e, MPI_Comm world, const job_config_t *job, char *errstr, size_t errsize)
+int engine_init(engine_t *e, MPI_Comm world, const job_config_t *job, int rank0_works, char *errstr,
+                size_t errsize)
 {
     memset(e, 0, sizeof *e);
     e->world = world;
     MPI_Comm_set_errhandler(world, MPI_ERRORS_RETURN);
     MPI_Comm_rank(world, &e->rank);
     MPI_Comm_size(world, &e->size);
-    e->nworkers = route_worker_count(e->size);
-    e->is_worker = e->size == 1 || e->rank > 0;
+    e->first_worker = rank0_works ? 0 : route_worker_rank(0, e->size);
+    e->nworkers = e->size - e->first_worker;
+    e->is_worker = e->rank >= e->first_worker;
     snprintf(e->snapshot_dir, sizeof e->snapshot_dir, "%s", job->snapshot_dir);
     MPI_Comm workers = MPI_COMM_NULL;
     int rc = MPI_Comm_split(world, e->is_worker ? 0 : MPI_UNDEFINED, e->rank, &workers);
@@ -105,7 +107,7 @@ int engine_wait_command(engine_t *e, int *cmd)
 
 int engine_owner_rank(const engine_t *e, const uint8_t id[16])
 {
-    return route_worker_rank(route_owner(id, e->nworkers), e->size);
+    return e->first_worker + route_owner(id, e->nworkers);
 }
 
 int engine_step_users(engine_t *e, const user_state_t *users, const int *counts)

@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
 # tests/bench/replay.sh - replay throughput against the archive's I/O ceiling
 # (issue: HDF5 snapshots and replay). In one run: produce --hdf5 N transactions
-# over U users; then, for -np 1 and -np 2, a plain H5Dread of every column of
-# the archive (tests/bench/archive_read.c, the ceiling) and `bankstream replay`
-# of the same archive to an HDF5 results file. Goal: replay >= 50% of the ceiling.
-# Environment: BENCH_COUNT (10000000), BENCH_USERS (100000), BENCH_BATCH (10000).
+# over U users; then, for -np 1 and -np 2, a plain H5Dread of the columns the
+# replay reads (tests/bench/archive_read.c with ARCHIVE_READ_COLUMNS, the
+# ceiling; the rules here need neither kafka_ts_ms nor batch_id) and
+# `bankstream replay` of the same archive to an HDF5 results file, timed from
+# creating the results file to its publication (fsynced), and as the whole
+# mpirun.
+# Goal: replay >= 50% of the ceiling. Every figure is the best of BENCH_RUNS.
+# Environment: BENCH_COUNT (10000000), BENCH_USERS (100000), BENCH_BATCH
+# (10000), BENCH_RUNS (3).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 COUNT=${BENCH_COUNT:-10000000}
 USERS=${BENCH_USERS:-100000}
 BATCH=${BENCH_BATCH:-10000}
+RUNS=${BENCH_RUNS:-3}
+export ARCHIVE_READ_COLUMNS=/transactions/id,/transactions/payer,/transactions/receiver,\
+/transactions/time_us,/transactions/amount_cents,/transactions/region,/transactions/modality
 export BS_TEST_TMP=$(mktemp -d /tmp/bankstream-bench.XXXXXX)
 chmod 755 "$BS_TEST_TMP"
 source tests/lib.sh
@@ -30,16 +38,25 @@ FILE=$BS_TEST_TMP/archive.h5
     --start-time 1750000000000 --historic 0
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); $COUNT transactions," \
     "$USERS users, archive $(($(stat -c %s "$FILE") / 1000000)) MB"
+best() { sort -g | tail -1; }
 for np in 1 2; do
-    ceiling=$(mpirun --oversubscribe --bind-to none -np "$np" "$DRIVER" plain "$FILE" |
-        sed -n 's/.*rows\/s \([0-9.]*\).*/\1/p' | head -1)
-    t0=$(date +%s.%N)
-    mpirun_bs "$np" replay "$FILE" --pg "$PG" --out "$BS_TEST_TMP/results$np.h5" \
-        --batch-size "$BATCH" 2>/dev/null | grep replayed
-    t1=$(date +%s.%N)
-    python3 -c "import sys; n, c, s = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]); \
-print(f'-np $np: plain H5Dread {c:,.0f} rows/s; replay {n / s:,.0f} rows/s wall incl. start-up \
-and loading {int(sys.argv[4]):,} users ({n / s / c * 100:.0f}% of the ceiling)')" \
-        "$COUNT" "$ceiling" "$(echo "$t1 - $t0" | bc)" "$USERS"
-    rm -f "$BS_TEST_TMP/results$np.h5"
+    ceiling=$(for _ in $(seq "$RUNS"); do
+        mpirun --oversubscribe --bind-to none -np "$np" "$DRIVER" plain "$FILE" |
+            sed -n 's/.*rows\/s \([0-9.]*\).*/\1/p'
+    done | best)
+    inner=0 wall=0
+    for _ in $(seq "$RUNS"); do
+        t0=$(date +%s.%N)
+        line=$(mpirun_bs "$np" replay "$FILE" --pg "$PG" --out "$BS_TEST_TMP/results$np.h5" \
+            --batch-size "$BATCH" 2>/dev/null | grep "^replayed\|^rank 0")
+        t1=$(date +%s.%N)
+        echo "  -np $np: $(echo $line)"
+        inner=$(printf '%s\n' "$inner" "$(echo "$line" | head -1 | sed -n 's/.* \([0-9]*\) rows\/s$/\1/p')" | best)
+        wall=$(printf '%s\n' "$wall" "$(echo "$COUNT / ($t1 - $t0)" | bc -l)" | best)
+        rm -f "$BS_TEST_TMP/results$np.h5"
+    done
+    python3 -c "import sys; c, i, w = (float(x) for x in sys.argv[1:4]); \
+print(f'-np $np: plain H5Dread {c:,.0f} rows/s; replay {i:,.0f} rows/s from creating the results file to its \
+publication ({i / c * 100:.0f}% of the ceiling); {w:,.0f} rows/s as the whole mpirun, start-up \
+and loading $USERS users included ({w / c * 100:.0f}%)')" "$ceiling" "$inner" "$wall"
 done

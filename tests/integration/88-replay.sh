@@ -42,6 +42,51 @@ for n in 1 3; do
     assert_eq "$(compare "$id")" 0 "replay of batches 1-4 differs from the stream (-np $n)"
 done
 
+# 1b. The same replay into HDF5 results files on 1 and 3 ranks: the files are
+#     identical (h5dump), and their rows, read by h5dump, are the stream's.
+h5rows() { # results file -> "uuid status motivo batch_id" lines, sorted (by h5dump)
+    local d
+    for d in /transactions/id /results/status /results/reason /results/batch_id; do
+        h5dump -y -w 0 -o "$BS_TEST_TMP/v_${d##*/}" -d "$d" "$1" >/dev/null || fail "h5dump -d $d $1"
+    done
+    h5dump -a /results/status/names "$1" | sed -n 's/^ *(0): "\(.*\)"$/\1/p' >"$BS_TEST_TMP/v_snames"
+    h5dump -a /results/reason/names "$1" | sed -n 's/^ *(0): "\(.*\)"$/\1/p' >"$BS_TEST_TMP/v_rnames"
+    python3 - "$BS_TEST_TMP" <<'PY'
+import sys, uuid
+d = sys.argv[1]
+def vals(n):
+    return [int(x) for x in open(f"{d}/v_{n}").read().replace(",", " ").split()]
+ids, st, rs, b = vals("id"), vals("status"), vals("reason"), vals("batch_id")
+snames = open(f"{d}/v_snames").read().strip().split(",")
+rnames = open(f"{d}/v_rnames").read().strip().split(",")
+assert len(ids) == 16 * len(st) == 16 * len(rs) == 16 * len(b), "column lengths differ"
+for i in sorted(range(len(st)), key=lambda i: bytes(ids[16 * i:16 * i + 16])):
+    u = uuid.UUID(bytes=bytes(ids[16 * i:16 * i + 16]))
+    print(u, snames[st[i]], rnames[rs[i]] if rs[i] else "", b[i])
+PY
+}
+# On 3 ranks with windows of 3 x 250 rows: the stream's batches of 1000 rows
+# straddle the windows (the window grows to hold one, and is cut before the
+# last batch it holds).
+mpirun_bs 1 replay "$first" --pg "$PG" --out "$BS_TEST_TMP/first1.h5" >/dev/null 2>&1 ||
+    fail "replay of $first to HDF5 (-np 1)"
+BANKSTREAM_REPLAY_SLICE_ROWS=250 mpirun_bs 3 replay "$first" \
+    --pg "$PG" --out "$BS_TEST_TMP/first3.h5" >/dev/null 2>&1 || fail "replay of $first to HDF5 (-np 3)"
+for g in /transactions /results; do
+    cmp -s <(h5dump -g $g "$BS_TEST_TMP/first1.h5" | tail -n +2) \
+        <(h5dump -g $g "$BS_TEST_TMP/first3.h5" | tail -n +2) ||
+        fail "$g of the results files written by 1 and 3 ranks differ (h5dump)"
+done
+h5rows "$BS_TEST_TMP/first3.h5" >"$BS_TEST_TMP/first.rows"
+psql_q "$PG" "SELECT id_transacao || ' ' || status || ' ' || coalesce(motivo, '') || ' ' || batch_id
+    FROM transacoes WHERE batch_id <= 4 ORDER BY id_transacao" >"$BS_TEST_TMP/stream.rows"
+[ -s "$BS_TEST_TMP/stream.rows" ] || fail "no stream rows"
+cmp -s "$BS_TEST_TMP/first.rows" "$BS_TEST_TMP/stream.rows" ||
+    fail "HDF5 results differ from the stream: $(diff "$BS_TEST_TMP/first.rows" "$BS_TEST_TMP/stream.rows" | head -4)"
+assert_eq "$(h5dump -a /n_rows "$BS_TEST_TMP/first3.h5" | sed -n 's/^ *(0): //p')" \
+    "$(wc -l <"$BS_TEST_TMP/stream.rows")" "n_rows of the results file"
+assert_contains "$(h5dump -a /inputs "$BS_TEST_TMP/first3.h5")" "$first" "inputs attribute"
+
 # 2. The second interval from the snapshot of batch 4 (written by 2 ranks, read by 3).
 id=$(mpirun_bs 3 replay "$second" --from-snapshot "$snap4" --pg "$PG" 2>/dev/null | replay_id)
 rows=$(psql_q "$PG" "SELECT count(*) FROM replay_resultados WHERE replay_id = $id")
@@ -72,6 +117,24 @@ h5dump -d /results/status -y -w 1 -o "$BS_TEST_TMP/status.txt" "$BS_TEST_TMP/res
 statuses=$(tr -d ' ,' <"$BS_TEST_TMP/status.txt" | grep -v '^$' | sort | uniq -c | awk '{print $2}' | tr '\n' ' ')
 assert_eq "$(tr -d ' ,' <"$BS_TEST_TMP/status.txt" | grep -c .)" 5000 "rows in the results file"
 [[ "$statuses" != *255* ]] || fail "undecided rows in the results file: $statuses"
+
+# 4b. Two archives, batches of 700 rows on 2 ranks with windows of 2 x 300:
+#     a batch never spans the archives (the first one's last batch has 100
+#     rows), the batch ids go on from one archive to the next, and the
+#     results equal those of one rank with the default windows.
+for n in 1 2; do
+    BANKSTREAM_REPLAY_SLICE_ROWS=$((n == 2 ? 300 : 0)) mpirun_bs $n replay "$BS_TEST_TMP/hist.h5" \
+        "$BS_TEST_TMP/hist.h5" --out "$BS_TEST_TMP/two$n.h5" --batch-size 700 --pg "$PG" \
+        >/dev/null 2>&1 || fail "replay of two archives (-np $n)"
+done
+h5dump -y -w 0 -o "$BS_TEST_TMP/two.batch" -d /results/batch_id "$BS_TEST_TMP/two2.h5" >/dev/null
+batches=$(tr ',' '\n' <"$BS_TEST_TMP/two.batch" | tr -d ' ' | grep . | uniq -c | awk '{print $2 ":" $1}' | paste -sd' ')
+assert_eq "$batches" "0:700 1:700 2:700 3:700 4:700 5:700 6:700 7:100 8:700 9:700 10:700 11:700 12:700 13:700 14:700 15:100" \
+    "batches over two archives of 5000 rows"
+for g in /transactions /results; do
+    cmp -s <(h5dump -g $g "$BS_TEST_TMP/two1.h5" | tail -n +2) <(h5dump -g $g "$BS_TEST_TMP/two2.h5" | tail -n +2) ||
+        fail "$g of two-archive replays on 1 and 2 ranks differ (h5dump)"
+done
 
 # 5. Bad input: one clear line naming the file (and dataset), exit non-zero, nothing written.
 before=$(psql_q "$PG" "SELECT count(*) FROM replay_runs")

@@ -87,7 +87,7 @@ static int do_write(int argc, char **argv)
     int rank, size;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
-    int nworkers = route_worker_count(size);
+    int nworkers = size == 1 ? 1 : size - 1; /* the stream's workers: ranks 1..N-1, or rank 0 */
     int w = size == 1 ? 0 : rank - 1; /* this rank's worker index, -1 on rank 0 */
     uint64_t lo = 0, hi = n;
     if (block) {
