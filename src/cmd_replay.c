@@ -174,7 +174,7 @@ int cmd_replay(int argc, char **argv)
     replay_out_t out = {0};
     replay_t *replay = NULL;
     pgsink_t *db = NULL;
-    int ok = 1, out_open = 0;
+    int ok = 1;
     if (engine_init(&e, MPI_COMM_WORLD, &a.job, 1, err, sizeof err) != 0) {
         if (rank == 0) log_error("%s", err);
         MPI_Finalize();
@@ -216,10 +216,8 @@ int cmd_replay(int argc, char **argv)
 
     double t0 = MPI_Wtime();
     if (open_output(&a, replay, MPI_COMM_WORLD, conninfo, &out) != 0) goto done;
-    out_open = 1;
     replay_stats_t stats;
     int rc = replay_run(replay, &out, &stats, err, sizeof err);
-    out_open = 0;
     char cerr[1024] = "";
     long long id = rank == 0 ? replay_out_postgres_id(&out) : 0;
     if (out.close(out.state, rc == 0, cerr, sizeof cerr) != 0 && rc == 0) {
@@ -248,7 +246,6 @@ int cmd_replay(int argc, char **argv)
     }
     status = rc == 0 ? 0 : 1;
 done:
-    if (out_open) out.close(out.state, 0, err, sizeof err);
     replay_close(replay);
     pgsink_close(db);
     engine_free(&e);

@@ -1,8 +1,10 @@
 /* replay.c - the batch engine over archives (see replay.h).
  *
  * Per window [first, cut) of an archive, every step collective over the world:
- *   cut        the window ends on a batch boundary (window_cut)
- *   read       every rank reads its slice [lo, hi), only the columns needed
+ *   cut        the window ends on a batch boundary (window_cut_by_size, or
+ *              window_cut_by_id for the archive's own batches)
+ *   read       every rank reads its slice [lo, hi) (slice_of: cut at chunk
+ *              boundaries), only the columns needed
  *   route      each row to its payer's owner (all-to-all of routed_row_t)
  *   receivers  looked up at their owners once for the whole window (users
  *              are never added during a replay, so the answers stay true)
@@ -54,7 +56,7 @@ typedef struct buffers {
     size_t cap_slice, cap_recv, cap_window;
     /* the slice as read */
     uint8_t (*id)[16], (*payer)[16], (*receiver)[16];
-    int64_t *time_us, *amount, *kafka_ts, *batch_col;
+    int64_t *time_us, *amount, *kafka_ts;
     uint8_t *region, *modality;
     int32_t *batch; /* each slice row's index in the batch list */
     /* routing */
@@ -119,11 +121,11 @@ static int buffers_slice(buffers_t *b, size_t n)
     if (n <= b->cap_slice) return 0;
     int rc = grow(&b->id, n, 16) | grow(&b->payer, n, 16) | grow(&b->receiver, n, 16) |
              grow(&b->time_us, n, 8) | grow(&b->amount, n, 8) | grow(&b->kafka_ts, n, 8) |
-             grow(&b->batch_col, n, 8) | grow(&b->region, n, 1) | grow(&b->modality, n, 1) |
-             grow(&b->batch, n, 4) | grow(&b->dest, n, sizeof(int)) |
-             grow(&b->pos, n, sizeof(size_t)) | grow(&b->packed, n, sizeof(routed_row_t)) |
-             grow(&b->out_batch, n, 8) | grow(&b->status, n, 1) | grow(&b->reason, n, 1) |
-             grow(&b->t5, n, 8) | grow(&b->t6, n, 8) | grow(&b->t7, n, 8);
+             grow(&b->region, n, 1) | grow(&b->modality, n, 1) | grow(&b->batch, n, 4) |
+             grow(&b->dest, n, sizeof(int)) | grow(&b->pos, n, sizeof(size_t)) |
+             grow(&b->packed, n, sizeof(routed_row_t)) | grow(&b->out_batch, n, 8) |
+             grow(&b->status, n, 1) | grow(&b->reason, n, 1) | grow(&b->t5, n, 8) |
+             grow(&b->t6, n, 8) | grow(&b->t7, n, 8);
     if (rc == 0) b->cap_slice = n;
     return rc;
 }
@@ -151,22 +153,37 @@ static int buffers_window(buffers_t *b, size_t n)
 
 static void buffers_free(buffers_t *b)
 {
-    void *all[] = {b->id,           b->payer,
-                   b->receiver,     b->time_us,
-                   b->amount,       b->kafka_ts,
-                   b->batch_col,    b->region,
-                   b->modality,     b->batch,
-                   b->dest,         b->counts,
-                   b->rcounts,      b->scounts,
-                   b->pos,          b->packed,
-                   b->rslot,        b->rowner,
-                   b->results,      b->credits,
-                   b->cursor,       b->seg_end,
-                   b->out_batch,    b->status,
-                   b->reason,       b->t5,
-                   b->t6,           b->t7,
-                   b->window_ids,   b->batches.start,
-                   b->batches.id,   b->arrivals.data,
+    void *all[] = {b->id,
+                   b->payer,
+                   b->receiver,
+                   b->time_us,
+                   b->amount,
+                   b->kafka_ts,
+                   b->region,
+                   b->modality,
+                   b->batch,
+                   b->dest,
+                   b->counts,
+                   b->rcounts,
+                   b->scounts,
+                   b->pos,
+                   b->packed,
+                   b->rslot,
+                   b->rowner,
+                   b->results,
+                   b->credits,
+                   b->cursor,
+                   b->seg_end,
+                   b->out_batch,
+                   b->status,
+                   b->reason,
+                   b->t5,
+                   b->t6,
+                   b->t7,
+                   b->window_ids,
+                   b->batches.start,
+                   b->batches.id,
+                   b->arrivals.data,
                    b->returned.data};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         free(all[i]);
@@ -487,9 +504,9 @@ int replay_run(replay_t *r, const replay_out_t *out, replay_stats_t *stats, char
     int64_t base = 0, next_id = 0, windows = 0, t0 = timeparse_now_us();
     memset(&b, 0, sizeof b);
     memset(stats, 0, sizeof *stats);
-    /* exchange_alltoall allocates every window's arrivals: keep such blocks
-     * in the heap rather than unmapping them, so that each window does not
-     * pay page faults on fresh memory again. */
+    /* worker_find_users allocates window-sized scratch arrays: keep such
+     * blocks in the heap rather than unmapping them, so that each window
+     * does not pay page faults on fresh memory again. */
     mallopt(M_MMAP_THRESHOLD, 256 << 20);
     mallopt(M_TRIM_THRESHOLD, 512 << 20);
     size_t sz = (size_t)e->size;
