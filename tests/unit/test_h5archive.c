@@ -181,6 +181,63 @@ static void test_round_trip(void **state)
     free(rows);
 }
 
+/* h5archive_read_columns: every column, read straight into arrays over
+ * slices that cut chunks, equals the rows written; a column left NULL is not
+ * touched; the range check and the enum check are those of h5archive_read. */
+static void test_read_columns(void **state)
+{
+    (void)state;
+    size_t n = 2 * CHUNK + 77;
+    char path[512], err[1024];
+    path_of(path, sizeof path, "cols.h5");
+    h5archive_row_t *rows = make_rows(n, 29);
+    write_archive(path, "stream", rows, n);
+    h5archive_reader_t *r = h5archive_open(MPI_COMM_SELF, path, err, sizeof err);
+    if (r == NULL) fail_msg("h5archive_open: %s", err);
+    uint8_t(*id)[16] = malloc(n * 16), (*payer)[16] = malloc(n * 16),
+    (*receiver)[16] = malloc(n * 16);
+    int64_t *time_us = malloc(n * 8), *amount = malloc(n * 8), *offset = malloc(n * 8),
+            *ts = malloc(n * 8), *batch = malloc(n * 8);
+    int32_t *partition = malloc(n * 4);
+    uint8_t *region = malloc(n), *modality = malloc(n), *status = malloc(n), *reason = malloc(n);
+    double *t5 = malloc(n * 8), *t6 = malloc(n * 8), *t7 = malloc(n * 8);
+    h5archive_columns_t all = {id,       payer,     receiver, time_us, amount, region,
+                               modality, partition, offset,   ts,      batch,  status,
+                               reason,   t5,        t6,       t7};
+    static const int64_t slices[][2] = {{0, 1}, {CHUNK - 5, 10}, {1, 2 * CHUNK + 76}, {9, 0}};
+    for (size_t k = 0; k < sizeof slices / sizeof slices[0]; k++) {
+        int64_t f = slices[k][0], c = slices[k][1];
+        if (h5archive_read_columns(r, f, c, &all, err, sizeof err) != 0)
+            fail_msg("read_columns %lld+%lld: %s", (long long)f, (long long)c, err);
+        for (int64_t i = 0; i < c; i++) {
+            const h5archive_row_t *w = &rows[f + i];
+            if (memcmp(id[i], w->txn.id, 16) || memcmp(payer[i], w->txn.payer, 16) ||
+                memcmp(receiver[i], w->txn.receiver, 16) || time_us[i] != w->txn.time_us ||
+                amount[i] != w->txn.amount_cents || region[i] != w->txn.region ||
+                modality[i] != w->txn.modality || partition[i] != w->partition ||
+                offset[i] != w->offset || ts[i] != w->kafka_ts_ms || batch[i] != w->batch_id ||
+                status[i] != w->status || reason[i] != w->reason || memcmp(&t5[i], &w->t5, 8) ||
+                memcmp(&t6[i], &w->t6, 8) || memcmp(&t7[i], &w->t7, 8))
+                fail_msg("row %lld differs", (long long)(f + i));
+        }
+    }
+    /* Only two columns: the others are not written to. */
+    memset(amount, 0x5a, n * 8);
+    h5archive_columns_t two = {.time_us = time_us, .batch_id = batch};
+    assert_int_equal(h5archive_read_columns(r, 3, 50, &two, err, sizeof err), 0);
+    assert_int_equal(time_us[49], rows[52].txn.time_us);
+    assert_int_equal(batch[0], rows[3].batch_id);
+    assert_int_equal(amount[0], 0x5a5a5a5a5a5a5a5aLL);
+    assert_int_equal(h5archive_read_columns(r, (int64_t)n - 1, 2, &two, err, sizeof err), -1);
+    assert_contains(err, path);
+    assert_contains(err, "holds");
+    h5archive_close_reader(r);
+    void *bufs[] = {id,     payer,    receiver, time_us, amount, offset, ts, batch, partition,
+                    region, modality, status,   reason,  t5,     t6,     t7, rows};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        free(bufs[i]);
+}
+
 static void test_produce_and_empty(void **state)
 {
     char path[512], err[1024];
@@ -431,6 +488,10 @@ static void test_bad_input(void **state)
     assert_int_equal(h5archive_read(r, 100, 100, rows, err, sizeof err), -1);
     assert_contains(err, path);
     assert_contains(err, "dataset /transactions/region, row 123: value 200");
+    uint8_t regions[100];
+    h5archive_columns_t only_region = {.region = regions};
+    assert_int_equal(h5archive_read_columns(r, 100, 100, &only_region, err, sizeof err), -1);
+    assert_contains(err, "dataset /transactions/region, row 123: value 200");
     h5archive_close_reader(r);
 
     /* A damaged file (truncated) fails at open with the path. */
@@ -447,9 +508,8 @@ int main(int argc, char **argv)
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     if (!mkdtemp(tmpdir)) return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_produce_and_empty),
-        cmocka_unit_test(test_partial_and_abort),
+        cmocka_unit_test(test_round_trip),        cmocka_unit_test(test_read_columns),
+        cmocka_unit_test(test_produce_and_empty), cmocka_unit_test(test_partial_and_abort),
         cmocka_unit_test(test_bad_input),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
