@@ -1,10 +1,13 @@
-/* h5util.h - what the HDF5 modules (h5snap.c, h5archive.c) share: silencing
- * HDF5's own error printing, turning its error stack into one line, writing
- * scalar attributes, and checking that a path is a readable HDF5 file. */
+/* h5util.h - what the HDF5 modules (h5snap.c, h5archive.c, h5results.c)
+ * share: silencing HDF5's own error printing, turning its error stack into
+ * one line, writing scalar attributes, checking that a path is a readable
+ * HDF5 file, agreeing on the outcome of a collective step, and making a
+ * rename durable. */
 #ifndef BS_H5UTIL_H
 #define BS_H5UTIL_H
 
 #include <hdf5.h>
+#include <mpi.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,5 +32,17 @@ int h5util_attr_str(hid_t obj, const char *name, const char *s);
 /* Before any collective open: path exists, is a regular readable file and
  * carries the HDF5 signature. Returns 0, or -1 with errstr naming the file. */
 int h5util_precheck(const char *path, char *errstr, size_t errsize);
+
+/* Collective over comm: every rank learns whether any rank failed (rc != 0)
+ * and gets the message of the lowest failing rank in errstr. `step` names
+ * the step in the message of a failed MPI call ("an archive step"). Waits
+ * without spinning (exchange_wait), so a rank waiting for a slower one
+ * leaves it the CPU; one rank costs nothing. Returns 0 or -1. */
+int h5util_agree(MPI_Comm comm, int rc, const char *step, char *errstr, size_t errsize);
+
+/* fsync the directory holding path, so that a rename into it is durable
+ * (best effort on file systems that cannot fsync a directory). 0 or -1 with
+ * errstr. */
+int h5util_sync_dir(const char *path, char *errstr, size_t errsize);
 
 #endif

@@ -35,7 +35,7 @@
  *      with independent transfers: HDF5 1.10.8's collective transfers of
  *      chunked, filtered datasets measured 4-5x slower (6.5 CPU s against
  *      1.5 for the table above at -np 2). Each collective step ends in
- *      arch_agree(), so all ranks return the same code and message.
+ *      h5util_agree(), so all ranks return the same code and message.
  *
  * State of a writer: created (PATH.partial open, no rows) -> appending (rows
  * buffered, whole chunks in the file) -> closed (h5archive_close: published)
@@ -53,7 +53,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <libgen.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -67,7 +66,6 @@
 #define ARCH_CHUNK_ROWS     ((size_t)65536)
 #define ARCH_READ_MAX_PIECE ((size_t)1 << 20) /* bigger chunks (foreign writers) read in pieces */
 #define ARCH_TRANSPOSE_ROWS ((size_t)512)
-#define ARCH_ERR_MAX        1024
 #define ARCH_DEFLATE        1
 
 /* ---- the columns ---------------------------------------------------------- */
@@ -245,36 +243,6 @@ static void arch_unpack(int c, const void *col, h5archive_row_t *rows, size_t n)
 }
 
 /* ---- small helpers ---------------------------------------------------------- */
-
-/* Collective: every rank learns whether any rank failed (rc != 0) and gets
- * the message of the lowest failing rank in errstr. Returns 0 or -1. A
- * communicator of one rank costs nothing. Non-blocking collectives completed
- * by exchange_wait, which naps: a rank waiting here for a slower one must
- * not spin on the CPU the slower one needs (as in exchange.c). */
-static int arch_agree(MPI_Comm comm, int size, int rc, char *errstr, size_t errsize)
-{
-    if (size <= 1) return rc ? -1 : 0;
-    int rank, first = size;
-    MPI_Comm_rank(comm, &rank);
-    int mine = rc ? rank : size;
-    MPI_Request req;
-    if (MPI_Iallreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm, &req) != MPI_SUCCESS ||
-        exchange_wait(&req) != MPI_SUCCESS) {
-        h5util_err(errstr, errsize, "MPI_Allreduce failed while agreeing on an archive step");
-        return -1;
-    }
-    if (first == size) return 0;
-    char buf[ARCH_ERR_MAX] = "";
-    if (rank == first) snprintf(buf, sizeof buf, "%s", errstr && errsize ? errstr : "");
-    if (MPI_Ibcast(buf, sizeof buf, MPI_CHAR, first, comm, &req) != MPI_SUCCESS ||
-        exchange_wait(&req) != MPI_SUCCESS) {
-        h5util_err(errstr, errsize, "MPI_Bcast failed while agreeing on an archive step");
-        return -1;
-    }
-    buf[sizeof buf - 1] = '\0';
-    h5util_err(errstr, errsize, "%s", buf);
-    return -1;
-}
 
 /* ---- attributes ------------------------------------------------------------- */
 
@@ -662,26 +630,6 @@ int64_t h5archive_writer_rows(const h5archive_writer_t *w)
     return w->nfile + (int64_t)w->nbuf;
 }
 
-/* fsync the directory holding path (best effort on file systems without it). */
-static int arch_sync_dir(const char *path, char *errstr, size_t errsize)
-{
-    char *copy = strdup(path);
-    if (copy == NULL) {
-        h5util_err(errstr, errsize, "%s: out of memory", path);
-        return -1;
-    }
-    const char *dir = dirname(copy);
-    int rc = 0;
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (dfd < 0 || (fsync(dfd) != 0 && errno != EINVAL)) {
-        h5util_err(errstr, errsize, "%s: fsync of the directory failed: %s", dir, strerror(errno));
-        rc = -1;
-    }
-    if (dfd >= 0) close(dfd);
-    free(copy);
-    return rc;
-}
-
 int h5archive_close(h5archive_writer_t *w, char *errstr, size_t errsize)
 {
     if (w == NULL) return 0;
@@ -729,7 +677,7 @@ int h5archive_close(h5archive_writer_t *w, char *errstr, size_t errsize)
         h5archive_abort(w);
         return -1;
     }
-    rc = arch_sync_dir(w->path, errstr, errsize);
+    rc = h5util_sync_dir(w->path, errstr, errsize);
     arch_writer_free(w);
     return rc;
 }
@@ -956,7 +904,7 @@ h5archive_reader_t *h5archive_open(MPI_Comm comm, const char *path, char *errstr
         if (rc == 0) rc = arch_reader_open_file(r, H5P_DEFAULT, errstr, errsize);
         if (size > 1) arch_reader_close_ids(r);
     }
-    if (arch_agree(comm, size, rc, errstr, errsize)) goto fail;
+    if (h5util_agree(comm, rc, "an archive step", errstr, errsize)) goto fail;
 
     if (size > 1) {
         fapl = H5Pcreate(H5P_FILE_ACCESS);
@@ -970,9 +918,9 @@ h5archive_reader_t *h5archive_open(MPI_Comm comm, const char *path, char *errstr
             h5util_err(errstr, errsize, "%s: cannot set up MPI-IO: %s", path,
                        h5util_reason(why, sizeof why));
         }
-        if (arch_agree(comm, size, rc, errstr, errsize)) goto fail;
+        if (h5util_agree(comm, rc, "an archive step", errstr, errsize)) goto fail;
         rc = arch_reader_open_file(r, fapl, errstr, errsize);
-        if (arch_agree(comm, size, rc, errstr, errsize)) goto fail;
+        if (h5util_agree(comm, rc, "an archive step", errstr, errsize)) goto fail;
         H5Pclose(fapl);
         fapl = H5I_INVALID_HID;
     }
@@ -1081,18 +1029,23 @@ static int arch_read_rows(h5archive_reader_t *r, int64_t first, int64_t count,
     return 0;
 }
 
+/* Rows [first, first + count) lie inside the archive: 0, or -1 with errstr. */
+static int arch_check_range(const h5archive_reader_t *r, int64_t first, int64_t count, char *errstr,
+                            size_t errsize)
+{
+    if (first >= 0 && count >= 0 && first <= r->info.n_rows && count <= r->info.n_rows - first)
+        return 0;
+    h5util_err(errstr, errsize,
+               "%s: rows %" PRId64 "..%" PRId64 " requested, the archive holds %" PRId64 " rows",
+               r->path, first, first + count, r->info.n_rows);
+    return -1;
+}
+
 int h5archive_read(h5archive_reader_t *r, int64_t first, int64_t count, h5archive_row_t *rows,
                    char *errstr, size_t errsize)
 {
     h5util_quiet();
-    int rc = 0;
-    if (first < 0 || count < 0 || first > r->info.n_rows || count > r->info.n_rows - first) {
-        h5util_err(errstr, errsize,
-                   "%s: rows %" PRId64 "..%" PRId64 " requested, the archive holds %" PRId64
-                   " rows",
-                   r->path, first, first + count, r->info.n_rows);
-        rc = -1;
-    }
+    int rc = arch_check_range(r, first, count, errstr, errsize);
     if (rc == 0 && count > 0 && r->col[0] == NULL) {
         r->piece = arch_piece_rows(r);
         for (int c = 0; c < C_COUNT && rc == 0; c++)
@@ -1103,7 +1056,7 @@ int h5archive_read(h5archive_reader_t *r, int64_t first, int64_t count, h5archiv
             }
     }
     if (rc == 0 && count > 0) rc = arch_read_rows(r, first, count, rows, errstr, errsize);
-    return arch_agree(r->comm, r->size, rc, errstr, errsize);
+    return h5util_agree(r->comm, rc, "an archive step", errstr, errsize);
 }
 
 int h5archive_read_columns(h5archive_reader_t *r, int64_t first, int64_t count,
@@ -1116,17 +1069,10 @@ int h5archive_read_columns(h5archive_reader_t *r, int64_t first, int64_t count,
         cols->reason,       cols->t5,          cols->t6,       cols->t7,
     };
     h5util_quiet();
-    int rc = 0;
-    if (first < 0 || count < 0 || first > r->info.n_rows || count > r->info.n_rows - first) {
-        h5util_err(errstr, errsize,
-                   "%s: rows %" PRId64 "..%" PRId64 " requested, the archive holds %" PRId64
-                   " rows",
-                   r->path, first, first + count, r->info.n_rows);
-        rc = -1;
-    }
+    int rc = arch_check_range(r, first, count, errstr, errsize);
     for (int c = 0; rc == 0 && count > 0 && c < C_COUNT; c++)
         if (dst[c] != NULL) rc = arch_read_checked(r, c, first, count, dst[c], errstr, errsize);
-    return arch_agree(r->comm, r->size, rc, errstr, errsize);
+    return h5util_agree(r->comm, rc, "an archive step", errstr, errsize);
 }
 
 void h5archive_close_reader(h5archive_reader_t *r)

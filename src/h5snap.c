@@ -14,7 +14,7 @@
  *      headers with their attributes) is written in the 1.8 format, which
  *      checksums it, so damage there fails at open. Raw data is covered by
  *      checksums (below), recomputed by every reader.
- *   4. Agreement: each collective step ends in snap_agree(), after which all
+ *   4. Agreement: each collective step ends in h5util_agree(), after which all
  *      ranks hold the same status and the lowest failing rank's message, so
  *      every rank takes the same path, including the collective close.
  *   5. Collective reads are preceded by a serial check of the file on rank 0
@@ -285,32 +285,6 @@ static void snap_cols_unpack(const snap_cols_t *c, size_t i, user_state_t *u)
     memcpy(u->limit_cents, c->limit[i], sizeof u->limit_cents);
     u->region = c->region[i];
     u->last_approved_us = c->last[i];
-}
-
-/* ---- MPI agreement ------------------------------------------------------ */
-
-/* Collective: every rank learns whether any rank failed (rc != 0) and gets
- * the message of the lowest failing rank in errstr. Returns 0 or -1. */
-static int snap_agree(MPI_Comm comm, int rc, char *errstr, size_t errsize)
-{
-    int rank, size, first = 0;
-    MPI_Comm_rank(comm, &rank);
-    MPI_Comm_size(comm, &size);
-    int mine = rc ? rank : size;
-    if (MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS) {
-        h5util_err(errstr, errsize, "MPI_Allreduce failed while agreeing on a snapshot step");
-        return -1;
-    }
-    if (first == size) return 0;
-    char buf[SNAP_ERR_MAX] = "";
-    if (rank == first) snprintf(buf, sizeof buf, "%s", errstr && errsize ? errstr : "");
-    if (MPI_Bcast(buf, sizeof buf, MPI_CHAR, first, comm) != MPI_SUCCESS) {
-        h5util_err(errstr, errsize, "MPI_Bcast failed while agreeing on a snapshot step");
-        return -1;
-    }
-    buf[sizeof buf - 1] = '\0';
-    h5util_err(errstr, errsize, "%s", buf);
-    return -1;
 }
 
 /* ---- attributes --------------------------------------------------------- */
@@ -666,12 +640,14 @@ static int snap_rows_scan(MPI_Comm comm, const snap_file_t *f, hid_t dxpl, uint6
     snap_cols_t cols;
     int rc = snap_cols_alloc(&cols, cnt < SNAP_ROUND_ROWS ? cnt : SNAP_ROUND_ROWS);
     if (rc) h5util_err(errstr, errsize, "%s: out of memory for reading the users", path);
-    if (comm != MPI_COMM_NULL && snap_agree(comm, rc, errstr, errsize)) rc = -1;
+    if (comm != MPI_COMM_NULL && h5util_agree(comm, rc, "a snapshot step", errstr, errsize))
+        rc = -1;
     size_t done = 0;
     for (size_t r = 0; rc == 0 && r < rounds; r++) {
         size_t n = cnt - done < SNAP_ROUND_ROWS ? cnt - done : SNAP_ROUND_ROWS;
         rc = snap_rows_io(0, f, dxpl, lo + done, n, &cols, path, errstr, errsize);
-        if (comm != MPI_COMM_NULL && snap_agree(comm, rc, errstr, errsize)) rc = -1;
+        if (comm != MPI_COMM_NULL && h5util_agree(comm, rc, "a snapshot step", errstr, errsize))
+            rc = -1;
         for (size_t i = 0; rc == 0 && i < n; i++) {
             snap_cols_hash(&cols, i, (int64_t)(lo + done + i), sums);
             if (out) snap_cols_unpack(&cols, i, &out[done + i]);
@@ -777,7 +753,7 @@ int h5snap_read(MPI_Comm comm, const char *file, h5snap_meta_t *meta, user_state
 
     /* Rank 0 checks the layout serially, so a foreign or damaged file fails here. */
     int rc = rank == 0 ? h5snap_read_meta(file, 0, &m, errstr, errsize) : 0;
-    if (snap_agree(comm, rc, errstr, errsize)) goto fail;
+    if (h5util_agree(comm, rc, "a snapshot step", errstr, errsize)) goto fail;
     if (MPI_Bcast(&m, sizeof m, MPI_BYTE, 0, comm) != MPI_SUCCESS) {
         h5util_err(errstr, errsize, "%s: MPI_Bcast of the snapshot meta failed", file);
         goto fail;
@@ -797,7 +773,7 @@ int h5snap_read(MPI_Comm comm, const char *file, h5snap_meta_t *meta, user_state
         rc = -1;
     }
     if (rc == 0) rc = snap_file_check(&f, file, &m, errstr, errsize);
-    if (snap_agree(comm, rc, errstr, errsize)) goto fail;
+    if (h5util_agree(comm, rc, "a snapshot step", errstr, errsize)) goto fail;
 
     /* Rank r's share: rows [r*N/size, (r+1)*N/size). */
     uint64_t total = (uint64_t)m.n_users;
@@ -808,7 +784,7 @@ int h5snap_read(MPI_Comm comm, const char *file, h5snap_meta_t *meta, user_state
     out = snap_big_alloc(cnt * sizeof *out);
     rc = out ? 0 : -1;
     if (rc) h5util_err(errstr, errsize, "%s: out of memory for %zu users", file, cnt);
-    if (snap_agree(comm, rc, errstr, errsize)) goto fail;
+    if (h5util_agree(comm, rc, "a snapshot step", errstr, errsize)) goto fail;
 
     snap_sums_t local, all;
     snap_sums_init(&local);
@@ -831,7 +807,7 @@ int h5snap_read(MPI_Comm comm, const char *file, h5snap_meta_t *meta, user_state
 
     rc = snap_file_close(&f);
     if (rc) h5util_err(errstr, errsize, "%s: closing the file failed", file);
-    if (snap_agree(comm, rc, errstr, errsize)) goto fail;
+    if (h5util_agree(comm, rc, "a snapshot step", errstr, errsize)) goto fail;
     H5Pclose(fapl);
     H5Pclose(dxpl);
     *meta = m;
@@ -905,8 +881,7 @@ static int snap_mkdirs(const char *dir, char *errstr, size_t errsize)
 }
 
 /* Rank 0: make the .partial durable, rename it, make the rename durable. */
-static int snap_publish(const char *partial, const char *final, const char *dir, char *errstr,
-                        size_t errsize)
+static int snap_publish(const char *partial, const char *final, char *errstr, size_t errsize)
 {
     int fd = open(partial, O_RDONLY);
     if (fd < 0 || fsync(fd) != 0) {
@@ -920,14 +895,7 @@ static int snap_publish(const char *partial, const char *final, const char *dir,
                    strerror(errno));
         return -1;
     }
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (dfd < 0 || (fsync(dfd) != 0 && errno != EINVAL)) {
-        h5util_err(errstr, errsize, "%s: fsync of the directory failed: %s", dir, strerror(errno));
-        if (dfd >= 0) close(dfd);
-        return -1;
-    }
-    close(dfd);
-    return 0;
+    return h5util_sync_dir(final, errstr, errsize);
 }
 
 /* Rank 0, after a publish: remove .partial files left by interrupted writes
@@ -1099,7 +1067,7 @@ static int snap_write_src(MPI_Comm comm, const char *dir, const h5snap_meta_t *m
         }
         if (rc == 0) rc = snap_mkdirs(dir, errstr, errsize);
     }
-    if (snap_agree(comm, rc, errstr, errsize)) goto fail;
+    if (h5util_agree(comm, rc, "a snapshot step", errstr, errsize)) goto fail;
     if (MPI_Bcast(&m, sizeof m, MPI_BYTE, 0, comm) != MPI_SUCCESS) {
         h5util_err(errstr, errsize, "MPI_Bcast of the snapshot meta failed");
         goto fail;
@@ -1136,10 +1104,10 @@ static int snap_write_src(MPI_Comm comm, const char *dir, const h5snap_meta_t *m
         h5util_err(errstr, errsize, "%s: cannot create with MPI-IO: %s", partial,
                    h5util_reason(why, sizeof why));
     }
-    if (snap_agree(comm, rc, errstr, errsize)) goto fail;
+    if (h5util_agree(comm, rc, "a snapshot step", errstr, errsize)) goto fail;
     created = 1;
     rc = snap_create_layout(&f, &m, partial, errstr, errsize);
-    if (snap_agree(comm, rc, errstr, errsize)) goto fail;
+    if (h5util_agree(comm, rc, "a snapshot step", errstr, errsize)) goto fail;
 
     /* End offsets: rank 0 writes them all, the others take part with nothing.
      * (HDF5 refuses any write to a zero-sized dataset, even an empty one.) */
@@ -1167,13 +1135,13 @@ static int snap_write_src(MPI_Comm comm, const char *dir, const h5snap_meta_t *m
                        partial, h5util_reason(why, sizeof why));
         }
     }
-    if (snap_agree(comm, rc, errstr, errsize)) goto fail;
+    if (h5util_agree(comm, rc, "a snapshot step", errstr, errsize)) goto fail;
 
     /* Users, in rounds; every rank joins every round. */
     size_t rounds = (size_t)((maxlocal + SNAP_ROUND_ROWS - 1) / SNAP_ROUND_ROWS);
     rc = snap_cols_alloc(&cols, local < SNAP_ROUND_ROWS ? (size_t)local : SNAP_ROUND_ROWS);
     if (rc) h5util_err(errstr, errsize, "%s: out of memory for the column buffers", partial);
-    if (snap_agree(comm, rc, errstr, errsize)) goto fail;
+    if (h5util_agree(comm, rc, "a snapshot step", errstr, errsize)) goto fail;
     snap_sums_t sums;
     snap_sums_init(&sums);
     size_t done = 0;
@@ -1186,14 +1154,14 @@ static int snap_write_src(MPI_Comm comm, const char *dir, const h5snap_meta_t *m
             n++;
         }
         rc = snap_rows_io(1, &f, dxpl, first + done, n, &cols, partial, errstr, errsize);
-        if (snap_agree(comm, rc, errstr, errsize)) goto fail;
+        if (h5util_agree(comm, rc, "a snapshot step", errstr, errsize)) goto fail;
         done += n;
     }
     if (sums.bad_region_row != INT64_MAX) rc = -1;
     if (rc)
         h5util_err(errstr, errsize, "%s: user row %" PRId64 " has region index >= %d", partial,
                    sums.bad_region_row, REGION_COUNT);
-    if (snap_agree(comm, rc, errstr, errsize)) goto fail;
+    if (h5util_agree(comm, rc, "a snapshot step", errstr, errsize)) goto fail;
 
     uint64_t mine[COL_COUNT + 2], all[COL_COUNT + 2];
     memcpy(mine, sums.col, sizeof sums.col);
@@ -1212,17 +1180,17 @@ static int snap_write_src(MPI_Comm comm, const char *dir, const h5snap_meta_t *m
                    h5util_reason(why, sizeof why));
         rc = -1;
     }
-    if (snap_agree(comm, rc, errstr, errsize)) goto fail;
+    if (h5util_agree(comm, rc, "a snapshot step", errstr, errsize)) goto fail;
     rc = snap_file_close(&f);
     if (rc) {
         char why[256];
         h5util_err(errstr, errsize, "%s: closing failed: %s", partial,
                    h5util_reason(why, sizeof why));
     }
-    if (snap_agree(comm, rc, errstr, errsize)) goto fail;
+    if (h5util_agree(comm, rc, "a snapshot step", errstr, errsize)) goto fail;
 
-    if (rank == 0) rc = snap_publish(partial, final, dir, errstr, errsize);
-    if (snap_agree(comm, rc, errstr, errsize)) goto fail;
+    if (rank == 0) rc = snap_publish(partial, final, errstr, errsize);
+    if (h5util_agree(comm, rc, "a snapshot step", errstr, errsize)) goto fail;
     if (rank == 0) snap_remove_stale(dir);
     snap_cols_free(&cols);
     H5Pclose(fapl);
@@ -1383,7 +1351,7 @@ int h5snap_read_newest(MPI_Comm comm, const char *dir, int64_t max_batch, h5snap
         else
             rc = h5snap_list(dir, &paths, &count, errstr, errsize);
     }
-    if (snap_agree(comm, rc, errstr, errsize)) return -1;
+    if (h5util_agree(comm, rc, "a snapshot step", errstr, errsize)) return -1;
 
     /* Rank 0 proposes candidates newest first; all ranks read each collectively. */
     int result = 1;

@@ -1,10 +1,13 @@
-/* h5util.c - HDF5 helpers shared by the snapshot and archive code. */
+/* h5util.c - HDF5 helpers shared by the snapshot, archive and results code. */
 #include "h5util.h"
+#include "exchange.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -95,4 +98,49 @@ int h5util_precheck(const char *path, char *errstr, size_t errsize)
         return -1;
     }
     return 0;
+}
+
+int h5util_agree(MPI_Comm comm, int rc, const char *step, char *errstr, size_t errsize)
+{
+    int rank, size, first;
+    MPI_Comm_size(comm, &size);
+    if (size <= 1) return rc ? -1 : 0;
+    MPI_Comm_rank(comm, &rank);
+    int mine = rc ? rank : size;
+    first = size;
+    MPI_Request req;
+    if (MPI_Iallreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm, &req) != MPI_SUCCESS ||
+        exchange_wait(&req) != MPI_SUCCESS) {
+        h5util_err(errstr, errsize, "MPI_Allreduce failed while agreeing on %s", step);
+        return -1;
+    }
+    if (first == size) return 0;
+    char buf[1024] = "";
+    if (rank == first) snprintf(buf, sizeof buf, "%s", errstr && errsize ? errstr : "");
+    if (MPI_Ibcast(buf, sizeof buf, MPI_CHAR, first, comm, &req) != MPI_SUCCESS ||
+        exchange_wait(&req) != MPI_SUCCESS) {
+        h5util_err(errstr, errsize, "MPI_Bcast failed while agreeing on %s", step);
+        return -1;
+    }
+    buf[sizeof buf - 1] = '\0';
+    h5util_err(errstr, errsize, "%s", buf);
+    return -1;
+}
+
+int h5util_sync_dir(const char *path, char *errstr, size_t errsize)
+{
+    char *copy = strdup(path);
+    if (copy == NULL) {
+        h5util_err(errstr, errsize, "%s: out of memory", path);
+        return -1;
+    }
+    const char *dir = dirname(copy);
+    int rc = 0, dfd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (dfd < 0 || (fsync(dfd) != 0 && errno != EINVAL)) {
+        h5util_err(errstr, errsize, "%s: fsync of the directory failed: %s", dir, strerror(errno));
+        rc = -1;
+    }
+    if (dfd >= 0) close(dfd);
+    free(copy);
+    return rc;
 }
