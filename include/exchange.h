@@ -11,7 +11,7 @@
 #include <stddef.h>
 
 /* Complete a non-blocking MPI operation without spinning through long
- * waits: test without pause for 2 ms (each test moves a transfer along),
+ * waits: test without pause for 20 µs (each test moves a transfer along),
  * then nap 50 µs between tests. Returns an MPI code. */
 int exchange_wait(MPI_Request *req);
 

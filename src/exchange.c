@@ -2,7 +2,7 @@
  * Counts travel first, then the payload with the v-variant in MPI_BYTE.
  * The counts step is where a rank waits for the others: it is started
  * non-blocking and completed by exchange_wait, which tests without pause
- * for 2 ms, then naps between tests (with more ranks than cores, and
+ * for 20 µs, then naps between tests (with more ranks than cores, and
  * PostgreSQL on the same machine, a rank spinning through a long wait would
  * take the CPU the others need). Once every rank is past it, the payload
  * moves with the blocking call: Open MPI 4.1's non-blocking v-collectives
@@ -11,12 +11,11 @@
 #include "exchange.h"
 
 #include <limits.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#define SPIN_NS 20000L /* 20 us */
+#define SPIN_NS 20000L /* 20 µs of tests before the first nap */
 
 int exchange_wait(MPI_Request *req)
 {
@@ -31,7 +30,7 @@ int exchange_wait(MPI_Request *req)
             nanosleep(&nap, NULL);
             continue;
         }
-        if (++tests % 16 == 0) {
+        if (++tests % 16 == 0) { /* read the clock now and then only */
             clock_gettime(CLOCK_MONOTONIC, &now);
             napping =
                 (now.tv_sec - start.tv_sec) * 1000000000L + (now.tv_nsec - start.tv_nsec) > SPIN_NS;
