@@ -165,7 +165,7 @@ int worker_decide(worker_t *w, const work_item_t *items, int n, work_result_t *r
     int32_t *owner = malloc((size_t)(n ? n : 1) * sizeof *owner);
     worker_credit_t *credits = malloc((size_t)(n ? n : 1) * sizeof *credits);
     if (slot == NULL || owner == NULL || credits == NULL) goto out;
-    rc = worker_find_users(w, items[0].txn.receiver, sizeof *items, n, slot, owner);
+    rc = worker_find_users(w, n ? items[0].txn.receiver : NULL, sizeof *items, n, slot, owner);
     if (rc != MPI_SUCCESS) goto out;
 
     for (int i = 0; i < n; i++) {
