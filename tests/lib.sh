@@ -91,3 +91,32 @@ bs_test_services_stop() {
     [ -d "$BS_TEST_TMP/pg" ] && "$BANKSTREAM" db stop --dir "$BS_TEST_TMP/pg" >/dev/null 2>&1
     return 0
 }
+
+dump_decisions() { # db dir: one file per table of what the processor decided
+    # (canonical order, no wall-clock columns), for comparing runs with cmp
+    mkdir -p "$2"
+    local -A sql=(
+        [transacoes]="SELECT id_transacao, id_usuario_pagador, id_usuario_recebedor, id_regiao,
+            modalidade_pagamento, data_horario, valor_transacao, transacao_aprovada,
+            tempo_entrada_kafka, status, motivo, batch_id, kafka_particao, kafka_offset
+            FROM transacoes ORDER BY id_transacao"
+        [transacoes_scores]="SELECT * FROM transacoes_scores ORDER BY id_transacao, t5_score, t6_score, t7_score"
+        [transacoes_duplicadas]="SELECT id_transacao, batch_id, kafka_particao, kafka_offset,
+            tempo_entrada_kafka, md5(payload) FROM transacoes_duplicadas ORDER BY kafka_particao, kafka_offset"
+        [dead_letters]="SELECT batch_id, kafka_particao, kafka_offset, tempo_entrada_kafka,
+            md5(payload), erro FROM dead_letters ORDER BY kafka_particao, kafka_offset"
+        [batch_log]="SELECT batch_id, topic, start_offsets, end_offsets, n_mensagens, n_aprovadas,
+            n_rejeitadas, n_nao_processadas, n_dead_letters FROM batch_log ORDER BY batch_id"
+        [balances]="SELECT u.id_usuario, u.saldo - coalesce(d.v, 0) + coalesce(c.v, 0)
+            FROM usuarios u
+            LEFT JOIN (SELECT id_usuario_pagador AS id, sum(valor_transacao) AS v FROM transacoes
+                        WHERE transacao_aprovada GROUP BY 1) d ON d.id = u.id_usuario
+            LEFT JOIN (SELECT id_usuario_recebedor AS id, sum(valor_transacao) AS v FROM transacoes
+                        WHERE transacao_aprovada GROUP BY 1) c ON c.id = u.id_usuario
+            ORDER BY 1"
+    )
+    local t
+    for t in "${!sql[@]}"; do
+        psql "$1" -XAtq -v ON_ERROR_STOP=1 -c "COPY (${sql[$t]}) TO STDOUT" >"$2/$t"
+    done
+}

@@ -234,35 +234,6 @@ check_atomic() { # db
     [ "$bad" -eq 0 ] || die "after the crash, $bad batches are not all-or-nothing in the tables"
 }
 
-# Canonical dumps of everything the run decides (no wall-clock columns).
-dump() { # db dir
-    mkdir -p "$2"
-    local -A sql=(
-        [transacoes]="SELECT id_transacao, id_usuario_pagador, id_usuario_recebedor, id_regiao,
-            modalidade_pagamento, data_horario, valor_transacao, transacao_aprovada,
-            tempo_entrada_kafka, status, motivo, batch_id, kafka_particao, kafka_offset
-            FROM transacoes ORDER BY id_transacao"
-        [transacoes_scores]="SELECT * FROM transacoes_scores ORDER BY id_transacao, t5_score, t6_score, t7_score"
-        [transacoes_duplicadas]="SELECT id_transacao, batch_id, kafka_particao, kafka_offset,
-            tempo_entrada_kafka, md5(payload) FROM transacoes_duplicadas ORDER BY kafka_particao, kafka_offset"
-        [dead_letters]="SELECT batch_id, kafka_particao, kafka_offset, tempo_entrada_kafka,
-            md5(payload), erro FROM dead_letters ORDER BY kafka_particao, kafka_offset"
-        [batch_log]="SELECT batch_id, topic, start_offsets, end_offsets, n_mensagens, n_aprovadas,
-            n_rejeitadas, n_nao_processadas, n_dead_letters FROM batch_log ORDER BY batch_id"
-        [balances]="SELECT u.id_usuario, u.saldo - coalesce(d.v, 0) + coalesce(c.v, 0)
-            FROM usuarios u
-            LEFT JOIN (SELECT id_usuario_pagador AS id, sum(valor_transacao) AS v FROM transacoes
-                        WHERE transacao_aprovada GROUP BY 1) d ON d.id = u.id_usuario
-            LEFT JOIN (SELECT id_usuario_recebedor AS id, sum(valor_transacao) AS v FROM transacoes
-                        WHERE transacao_aprovada GROUP BY 1) c ON c.id = u.id_usuario
-            ORDER BY 1"
-    )
-    local t
-    for t in "${!sql[@]}"; do
-        psql "$1" -XAtq -v ON_ERROR_STOP=1 -c "COPY (${sql[$t]}) TO STDOUT" >"$2/$t"
-    done
-}
-
 # The final tables: invariants, then equality with the reference.
 check_final() { # db
     local db=$1 out="$work/final.$scenario" tc=$SECONDS
@@ -292,7 +263,7 @@ check_final() { # db
         say "every offset of the topic is stored once"
         return 0
     fi
-    dump "$db" "$out"
+    dump_decisions "$db" "$out"
     local t bad=""
     for t in transacoes transacoes_scores transacoes_duplicadas dead_letters batch_log balances; do
         if ! cmp -s "$out/$t" "$work/ref/$t"; then
@@ -310,7 +281,7 @@ scenario="reference"
 t0=$SECONDS
 ref=$(fresh_db ref)
 run_to_end "$ref" 2
-dump "$ref" "$work/ref"
+dump_decisions "$ref" "$work/ref"
 nbatches=$(wc -l <"$work/ref/batch_log")
 [ "$nbatches" -ge 30 ] || die "only $nbatches batches in the reference run"
 [ "$(wc -l <"$work/ref/transacoes_duplicadas")" -eq $(($(wc -l <"$work/dups1") + $(wc -l <"$work/dups2"))) ] ||

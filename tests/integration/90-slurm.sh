@@ -107,34 +107,6 @@ wait_batches() { # db n jobid
 }
 out_of() { echo "$work/bankstream-stream-$1.out"; } # the stream job's default output
 
-# Canonical dumps of what the processor decides (no wall-clock columns).
-dump() { # db dir
-    mkdir -p "$2"
-    local -A sql=(
-        [transacoes]="SELECT id_transacao, id_usuario_pagador, id_usuario_recebedor, id_regiao,
-            modalidade_pagamento, data_horario, valor_transacao, transacao_aprovada,
-            tempo_entrada_kafka, status, motivo, batch_id, kafka_particao, kafka_offset
-            FROM transacoes ORDER BY id_transacao"
-        [transacoes_scores]="SELECT * FROM transacoes_scores ORDER BY id_transacao, t5_score, t6_score, t7_score"
-        [transacoes_duplicadas]="SELECT id_transacao, batch_id, kafka_particao, kafka_offset,
-            tempo_entrada_kafka, md5(payload) FROM transacoes_duplicadas ORDER BY kafka_particao, kafka_offset"
-        [dead_letters]="SELECT batch_id, kafka_particao, kafka_offset, tempo_entrada_kafka,
-            md5(payload), erro FROM dead_letters ORDER BY kafka_particao, kafka_offset"
-        [batch_log]="SELECT batch_id, topic, start_offsets, end_offsets, n_mensagens, n_aprovadas,
-            n_rejeitadas, n_nao_processadas, n_dead_letters FROM batch_log ORDER BY batch_id"
-        [balances]="SELECT u.id_usuario, u.saldo - coalesce(d.v, 0) + coalesce(c.v, 0)
-            FROM usuarios u
-            LEFT JOIN (SELECT id_usuario_pagador AS id, sum(valor_transacao) AS v FROM transacoes
-                        WHERE transacao_aprovada GROUP BY 1) d ON d.id = u.id_usuario
-            LEFT JOIN (SELECT id_usuario_recebedor AS id, sum(valor_transacao) AS v FROM transacoes
-                        WHERE transacao_aprovada GROUP BY 1) c ON c.id = u.id_usuario
-            ORDER BY 1"
-    )
-    local t
-    for t in "${!sql[@]}"; do
-        psql "$1" -XAtq -v ON_ERROR_STOP=1 -c "COPY (${sql[$t]}) TO STDOUT" >"$2/$t"
-    done
-}
 compare_dumps() { # what ref-dir dir
     local t bad=""
     for t in transacoes transacoes_scores transacoes_duplicadas dead_letters batch_log balances; do
@@ -159,7 +131,7 @@ db=$(fresh_db stream)
 mpirun_bs 2 run --pg "$ref" --brokers "$BS_TEST_BROKERS" --topic "$topic" --batch-size "$K" \
     --batch-ms 0 --snapshot-dir none --until-idle >"$work/ref.out" 2>&1 ||
     { grep -v "^ *$" "$work/ref.out" | head -20; fail "the reference run failed"; }
-dump "$ref" "$work/ref"
+dump_decisions "$ref" "$work/ref"
 nbatches=$(wc -l <"$work/ref/batch_log")
 [ "$(q "$ref" "SELECT count(*) FROM transacoes")" -eq "$N" ] || fail "reference: not $N transactions"
 say "$N messages in $nbatches batches ($((SECONDS - t0)) s)"
@@ -248,7 +220,7 @@ BANKSTREAM_UNTIL_IDLE=1 sbatch --wait -D "$work" -n 2 -o "$work/stream-final.out
 last_out="$work/stream-final.out"
 assert_eq "$rc" 0 "exit status of sbatch --wait (the job's)"
 grep -q "restored state as of batch $done2 " "$last_out" || die "the job did not continue from batch $done2"
-dump "$db" "$work/final"
+dump_decisions "$db" "$work/final"
 compare_dumps "stream stopped twice and resubmitted" "$work/ref" "$work/final"
 say "final tables equal the uninterrupted run's ($nbatches batches; $((SECONDS - t0)) s)"
 
