@@ -5,7 +5,10 @@
  * need), sends each transaction to its payer's owner (MPI all-to-all), the
  * owners decide batch after batch exactly as the stream does (worker.h), the
  * results go back to the rank that read the row, and every rank hands its
- * slice, in row order, to the output (replay_out.h).
+ * slice, in row order, to the output (replay_out.h). Each window is cut and
+ * its read started before the previous one is decided; with one rank the
+ * read runs on a second thread meanwhile, which needs MPI_THREAD_SERIALIZED
+ * from MPI_Init_thread (without it, and with more ranks, it runs inline).
  *
  * Batches never span two archives. With batch_size K > 0, rows [i*K, (i+1)*K)
  * of each archive form a batch, numbered 0, 1, ... over the archives in order;
@@ -46,10 +49,14 @@ typedef struct replay_stats {
     int64_t rows, batches;
     int64_t by_status[3];
     double seconds; /* from the first read to the last write */
-    /* where rank 0's seconds went: reading its slices (and waiting for the
-     * others to read theirs), routing + deciding + returning the results,
-     * handing them to the output */
-    double read_seconds, decide_seconds, write_seconds;
+    /* where rank 0's seconds went: waiting for its slices to be read (and
+     * for the others to read theirs), routing + deciding + returning the
+     * results, handing them to the output */
+    double read_wait_seconds, decide_seconds, write_seconds;
+    /* the reads' own time; more than read_wait_seconds when they ran on a
+     * second thread (read_threaded: one rank), while deciding */
+    double read_seconds;
+    int read_threaded;
 } replay_stats_t;
 
 typedef struct replay replay_t;

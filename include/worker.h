@@ -83,6 +83,11 @@ int worker_find_users(worker_t *w, const void *ids, size_t stride, int n, uint32
 rules_outcome_t worker_decide_one(worker_t *w, const txn_t *t, int receiver_known,
                                   int64_t kafka_ts_ms);
 
+/* worker_decide_one with the payer already looked up in this worker's shard
+ * (NULL: unknown); t->payer is not read. */
+rules_outcome_t worker_decide_found(worker_t *w, const txn_t *t, user_state_t *payer,
+                                    int receiver_known, int64_t kafka_ts_ms);
+
 /* Step 3, collective over w->comm, at batch end: each credit goes to its
  * owner, which adds it to the user at its slot. MPI_SUCCESS or an error. */
 int worker_apply_credits(worker_t *w, const worker_credit_t *credits, int n);

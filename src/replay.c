@@ -12,8 +12,13 @@
  *              of each batch applied at its end (worker_apply_credits)
  *   return     each result to the rank that read the row (all-to-all back)
  *   write      every rank hands its slice, in row order, to the output
- * With one rank the two all-to-alls are skipped: the buffers are the same. */
+ * Each window is cut, and its slice read, while the previous one is decided:
+ * with one rank the read runs on a second thread (bgjob.h), so that reading
+ * and deciding overlap on two cores; with more, it runs inline, in the same
+ * order on every rank. With one rank, route, receivers, decide and return
+ * are one local pass over the slice's columns (decide_local). */
 #include "replay.h"
+#include "bgjob.h"
 #include "exchange.h"
 #include "log.h"
 #include "timeparse.h"
@@ -51,15 +56,40 @@ typedef struct batch_list {
     int n;
 } batch_list_t;
 
-/* One rank's buffers, grown as needed and kept from window to window. */
-typedef struct buffers {
-    size_t cap_slice, cap_recv, cap_window;
-    /* the slice as read */
+/* A window of one archive and this rank's slice of it as read. replay_run
+ * keeps two: while the rows of one are decided, the next one is read. */
+typedef struct window {
+    int archive;
+    int64_t base;       /* rows of the archives before this one */
+    int64_t first, cut; /* the window: archive rows [first, cut) */
+    int64_t lo, hi;     /* this rank's slice of it (slice_of) */
+    int reversed;       /* the ranks' slices in reverse order */
+    batch_list_t batches;
+    size_t cap_batches, cap_slice;
+    /* the slice's columns, as read */
     uint8_t (*id)[16], (*payer)[16], (*receiver)[16];
     int64_t *time_us, *amount, *kafka_ts;
     uint8_t *region, *modality;
-    int32_t *batch; /* each slice row's index in the batch list */
+    /* one rank: each payer's slot in the user table, or WORKER_NO_USER
+     * (find_payers) */
+    uint32_t *payer_slot;
+} window_t;
+
+/* Where the next window starts. */
+typedef struct cursor {
+    int archive;
+    int64_t base, first;
+    int64_t window;  /* rows per window (window_cut_by_id may double it) */
+    int64_t prev_id; /* last batch id of the previous window (own batches) */
+    int64_t next_id; /* the next batch's number (batches of batch_size rows) */
+    int64_t count;   /* windows so far */
+} cursor_t;
+
+/* One rank's working buffers, grown as needed and kept from window to window. */
+typedef struct buffers {
+    size_t cap_slice, cap_recv, cap_ids;
     /* routing */
+    int32_t *batch; /* each slice row's index in the batch list */
     int *dest, *counts, *rcounts, *scounts;
     size_t *pos;
     routed_row_t *packed;
@@ -73,9 +103,8 @@ typedef struct buffers {
     int64_t *out_batch;
     uint8_t *status, *reason;
     double *t5, *t6, *t7;
-    /* the window's batch_id column (the archive's own batches) */
+    /* a window's batch_id column (the archive's own batches) */
     int64_t *window_ids;
-    batch_list_t batches;
     /* what the all-to-alls bring: rows at their owners, results back home */
     exchange_buf_t arrivals, returned;
 } buffers_t;
@@ -87,6 +116,7 @@ struct replay {
     int narchives;
     int64_t batch_size;
     int64_t total;
+    int threads_ok; /* MPI allows a second thread to call it (serialized) */
 };
 
 /* Rows a rank reads per window: SLICE_ROWS, or BANKSTREAM_REPLAY_SLICE_ROWS
@@ -106,6 +136,11 @@ static int all_ok(MPI_Comm comm, int ok)
     return all;
 }
 
+static double now_seconds(void)
+{
+    return (double)timeparse_now_us() / 1e6;
+}
+
 /* realloc *p to n elements of size bytes; 0 or -1 (then *p is unchanged). */
 static int grow(void *p, size_t n, size_t size)
 {
@@ -115,17 +150,43 @@ static int grow(void *p, size_t n, size_t size)
     return 0;
 }
 
-/* Room for a slice of n rows; 0 or -1. */
+/* Room for a slice of n rows in a window; 0 or -1. */
+static int window_slice(window_t *w, size_t n)
+{
+    if (n <= w->cap_slice) return 0;
+    int rc = grow(&w->id, n, 16) | grow(&w->payer, n, 16) | grow(&w->receiver, n, 16) |
+             grow(&w->time_us, n, 8) | grow(&w->amount, n, 8) | grow(&w->kafka_ts, n, 8) |
+             grow(&w->region, n, 1) | grow(&w->modality, n, 1) | grow(&w->payer_slot, n, 4);
+    if (rc == 0) w->cap_slice = n;
+    return rc;
+}
+
+/* Room for n batches in a window; 0 or -1. */
+static int window_batches(window_t *w, size_t n)
+{
+    if (n <= w->cap_batches) return 0;
+    int rc = grow(&w->batches.start, n + 1, 8) | grow(&w->batches.id, n + 1, 8);
+    if (rc == 0) w->cap_batches = n;
+    return rc;
+}
+
+static void window_free(window_t *w)
+{
+    void *all[] = {w->batches.start, w->batches.id, w->id,        w->payer,
+                   w->receiver,      w->time_us,    w->amount,    w->kafka_ts,
+                   w->region,        w->modality,   w->payer_slot};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        free(all[i]);
+}
+
+/* Room for the routing and the results of a slice of n rows; 0 or -1. */
 static int buffers_slice(buffers_t *b, size_t n)
 {
     if (n <= b->cap_slice) return 0;
-    int rc = grow(&b->id, n, 16) | grow(&b->payer, n, 16) | grow(&b->receiver, n, 16) |
-             grow(&b->time_us, n, 8) | grow(&b->amount, n, 8) | grow(&b->kafka_ts, n, 8) |
-             grow(&b->region, n, 1) | grow(&b->modality, n, 1) | grow(&b->batch, n, 4) |
-             grow(&b->dest, n, sizeof(int)) | grow(&b->pos, n, sizeof(size_t)) |
-             grow(&b->packed, n, sizeof(routed_row_t)) | grow(&b->out_batch, n, 8) |
-             grow(&b->status, n, 1) | grow(&b->reason, n, 1) | grow(&b->t5, n, 8) |
-             grow(&b->t6, n, 8) | grow(&b->t7, n, 8);
+    int rc = grow(&b->batch, n, 4) | grow(&b->dest, n, sizeof(int)) |
+             grow(&b->pos, n, sizeof(size_t)) | grow(&b->packed, n, sizeof(routed_row_t)) |
+             grow(&b->out_batch, n, 8) | grow(&b->status, n, 1) | grow(&b->reason, n, 1) |
+             grow(&b->t5, n, 8) | grow(&b->t6, n, 8) | grow(&b->t7, n, 8);
     if (rc == 0) b->cap_slice = n;
     return rc;
 }
@@ -141,50 +202,22 @@ static int buffers_recv(buffers_t *b, size_t n)
     return rc;
 }
 
-/* Room for a window of n rows (batch list, batch_id column); 0 or -1. */
-static int buffers_window(buffers_t *b, size_t n)
+/* Room for a window's batch_id column of n rows; 0 or -1. */
+static int buffers_ids(buffers_t *b, size_t n)
 {
-    if (n <= b->cap_window) return 0;
-    int rc = grow(&b->window_ids, n, 8) | grow(&b->batches.start, n + 1, 8) |
-             grow(&b->batches.id, n + 1, 8);
-    if (rc == 0) b->cap_window = n;
+    if (n <= b->cap_ids) return 0;
+    int rc = grow(&b->window_ids, n, 8);
+    if (rc == 0) b->cap_ids = n;
     return rc;
 }
 
 static void buffers_free(buffers_t *b)
 {
-    void *all[] = {b->id,
-                   b->payer,
-                   b->receiver,
-                   b->time_us,
-                   b->amount,
-                   b->kafka_ts,
-                   b->region,
-                   b->modality,
-                   b->batch,
-                   b->dest,
-                   b->counts,
-                   b->rcounts,
-                   b->scounts,
-                   b->pos,
-                   b->packed,
-                   b->rslot,
-                   b->rowner,
-                   b->results,
-                   b->credits,
-                   b->cursor,
-                   b->seg_end,
-                   b->out_batch,
-                   b->status,
-                   b->reason,
-                   b->t5,
-                   b->t6,
-                   b->t7,
-                   b->window_ids,
-                   b->batches.start,
-                   b->batches.id,
-                   b->arrivals.data,
-                   b->returned.data};
+    void *all[] = {b->batch,         b->dest,         b->counts,  b->rcounts,   b->scounts,
+                   b->pos,           b->packed,       b->rslot,   b->rowner,    b->results,
+                   b->credits,       b->cursor,       b->seg_end, b->out_batch, b->status,
+                   b->reason,        b->t5,           b->t6,      b->t7,        b->window_ids,
+                   b->arrivals.data, b->returned.data};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         free(all[i]);
 }
@@ -204,6 +237,9 @@ replay_t *replay_open(engine_t *e, char *const *archives, int narchives, int64_t
     r->archives = archives;
     r->narchives = narchives;
     r->batch_size = batch_size;
+    int provided = MPI_THREAD_SINGLE;
+    MPI_Query_thread(&provided);
+    r->threads_ok = provided >= MPI_THREAD_SERIALIZED;
     for (int a = 0; a < narchives; a++) {
         r->readers[a] = h5archive_open(e->world, archives[a], errstr, errsize);
         if (r->readers[a] == NULL) {
@@ -265,18 +301,20 @@ static void progress(int64_t done, int64_t total, int64_t t0, int final)
  * finds the same cut, before the first row of the window's last batch
  * (unless the archive ends with the window). A single batch larger than the
  * window doubles the window. *prev_id is the last batch id of the previous
- * window (INT64_MIN at the start). Fills b->batches; 0, or -1 with errstr. */
+ * window (INT64_MIN at the start). Fills w->batches; 0, or -1 with errstr. */
 static int window_cut_by_id(replay_t *r, int a, int64_t first, int64_t n, int64_t *window,
-                            int64_t *prev_id, buffers_t *b, char *errstr, size_t errsize)
+                            int64_t *prev_id, buffers_t *b, window_t *w, char *errstr,
+                            size_t errsize)
 {
     for (;;) {
         int64_t count = n - first < *window ? n - first : *window;
-        if (!all_ok(r->e->world, buffers_window(b, (size_t)count) == 0)) goto oom;
+        int ok = buffers_ids(b, (size_t)count) == 0 && window_batches(w, (size_t)count) == 0;
+        if (!all_ok(r->e->world, ok)) goto oom;
         h5archive_columns_t cols = {.batch_id = b->window_ids};
         if (h5archive_read_columns(r->readers[a], first, count, &cols, errstr, errsize) != 0)
             return -1;
         const int64_t *ids = b->window_ids;
-        batch_list_t *bl = &b->batches;
+        batch_list_t *bl = &w->batches;
         bl->n = 0;
         for (int64_t i = 0; i < count; i++) {
             int64_t prev = i > 0 ? ids[i - 1] : *prev_id;
@@ -312,11 +350,11 @@ oom:
 /* The next window with batches of K rows: [first, first + window) with the
  * window a multiple of K, batches numbered from *next_id. 0 or -1. */
 static int window_cut_by_size(int64_t first, int64_t n, int64_t window, int64_t k, int64_t *next_id,
-                              buffers_t *b)
+                              window_t *w)
 {
     int64_t cut = n - first < window ? n : first + window;
-    if (buffers_window(b, (size_t)((cut - first + k - 1) / k)) != 0) return -1;
-    batch_list_t *bl = &b->batches;
+    if (window_batches(w, (size_t)((cut - first + k - 1) / k)) != 0) return -1;
+    batch_list_t *bl = &w->batches;
     bl->n = 0;
     for (int64_t s = first; s < cut; s += k) {
         bl->start[bl->n] = s;
@@ -349,40 +387,122 @@ static void slice_of(int64_t first, int64_t cut, int rank, int size, int reverse
     *hi = bound[1];
 }
 
-/* Read the slice [lo, hi) of archive a: only the columns the rules and the
- * output need (kafka_ts_ms only for max_age_ms; batch_id was read by
- * window_cut_by_id when the archive's own batches are used). */
-static int read_slice(replay_t *r, int a, int64_t lo, int64_t hi, buffers_t *b, char *errstr,
-                      size_t errsize)
+/* Rows per window at the start of an archive: slice_rows() a rank, rounded
+ * to whole batches of batch_size rows (at least one). */
+static int64_t first_window(const replay_t *r)
 {
-    h5archive_columns_t cols = {
-        .id = b->id,
-        .payer = b->payer,
-        .receiver = b->receiver,
-        .time_us = b->time_us,
-        .amount_cents = b->amount,
-        .region = b->region,
-        .modality = b->modality,
-        .kafka_ts_ms = r->e->worker.rules.max_age_ms > 0 ? b->kafka_ts : NULL,
-    };
-    return h5archive_read_columns(r->readers[a], lo, hi - lo, &cols, errstr, errsize);
+    int64_t window = slice_rows() * (int64_t)r->e->size, k = r->batch_size;
+    if (k > 0) window = window < k ? k : window / k * k;
+    return window;
 }
 
-/* Route the slice's m rows to their payers' owners: pack them by owner
- * (pos[i]: where row i went), then all-to-all. *recv is b->packed itself with
- * one rank, else b->arrivals. MPI code. */
-static int route_rows(replay_t *r, int64_t lo, size_t m, buffers_t *b, routed_row_t **recv,
-                      int *nrecv)
+/* Collective: cut the next window at the cursor into w (batches, this
+ * rank's slice, room for it) and move the cursor past it. 1, 0 when every
+ * archive is done, or -1 with errstr. */
+static int next_window(replay_t *r, cursor_t *cur, buffers_t *b, window_t *w, char *errstr,
+                       size_t errsize)
 {
     engine_t *e = r->e;
-    const batch_list_t *bl = &b->batches;
+    while (cur->archive < r->narchives && cur->first >= h5archive_rows(r->readers[cur->archive])) {
+        cur->base += h5archive_rows(r->readers[cur->archive++]);
+        cur->first = 0;
+        cur->prev_id = INT64_MIN;
+        cur->window = first_window(r);
+    }
+    if (cur->archive == r->narchives) return 0;
+    int a = cur->archive;
+    int64_t n = h5archive_rows(r->readers[a]);
+    if (r->batch_size > 0) {
+        int ok = window_cut_by_size(cur->first, n, cur->window, r->batch_size, &cur->next_id, w);
+        if (!all_ok(e->world, ok == 0)) goto oom;
+    } else if (window_cut_by_id(r, a, cur->first, n, &cur->window, &cur->prev_id, b, w, errstr,
+                                errsize) != 0) {
+        return -1;
+    }
+    w->archive = a;
+    w->base = cur->base;
+    w->first = cur->first;
+    w->cut = w->batches.start[w->batches.n];
+    w->reversed = (int)(cur->count++ % 2);
+    slice_of(w->first, w->cut, e->rank, e->size, w->reversed,
+             h5archive_info(r->readers[a])->chunk_rows, &w->lo, &w->hi);
+    size_t m = (size_t)(w->hi - w->lo);
+    if (!all_ok(e->world, window_slice(w, m) == 0 && buffers_slice(b, m) == 0)) goto oom;
+    cur->first = w->cut;
+    return 1;
+oom:
+    snprintf(errstr, errsize, "out of memory");
+    return -1;
+}
+
+/* Read window w's slice: only the columns the rules and the output need
+ * (kafka_ts_ms only for max_age_ms; batch_id was read by window_cut_by_id
+ * when the archive's own batches are used). Collective: 0, or -1 with errstr
+ * on every rank. With one rank it runs on replay_run's reader thread, and
+ * then makes no MPI call. */
+static int read_slice(replay_t *r, window_t *w, char *errstr, size_t errsize)
+{
+    h5archive_columns_t cols = {
+        .id = w->id,
+        .payer = w->payer,
+        .receiver = w->receiver,
+        .time_us = w->time_us,
+        .amount_cents = w->amount,
+        .region = w->region,
+        .modality = w->modality,
+        .kafka_ts_ms = r->e->worker.rules.max_age_ms > 0 ? w->kafka_ts : NULL,
+    };
+    return h5archive_read_columns(r->readers[w->archive], w->lo, w->hi - w->lo, &cols, errstr,
+                                  errsize);
+}
+
+/* One rank: look up the slice's payers in the user table (the receivers are
+ * looked up while deciding: so the two threads share the lookups about
+ * evenly). Safe on the reader thread while the main thread decides the
+ * previous window: a replay never adds users, so slots do not move, and a
+ * lookup reads only the slots' ids and used flags, which deciding never
+ * writes. */
+static void find_payers(replay_t *r, window_t *w)
+{
+    const shard_t *users = &r->e->worker.users;
+    size_t m = (size_t)(w->hi - w->lo);
+    for (size_t i = 0; i < m; i++) {
+        if (i + PREFETCH_AHEAD < m) shard_prefetch(users, w->payer[i + PREFETCH_AHEAD]);
+        const user_state_t *payer = shard_find(users, w->payer[i]);
+        w->payer_slot[i] = payer ? (uint32_t)(payer - users->slots) : WORKER_NO_USER;
+    }
+}
+
+/* The reader's job (bgjob.h): read_slice, then, with one rank, find_payers. */
+typedef struct read_job {
+    replay_t *r;
+    window_t *w;
+    char err[1024];
+} read_job_t;
+
+static int run_read_job(void *arg)
+{
+    read_job_t *job = arg;
+    if (read_slice(job->r, job->w, job->err, sizeof job->err) != 0) return -1;
+    if (job->r->e->size == 1) find_payers(job->r, job->w);
+    return 0;
+}
+
+/* Route window w's slice to its payers' owners: pack the rows by owner
+ * (pos[i]: where row i went), then all-to-all. *recv is b->packed itself with
+ * one rank, else b->arrivals. MPI code. */
+static int route_rows(replay_t *r, const window_t *w, buffers_t *b, routed_row_t **recv, int *nrecv)
+{
+    engine_t *e = r->e;
+    const batch_list_t *bl = &w->batches;
+    size_t m = (size_t)(w->hi - w->lo);
     int k = 0;
     memset(b->counts, 0, (size_t)e->size * sizeof *b->counts);
     for (size_t i = 0; i < m; i++) {
-        while (lo + (int64_t)i >= bl->start[k + 1])
+        while (w->lo + (int64_t)i >= bl->start[k + 1])
             k++;
         b->batch[i] = k;
-        b->dest[i] = engine_owner_rank(e, b->payer[i]);
+        b->dest[i] = engine_owner_rank(e, w->payer[i]);
         b->counts[b->dest[i]]++;
     }
     size_t *next = b->seg_end; /* scratch: where the next row for each owner goes */
@@ -394,14 +514,14 @@ static int route_rows(replay_t *r, int64_t lo, size_t m, buffers_t *b, routed_ro
         size_t at = next[b->dest[i]]++;
         routed_row_t *row = &b->packed[at];
         b->pos[i] = at;
-        memcpy(row->payer, b->payer[i], 16);
-        memcpy(row->receiver, b->receiver[i], 16);
-        row->time_us = b->time_us[i];
-        row->amount_cents = b->amount[i];
-        row->kafka_ts_ms = with_ts ? b->kafka_ts[i] : 0;
+        memcpy(row->payer, w->payer[i], 16);
+        memcpy(row->receiver, w->receiver[i], 16);
+        row->time_us = w->time_us[i];
+        row->amount_cents = w->amount[i];
+        row->kafka_ts_ms = with_ts ? w->kafka_ts[i] : 0;
         row->batch = b->batch[i];
-        row->region = b->region[i];
-        row->modality = b->modality[i];
+        row->region = w->region[i];
+        row->modality = w->modality[i];
         row->pad[0] = row->pad[1] = 0;
     }
     if (e->size == 1) {
@@ -416,16 +536,17 @@ static int route_rows(replay_t *r, int64_t lo, size_t m, buffers_t *b, routed_ro
     return rc;
 }
 
-/* Decide the nrecv rows that arrived here, batch by batch of the window's
- * list, in row order: the rows of batch k from the source that read the
- * lowest rows come first (source 0, or source N-1 when the window's slices
- * are reversed), then the next source's... Collective (credits) once per
- * batch. MPI code. */
-static int decide_rows(replay_t *r, const routed_row_t *recv, int nrecv, int reversed, buffers_t *b)
+/* Decide the nrecv rows of window w that arrived here, batch by batch of the
+ * window's list, in row order: the rows of batch k from the source that read
+ * the lowest rows come first (source 0, or source N-1 when the window's
+ * slices are reversed), then the next source's... Collective (credits) once
+ * per batch. MPI code. */
+static int decide_rows(replay_t *r, const window_t *w, const routed_row_t *recv, int nrecv,
+                       buffers_t *b)
 {
-    worker_t *w = &r->e->worker;
+    worker_t *wk = &r->e->worker;
     int size = r->e->size, rc;
-    rc = worker_find_users(w, recv ? recv[0].receiver : NULL, sizeof *recv, nrecv, b->rslot,
+    rc = worker_find_users(wk, recv ? recv[0].receiver : NULL, sizeof *recv, nrecv, b->rslot,
                            b->rowner);
     if (rc != MPI_SUCCESS) return rc;
     size_t at = 0;
@@ -434,14 +555,14 @@ static int decide_rows(replay_t *r, const routed_row_t *recv, int nrecv, int rev
         at += (size_t)b->rcounts[s];
         b->seg_end[s] = at;
     }
-    for (int k = 0; k < b->batches.n && rc == MPI_SUCCESS; k++) {
+    for (int k = 0; k < w->batches.n && rc == MPI_SUCCESS; k++) {
         int ncredits = 0;
         for (int i = 0; i < size; i++) {
-            int s = reversed ? size - 1 - i : i;
+            int s = w->reversed ? size - 1 - i : i;
             for (size_t j = b->cursor[s]; j < b->seg_end[s] && recv[j].batch == k; j++) {
                 const routed_row_t *row = &recv[j];
                 if (j + PREFETCH_AHEAD < b->seg_end[s])
-                    shard_prefetch(&w->users, recv[j + PREFETCH_AHEAD].payer);
+                    shard_prefetch(&wk->users, recv[j + PREFETCH_AHEAD].payer);
                 txn_t t;
                 memset(&t, 0, sizeof t);
                 memcpy(t.payer, row->payer, 16);
@@ -451,7 +572,7 @@ static int decide_rows(replay_t *r, const routed_row_t *recv, int nrecv, int rev
                 t.region = row->region;
                 t.modality = row->modality;
                 rules_outcome_t o =
-                    worker_decide_one(w, &t, b->rslot[j] != WORKER_NO_USER, row->kafka_ts_ms);
+                    worker_decide_one(wk, &t, b->rslot[j] != WORKER_NO_USER, row->kafka_ts_ms);
                 routed_result_t *res = &b->results[j];
                 memset(res, 0, sizeof *res);
                 res->status = o.status;
@@ -465,14 +586,15 @@ static int decide_rows(replay_t *r, const routed_row_t *recv, int nrecv, int rev
                 b->cursor[s] = j + 1;
             }
         }
-        rc = worker_apply_credits(w, b->credits, ncredits);
+        rc = worker_apply_credits(wk, b->credits, ncredits);
     }
     return rc;
 }
 
 /* Bring the results back to the readers and lay them out in slice order
- * (b->status... for rows 0..m), counting them in stats. MPI code. */
-static int return_results(replay_t *r, size_t m, int nrecv, buffers_t *b, replay_stats_t *stats)
+ * (b->status... for the slice's rows), counting them in stats. MPI code. */
+static int return_results(replay_t *r, const window_t *w, int nrecv, buffers_t *b,
+                          replay_stats_t *stats)
 {
     const routed_result_t *back = b->results;
     int nback = nrecv, rc = MPI_SUCCESS;
@@ -482,6 +604,7 @@ static int return_results(replay_t *r, size_t m, int nrecv, buffers_t *b, replay
         if (rc != MPI_SUCCESS) return rc;
         back = b->returned.data;
     }
+    size_t m = (size_t)(w->hi - w->lo);
     for (size_t i = 0; i < m; i++) {
         const routed_result_t *res = &back[b->pos[i]];
         b->status[i] = res->status;
@@ -489,9 +612,74 @@ static int return_results(replay_t *r, size_t m, int nrecv, buffers_t *b, replay
         b->t5[i] = res->t5;
         b->t6[i] = res->t6;
         b->t7[i] = res->t7;
-        b->out_batch[i] = b->batches.id[b->batch[i]];
+        b->out_batch[i] = w->batches.id[b->batch[i]];
         if (res->status < 3) stats->by_status[res->status]++;
     }
+    return rc;
+}
+
+/* One rank: decide window w where it was read (the slice is the whole
+ * window), straight from its columns and the payers' slots (find_payers),
+ * batch by batch in row order, into the slice's result columns: no routing
+ * and no copies. Local. */
+static void decide_local(replay_t *r, const window_t *w, buffers_t *b, replay_stats_t *stats)
+{
+    worker_t *wk = &r->e->worker;
+    user_state_t *slots = wk->users.slots;
+    const batch_list_t *bl = &w->batches;
+    size_t m = (size_t)(w->hi - w->lo), i = 0;
+    int with_ts = wk->rules.max_age_ms > 0;
+    for (int k = 0; k < bl->n; k++) {
+        size_t end = (size_t)(bl->start[k + 1] - w->lo);
+        int ncredits = 0;
+        for (; i < end; i++) {
+            if (i + PREFETCH_AHEAD < m) {
+                shard_prefetch(&wk->users, w->receiver[i + PREFETCH_AHEAD]);
+                if (w->payer_slot[i + PREFETCH_AHEAD] != WORKER_NO_USER) {
+                    const user_state_t *ahead = &slots[w->payer_slot[i + PREFETCH_AHEAD]];
+                    __builtin_prefetch(&ahead->balance_cents, 1);
+                    __builtin_prefetch(&ahead->last_approved_us, 1);
+                }
+            }
+            const user_state_t *found = shard_find(&wk->users, w->receiver[i]);
+            uint32_t payer = w->payer_slot[i],
+                     receiver = found ? (uint32_t)(found - slots) : WORKER_NO_USER;
+            txn_t t = {.time_us = w->time_us[i],
+                       .amount_cents = w->amount[i],
+                       .region = w->region[i],
+                       .modality = w->modality[i]}; /* the payer is found already */
+            rules_outcome_t o =
+                worker_decide_found(wk, &t, payer == WORKER_NO_USER ? NULL : &slots[payer],
+                                    receiver != WORKER_NO_USER, with_ts ? w->kafka_ts[i] : 0);
+            b->status[i] = o.status;
+            b->reason[i] = o.reason;
+            b->t5[i] = o.has_scores ? o.t5 : NAN;
+            b->t6[i] = o.has_scores ? o.t6 : NAN;
+            b->t7[i] = o.has_scores ? o.t7 : NAN;
+            b->out_batch[i] = bl->id[k];
+            if (o.status < 3) stats->by_status[o.status]++;
+            if (o.status == STATUS_APPROVED)
+                b->credits[ncredits++] = (worker_credit_t){t.amount_cents, receiver, 0};
+        }
+        worker_apply_credits(wk, b->credits, ncredits); /* local: one worker */
+    }
+}
+
+/* Decide window w's slice, whose results land in b->status... MPI code. */
+static int decide_window(replay_t *r, const window_t *w, buffers_t *b, replay_stats_t *stats)
+{
+    engine_t *e = r->e;
+    if (e->size == 1) {
+        if (buffers_recv(b, (size_t)(w->hi - w->lo)) != 0) return MPI_ERR_NO_MEM;
+        decide_local(r, w, b, stats);
+        return MPI_SUCCESS;
+    }
+    routed_row_t *recv = NULL;
+    int nrecv = 0, rc = route_rows(r, w, b, &recv, &nrecv);
+    if (rc != MPI_SUCCESS) return rc;
+    if (!all_ok(e->world, buffers_recv(b, (size_t)nrecv) == 0)) return MPI_ERR_NO_MEM;
+    rc = decide_rows(r, w, recv, nrecv, b);
+    if (rc == MPI_SUCCESS) rc = return_results(r, w, nrecv, b, stats);
     return rc;
 }
 
@@ -500,81 +688,88 @@ int replay_run(replay_t *r, const replay_out_t *out, replay_stats_t *stats, char
 {
     engine_t *e = r->e;
     buffers_t b;
-    int rc = -1;
-    int64_t base = 0, next_id = 0, windows = 0, t0 = timeparse_now_us();
+    window_t win[2];
+    int rc = -1, step;
+    int64_t t0 = timeparse_now_us();
     memset(&b, 0, sizeof b);
+    memset(win, 0, sizeof win);
     memset(stats, 0, sizeof *stats);
     /* worker_find_users allocates window-sized scratch arrays: keep such
      * blocks in the heap rather than unmapping them, so that each window
      * does not pay page faults on fresh memory again. */
     mallopt(M_MMAP_THRESHOLD, 256 << 20);
     mallopt(M_TRIM_THRESHOLD, 512 << 20);
+    /* With one rank, a second thread reads the next window while this one
+     * decides: the archive reads then make no MPI call, and while they run
+     * this thread makes no HDF5 call (the library is not thread-safe). */
+    bgjob_t *reader = bgjob_start(e->size == 1 && r->threads_ok);
+    read_job_t job = {.r = r};
     size_t sz = (size_t)e->size;
-    int ok = grow(&b.counts, sz, sizeof(int)) == 0 && grow(&b.rcounts, sz, sizeof(int)) == 0 &&
-             grow(&b.scounts, sz, sizeof(int)) == 0 && grow(&b.cursor, sz, sizeof(size_t)) == 0 &&
-             grow(&b.seg_end, sz, sizeof(size_t)) == 0;
+    int ok = reader != NULL && grow(&b.counts, sz, sizeof(int)) == 0 &&
+             grow(&b.rcounts, sz, sizeof(int)) == 0 && grow(&b.scounts, sz, sizeof(int)) == 0 &&
+             grow(&b.cursor, sz, sizeof(size_t)) == 0 && grow(&b.seg_end, sz, sizeof(size_t)) == 0;
     if (!all_ok(e->world, ok)) goto oom;
 
-    for (int a = 0; a < r->narchives; a++) {
-        int64_t n = h5archive_rows(r->readers[a]), prev_id = INT64_MIN;
-        int64_t window = slice_rows() * (int64_t)e->size;
-        if (r->batch_size > 0)
-            window =
-                window < r->batch_size ? r->batch_size : window / r->batch_size * r->batch_size;
-        for (int64_t first = 0; first < n; first = b.batches.start[b.batches.n]) {
-            if (r->batch_size > 0) {
-                if (!all_ok(e->world,
-                            window_cut_by_size(first, n, window, r->batch_size, &next_id, &b) == 0))
-                    goto oom;
-            } else if (window_cut_by_id(r, a, first, n, &window, &prev_id, &b, errstr, errsize) !=
-                       0) {
-                goto out;
-            }
-            int64_t cut = b.batches.start[b.batches.n], count = cut - first, lo, hi;
-            int reversed = (int)(windows++ % 2);
-            slice_of(first, cut, e->rank, e->size, reversed,
-                     h5archive_info(r->readers[a])->chunk_rows, &lo, &hi);
-            size_t m = (size_t)(hi - lo);
-            if (!all_ok(e->world, buffers_slice(&b, m) == 0)) goto oom;
-            double t_read = MPI_Wtime();
-            if (read_slice(r, a, lo, hi, &b, errstr, errsize) != 0) goto out;
-            double t_decide = MPI_Wtime();
-
-            routed_row_t *recv = NULL;
-            int nrecv = 0;
-            if (route_rows(r, lo, m, &b, &recv, &nrecv) != MPI_SUCCESS) goto mpi_fail;
-            ok = buffers_recv(&b, (size_t)nrecv) == 0;
-            int step =
-                all_ok(e->world, ok) ? decide_rows(r, recv, nrecv, reversed, &b) : MPI_ERR_NO_MEM;
-            if (step == MPI_SUCCESS) step = return_results(r, m, nrecv, &b, stats);
-            double t_write = MPI_Wtime();
-            if (step == MPI_ERR_NO_MEM) goto oom;
-            if (step != MPI_SUCCESS) goto mpi_fail;
-            stats->batches += b.batches.n;
-
-            replay_rows_t rows = {.first = base + lo,
-                                  .n = m,
-                                  .id = (const uint8_t(*)[16])b.id,
-                                  .batch_id = b.out_batch,
-                                  .status = b.status,
-                                  .reason = b.reason,
-                                  .t5 = b.t5,
-                                  .t6 = b.t6,
-                                  .t7 = b.t7};
-            if (out->write(out->state, &rows, errstr, errsize) != 0) goto out;
-            stats->read_seconds += t_decide - t_read;
-            stats->decide_seconds += t_write - t_decide;
-            stats->write_seconds += MPI_Wtime() - t_write;
-            stats->rows += count;
-            if (e->rank == 0) progress(base + cut, r->total, t0, 0);
+    cursor_t cur = {.prev_id = INT64_MIN, .window = first_window(r)};
+    int have = next_window(r, &cur, &b, &win[0], errstr, errsize);
+    if (have < 0) goto out;
+    double t = now_seconds();
+    if (have) {
+        job.w = &win[0];
+        bgjob_submit(reader, run_read_job, &job);
+        if (bgjob_wait(reader, &stats->read_seconds) != 0) {
+            snprintf(errstr, errsize, "%s", job.err);
+            goto out;
         }
-        base += n;
+    }
+    stats->read_wait_seconds = now_seconds() - t;
+    for (int64_t k = 0; have; k++) {
+        window_t *w = &win[k % 2], *next = &win[(k + 1) % 2];
+        int more = next_window(r, &cur, &b, next, errstr, errsize);
+        if (more < 0) goto out;
+        if (more) {
+            job.w = next;
+            t = now_seconds();
+            bgjob_submit(reader, run_read_job, &job); /* inline without the thread */
+            stats->read_wait_seconds += now_seconds() - t;
+        }
+        t = now_seconds();
+        step = decide_window(r, w, &b, stats);
+        stats->decide_seconds += now_seconds() - t;
+        t = now_seconds();
+        double read_seconds = 0;
+        int read_rc = more ? bgjob_wait(reader, &read_seconds) : 0;
+        stats->read_wait_seconds += now_seconds() - t;
+        stats->read_seconds += read_seconds;
+        if (step == MPI_ERR_NO_MEM) goto oom;
+        if (step != MPI_SUCCESS) goto mpi_fail;
+        if (read_rc != 0) {
+            snprintf(errstr, errsize, "%s", job.err);
+            goto out;
+        }
+        stats->batches += w->batches.n;
+        replay_rows_t rows = {.first = w->base + w->lo,
+                              .n = (size_t)(w->hi - w->lo),
+                              .id = (const uint8_t(*)[16])w->id,
+                              .batch_id = b.out_batch,
+                              .status = b.status,
+                              .reason = b.reason,
+                              .t5 = b.t5,
+                              .t6 = b.t6,
+                              .t7 = b.t7};
+        t = now_seconds();
+        if (out->write(out->state, &rows, errstr, errsize) != 0) goto out;
+        stats->write_seconds += now_seconds() - t;
+        stats->rows += w->cut - w->first;
+        if (e->rank == 0) progress(w->base + w->cut, r->total, t0, 0);
+        have = more;
     }
     int64_t mine[3] = {stats->by_status[0], stats->by_status[1], stats->by_status[2]};
     if (MPI_Reduce(mine, stats->by_status, 3, MPI_INT64_T, MPI_SUM, 0, e->world) != MPI_SUCCESS)
         goto mpi_fail;
     if (e->rank == 0) progress(stats->rows, r->total, t0, 1);
     stats->seconds = (double)(timeparse_now_us() - t0) / 1e6;
+    stats->read_threaded = bgjob_threaded(reader);
     rc = 0;
     goto out;
 oom:
@@ -583,6 +778,9 @@ oom:
 mpi_fail:
     snprintf(errstr, errsize, "MPI failure while replaying");
 out:
+    bgjob_stop(reader); /* waits for a read still running */
+    window_free(&win[0]);
+    window_free(&win[1]);
     buffers_free(&b);
     return rc;
 }

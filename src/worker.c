@@ -115,7 +115,12 @@ out:
 rules_outcome_t worker_decide_one(worker_t *w, const txn_t *t, int receiver_known,
                                   int64_t kafka_ts_ms)
 {
-    user_state_t *payer = shard_find(&w->users, t->payer);
+    return worker_decide_found(w, t, shard_find(&w->users, t->payer), receiver_known, kafka_ts_ms);
+}
+
+rules_outcome_t worker_decide_found(worker_t *w, const txn_t *t, user_state_t *payer,
+                                    int receiver_known, int64_t kafka_ts_ms)
+{
     int hour = tzhour_hour(&w->tz, t->time_us);
     rules_outcome_t o = rules_decide(&w->rules, t, payer, receiver_known, hour, kafka_ts_ms);
     if (o.status == STATUS_APPROVED) {

@@ -65,11 +65,13 @@ for i in sorted(range(len(st)), key=lambda i: bytes(ids[16 * i:16 * i + 16])):
     print(u, snames[st[i]], rnames[rs[i]] if rs[i] else "", b[i])
 PY
 }
-# On 3 ranks with windows of 3 x 250 rows: the stream's batches of 1000 rows
-# straddle the windows (the window grows to hold one, and is cut before the
-# last batch it holds).
-mpirun_bs 1 replay "$first" --pg "$PG" --out "$BS_TEST_TMP/first1.h5" >/dev/null 2>&1 ||
-    fail "replay of $first to HDF5 (-np 1)"
+# On 1 rank with windows of 2500 rows (each read on the second thread while
+# the one before is decided), and on 3 ranks with windows of 3 x 250 rows:
+# the stream's batches of 1000 rows straddle the windows (the window grows to
+# hold one, and is cut before the last batch it holds).
+one=$(BANKSTREAM_REPLAY_SLICE_ROWS=2500 mpirun_bs 1 replay "$first" --pg "$PG" \
+    --out "$BS_TEST_TMP/first1.h5" 2>/dev/null) || fail "replay of $first to HDF5 (-np 1)"
+assert_contains "$one" "on a second thread" "-np 1 reads on a second thread"
 BANKSTREAM_REPLAY_SLICE_ROWS=250 mpirun_bs 3 replay "$first" \
     --pg "$PG" --out "$BS_TEST_TMP/first3.h5" >/dev/null 2>&1 || fail "replay of $first to HDF5 (-np 3)"
 for g in /transactions /results; do
@@ -121,9 +123,9 @@ assert_eq "$(tr -d ' ,' <"$BS_TEST_TMP/status.txt" | grep -c .)" 5000 "rows in t
 # 4b. Two archives, batches of 700 rows on 2 ranks with windows of 2 x 300:
 #     a batch never spans the archives (the first one's last batch has 100
 #     rows), the batch ids go on from one archive to the next, and the
-#     results equal those of one rank with the default windows.
+#     results equal those of one rank with windows of 2 batches.
 for n in 1 2; do
-    BANKSTREAM_REPLAY_SLICE_ROWS=$((n == 2 ? 300 : 0)) mpirun_bs $n replay "$BS_TEST_TMP/hist.h5" \
+    BANKSTREAM_REPLAY_SLICE_ROWS=$((n == 2 ? 300 : 1400)) mpirun_bs $n replay "$BS_TEST_TMP/hist.h5" \
         "$BS_TEST_TMP/hist.h5" --out "$BS_TEST_TMP/two$n.h5" --batch-size 700 --pg "$PG" \
         >/dev/null 2>&1 || fail "replay of two archives (-np $n)"
 done
