@@ -1,6 +1,6 @@
 /* h5util.h - what the HDF5 modules (h5snap.c, h5archive.c, h5results.c)
  * share: silencing HDF5's own error printing, turning its error stack into
- * one line, writing scalar attributes, checking that a path is a readable
+ * one line, writing and reading scalar attributes, checking that a path is a readable
  * HDF5 file, agreeing on the outcome of a collective step, and making a
  * rename durable. */
 #ifndef BS_H5UTIL_H
@@ -28,6 +28,19 @@ int h5util_attr_write(hid_t obj, const char *name, hid_t ftype, hid_t mtype, con
 int h5util_attr_i64(hid_t obj, const char *name, int64_t v);
 /* A fixed-length, NUL-terminated UTF-8 string attribute. */
 int h5util_attr_str(hid_t obj, const char *name, const char *s);
+
+/* Read the scalar attribute `name` of loc (the object `obj` of file `path`,
+ * for messages): an integer, converted to mtype, into out; or a string,
+ * fixed or variable length, into buf[size], truncated. `kind` is what the
+ * file should be ("a bankstream snapshot"). Return 0 (1 when absent and
+ * `optional`), or -1 with errstr naming path, obj and name, and saying
+ * whether the attribute is missing, of the wrong class or shape, or
+ * unreadable (with HDF5's reason). */
+int h5util_attr_read_int(hid_t loc, const char *path, const char *obj, const char *name,
+                         const char *kind, int optional, hid_t mtype, void *out, char *errstr,
+                         size_t errsize);
+int h5util_attr_read_str(hid_t loc, const char *path, const char *obj, const char *name,
+                         const char *kind, char *buf, size_t size, char *errstr, size_t errsize);
 
 /* Before any collective open: path exists, is a regular readable file and
  * carries the HDF5 signature. Returns 0, or -1 with errstr naming the file. */

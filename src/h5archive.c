@@ -67,6 +67,7 @@
 #define ARCH_READ_MAX_PIECE ((size_t)1 << 20) /* bigger chunks (foreign writers) read in pieces */
 #define ARCH_TRANSPOSE_ROWS ((size_t)512)
 #define ARCH_DEFLATE        1
+#define ARCH_KIND           "a bankstream transaction archive" /* in attribute errors */
 
 /* ---- the columns ---------------------------------------------------------- */
 
@@ -242,9 +243,7 @@ static void arch_unpack(int c, const void *col, h5archive_row_t *rows, size_t n)
     }
 }
 
-/* ---- small helpers ---------------------------------------------------------- */
-
-/* ---- attributes ------------------------------------------------------------- */
+/* ---- attributes (read with h5util_attr_read_*) ---------------------------------- */
 
 /* Overwrite an existing scalar int64 attribute. */
 static int arch_attr_set_i64(hid_t obj, const char *name, int64_t v)
@@ -252,90 +251,6 @@ static int arch_attr_set_i64(hid_t obj, const char *name, int64_t v)
     hid_t attr = H5Aopen(obj, name, H5P_DEFAULT);
     int rc = (attr >= 0 && H5Awrite(attr, H5T_NATIVE_INT64, &v) >= 0) ? 0 : -1;
     if (attr >= 0) H5Aclose(attr);
-    return rc;
-}
-
-/* A fixed-length, NUL-terminated UTF-8 string (kept in the object header,
- * where the 1.8 format's metadata checksum covers it). */
-static void arch_attr_fail(const char *path, const char *obj, const char *name, int missing,
-                           char *errstr, size_t errsize)
-{
-    char why[256];
-    if (missing)
-        h5util_err(errstr, errsize,
-                   "%s: attribute %s of %s is missing: not a bankstream transaction archive, or a "
-                   "damaged one",
-                   path, name, obj);
-    else
-        h5util_err(errstr, errsize, "%s: attribute %s of %s is unreadable or of the wrong type: %s",
-                   path, name, obj, h5util_reason(why, sizeof why));
-}
-
-/* Read a scalar integer attribute as mtype. Returns 0 (1 when absent and
- * optional), or -1 with errstr naming path, obj and name. */
-static int arch_attr_read_int(hid_t loc, const char *path, const char *obj, const char *name,
-                              int optional, hid_t mtype, void *out, char *errstr, size_t errsize)
-{
-    htri_t ex = H5Aexists(loc, name);
-    if (ex == 0 && optional) return 1;
-    if (ex <= 0) {
-        arch_attr_fail(path, obj, name, ex == 0, errstr, errsize);
-        return -1;
-    }
-    hid_t attr = H5Aopen(loc, name, H5P_DEFAULT);
-    hid_t type = attr >= 0 ? H5Aget_type(attr) : -1;
-    hid_t space = attr >= 0 ? H5Aget_space(attr) : -1;
-    int rc = -1;
-    if (type >= 0 && space >= 0 && H5Tget_class(type) == H5T_INTEGER &&
-        H5Sget_simple_extent_npoints(space) == 1 && H5Aread(attr, mtype, out) >= 0)
-        rc = 0;
-    if (space >= 0) H5Sclose(space);
-    if (type >= 0) H5Tclose(type);
-    if (attr >= 0) H5Aclose(attr);
-    if (rc) arch_attr_fail(path, obj, name, 0, errstr, errsize);
-    return rc;
-}
-
-/* Read a scalar string attribute (fixed or variable length) into buf[size],
- * truncating. Returns 0 or -1 with errstr. */
-static int arch_attr_read_str(hid_t loc, const char *path, const char *obj, const char *name,
-                              char *buf, size_t size, char *errstr, size_t errsize)
-{
-    htri_t ex = H5Aexists(loc, name);
-    if (ex <= 0) {
-        arch_attr_fail(path, obj, name, ex == 0, errstr, errsize);
-        return -1;
-    }
-    hid_t attr = H5Aopen(loc, name, H5P_DEFAULT);
-    hid_t type = attr >= 0 ? H5Aget_type(attr) : -1;
-    hid_t space = attr >= 0 ? H5Aget_space(attr) : -1;
-    hid_t mtype = -1;
-    int rc = -1;
-    if (type >= 0 && space >= 0 && H5Tget_class(type) == H5T_STRING &&
-        H5Sget_simple_extent_npoints(space) == 1) {
-        mtype = H5Tcopy(type);
-        if (H5Tis_variable_str(type) > 0) {
-            char *s = NULL;
-            if (mtype >= 0 && H5Aread(attr, mtype, &s) >= 0 && s) {
-                snprintf(buf, size, "%s", s);
-                H5free_memory(s);
-                rc = 0;
-            }
-        } else {
-            size_t n = H5Tget_size(type);
-            char *s = n ? calloc(1, n + 1) : NULL;
-            if (s && mtype >= 0 && H5Aread(attr, mtype, s) >= 0) {
-                snprintf(buf, size, "%s", s);
-                rc = 0;
-            }
-            free(s);
-        }
-    }
-    if (mtype >= 0) H5Tclose(mtype);
-    if (space >= 0) H5Sclose(space);
-    if (type >= 0) H5Tclose(type);
-    if (attr >= 0) H5Aclose(attr);
-    if (rc) arch_attr_fail(path, obj, name, 0, errstr, errsize);
     return rc;
 }
 
@@ -772,7 +687,8 @@ static int arch_check(h5archive_reader_t *r, char *errstr, size_t errsize)
                    p, H5ARCHIVE_KIND);
         return -1;
     }
-    if (arch_attr_read_str(r->fid, p, "/", "kind", kind, sizeof kind, errstr, errsize)) return -1;
+    if (h5util_attr_read_str(r->fid, p, "/", "kind", ARCH_KIND, kind, sizeof kind, errstr, errsize))
+        return -1;
     if (strcmp(kind, H5ARCHIVE_KIND) != 0) {
         h5util_err(errstr, errsize,
                    "%s: not a bankstream transaction archive: root attribute kind is \"%s\", "
@@ -781,8 +697,8 @@ static int arch_check(h5archive_reader_t *r, char *errstr, size_t errsize)
         return -1;
     }
     int64_t v = 0;
-    if (arch_attr_read_int(r->fid, p, "/", "format_version", 0, H5T_NATIVE_INT64, &v, errstr,
-                           errsize))
+    if (h5util_attr_read_int(r->fid, p, "/", "format_version", ARCH_KIND, 0, H5T_NATIVE_INT64, &v,
+                             errstr, errsize))
         return -1;
     if (v > H5ARCHIVE_FORMAT_VERSION) {
         h5util_err(
@@ -798,20 +714,21 @@ static int arch_check(h5archive_reader_t *r, char *errstr, size_t errsize)
         return -1;
     }
     in->format_version = (int)v;
-    if (arch_attr_read_str(r->fid, p, "/", "source", in->source, sizeof in->source, errstr,
-                           errsize) ||
-        arch_attr_read_str(r->fid, p, "/", "topic", in->topic, sizeof in->topic, errstr, errsize) ||
-        arch_attr_read_int(r->fid, p, "/", "created_unix_us", 0, H5T_NATIVE_INT64, &in->created_us,
-                           errstr, errsize) ||
-        arch_attr_read_int(r->fid, p, "/", "first_batch_id", 0, H5T_NATIVE_INT64,
-                           &in->first_batch_id, errstr, errsize) ||
-        arch_attr_read_int(r->fid, p, "/", "last_batch_id", 0, H5T_NATIVE_INT64, &in->last_batch_id,
-                           errstr, errsize) ||
-        arch_attr_read_int(r->fid, p, "/", "n_rows", 0, H5T_NATIVE_INT64, &in->n_rows, errstr,
-                           errsize))
+    if (h5util_attr_read_str(r->fid, p, "/", "source", ARCH_KIND, in->source, sizeof in->source,
+                             errstr, errsize) ||
+        h5util_attr_read_str(r->fid, p, "/", "topic", ARCH_KIND, in->topic, sizeof in->topic,
+                             errstr, errsize) ||
+        h5util_attr_read_int(r->fid, p, "/", "created_unix_us", ARCH_KIND, 0, H5T_NATIVE_INT64,
+                             &in->created_us, errstr, errsize) ||
+        h5util_attr_read_int(r->fid, p, "/", "first_batch_id", ARCH_KIND, 0, H5T_NATIVE_INT64,
+                             &in->first_batch_id, errstr, errsize) ||
+        h5util_attr_read_int(r->fid, p, "/", "last_batch_id", ARCH_KIND, 0, H5T_NATIVE_INT64,
+                             &in->last_batch_id, errstr, errsize) ||
+        h5util_attr_read_int(r->fid, p, "/", "n_rows", ARCH_KIND, 0, H5T_NATIVE_INT64, &in->n_rows,
+                             errstr, errsize))
         return -1;
-    int s = arch_attr_read_int(r->fid, p, "/", "seed", 1, H5T_NATIVE_UINT64, &in->seed, errstr,
-                               errsize);
+    int s = h5util_attr_read_int(r->fid, p, "/", "seed", ARCH_KIND, 1, H5T_NATIVE_UINT64, &in->seed,
+                                 errstr, errsize);
     if (s < 0) return -1;
     in->have_seed = s == 0;
     if (in->n_rows < 0) {

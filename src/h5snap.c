@@ -57,6 +57,7 @@
 
 #define SNAP_ROUND_ROWS   ((size_t)1 << 20)
 #define SNAP_ERR_MAX      1024
+#define SNAP_KIND         "a bankstream snapshot" /* in attribute errors */
 #define SNAP_SEED_COL     0x9e3779b97f4a7c15ULL
 #define SNAP_SEED_OFFSETS 0x6b61666b616f6666ULL /* "kafkaoff" */
 #define SNAP_SEED_HEADER  0x62736e6170686472ULL /* "bsnaphdr" */
@@ -299,96 +300,6 @@ static int snap_attr_i32(hid_t obj, const char *name, int32_t v)
     return h5util_attr_write(obj, name, H5T_STD_I32LE, H5T_NATIVE_INT32, &v);
 }
 
-/* A fixed-length, NUL-terminated UTF-8 string (kept in the object header, so
- * HDF5's metadata checksum covers it; variable-length ones live in the
- * unchecksummed global heap). */
-/* Describe a missing or unreadable attribute. */
-static void snap_attr_fail(const char *path, const char *obj, const char *name, int missing,
-                           char *errstr, size_t errsize)
-{
-    char why[256];
-    if (missing)
-        h5util_err(errstr, errsize,
-                   "%s: attribute %s of %s is missing: not a bankstream snapshot, or a damaged one",
-                   path, name, obj);
-    else
-        h5util_err(errstr, errsize, "%s: cannot read attribute %s of %s: %s", path, name, obj,
-                   h5util_reason(why, sizeof why));
-}
-
-/* Read a scalar integer attribute as mtype (NATIVE_INT64 or NATIVE_UINT64).
- * Returns 0, or -1 with errstr naming path, obj and name. */
-static int snap_attr_read_int(hid_t loc, const char *path, const char *obj, const char *name,
-                              hid_t mtype, void *out, char *errstr, size_t errsize)
-{
-    htri_t ex = H5Aexists(loc, name);
-    if (ex <= 0) {
-        snap_attr_fail(path, obj, name, ex == 0, errstr, errsize);
-        return -1;
-    }
-    hid_t attr = H5Aopen(loc, name, H5P_DEFAULT);
-    hid_t type = attr >= 0 ? H5Aget_type(attr) : -1;
-    hid_t space = attr >= 0 ? H5Aget_space(attr) : -1;
-    int rc = -1, is_int = type >= 0 && space >= 0 && H5Tget_class(type) == H5T_INTEGER &&
-                          H5Sget_simple_extent_npoints(space) == 1;
-    if (is_int && H5Aread(attr, mtype, out) >= 0) rc = 0;
-    if (space >= 0) H5Sclose(space);
-    if (type >= 0) H5Tclose(type);
-    if (attr >= 0) H5Aclose(attr);
-    if (rc && type >= 0 && space >= 0 && !is_int)
-        h5util_err(errstr, errsize,
-                   "%s: attribute %s of %s is not an integer scalar: not a bankstream snapshot",
-                   path, name, obj);
-    else if (rc)
-        snap_attr_fail(path, obj, name, 0, errstr, errsize);
-    return rc;
-}
-
-/* Read a scalar string attribute (fixed or variable length) into buf[size],
- * truncating. Returns 0 or -1 with errstr. */
-static int snap_attr_read_str(hid_t loc, const char *path, const char *obj, const char *name,
-                              char *buf, size_t size, char *errstr, size_t errsize)
-{
-    htri_t ex = H5Aexists(loc, name);
-    if (ex <= 0) {
-        snap_attr_fail(path, obj, name, ex == 0, errstr, errsize);
-        return -1;
-    }
-    hid_t attr = H5Aopen(loc, name, H5P_DEFAULT);
-    hid_t type = attr >= 0 ? H5Aget_type(attr) : -1;
-    hid_t mtype = -1;
-    int rc = -1, is_str = type >= 0 && H5Tget_class(type) == H5T_STRING;
-    if (is_str) {
-        mtype = H5Tcopy(type);
-        if (H5Tis_variable_str(type) > 0) {
-            char *s = NULL;
-            if (mtype >= 0 && H5Aread(attr, mtype, &s) >= 0 && s) {
-                snprintf(buf, size, "%s", s);
-                H5free_memory(s);
-                rc = 0;
-            }
-        } else {
-            size_t n = H5Tget_size(type);
-            char *s = n ? calloc(1, n + 1) : NULL;
-            if (s && mtype >= 0 && H5Aread(attr, mtype, s) >= 0) {
-                snprintf(buf, size, "%s", s);
-                rc = 0;
-            }
-            free(s);
-        }
-    }
-    if (mtype >= 0) H5Tclose(mtype);
-    if (type >= 0) H5Tclose(type);
-    if (attr >= 0) H5Aclose(attr);
-    if (rc && type >= 0 && !is_str)
-        h5util_err(errstr, errsize,
-                   "%s: attribute %s of %s is not a string: not a bankstream snapshot", path, name,
-                   obj);
-    else if (rc)
-        snap_attr_fail(path, obj, name, 0, errstr, errsize);
-    return rc;
-}
-
 /* ---- the open file ------------------------------------------------------ */
 
 typedef struct snap_file {
@@ -492,8 +403,8 @@ static int snap_file_check(snap_file_t *f, const char *path, h5snap_meta_t *m, c
             path);
         return -1;
     }
-    if (snap_attr_read_int(f->fid, path, "/", "format_version", H5T_NATIVE_INT64, &v, errstr,
-                           errsize) != 0)
+    if (h5util_attr_read_int(f->fid, path, "/", "format_version", SNAP_KIND, 0, H5T_NATIVE_INT64,
+                             &v, errstr, errsize) != 0)
         return -1;
     if (v > H5SNAP_FORMAT_VERSION) {
         h5util_err(errstr, errsize,
@@ -508,25 +419,26 @@ static int snap_file_check(snap_file_t *f, const char *path, h5snap_meta_t *m, c
         return -1;
     }
     m->format_version = (int)v;
-    if (snap_attr_read_int(f->fid, path, "/", "batch_id", H5T_NATIVE_INT64, &m->batch_id, errstr,
-                           errsize) ||
-        snap_attr_read_int(f->fid, path, "/", "created_unix_us", H5T_NATIVE_INT64, &m->created_us,
-                           errstr, errsize) ||
-        snap_attr_read_int(f->fid, path, "/", "n_users", H5T_NATIVE_INT64, &m->n_users, errstr,
-                           errsize) ||
-        snap_attr_read_int(f->fid, path, "/", "total_balance_cents", H5T_NATIVE_INT64,
-                           &m->total_balance_cents, errstr, errsize) ||
-        snap_attr_read_int(f->fid, path, "/", "checksum", H5T_NATIVE_UINT64, &m->checksum, errstr,
-                           errsize) ||
-        snap_attr_read_str(f->fid, path, "/", "topic", m->topic, sizeof m->topic, errstr, errsize))
+    if (h5util_attr_read_int(f->fid, path, "/", "batch_id", SNAP_KIND, 0, H5T_NATIVE_INT64,
+                             &m->batch_id, errstr, errsize) ||
+        h5util_attr_read_int(f->fid, path, "/", "created_unix_us", SNAP_KIND, 0, H5T_NATIVE_INT64,
+                             &m->created_us, errstr, errsize) ||
+        h5util_attr_read_int(f->fid, path, "/", "n_users", SNAP_KIND, 0, H5T_NATIVE_INT64,
+                             &m->n_users, errstr, errsize) ||
+        h5util_attr_read_int(f->fid, path, "/", "total_balance_cents", SNAP_KIND, 0,
+                             H5T_NATIVE_INT64, &m->total_balance_cents, errstr, errsize) ||
+        h5util_attr_read_int(f->fid, path, "/", "checksum", SNAP_KIND, 0, H5T_NATIVE_UINT64,
+                             &m->checksum, errstr, errsize) ||
+        h5util_attr_read_str(f->fid, path, "/", "topic", SNAP_KIND, m->topic, sizeof m->topic,
+                             errstr, errsize))
         return -1;
     if (H5Aexists(f->fid, "origin") > 0 &&
-        snap_attr_read_str(f->fid, path, "/", "origin", m->origin, sizeof m->origin, errstr,
-                           errsize) != 0)
+        h5util_attr_read_str(f->fid, path, "/", "origin", SNAP_KIND, m->origin, sizeof m->origin,
+                             errstr, errsize) != 0)
         return -1;
     if (H5Aexists(f->fid, "writer_ranks") > 0 &&
-        snap_attr_read_int(f->fid, path, "/", "writer_ranks", H5T_NATIVE_INT64, &v, errstr,
-                           errsize) == 0)
+        h5util_attr_read_int(f->fid, path, "/", "writer_ranks", SNAP_KIND, 0, H5T_NATIVE_INT64, &v,
+                             errstr, errsize) == 0)
         m->writer_ranks = (int)v;
     H5Eclear2(H5E_DEFAULT);
     if (m->n_users < 0) {
@@ -561,8 +473,8 @@ static int snap_file_check(snap_file_t *f, const char *path, h5snap_meta_t *m, c
                    h5util_reason(why, sizeof why));
         return -1;
     }
-    if (snap_attr_read_int(f->offsets, path, "/kafka/end_offsets", "checksum", H5T_NATIVE_UINT64,
-                           &stored, errstr, errsize))
+    if (h5util_attr_read_int(f->offsets, path, "/kafka/end_offsets", "checksum", SNAP_KIND, 0,
+                             H5T_NATIVE_UINT64, &stored, errstr, errsize))
         return -1;
     if (stored != snap_offsets_hash(m)) {
         h5util_err(errstr, errsize,
@@ -583,8 +495,8 @@ static int snap_file_check(snap_file_t *f, const char *path, h5snap_meta_t *m, c
         if (f->dset[c] < 0 ||
             snap_check_shape(f->dset[c], path, full, d->shape, d->is_u8 ? 1 : 8, m->n_users,
                              d->width, &rows, errstr, errsize) ||
-            snap_attr_read_int(f->dset[c], path, full, "checksum", H5T_NATIVE_UINT64,
-                               &f->col_checksum[c], errstr, errsize))
+            h5util_attr_read_int(f->dset[c], path, full, "checksum", SNAP_KIND, 0,
+                                 H5T_NATIVE_UINT64, &f->col_checksum[c], errstr, errsize))
             return -1;
     }
     return 0;

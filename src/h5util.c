@@ -73,6 +73,90 @@ int h5util_attr_str(hid_t obj, const char *name, const char *s)
     return rc;
 }
 
+/* Why a scalar attribute could not be read, in errstr. */
+static void attr_fail(const char *path, const char *obj, const char *name, const char *kind,
+                      int missing, int wrong_class, const char *expected, char *errstr,
+                      size_t errsize)
+{
+    char why[256];
+    if (missing)
+        h5util_err(errstr, errsize, "%s: attribute %s of %s is missing: not %s, or a damaged one",
+                   path, name, obj, kind);
+    else if (wrong_class)
+        h5util_err(errstr, errsize, "%s: attribute %s of %s is not %s: not %s", path, name, obj,
+                   expected, kind);
+    else
+        h5util_err(errstr, errsize, "%s: cannot read attribute %s of %s: %s", path, name, obj,
+                   h5util_reason(why, sizeof why));
+}
+
+int h5util_attr_read_int(hid_t loc, const char *path, const char *obj, const char *name,
+                         const char *kind, int optional, hid_t mtype, void *out, char *errstr,
+                         size_t errsize)
+{
+    htri_t ex = H5Aexists(loc, name);
+    if (ex == 0 && optional) return 1;
+    if (ex <= 0) {
+        attr_fail(path, obj, name, kind, ex == 0, 0, NULL, errstr, errsize);
+        return -1;
+    }
+    hid_t attr = H5Aopen(loc, name, H5P_DEFAULT);
+    hid_t type = attr >= 0 ? H5Aget_type(attr) : -1;
+    hid_t space = attr >= 0 ? H5Aget_space(attr) : -1;
+    int opened = type >= 0 && space >= 0;
+    int is_int =
+        opened && H5Tget_class(type) == H5T_INTEGER && H5Sget_simple_extent_npoints(space) == 1;
+    int rc = is_int && H5Aread(attr, mtype, out) >= 0 ? 0 : -1;
+    if (space >= 0) H5Sclose(space);
+    if (type >= 0) H5Tclose(type);
+    if (attr >= 0) H5Aclose(attr);
+    if (rc)
+        attr_fail(path, obj, name, kind, 0, opened && !is_int, "an integer scalar", errstr,
+                  errsize);
+    return rc;
+}
+
+int h5util_attr_read_str(hid_t loc, const char *path, const char *obj, const char *name,
+                         const char *kind, char *buf, size_t size, char *errstr, size_t errsize)
+{
+    htri_t ex = H5Aexists(loc, name);
+    if (ex <= 0) {
+        attr_fail(path, obj, name, kind, ex == 0, 0, NULL, errstr, errsize);
+        return -1;
+    }
+    hid_t attr = H5Aopen(loc, name, H5P_DEFAULT);
+    hid_t type = attr >= 0 ? H5Aget_type(attr) : -1;
+    hid_t space = attr >= 0 ? H5Aget_space(attr) : -1;
+    int opened = type >= 0 && space >= 0;
+    int is_str =
+        opened && H5Tget_class(type) == H5T_STRING && H5Sget_simple_extent_npoints(space) == 1;
+    hid_t mtype = is_str ? H5Tcopy(type) : -1;
+    int rc = -1;
+    if (mtype >= 0 && H5Tis_variable_str(type) > 0) {
+        char *s = NULL;
+        if (H5Aread(attr, mtype, &s) >= 0 && s) {
+            snprintf(buf, size, "%s", s);
+            H5free_memory(s);
+            rc = 0;
+        }
+    } else if (mtype >= 0) {
+        size_t n = H5Tget_size(type);
+        char *s = n ? calloc(1, n + 1) : NULL;
+        if (s && H5Aread(attr, mtype, s) >= 0) {
+            snprintf(buf, size, "%s", s);
+            rc = 0;
+        }
+        free(s);
+    }
+    if (mtype >= 0) H5Tclose(mtype);
+    if (space >= 0) H5Sclose(space);
+    if (type >= 0) H5Tclose(type);
+    if (attr >= 0) H5Aclose(attr);
+    if (rc)
+        attr_fail(path, obj, name, kind, 0, opened && !is_str, "a scalar string", errstr, errsize);
+    return rc;
+}
+
 int h5util_precheck(const char *path, char *errstr, size_t errsize)
 {
     struct stat st;

@@ -1,10 +1,12 @@
 /* test_h5archive.c - the HDF5 transaction archive: rows written and read back
  * bit for bit (edge values, NaN and other special scores, several chunks,
  * appends of every size), slices, the root attributes, the atomic publish
- * (.partial), and the bad inputs (missing, not HDF5, foreign, missing dataset,
- * newer version, wrong type, values out of range), each error naming the file
- * and the dataset. The damaged files are made with plain HDF5 calls here. */
+ * (.partial), and the bad inputs (missing, not HDF5, foreign, root attributes
+ * missing or of the wrong class, missing dataset, newer version, wrong type,
+ * values out of range), each error naming the file and the dataset. The
+ * damaged files are made with plain HDF5 calls here. */
 #include "h5archive.h"
+#include "h5util.h"
 #include "regions.h"
 #include "rng.h"
 #include "rules.h"
@@ -435,6 +437,28 @@ static void test_bad_input(void **state)
     snprintf(want, sizeof want, "format version 2 of %s is newer than this bankstream supports (1)",
              path);
     expect_open_error(path, want, NULL);
+
+    /* Root attributes of the wrong class (h5util_attr_read_*): n_rows as a
+     * string, then source as an integer. */
+    path_of(path, sizeof path, "attrclass.h5");
+    copy_file(good, path);
+    fid = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    assert_true(H5Adelete(fid, "n_rows") >= 0);
+    assert_int_equal(h5util_attr_str(fid, "n_rows", "300"), 0);
+    H5Fclose(fid);
+    expect_open_error(path, "attribute n_rows of / is not an integer scalar",
+                      "not a bankstream transaction archive");
+    copy_file(good, path);
+    fid = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    assert_true(H5Adelete(fid, "source") >= 0);
+    assert_int_equal(h5util_attr_i64(fid, "source", 1), 0);
+    H5Fclose(fid);
+    expect_open_error(path, "attribute source of / is not a scalar string", NULL);
+    copy_file(good, path);
+    fid = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    assert_true(H5Adelete(fid, "topic") >= 0);
+    H5Fclose(fid);
+    expect_open_error(path, "attribute topic of / is missing", NULL);
 
     /* A dataset of the wrong type, and one of the wrong length. */
     path_of(path, sizeof path, "wrongtype.h5");
