@@ -44,7 +44,7 @@ $(BUILD)/bankstream: $(OBJS)
 $(BUILD)/%.o: src/%.c $(wildcard include/*.h) | $(BUILD)
 	$(CC) $(WARN) $(OPT) $(SANFLAGS) $(CPPFLAGS) -c -o $@ $<
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIBOBJS) | $(BUILD)
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/testutil.h $(LIBOBJS) | $(BUILD)
 	@mkdir -p $(BUILD)/tests
 	$(CC) $(WARN) $(OPT) $(SANFLAGS) $(CPPFLAGS) -o $@ $< $(LIBOBJS) $(LDLIBS) -lcmocka
 
@@ -82,10 +82,10 @@ bench:
 	tests/bench/run
 
 format:
-	clang-format -i src/*.c include/*.h tests/unit/*.c
+	clang-format -i src/*.c include/*.h tests/unit/*.c tests/unit/*.h
 
 format-check:
-	clang-format --dry-run --Werror src/*.c include/*.h tests/unit/*.c
+	clang-format --dry-run --Werror src/*.c include/*.h tests/unit/*.c tests/unit/*.h
 
 clean:
 	rm -rf build build-asan bankstream

@@ -26,6 +26,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #define CHUNK 65536 /* must match ARCH_CHUNK_ROWS only for the boundary cases to bite */
 
 static char tmpdir[] = "/tmp/test_h5archive.XXXXXX";
@@ -33,17 +35,6 @@ static char tmpdir[] = "/tmp/test_h5archive.XXXXXX";
 static void path_of(char *buf, size_t size, const char *name)
 {
     snprintf(buf, size, "%s/%s", tmpdir, name);
-}
-
-static int exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
-static void assert_contains(const char *hay, const char *needle)
-{
-    if (strstr(hay, needle) == NULL) fail_msg("'%s' not found in '%s'", needle, hay);
 }
 
 static double special_double(rng_t *r)
@@ -362,19 +353,6 @@ static void expect_open_error(const char *path, const char *n1, const char *n2)
     assert_contains(err, n1);
     if (n2) assert_contains(err, n2);
     assert_null(strchr(err, '\n'));
-}
-
-static void copy_file(const char *from, const char *to)
-{
-    FILE *a = fopen(from, "rb"), *b = fopen(to, "wb");
-    assert_non_null(a);
-    assert_non_null(b);
-    char buf[65536];
-    size_t k;
-    while ((k = fread(buf, 1, sizeof buf, a)) > 0)
-        assert_int_equal(fwrite(buf, 1, k, b), k);
-    fclose(a);
-    assert_int_equal(fclose(b), 0);
 }
 
 static void test_bad_input(void **state)

@@ -29,22 +29,13 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 static char tmpdir[64] = "/tmp/test_h5results.XXXXXX";
 
 static void path_of(char *buf, size_t size, const char *name)
 {
     snprintf(buf, size, "%s/%s", tmpdir, name);
-}
-
-static int exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
-static void assert_contains(const char *hay, const char *needle)
-{
-    if (strstr(hay, needle) == NULL) fail_msg("'%s' not found in '%s'", needle, hay);
 }
 
 static int64_t now_us(void)

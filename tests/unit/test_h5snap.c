@@ -24,6 +24,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 static char tmpdir[] = "/tmp/test_h5snap.XXXXXX";
 
 static void make_users(user_state_t *u, size_t n, uint64_t seed)
@@ -85,19 +87,6 @@ static void write_snapshot(const char *dir, int64_t batch, const user_state_t *u
     int rc = h5snap_write(MPI_COMM_WORLD, dir, &m, u, n, err, sizeof err);
     if (rc) fprintf(stderr, "write: %s\n", err);
     assert_int_equal(rc, 0);
-}
-
-static void copy_file(const char *from, const char *to)
-{
-    FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
-    assert_non_null(in);
-    assert_non_null(out);
-    char buf[65536];
-    size_t k;
-    while ((k = fread(buf, 1, sizeof buf, in)) > 0)
-        assert_int_equal(fwrite(buf, 1, k, out), k);
-    fclose(in);
-    fclose(out);
 }
 
 static void flip_byte(const char *file, long offset)
