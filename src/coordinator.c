@@ -21,6 +21,7 @@
 #include "kafka_source.h"
 #include "h5archive.h"
 #include "h5snap.h"
+#include "mkdirs.h"
 #include "loader.h"
 #include "log.h"
 #include "metrics.h"
@@ -84,22 +85,6 @@ static int sink_drain(coord_t *c);
  * thread-safe, so every HDF5 call stays on the main thread. A failure here is
  * reported once and archiving stops; the stream itself goes on. */
 
-/* mkdir -p; returns 0 or -1 with errno. */
-static int make_dirs(const char *path)
-{
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1;; p++) {
-        if (*p == '/' || *p == '\0') {
-            char saved = *p;
-            *p = '\0';
-            if (mkdir(buf, 0755) != 0 && errno != EEXIST) return -1;
-            *p = saved;
-            if (saved == '\0') return 0;
-        }
-    }
-}
-
 static void archive_fail(coord_t *c, const char *err)
 {
     log_warn("archive: %s; archiving stops for this run (the tables are complete)", err);
@@ -128,7 +113,7 @@ static void archive_close(coord_t *c, int64_t last_batch)
 static int archive_open(coord_t *c, int64_t first)
 {
     char path[1100], err[1024];
-    if (make_dirs(c->job->snapshot_dir) != 0) {
+    if (mkdirs(c->job->snapshot_dir) != 0) {
         snprintf(err, sizeof err, "cannot create %s: %s", c->job->snapshot_dir, strerror(errno));
         archive_fail(c, err);
         return -1;

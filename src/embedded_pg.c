@@ -16,6 +16,7 @@
  * settings). The server programs run in a forked child that drops to the
  * cluster owner when we are root; their output goes to DIR/log. */
 #include "embedded_pg.h"
+#include "mkdirs.h"
 
 #include <libpq-fe.h>
 
@@ -83,26 +84,6 @@ static int pg_path(char *out, size_t size, const char *a, const char *b)
 {
     int n = snprintf(out, size, "%s/%s", a, b);
     return (n < 0 || (size_t)n >= size) ? -1 : 0;
-}
-
-/* mkdir -p; returns 0 or -1 with errno set. */
-static int pg_mkdirs(const char *path)
-{
-    char tmp[PATH_MAX];
-    size_t len = strlen(path);
-    if (len == 0 || len >= sizeof tmp) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    memcpy(tmp, path, len + 1);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
-        *p = '/';
-    }
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
-    return 0;
 }
 
 /* The last non-empty line of a text file (at most size-1 bytes of it), or "". */
@@ -692,7 +673,7 @@ int embedded_pg_start(const char *dir, int port, char *conninfo, size_t conninfo
         snprintf(errstr, errsize, "invalid port %d", port);
         return EMBEDDED_PG_ERR;
     }
-    if (pg_mkdirs(dir) != 0) {
+    if (mkdirs(dir) != 0) {
         snprintf(errstr, errsize, "cannot create the cluster directory %s: %s", dir,
                  strerror(errno));
         return EMBEDDED_PG_ERR;

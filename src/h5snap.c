@@ -35,6 +35,7 @@
  * wrote or read them. */
 #include "h5snap.h"
 #include "h5util.h"
+#include "mkdirs.h"
 #include "timeparse.h"
 #include "regions.h"
 #include "txn.h"
@@ -763,22 +764,10 @@ static const user_state_t *snap_src_next(snap_src_t *s)
 /* mkdir -p. 0 or -1 + errstr. */
 static int snap_mkdirs(const char *dir, char *errstr, size_t errsize)
 {
-    char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof tmp, "%s", dir) >= (int)sizeof tmp) {
-        h5util_err(errstr, errsize, "%s: path too long", dir);
+    if (mkdirs(dir) != 0) {
+        h5util_err(errstr, errsize, "cannot create snapshot directory %s: %s", dir,
+                   strerror(errno));
         return -1;
-    }
-    for (char *p = tmp + 1;; p++) {
-        if (*p != '/' && *p != '\0') continue;
-        char saved = *p;
-        *p = '\0';
-        if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
-            h5util_err(errstr, errsize, "cannot create snapshot directory %s: %s", tmp,
-                       strerror(errno));
-            return -1;
-        }
-        *p = saved;
-        if (saved == '\0') break;
     }
     struct stat st;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {

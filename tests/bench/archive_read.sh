@@ -22,22 +22,14 @@
 # BENCH_LAYOUTS (0).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-ROOT=$PWD
 COUNT=${BENCH_COUNT:-10000000}
 USERS=${BENCH_USERS:-100000}
 REPEAT=${BENCH_REPEAT:-3}
-export BS_TEST_TMP=$(mktemp -d /tmp/bankstream-bench.XXXXXX)
-chmod 755 "$BS_TEST_TMP"
-source tests/lib.sh
-trap 'bs_test_services_stop; rm -rf "$BS_TEST_TMP"' EXIT
-bs_test_services_start
+source tests/bench/lib.sh
+bench_services
 
-PKGS="rdkafka libpq hdf5-openmpi libcjson inih uuid libmicrohttpd"
 DRIVER=$BS_TEST_TMP/archive_read
-# shellcheck disable=SC2046
-mpicc -std=c11 -O2 -D_GNU_SOURCE -I"$ROOT/include" $(pkg-config --cflags $PKGS) \
-    -o "$DRIVER" tests/bench/archive_read.c $(ls build/*.o | grep -v '/main\.o$') \
-    $(pkg-config --libs $PKGS) -lm -lpthread
+bench_build "$DRIVER" tests/bench/archive_read.c
 
 PG=$(new_database bench_archive)
 "$BANKSTREAM" init --pg "$PG" --users "$USERS" >/dev/null

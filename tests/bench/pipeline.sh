@@ -19,11 +19,8 @@ RANKS=${BENCH_RANKS:-2}
 RATE=${BENCH_RATE:-20000}
 STEADY=${BENCH_STEADY_SECONDS:-20}
 BATCH=${BENCH_BATCH:-10000}
-export BS_TEST_TMP=$(mktemp -d /tmp/bankstream-bench.XXXXXX)
-chmod 755 "$BS_TEST_TMP"
-source tests/lib.sh
-trap 'bs_test_services_stop; rm -rf "$BS_TEST_TMP"' EXIT
-bs_test_services_start
+source tests/bench/lib.sh
+bench_services
 now() { date +%s.%N; }
 rate() { python3 -c "import sys; print(f'{int(sys.argv[1]) / float(sys.argv[2]):,.0f}')" "$@"; }
 

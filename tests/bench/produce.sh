@@ -18,11 +18,8 @@ cd "$(dirname "$0")/../.."
 COUNT=${BENCH_COUNT:-1000000}
 USERS=${BENCH_USERS:-10000}
 REPEAT=${BENCH_REPEAT:-3}
-export BS_TEST_TMP=$(mktemp -d /tmp/bankstream-bench.XXXXXX)
-chmod 755 "$BS_TEST_TMP"
-source tests/lib.sh
-trap 'bs_test_services_stop; rm -rf "$BS_TEST_TMP"' EXIT
-bs_test_services_start
+source tests/bench/lib.sh
+bench_services
 
 PG=$(new_database bench_produce)
 "$BANKSTREAM" init --pg "$PG" --users "$USERS" >/dev/null

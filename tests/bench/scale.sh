@@ -7,11 +7,8 @@ cd "$(dirname "$0")/../.."
 USERS=${SCALE_USERS:-10000000}
 RANKS=${SCALE_RANKS:-3}
 COUNT=${SCALE_COUNT:-200000}
-export BS_TEST_TMP=$(mktemp -d /tmp/bankstream-bench.XXXXXX)
-chmod 755 "$BS_TEST_TMP"
-source tests/lib.sh
-trap 'bs_test_services_stop; rm -rf "$BS_TEST_TMP"' EXIT
-bs_test_services_start
+source tests/bench/lib.sh
+bench_services
 
 PG=$(new_database scale)
 TOPIC=$(new_topic scale)

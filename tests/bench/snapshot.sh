@@ -16,16 +16,9 @@ np=${2:-2}
 T=$(mktemp -d /tmp/bankstream-bench-snapshot.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 
-pkgs=$(sed -n 's/^PKGS *:= *//p' Makefile) # the libraries the objects need, as make links them
-# shellcheck disable=SC2086  # $pkgs is a list of package names
-read -ra cflags <<<"$(pkg-config --cflags $pkgs)"
-# shellcheck disable=SC2086
-read -ra libs <<<"$(pkg-config --libs $pkgs)"
-objs=()
-for o in build/*.o; do [ "$(basename "$o")" = main.o ] || objs+=("$o"); done
+source tests/bench/lib.sh
 D=$T/h5snap_driver
-mpicc -std=c11 -O2 -g -D_GNU_SOURCE -Iinclude "${cflags[@]}" -o "$D" tests/mpi/h5snap_driver.c \
-    "${objs[@]}" "${libs[@]}" -lm -lpthread
+bench_build "$D" tests/mpi/h5snap_driver.c
 
 run() { mpirun --oversubscribe --bind-to none -np "$@"; }
 
