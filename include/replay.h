@@ -5,10 +5,11 @@
  * need), sends each transaction to its payer's owner (MPI all-to-all), the
  * owners decide batch after batch exactly as the stream does (worker.h), the
  * results go back to the rank that read the row, and every rank hands its
- * slice, in row order, to the output (replay_out.h). Each window is cut and
- * its read started before the previous one is decided; with one rank the
- * read runs on a second thread meanwhile, which needs MPI_THREAD_SERIALIZED
- * from MPI_Init_thread (without it, and with more ranks, it runs inline).
+ * slice, in row order, to the output (replay_out.h). While a window is
+ * decided, the next one is read and the results of the one before are
+ * written: with one rank on a second thread, which needs
+ * MPI_THREAD_SERIALIZED from MPI_Init_thread (without it, and with more
+ * ranks, before the window is decided, in the same order on every rank).
  *
  * Batches never span two archives. With batch_size K > 0, rows [i*K, (i+1)*K)
  * of each archive form a batch, numbered 0, 1, ... over the archives in order;
@@ -38,7 +39,8 @@ typedef struct replay_rows {
 } replay_rows_t;
 
 /* Where the results go (replay_out.h). Both calls are collective over the
- * world; ok = 0 at close discards everything written. */
+ * world; ok = 0 at close discards everything written. With one rank, write
+ * is called on replay's I/O thread. */
 typedef struct replay_out {
     void *state;
     int (*write)(void *state, const replay_rows_t *rows, char *errstr, size_t errsize);
@@ -49,14 +51,14 @@ typedef struct replay_stats {
     int64_t rows, batches;
     int64_t by_status[3];
     double seconds; /* from the first read to the last write */
-    /* where rank 0's seconds went: waiting for its slices to be read (and
-     * for the others to read theirs), routing + deciding + returning the
-     * results, handing them to the output */
-    double read_wait_seconds, decide_seconds, write_seconds;
-    /* the reads' own time; more than read_wait_seconds when they ran on a
-     * second thread (read_threaded: one rank), while deciding */
-    double read_seconds;
-    int read_threaded;
+    /* where rank 0's seconds went: routing + deciding + returning the
+     * results, and waiting for the I/O (reading its slices and handing the
+     * results to the output, and waiting for the other ranks in both) */
+    double decide_seconds, io_wait_seconds;
+    /* the I/O's own time: io_wait_seconds is less when it ran on a second
+     * thread (io_threaded: one rank) while deciding */
+    double read_seconds, write_seconds;
+    int io_threaded;
 } replay_stats_t;
 
 typedef struct replay replay_t;

@@ -148,7 +148,7 @@ static int open_output(const replay_args_t *a, const replay_t *r, MPI_Comm comm,
 int cmd_replay(int argc, char **argv)
 {
     int provided, rank = 0, status = 1;
-    /* Serialized: with one rank, replay reads on a second thread (replay.h). */
+    /* Serialized: with one rank, replay does its I/O on a second thread (replay.h). */
     if (MPI_Init_thread(NULL, NULL, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS) {
         log_error("MPI_Init failed; run under mpirun, or check the Open MPI installation");
         return 1;
@@ -233,14 +233,11 @@ int cmd_replay(int argc, char **argv)
             printf("replayed %" PRId64 " rows in %" PRId64 " batches, %.2f s, %.0f rows/s\n",
                    stats.rows, stats.batches, seconds,
                    seconds > 0 ? (double)stats.rows / seconds : 0.0);
-            if (stats.read_threaded)
-                printf("rank 0: read %.2f s on a second thread, waited for %.2f s; ",
-                       stats.read_seconds, stats.read_wait_seconds);
-            else
-                printf("rank 0: read %.2f s, ", stats.read_wait_seconds);
-            printf("route+decide %.2f s, write %.2f s, open+publish %.2f s\n", stats.decide_seconds,
-                   stats.write_seconds,
-                   seconds - stats.read_wait_seconds - stats.decide_seconds - stats.write_seconds);
+            printf("rank 0: read %.2f s, write %.2f s%s, waited for them %.2f s; "
+                   "route+decide %.2f s; open+publish %.2f s\n",
+                   stats.read_seconds, stats.write_seconds,
+                   stats.io_threaded ? " on a second thread" : "", stats.io_wait_seconds,
+                   stats.decide_seconds, seconds - stats.io_wait_seconds - stats.decide_seconds);
             printf("approved %" PRId64 ", rejected %" PRId64 ", not processed %" PRId64 "\n",
                    stats.by_status[STATUS_APPROVED], stats.by_status[STATUS_REJECTED],
                    stats.by_status[STATUS_NOT_PROCESSED]);

@@ -56,8 +56,9 @@ typedef struct batch_list {
     int n;
 } batch_list_t;
 
-/* A window of one archive and this rank's slice of it as read. replay_run
- * keeps two: while the rows of one are decided, the next one is read. */
+/* A window of one archive, this rank's slice of it as read, and the slice's
+ * results. replay_run keeps three: while the rows of one are decided, the
+ * next one is read and the results of the one before are written. */
 typedef struct window {
     int archive;
     int64_t base;       /* rows of the archives before this one */
@@ -73,6 +74,10 @@ typedef struct window {
     /* one rank: each payer's slot in the user table, or WORKER_NO_USER
      * (find_payers) */
     uint32_t *payer_slot;
+    /* the slice's results, handed to the output */
+    int64_t *out_batch;
+    uint8_t *status, *reason;
+    double *t5, *t6, *t7;
 } window_t;
 
 /* Where the next window starts. */
@@ -99,10 +104,6 @@ typedef struct buffers {
     routed_result_t *results;
     worker_credit_t *credits;
     size_t *cursor, *seg_end;
-    /* the slice's results, handed to the output */
-    int64_t *out_batch;
-    uint8_t *status, *reason;
-    double *t5, *t6, *t7;
     /* a window's batch_id column (the archive's own batches) */
     int64_t *window_ids;
     /* what the all-to-alls bring: rows at their owners, results back home */
@@ -156,7 +157,9 @@ static int window_slice(window_t *w, size_t n)
     if (n <= w->cap_slice) return 0;
     int rc = grow(&w->id, n, 16) | grow(&w->payer, n, 16) | grow(&w->receiver, n, 16) |
              grow(&w->time_us, n, 8) | grow(&w->amount, n, 8) | grow(&w->kafka_ts, n, 8) |
-             grow(&w->region, n, 1) | grow(&w->modality, n, 1) | grow(&w->payer_slot, n, 4);
+             grow(&w->region, n, 1) | grow(&w->modality, n, 1) | grow(&w->payer_slot, n, 4) |
+             grow(&w->out_batch, n, 8) | grow(&w->status, n, 1) | grow(&w->reason, n, 1) |
+             grow(&w->t5, n, 8) | grow(&w->t6, n, 8) | grow(&w->t7, n, 8);
     if (rc == 0) w->cap_slice = n;
     return rc;
 }
@@ -172,21 +175,20 @@ static int window_batches(window_t *w, size_t n)
 
 static void window_free(window_t *w)
 {
-    void *all[] = {w->batches.start, w->batches.id, w->id,        w->payer,
-                   w->receiver,      w->time_us,    w->amount,    w->kafka_ts,
-                   w->region,        w->modality,   w->payer_slot};
+    void *all[] = {
+        w->batches.start, w->batches.id, w->id,     w->payer,    w->receiver,   w->time_us,
+        w->amount,        w->kafka_ts,   w->region, w->modality, w->payer_slot, w->out_batch,
+        w->status,        w->reason,     w->t5,     w->t6,       w->t7};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         free(all[i]);
 }
 
-/* Room for the routing and the results of a slice of n rows; 0 or -1. */
+/* Room for routing a slice of n rows; 0 or -1. */
 static int buffers_slice(buffers_t *b, size_t n)
 {
     if (n <= b->cap_slice) return 0;
     int rc = grow(&b->batch, n, 4) | grow(&b->dest, n, sizeof(int)) |
-             grow(&b->pos, n, sizeof(size_t)) | grow(&b->packed, n, sizeof(routed_row_t)) |
-             grow(&b->out_batch, n, 8) | grow(&b->status, n, 1) | grow(&b->reason, n, 1) |
-             grow(&b->t5, n, 8) | grow(&b->t6, n, 8) | grow(&b->t7, n, 8);
+             grow(&b->pos, n, sizeof(size_t)) | grow(&b->packed, n, sizeof(routed_row_t));
     if (rc == 0) b->cap_slice = n;
     return rc;
 }
@@ -213,11 +215,10 @@ static int buffers_ids(buffers_t *b, size_t n)
 
 static void buffers_free(buffers_t *b)
 {
-    void *all[] = {b->batch,         b->dest,         b->counts,  b->rcounts,   b->scounts,
-                   b->pos,           b->packed,       b->rslot,   b->rowner,    b->results,
-                   b->credits,       b->cursor,       b->seg_end, b->out_batch, b->status,
-                   b->reason,        b->t5,           b->t6,      b->t7,        b->window_ids,
-                   b->arrivals.data, b->returned.data};
+    void *all[] = {b->batch,   b->dest,       b->counts,        b->rcounts,
+                   b->scounts, b->pos,        b->packed,        b->rslot,
+                   b->rowner,  b->results,    b->credits,       b->cursor,
+                   b->seg_end, b->window_ids, b->arrivals.data, b->returned.data};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         free(all[i]);
 }
@@ -473,19 +474,60 @@ static void find_payers(replay_t *r, window_t *w)
     }
 }
 
-/* The reader's job (bgjob.h): read_slice, then, with one rank, find_payers. */
-typedef struct read_job {
+/* The I/O job (bgjob.h): hand the results of window `write` to the output,
+ * then read window `read` (read_slice, and with one rank find_payers);
+ * either may be NULL. With one rank it runs on the I/O thread, where for
+ * one rank the output and the archive make no MPI call but MPI_Gatherv to
+ * itself (Postgres output), which MPI_THREAD_SERIALIZED allows: the main
+ * thread makes no MPI call while the job runs. */
+typedef struct io_job {
     replay_t *r;
-    window_t *w;
+    const replay_out_t *out;
+    window_t *write, *read;
+    double write_seconds, read_seconds; /* this job's */
     char err[1024];
-} read_job_t;
+} io_job_t;
 
-static int run_read_job(void *arg)
+static int run_io_job(void *arg)
 {
-    read_job_t *job = arg;
-    if (read_slice(job->r, job->w, job->err, sizeof job->err) != 0) return -1;
-    if (job->r->e->size == 1) find_payers(job->r, job->w);
+    io_job_t *job = arg;
+    double t = now_seconds();
+    job->write_seconds = job->read_seconds = 0;
+    if (job->write) {
+        const window_t *w = job->write;
+        replay_rows_t rows = {.first = w->base + w->lo,
+                              .n = (size_t)(w->hi - w->lo),
+                              .id = (const uint8_t(*)[16])w->id,
+                              .batch_id = w->out_batch,
+                              .status = w->status,
+                              .reason = w->reason,
+                              .t5 = w->t5,
+                              .t6 = w->t6,
+                              .t7 = w->t7};
+        if (job->out->write(job->out->state, &rows, job->err, sizeof job->err) != 0) return -1;
+        job->write_seconds = now_seconds() - t;
+    }
+    if (job->read) {
+        t = now_seconds();
+        if (read_slice(job->r, job->read, job->err, sizeof job->err) != 0) return -1;
+        if (job->r->e->size == 1) find_payers(job->r, job->read);
+        job->read_seconds = now_seconds() - t;
+    }
     return 0;
+}
+
+/* Run the I/O job (on the thread, or inline) and wait for it, adding its
+ * times to stats. 0, or -1 with errstr. */
+static int io_now(bgjob_t *io, io_job_t *job, replay_stats_t *stats, char *errstr, size_t errsize)
+{
+    double t = now_seconds();
+    bgjob_submit(io, run_io_job, job);
+    int rc = bgjob_wait(io, NULL);
+    stats->io_wait_seconds += now_seconds() - t;
+    stats->read_seconds += job->read_seconds;
+    stats->write_seconds += job->write_seconds;
+    if (rc != 0) snprintf(errstr, errsize, "%s", job->err);
+    return rc;
 }
 
 /* Route window w's slice to its payers' owners: pack the rows by owner
@@ -592,9 +634,8 @@ static int decide_rows(replay_t *r, const window_t *w, const routed_row_t *recv,
 }
 
 /* Bring the results back to the readers and lay them out in slice order
- * (b->status... for the slice's rows), counting them in stats. MPI code. */
-static int return_results(replay_t *r, const window_t *w, int nrecv, buffers_t *b,
-                          replay_stats_t *stats)
+ * (w->status... for the slice's rows), counting them in stats. MPI code. */
+static int return_results(replay_t *r, window_t *w, int nrecv, buffers_t *b, replay_stats_t *stats)
 {
     const routed_result_t *back = b->results;
     int nback = nrecv, rc = MPI_SUCCESS;
@@ -607,12 +648,12 @@ static int return_results(replay_t *r, const window_t *w, int nrecv, buffers_t *
     size_t m = (size_t)(w->hi - w->lo);
     for (size_t i = 0; i < m; i++) {
         const routed_result_t *res = &back[b->pos[i]];
-        b->status[i] = res->status;
-        b->reason[i] = res->reason;
-        b->t5[i] = res->t5;
-        b->t6[i] = res->t6;
-        b->t7[i] = res->t7;
-        b->out_batch[i] = w->batches.id[b->batch[i]];
+        w->status[i] = res->status;
+        w->reason[i] = res->reason;
+        w->t5[i] = res->t5;
+        w->t6[i] = res->t6;
+        w->t7[i] = res->t7;
+        w->out_batch[i] = w->batches.id[b->batch[i]];
         if (res->status < 3) stats->by_status[res->status]++;
     }
     return rc;
@@ -620,9 +661,9 @@ static int return_results(replay_t *r, const window_t *w, int nrecv, buffers_t *
 
 /* One rank: decide window w where it was read (the slice is the whole
  * window), straight from its columns and the payers' slots (find_payers),
- * batch by batch in row order, into the slice's result columns: no routing
+ * batch by batch in row order, into the window's result columns: no routing
  * and no copies. Local. */
-static void decide_local(replay_t *r, const window_t *w, buffers_t *b, replay_stats_t *stats)
+static void decide_local(replay_t *r, window_t *w, buffers_t *b, replay_stats_t *stats)
 {
     worker_t *wk = &r->e->worker;
     user_state_t *slots = wk->users.slots;
@@ -651,12 +692,12 @@ static void decide_local(replay_t *r, const window_t *w, buffers_t *b, replay_st
             rules_outcome_t o =
                 worker_decide_found(wk, &t, payer == WORKER_NO_USER ? NULL : &slots[payer],
                                     receiver != WORKER_NO_USER, with_ts ? w->kafka_ts[i] : 0);
-            b->status[i] = o.status;
-            b->reason[i] = o.reason;
-            b->t5[i] = o.has_scores ? o.t5 : NAN;
-            b->t6[i] = o.has_scores ? o.t6 : NAN;
-            b->t7[i] = o.has_scores ? o.t7 : NAN;
-            b->out_batch[i] = bl->id[k];
+            w->status[i] = o.status;
+            w->reason[i] = o.reason;
+            w->t5[i] = o.has_scores ? o.t5 : NAN;
+            w->t6[i] = o.has_scores ? o.t6 : NAN;
+            w->t7[i] = o.has_scores ? o.t7 : NAN;
+            w->out_batch[i] = bl->id[k];
             if (o.status < 3) stats->by_status[o.status]++;
             if (o.status == STATUS_APPROVED)
                 b->credits[ncredits++] = (worker_credit_t){t.amount_cents, receiver, 0};
@@ -665,8 +706,8 @@ static void decide_local(replay_t *r, const window_t *w, buffers_t *b, replay_st
     }
 }
 
-/* Decide window w's slice, whose results land in b->status... MPI code. */
-static int decide_window(replay_t *r, const window_t *w, buffers_t *b, replay_stats_t *stats)
+/* Decide window w's slice, whose results land in w->status... MPI code. */
+static int decide_window(replay_t *r, window_t *w, buffers_t *b, replay_stats_t *stats)
 {
     engine_t *e = r->e;
     if (e->size == 1) {
@@ -688,7 +729,7 @@ int replay_run(replay_t *r, const replay_out_t *out, replay_stats_t *stats, char
 {
     engine_t *e = r->e;
     buffers_t b;
-    window_t win[2];
+    window_t win[3];
     int rc = -1, step;
     int64_t t0 = timeparse_now_us();
     memset(&b, 0, sizeof b);
@@ -699,77 +740,64 @@ int replay_run(replay_t *r, const replay_out_t *out, replay_stats_t *stats, char
      * does not pay page faults on fresh memory again. */
     mallopt(M_MMAP_THRESHOLD, 256 << 20);
     mallopt(M_TRIM_THRESHOLD, 512 << 20);
-    /* With one rank, a second thread reads the next window while this one
-     * decides: the archive reads then make no MPI call, and while they run
-     * this thread makes no HDF5 call (the library is not thread-safe). */
-    bgjob_t *reader = bgjob_start(e->size == 1 && r->threads_ok);
-    read_job_t job = {.r = r};
+    /* With one rank, a second thread does the I/O while this one decides;
+     * this thread then makes no HDF5 call (the library is not thread-safe)
+     * and no MPI call until the job is done. */
+    bgjob_t *io = bgjob_start(e->size == 1 && r->threads_ok);
+    io_job_t job = {.r = r, .out = out};
     size_t sz = (size_t)e->size;
-    int ok = reader != NULL && grow(&b.counts, sz, sizeof(int)) == 0 &&
+    int ok = io != NULL && grow(&b.counts, sz, sizeof(int)) == 0 &&
              grow(&b.rcounts, sz, sizeof(int)) == 0 && grow(&b.scounts, sz, sizeof(int)) == 0 &&
              grow(&b.cursor, sz, sizeof(size_t)) == 0 && grow(&b.seg_end, sz, sizeof(size_t)) == 0;
     if (!all_ok(e->world, ok)) goto oom;
 
+    /* Window k is decided in win[k % 3] while the I/O job writes the
+     * results of window k-1 and reads window k+1. */
     cursor_t cur = {.prev_id = INT64_MIN, .window = first_window(r)};
     int have = next_window(r, &cur, &b, &win[0], errstr, errsize);
     if (have < 0) goto out;
-    double t = now_seconds();
-    if (have) {
-        job.w = &win[0];
-        bgjob_submit(reader, run_read_job, &job);
-        if (bgjob_wait(reader, &stats->read_seconds) != 0) {
-            snprintf(errstr, errsize, "%s", job.err);
-            goto out;
-        }
-    }
-    stats->read_wait_seconds = now_seconds() - t;
+    job.read = have ? &win[0] : NULL;
+    if (have && io_now(io, &job, stats, errstr, errsize) != 0) goto out;
+    window_t *decided = NULL; /* its results not yet written */
     for (int64_t k = 0; have; k++) {
-        window_t *w = &win[k % 2], *next = &win[(k + 1) % 2];
+        window_t *w = &win[k % 3], *next = &win[(k + 1) % 3];
         int more = next_window(r, &cur, &b, next, errstr, errsize);
         if (more < 0) goto out;
-        if (more) {
-            job.w = next;
-            t = now_seconds();
-            bgjob_submit(reader, run_read_job, &job); /* inline without the thread */
-            stats->read_wait_seconds += now_seconds() - t;
-        }
+        job.write = decided;
+        job.read = more ? next : NULL;
+        double t = now_seconds();
+        if (job.write || job.read)
+            bgjob_submit(io, run_io_job, &job); /* inline without the thread */
+        stats->io_wait_seconds += now_seconds() - t;
         t = now_seconds();
         step = decide_window(r, w, &b, stats);
         stats->decide_seconds += now_seconds() - t;
         t = now_seconds();
-        double read_seconds = 0;
-        int read_rc = more ? bgjob_wait(reader, &read_seconds) : 0;
-        stats->read_wait_seconds += now_seconds() - t;
-        stats->read_seconds += read_seconds;
+        int io_rc = job.write || job.read ? bgjob_wait(io, NULL) : 0;
+        stats->io_wait_seconds += now_seconds() - t;
+        stats->read_seconds += job.read ? job.read_seconds : 0;
+        stats->write_seconds += job.write ? job.write_seconds : 0;
         if (step == MPI_ERR_NO_MEM) goto oom;
         if (step != MPI_SUCCESS) goto mpi_fail;
-        if (read_rc != 0) {
+        if (io_rc != 0) {
             snprintf(errstr, errsize, "%s", job.err);
             goto out;
         }
         stats->batches += w->batches.n;
-        replay_rows_t rows = {.first = w->base + w->lo,
-                              .n = (size_t)(w->hi - w->lo),
-                              .id = (const uint8_t(*)[16])w->id,
-                              .batch_id = b.out_batch,
-                              .status = b.status,
-                              .reason = b.reason,
-                              .t5 = b.t5,
-                              .t6 = b.t6,
-                              .t7 = b.t7};
-        t = now_seconds();
-        if (out->write(out->state, &rows, errstr, errsize) != 0) goto out;
-        stats->write_seconds += now_seconds() - t;
         stats->rows += w->cut - w->first;
         if (e->rank == 0) progress(w->base + w->cut, r->total, t0, 0);
+        decided = w;
         have = more;
     }
+    job.write = decided;
+    job.read = NULL;
+    if (decided && io_now(io, &job, stats, errstr, errsize) != 0) goto out;
     int64_t mine[3] = {stats->by_status[0], stats->by_status[1], stats->by_status[2]};
     if (MPI_Reduce(mine, stats->by_status, 3, MPI_INT64_T, MPI_SUM, 0, e->world) != MPI_SUCCESS)
         goto mpi_fail;
     if (e->rank == 0) progress(stats->rows, r->total, t0, 1);
     stats->seconds = (double)(timeparse_now_us() - t0) / 1e6;
-    stats->read_threaded = bgjob_threaded(reader);
+    stats->io_threaded = bgjob_threaded(io);
     rc = 0;
     goto out;
 oom:
@@ -778,9 +806,9 @@ oom:
 mpi_fail:
     snprintf(errstr, errsize, "MPI failure while replaying");
 out:
-    bgjob_stop(reader); /* waits for a read still running */
-    window_free(&win[0]);
-    window_free(&win[1]);
+    bgjob_stop(io); /* waits for a job still running */
+    for (int i = 0; i < 3; i++)
+        window_free(&win[i]);
     buffers_free(&b);
     return rc;
 }
