@@ -12,11 +12,12 @@
  *              of each batch applied at its end (worker_apply_credits)
  *   return     each result to the rank that read the row (all-to-all back)
  *   write      every rank hands its slice, in row order, to the output
- * Each window is cut, and its slice read, while the previous one is decided:
- * with one rank the read runs on a second thread (bgjob.h), so that reading
- * and deciding overlap on two cores; with more, it runs inline, in the same
- * order on every rank. With one rank, route, receivers, decide and return
- * are one local pass over the slice's columns (decide_local). */
+ * While a window is decided, the I/O job reads the next one and writes the
+ * results of the one before: with one rank on a second thread (bgjob.h), so
+ * that I/O and deciding overlap on two cores; with more, inline before the
+ * decision, in the same order on every rank. With one rank, route,
+ * receivers, decide and return are one local pass over the slice's columns
+ * (decide_local). */
 #include "replay.h"
 #include "bgjob.h"
 #include "exchange.h"
@@ -439,7 +440,7 @@ oom:
 /* Read window w's slice: only the columns the rules and the output need
  * (kafka_ts_ms only for max_age_ms; batch_id was read by window_cut_by_id
  * when the archive's own batches are used). Collective: 0, or -1 with errstr
- * on every rank. With one rank it runs on replay_run's reader thread, and
+ * on every rank. With one rank it runs on replay_run's I/O thread, and
  * then makes no MPI call. */
 static int read_slice(replay_t *r, window_t *w, char *errstr, size_t errsize)
 {
@@ -459,7 +460,7 @@ static int read_slice(replay_t *r, window_t *w, char *errstr, size_t errsize)
 
 /* One rank: look up the slice's payers in the user table (the receivers are
  * looked up while deciding: so the two threads share the lookups about
- * evenly). Safe on the reader thread while the main thread decides the
+ * evenly). Safe on the I/O thread while the main thread decides the
  * previous window: a replay never adds users, so slots do not move, and a
  * lookup reads only the slots' ids and used flags, which deciding never
  * writes. */

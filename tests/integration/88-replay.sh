@@ -65,13 +65,13 @@ for i in sorted(range(len(st)), key=lambda i: bytes(ids[16 * i:16 * i + 16])):
     print(u, snames[st[i]], rnames[rs[i]] if rs[i] else "", b[i])
 PY
 }
-# On 1 rank with windows of 2500 rows (each read on the second thread while
-# the one before is decided), and on 3 ranks with windows of 3 x 250 rows:
+# On 1 rank with windows of 2500 rows (each read, and its results written,
+# on the second thread while another is decided), and on 3 ranks with windows of 3 x 250 rows:
 # the stream's batches of 1000 rows straddle the windows (the window grows to
 # hold one, and is cut before the last batch it holds).
 one=$(BANKSTREAM_REPLAY_SLICE_ROWS=2500 mpirun_bs 1 replay "$first" --pg "$PG" \
     --out "$BS_TEST_TMP/first1.h5" 2>/dev/null) || fail "replay of $first to HDF5 (-np 1)"
-assert_contains "$one" "on a second thread" "-np 1 reads on a second thread"
+assert_contains "$one" "on a second thread" "-np 1 does its I/O on a second thread"
 BANKSTREAM_REPLAY_SLICE_ROWS=250 mpirun_bs 3 replay "$first" \
     --pg "$PG" --out "$BS_TEST_TMP/first3.h5" >/dev/null 2>&1 || fail "replay of $first to HDF5 (-np 3)"
 for g in /transactions /results; do
