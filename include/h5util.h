@@ -42,6 +42,14 @@ int h5util_attr_read_int(hid_t loc, const char *path, const char *obj, const cha
 int h5util_attr_read_str(hid_t loc, const char *path, const char *obj, const char *name,
                          const char *kind, char *buf, size_t size, char *errstr, size_t errsize);
 
+/* The spaces for a transfer of rows [first, first + count) of dset, each
+ * row `width` elements (a 2-D dataset when width > 1): *fspace with those
+ * rows selected, *mspace holding exactly them; with count 0 both select
+ * nothing, so that a rank can take part in a collective transfer empty.
+ * Returns 0, or -1 with nothing left open. The caller closes both. */
+int h5util_select_rows(hid_t dset, int64_t first, int64_t count, hsize_t width, hid_t *fspace,
+                       hid_t *mspace);
+
 /* Before any collective open: path exists, is a regular readable file and
  * carries the HDF5 signature. Returns 0, or -1 with errstr naming the file. */
 int h5util_precheck(const char *path, char *errstr, size_t errsize);

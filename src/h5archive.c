@@ -863,12 +863,9 @@ const h5archive_info_t *h5archive_info(const h5archive_reader_t *r)
 static int arch_read_col(h5archive_reader_t *r, int c, int64_t first, int64_t count, void *dst,
                          char *errstr, size_t errsize)
 {
-    int two = arch_cols[c].kind == K_UUID;
-    hsize_t start[2] = {(hsize_t)first, 0}, n[2] = {(hsize_t)count, 16};
-    hid_t fspace = H5Dget_space(r->dset[c]);
-    hid_t mspace = H5Screate_simple(two ? 2 : 1, n, NULL);
-    int rc = (fspace < 0 || mspace < 0 ||
-              H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, n, NULL) < 0 ||
+    hid_t fspace, mspace;
+    int rc = (h5util_select_rows(r->dset[c], first, count, arch_cols[c].kind == K_UUID ? 16 : 1,
+                                 &fspace, &mspace) < 0 ||
               H5Dread(r->dset[c], arch_mem_type(arch_cols[c].kind), mspace, fspace,
                       r->dxpl >= 0 ? r->dxpl : H5P_DEFAULT, dst) < 0)
                  ? -1

@@ -526,15 +526,8 @@ static int res_check(const h5results_writer_t *w, int64_t first, int64_t count,
 static int res_write_col(h5results_writer_t *w, int c, int64_t first, int64_t count,
                          const void *data, char *errstr, size_t errsize)
 {
-    int two = c == R_ID;
-    hsize_t start[2] = {(hsize_t)first, 0}, n[2] = {(hsize_t)count, 16}, one[2] = {1, 16};
-    hid_t fspace = H5Dget_space(w->dset[c]);
-    hid_t mspace = H5Screate_simple(two ? 2 : 1, count ? n : one, NULL);
-    int rc = (fspace < 0 || mspace < 0) ? -1 : 0;
-    if (rc == 0 && count > 0)
-        rc = H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, n, NULL) < 0 ? -1 : 0;
-    else if (rc == 0)
-        rc = (H5Sselect_none(fspace) < 0 || H5Sselect_none(mspace) < 0) ? -1 : 0;
+    hid_t fspace, mspace;
+    int rc = h5util_select_rows(w->dset[c], first, count, c == R_ID ? 16 : 1, &fspace, &mspace);
     if (rc == 0)
         rc = H5Dwrite(w->dset[c], res_mem_type(c), mspace, fspace,
                       w->dxpl >= 0 ? w->dxpl : H5P_DEFAULT, data) < 0

@@ -511,16 +511,9 @@ static int snap_rows_io(int writing, const snap_file_t *f, hid_t dxpl, uint64_t 
 {
     for (int k = 0; k < COL_COUNT; k++) {
         const struct snap_col_def *d = &snap_cols_def[k];
-        int rank = d->width > 1 ? 2 : 1;
-        hsize_t start[2] = {row, 0}, count[2] = {cnt, d->width};
-        hsize_t mdims[2] = {cnt ? cnt : 1, d->width};
-        hid_t fspace = H5Dget_space(f->dset[k]);
-        hid_t mspace = H5Screate_simple(rank, mdims, NULL);
-        int rc = fspace >= 0 && mspace >= 0 ? 0 : -1;
-        if (rc == 0 && cnt > 0)
-            rc = H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ? -1 : 0;
-        else if (rc == 0)
-            rc = (H5Sselect_none(fspace) < 0 || H5Sselect_none(mspace) < 0) ? -1 : 0;
+        hid_t fspace, mspace;
+        int rc =
+            h5util_select_rows(f->dset[k], (int64_t)row, (int64_t)cnt, d->width, &fspace, &mspace);
         hid_t mtype = d->is_u8 ? H5T_NATIVE_UINT8 : H5T_NATIVE_INT64;
         if (rc == 0)
             rc = (writing

@@ -90,9 +90,13 @@ static void attr_fail(const char *path, const char *obj, const char *name, const
                    h5util_reason(why, sizeof why));
 }
 
-int h5util_attr_read_int(hid_t loc, const char *path, const char *obj, const char *name,
-                         const char *kind, int optional, hid_t mtype, void *out, char *errstr,
-                         size_t errsize)
+/* Open the scalar attribute `name` of loc and check that it is of class
+ * cls (`expected` names it in messages). Returns 0 with *attr and *type
+ * open (the caller reads, then closes both), 1 when absent and `optional`,
+ * or -1 with errstr and nothing open. */
+static int attr_open_scalar(hid_t loc, const char *path, const char *obj, const char *name,
+                            const char *kind, int optional, H5T_class_t cls, const char *expected,
+                            hid_t *attr, hid_t *type, char *errstr, size_t errsize)
 {
     htri_t ex = H5Aexists(loc, name);
     if (ex == 0 && optional) return 1;
@@ -100,37 +104,42 @@ int h5util_attr_read_int(hid_t loc, const char *path, const char *obj, const cha
         attr_fail(path, obj, name, kind, ex == 0, 0, NULL, errstr, errsize);
         return -1;
     }
-    hid_t attr = H5Aopen(loc, name, H5P_DEFAULT);
-    hid_t type = attr >= 0 ? H5Aget_type(attr) : -1;
-    hid_t space = attr >= 0 ? H5Aget_space(attr) : -1;
-    int opened = type >= 0 && space >= 0;
-    int is_int =
-        opened && H5Tget_class(type) == H5T_INTEGER && H5Sget_simple_extent_npoints(space) == 1;
-    int rc = is_int && H5Aread(attr, mtype, out) >= 0 ? 0 : -1;
+    *attr = H5Aopen(loc, name, H5P_DEFAULT);
+    *type = *attr >= 0 ? H5Aget_type(*attr) : -1;
+    hid_t space = *attr >= 0 ? H5Aget_space(*attr) : -1;
+    int opened = *type >= 0 && space >= 0;
+    int fits = opened && H5Tget_class(*type) == cls && H5Sget_simple_extent_npoints(space) == 1;
     if (space >= 0) H5Sclose(space);
-    if (type >= 0) H5Tclose(type);
-    if (attr >= 0) H5Aclose(attr);
-    if (rc)
-        attr_fail(path, obj, name, kind, 0, opened && !is_int, "an integer scalar", errstr,
-                  errsize);
+    if (fits) return 0;
+    if (*type >= 0) H5Tclose(*type);
+    if (*attr >= 0) H5Aclose(*attr);
+    attr_fail(path, obj, name, kind, 0, opened, expected, errstr, errsize);
+    return -1;
+}
+
+int h5util_attr_read_int(hid_t loc, const char *path, const char *obj, const char *name,
+                         const char *kind, int optional, hid_t mtype, void *out, char *errstr,
+                         size_t errsize)
+{
+    hid_t attr, type;
+    int rc = attr_open_scalar(loc, path, obj, name, kind, optional, H5T_INTEGER,
+                              "an integer scalar", &attr, &type, errstr, errsize);
+    if (rc != 0) return rc;
+    rc = H5Aread(attr, mtype, out) >= 0 ? 0 : -1;
+    H5Tclose(type);
+    H5Aclose(attr);
+    if (rc) attr_fail(path, obj, name, kind, 0, 0, NULL, errstr, errsize);
     return rc;
 }
 
 int h5util_attr_read_str(hid_t loc, const char *path, const char *obj, const char *name,
                          const char *kind, char *buf, size_t size, char *errstr, size_t errsize)
 {
-    htri_t ex = H5Aexists(loc, name);
-    if (ex <= 0) {
-        attr_fail(path, obj, name, kind, ex == 0, 0, NULL, errstr, errsize);
+    hid_t attr, type;
+    if (attr_open_scalar(loc, path, obj, name, kind, 0, H5T_STRING, "a scalar string", &attr, &type,
+                         errstr, errsize) != 0)
         return -1;
-    }
-    hid_t attr = H5Aopen(loc, name, H5P_DEFAULT);
-    hid_t type = attr >= 0 ? H5Aget_type(attr) : -1;
-    hid_t space = attr >= 0 ? H5Aget_space(attr) : -1;
-    int opened = type >= 0 && space >= 0;
-    int is_str =
-        opened && H5Tget_class(type) == H5T_STRING && H5Sget_simple_extent_npoints(space) == 1;
-    hid_t mtype = is_str ? H5Tcopy(type) : -1;
+    hid_t mtype = H5Tcopy(type);
     int rc = -1;
     if (mtype >= 0 && H5Tis_variable_str(type) > 0) {
         char *s = NULL;
@@ -149,12 +158,30 @@ int h5util_attr_read_str(hid_t loc, const char *path, const char *obj, const cha
         free(s);
     }
     if (mtype >= 0) H5Tclose(mtype);
-    if (space >= 0) H5Sclose(space);
-    if (type >= 0) H5Tclose(type);
-    if (attr >= 0) H5Aclose(attr);
-    if (rc)
-        attr_fail(path, obj, name, kind, 0, opened && !is_str, "a scalar string", errstr, errsize);
+    H5Tclose(type);
+    H5Aclose(attr);
+    if (rc) attr_fail(path, obj, name, kind, 0, 0, NULL, errstr, errsize);
     return rc;
+}
+
+int h5util_select_rows(hid_t dset, int64_t first, int64_t count, hsize_t width, hid_t *fspace,
+                       hid_t *mspace)
+{
+    hsize_t start[2] = {(hsize_t)first, 0}, n[2] = {(hsize_t)count, width};
+    hsize_t mdims[2] = {count > 0 ? (hsize_t)count : 1, width};
+    int rank = width > 1 ? 2 : 1;
+    *fspace = H5Dget_space(dset);
+    *mspace = H5Screate_simple(rank, mdims, NULL);
+    int rc = *fspace >= 0 && *mspace >= 0 ? 0 : -1;
+    if (rc == 0 && count > 0)
+        rc = H5Sselect_hyperslab(*fspace, H5S_SELECT_SET, start, NULL, n, NULL) < 0 ? -1 : 0;
+    else if (rc == 0)
+        rc = H5Sselect_none(*fspace) < 0 || H5Sselect_none(*mspace) < 0 ? -1 : 0;
+    if (rc == 0) return 0;
+    if (*mspace >= 0) H5Sclose(*mspace);
+    if (*fspace >= 0) H5Sclose(*fspace);
+    *fspace = *mspace = H5I_INVALID_HID;
+    return -1;
 }
 
 int h5util_precheck(const char *path, char *errstr, size_t errsize)
