@@ -517,12 +517,19 @@ static int run_io_job(void *arg)
     return 0;
 }
 
-/* Run the I/O job (on the thread, or inline) and wait for it, adding its
- * times to stats. 0, or -1 with errstr. */
-static int io_now(bgjob_t *io, io_job_t *job, replay_stats_t *stats, char *errstr, size_t errsize)
+/* Start the I/O job: on the thread, or inline (then it is done here). */
+static void io_start(bgjob_t *io, io_job_t *job, replay_stats_t *stats)
 {
     double t = now_seconds();
     bgjob_submit(io, run_io_job, job);
+    stats->io_wait_seconds += now_seconds() - t;
+}
+
+/* Wait for the I/O job, adding its times to stats. 0, or -1 with errstr. */
+static int io_finish(bgjob_t *io, io_job_t *job, replay_stats_t *stats, char *errstr,
+                     size_t errsize)
+{
+    double t = now_seconds();
     int rc = bgjob_wait(io, NULL);
     stats->io_wait_seconds += now_seconds() - t;
     stats->read_seconds += job->read_seconds;
@@ -758,7 +765,8 @@ int replay_run(replay_t *r, const replay_out_t *out, replay_stats_t *stats, char
     int have = next_window(r, &cur, &b, &win[0], errstr, errsize);
     if (have < 0) goto out;
     job.read = have ? &win[0] : NULL;
-    if (have && io_now(io, &job, stats, errstr, errsize) != 0) goto out;
+    io_start(io, &job, stats);
+    if (io_finish(io, &job, stats, errstr, errsize) != 0) goto out;
     window_t *decided = NULL; /* its results not yet written */
     for (int64_t k = 0; have; k++) {
         window_t *w = &win[k % 3], *next = &win[(k + 1) % 3];
@@ -766,24 +774,14 @@ int replay_run(replay_t *r, const replay_out_t *out, replay_stats_t *stats, char
         if (more < 0) goto out;
         job.write = decided;
         job.read = more ? next : NULL;
+        io_start(io, &job, stats);
         double t = now_seconds();
-        if (job.write || job.read)
-            bgjob_submit(io, run_io_job, &job); /* inline without the thread */
-        stats->io_wait_seconds += now_seconds() - t;
-        t = now_seconds();
         step = decide_window(r, w, &b, stats);
         stats->decide_seconds += now_seconds() - t;
-        t = now_seconds();
-        int io_rc = job.write || job.read ? bgjob_wait(io, NULL) : 0;
-        stats->io_wait_seconds += now_seconds() - t;
-        stats->read_seconds += job.read ? job.read_seconds : 0;
-        stats->write_seconds += job.write ? job.write_seconds : 0;
+        int io_rc = io_finish(io, &job, stats, errstr, errsize);
         if (step == MPI_ERR_NO_MEM) goto oom;
         if (step != MPI_SUCCESS) goto mpi_fail;
-        if (io_rc != 0) {
-            snprintf(errstr, errsize, "%s", job.err);
-            goto out;
-        }
+        if (io_rc != 0) goto out;
         stats->batches += w->batches.n;
         stats->rows += w->cut - w->first;
         if (e->rank == 0) progress(w->base + w->cut, r->total, t0, 0);
@@ -792,7 +790,8 @@ int replay_run(replay_t *r, const replay_out_t *out, replay_stats_t *stats, char
     }
     job.write = decided;
     job.read = NULL;
-    if (decided && io_now(io, &job, stats, errstr, errsize) != 0) goto out;
+    io_start(io, &job, stats);
+    if (io_finish(io, &job, stats, errstr, errsize) != 0) goto out;
     int64_t mine[3] = {stats->by_status[0], stats->by_status[1], stats->by_status[2]};
     if (MPI_Reduce(mine, stats->by_status, 3, MPI_INT64_T, MPI_SUM, 0, e->world) != MPI_SUCCESS)
         goto mpi_fail;
