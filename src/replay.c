@@ -429,7 +429,9 @@ static int next_window(replay_t *r, cursor_t *cur, buffers_t *b, window_t *w, ch
     slice_of(w->first, w->cut, e->rank, e->size, w->reversed,
              h5archive_info(r->readers[a])->chunk_rows, &w->lo, &w->hi);
     size_t m = (size_t)(w->hi - w->lo);
-    if (!all_ok(e->world, window_slice(w, m) == 0 && buffers_slice(b, m) == 0)) goto oom;
+    /* the routing buffers serve more than one rank only (decide_window) */
+    int ok = window_slice(w, m) == 0 && (e->size == 1 || buffers_slice(b, m) == 0);
+    if (!all_ok(e->world, ok)) goto oom;
     cur->first = w->cut;
     return 1;
 oom:
@@ -539,8 +541,8 @@ static int io_finish(bgjob_t *io, io_job_t *job, replay_stats_t *stats, char *er
 }
 
 /* Route window w's slice to its payers' owners: pack the rows by owner
- * (pos[i]: where row i went), then all-to-all. *recv is b->packed itself with
- * one rank, else b->arrivals. MPI code. */
+ * (pos[i]: where row i went), then all-to-all into b->arrivals (*recv).
+ * Used with more than one rank (one rank: decide_local). MPI code. */
 static int route_rows(replay_t *r, const window_t *w, buffers_t *b, routed_row_t **recv, int *nrecv)
 {
     engine_t *e = r->e;
@@ -573,12 +575,6 @@ static int route_rows(replay_t *r, const window_t *w, buffers_t *b, routed_row_t
         row->region = w->region[i];
         row->modality = w->modality[i];
         row->pad[0] = row->pad[1] = 0;
-    }
-    if (e->size == 1) {
-        *recv = b->packed;
-        *nrecv = (int)m;
-        b->rcounts[0] = (int)m;
-        return MPI_SUCCESS;
     }
     int rc = exchange_alltoall_into(e->world, b->packed, b->counts, sizeof *b->packed, &b->arrivals,
                                     nrecv, b->rcounts);
@@ -642,17 +638,15 @@ static int decide_rows(replay_t *r, const window_t *w, const routed_row_t *recv,
 }
 
 /* Bring the results back to the readers and lay them out in slice order
- * (w->status... for the slice's rows), counting them in stats. MPI code. */
-static int return_results(replay_t *r, window_t *w, int nrecv, buffers_t *b, replay_stats_t *stats)
+ * (w->status... for the slice's rows), counting them in stats. More than one
+ * rank. MPI code. */
+static int return_results(replay_t *r, window_t *w, buffers_t *b, replay_stats_t *stats)
 {
-    const routed_result_t *back = b->results;
-    int nback = nrecv, rc = MPI_SUCCESS;
-    if (r->e->size > 1) {
-        rc = exchange_alltoall_into(r->e->world, b->results, b->rcounts, sizeof *b->results,
+    int nback = 0;
+    int rc = exchange_alltoall_into(r->e->world, b->results, b->rcounts, sizeof *b->results,
                                     &b->returned, &nback, b->scounts);
-        if (rc != MPI_SUCCESS) return rc;
-        back = b->returned.data;
-    }
+    if (rc != MPI_SUCCESS) return rc;
+    const routed_result_t *back = b->returned.data;
     size_t m = (size_t)(w->hi - w->lo);
     for (size_t i = 0; i < m; i++) {
         const routed_result_t *res = &back[b->pos[i]];
@@ -728,7 +722,7 @@ static int decide_window(replay_t *r, window_t *w, buffers_t *b, replay_stats_t 
     if (rc != MPI_SUCCESS) return rc;
     if (!all_ok(e->world, buffers_recv(b, (size_t)nrecv) == 0)) return MPI_ERR_NO_MEM;
     rc = decide_rows(r, w, recv, nrecv, b);
-    if (rc == MPI_SUCCESS) rc = return_results(r, w, nrecv, b, stats);
+    if (rc == MPI_SUCCESS) rc = return_results(r, w, b, stats);
     return rc;
 }
 
