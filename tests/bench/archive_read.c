@@ -31,6 +31,7 @@
  *   set-version FILE V    (one process) overwrite the root attribute format_version
  * Rank r of R owns rows [r*n/R, (r+1)*n/R). Errors: one line on stderr, exit 1. */
 #include "h5archive.h"
+#include "h5util.h"
 #include "ids.h"
 
 #include <fcntl.h>
@@ -160,15 +161,9 @@ static int plain(const char *file, int64_t slice)
             int two = rb[c] == 16;
             hid_t type = H5Dget_type(d[c]);
             hid_t mt = H5Tget_native_type(type, H5T_DIR_ASCEND);
-            hid_t fs = H5Dget_space(d[c]);
-            hsize_t st[2] = {(hsize_t)at, 0}, ct[2] = {(hsize_t)m, 16}, one[2] = {1, 16};
-            hid_t ms = H5Screate_simple(two ? 2 : 1, m ? ct : one, NULL);
-            if (m) {
-                H5Sselect_hyperslab(fs, H5S_SELECT_SET, st, NULL, ct, NULL);
-            } else {
-                H5Sselect_none(fs);
-                H5Sselect_none(ms);
-            }
+            hid_t fs, ms;
+            if (h5util_select_rows(d[c], at, m, two ? 16 : 1, &fs, &ms) != 0)
+                die("cannot select rows of %s", name[c]);
             if (H5Dread(d[c], mt, ms, fs, dxpl, buf) < 0) die("H5Dread of %s failed", name[c]);
             if (m) checksum += (uint64_t)(unsigned char)buf[(size_t)m * rb[c] - 1];
             H5Sclose(ms);
@@ -244,15 +239,9 @@ static int plain_write(const char *file, int64_t n, int64_t slice)
         if (m > slice) m = slice;
         if (m < 0) m = 0;
         for (int c = 0; c < NOUT; c++) {
-            hsize_t st[2] = {(hsize_t)at, 0}, ct[2] = {(hsize_t)m, 16}, one[2] = {1, 16};
-            hid_t fs = H5Dget_space(d[c]);
-            hid_t ms = H5Screate_simple(out[c].two ? 2 : 1, m ? ct : one, NULL);
-            if (m) {
-                H5Sselect_hyperslab(fs, H5S_SELECT_SET, st, NULL, ct, NULL);
-            } else {
-                H5Sselect_none(fs);
-                H5Sselect_none(ms);
-            }
+            hid_t fs, ms;
+            if (h5util_select_rows(d[c], at, m, out[c].two ? 16 : 1, &fs, &ms) != 0)
+                die("cannot select rows of %s", out[c].name);
             if (H5Dwrite(d[c], out[c].type, ms, fs, dxpl, buf) < 0)
                 die("H5Dwrite of %s failed", out[c].name);
             H5Sclose(ms);
