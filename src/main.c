@@ -1,6 +1,6 @@
 /* main.c - dispatch "bankstream <subcommand> ..." to its entry point. */
 #include "commands.h"
-#include "log.h"
+#include "base/log.h"
 
 #include <stdio.h>
 #include <string.h>

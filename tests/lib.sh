@@ -13,6 +13,13 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_rmaps_base_oversubscribe=1
 : "${BANKSTREAM:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/bankstream}"
 : "${BS_TEST_TMP:=/tmp}"
+# The build the binary under test comes from (release or ASan): its MPI and
+# benchmark drivers (make builds them) are $BS_BUILD/mpi/* and $BS_BUILD/bench/*.
+case "$BANKSTREAM" in
+    */build-asan/*) BS_BUILD="${BANKSTREAM%/build-asan/*}/build-asan" ;;
+    *) BS_BUILD="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/build" ;;
+esac
+export BS_BUILD
 BS_TEST_ENV="$BS_TEST_TMP/services.env"
 [ -f "$BS_TEST_ENV" ] && source "$BS_TEST_ENV"
 

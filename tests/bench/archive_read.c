@@ -30,9 +30,9 @@
  *   strip FILE OBJECT     (one process) delete a link, e.g. /transactions/amount_cents
  *   set-version FILE V    (one process) overwrite the root attribute format_version
  * Rank r of R owns rows [r*n/R, (r+1)*n/R). Errors: one line on stderr, exit 1. */
-#include "h5archive.h"
-#include "h5util.h"
-#include "ids.h"
+#include "h5/h5archive.h"
+#include "h5/h5util.h"
+#include "base/ids.h"
 
 #include <fcntl.h>
 #include <hdf5.h>
@@ -67,11 +67,10 @@ static const char *const cols[] = {
 
 static int rank, size;
 
-static void die(const char *fmt, const char *a)
+/* Print "archive_read: <what> <name>" and abort the job. */
+static void die(const char *what, const char *name)
 {
-    fprintf(stderr, "archive_read: ");
-    fprintf(stderr, fmt, a);
-    fprintf(stderr, "\n");
+    fprintf(stderr, "archive_read: %s %s\n", what, name);
     MPI_Abort(MPI_COMM_WORLD, 1);
 }
 
@@ -122,7 +121,7 @@ static int plain(const char *file, int64_t slice)
     MPI_Barrier(MPI_COMM_WORLD);
     double t0 = MPI_Wtime();
     hid_t f = H5Fopen(file, H5F_ACC_RDONLY, fapl);
-    if (f < 0) die("cannot open %s", file);
+    if (f < 0) die("cannot open", file);
     hid_t d[NCOLS];
     const char *name[NCOLS];
     size_t rb[NCOLS], total_rb = 0;
@@ -139,11 +138,11 @@ static int plain(const char *file, int64_t slice)
         }
         name[ncols] = cols[c];
         d[ncols] = H5Dopen2(f, cols[c], H5P_DEFAULT);
-        if (d[ncols] < 0) die("cannot open dataset %s", cols[c]);
+        if (d[ncols] < 0) die("cannot open dataset", cols[c]);
         rb[ncols] = row_bytes(d[ncols]);
         total_rb += rb[ncols++];
     }
-    if (ncols == 0) die("ARCHIVE_READ_COLUMNS names no dataset of the archive: %s", only);
+    if (ncols == 0) die("ARCHIVE_READ_COLUMNS names no dataset of the archive:", only);
     hid_t s0 = H5Dget_space(d[0]);
     H5Sget_simple_extent_dims(s0, dims, NULL);
     H5Sclose(s0);
@@ -163,8 +162,8 @@ static int plain(const char *file, int64_t slice)
             hid_t mt = H5Tget_native_type(type, H5T_DIR_ASCEND);
             hid_t fs, ms;
             if (h5util_select_rows(d[c], at, m, two ? 16 : 1, &fs, &ms) != 0)
-                die("cannot select rows of %s", name[c]);
-            if (H5Dread(d[c], mt, ms, fs, dxpl, buf) < 0) die("H5Dread of %s failed", name[c]);
+                die("cannot select rows of", name[c]);
+            if (H5Dread(d[c], mt, ms, fs, dxpl, buf) < 0) die("H5Dread failed on", name[c]);
             if (m) checksum += (uint64_t)(unsigned char)buf[(size_t)m * rb[c] - 1];
             H5Sclose(ms);
             H5Sclose(fs);
@@ -214,7 +213,7 @@ static int plain_write(const char *file, int64_t n, int64_t slice)
     MPI_Barrier(MPI_COMM_WORLD);
     double t0 = MPI_Wtime();
     hid_t f = H5Fcreate(file, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
-    if (f < 0) die("cannot create %s", file);
+    if (f < 0) die("cannot create", file);
     H5Gclose(H5Gcreate2(f, "transactions", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
     H5Gclose(H5Gcreate2(f, "results", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
     hid_t d[NOUT];
@@ -227,7 +226,7 @@ static int plain_write(const char *file, int64_t n, int64_t slice)
         H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY);
         H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER);
         d[c] = H5Dcreate2(f, out[c].name, out[c].type, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-        if (d[c] < 0) die("cannot create dataset %s", out[c].name);
+        if (d[c] < 0) die("cannot create dataset", out[c].name);
         row_size += H5Tget_size(out[c].type) * (out[c].two ? 16 : 1);
         H5Pclose(dcpl);
         H5Sclose(sp);
@@ -241,19 +240,19 @@ static int plain_write(const char *file, int64_t n, int64_t slice)
         for (int c = 0; c < NOUT; c++) {
             hid_t fs, ms;
             if (h5util_select_rows(d[c], at, m, out[c].two ? 16 : 1, &fs, &ms) != 0)
-                die("cannot select rows of %s", out[c].name);
+                die("cannot select rows of", out[c].name);
             if (H5Dwrite(d[c], out[c].type, ms, fs, dxpl, buf) < 0)
-                die("H5Dwrite of %s failed", out[c].name);
+                die("H5Dwrite failed on", out[c].name);
             H5Sclose(ms);
             H5Sclose(fs);
         }
     }
     for (int c = 0; c < NOUT; c++)
         H5Dclose(d[c]);
-    if (H5Fclose(f) < 0) die("cannot close %s", file);
+    if (H5Fclose(f) < 0) die("cannot close", file);
     if (rank == 0) {
         int fd = open(file, O_RDONLY);
-        if (fd < 0 || fsync(fd) != 0) die("cannot fsync %s", file);
+        if (fd < 0 || fsync(fd) != 0) die("cannot fsync", file);
         close(fd);
     }
     MPI_Barrier(MPI_COMM_WORLD);
@@ -274,18 +273,18 @@ static int api(const char *file, int64_t slice)
     MPI_Barrier(MPI_COMM_WORLD);
     double t0 = MPI_Wtime();
     h5archive_reader_t *r = h5archive_open(MPI_COMM_WORLD, file, err, sizeof err);
-    if (r == NULL) die("%s", err);
+    if (r == NULL) die("", err);
     int64_t n = h5archive_rows(r), first, count;
     block(n, &first, &count);
     int64_t rounds = (count + slice - 1) / slice, maxrounds;
     MPI_Allreduce(&rounds, &maxrounds, 1, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD);
-    h5archive_row_t *rows = malloc((size_t)slice * sizeof *rows);
+    txn_record_t *rows = malloc((size_t)slice * sizeof *rows);
     int64_t sum = 0;
     for (int64_t k = 0; k < maxrounds; k++) {
         int64_t at = first + k * slice, m = count - k * slice;
         if (m > slice) m = slice;
         if (m < 0) m = 0;
-        if (h5archive_read(r, at, m, rows, err, sizeof err) != 0) die("%s", err);
+        if (h5archive_read(r, at, m, rows, err, sizeof err) != 0) die("", err);
         for (int64_t i = 0; i < m; i++)
             sum += rows[i].txn.amount_cents;
     }
@@ -319,7 +318,7 @@ static int dump(const char *file, const char *out)
                in->last_batch_id, in->have_seed ? "" : "none/", in->seed, in->chunk_rows);
     int64_t first, count;
     block(h5archive_rows(r), &first, &count);
-    h5archive_row_t *rows = calloc(count ? (size_t)count : 1, sizeof *rows);
+    txn_record_t *rows = calloc(count ? (size_t)count : 1, sizeof *rows);
     int rc = h5archive_read(r, first, count, rows, err, sizeof err);
     if (rc != 0) {
         if (rank == 0) fprintf(stderr, "archive_read: %s\n", err);
@@ -327,9 +326,9 @@ static int dump(const char *file, const char *out)
         char path[4096];
         snprintf(path, sizeof path, "%s.%d", out, rank);
         FILE *f = fopen(path, "w");
-        if (f == NULL) die("cannot create %s", path);
+        if (f == NULL) die("cannot create", path);
         for (int64_t i = 0; i < count; i++) {
-            const h5archive_row_t *x = &rows[i];
+            const txn_record_t *x = &rows[i];
             char id[IDS_TEXT_LEN + 1], p[IDS_TEXT_LEN + 1], q[IDS_TEXT_LEN + 1];
             ids_format(x->txn.id, id);
             ids_format(x->txn.payer, p);
@@ -341,7 +340,7 @@ static int dump(const char *file, const char *out)
                     x->txn.modality, x->partition, x->offset, x->kafka_ts_ms, x->batch_id,
                     x->status, x->reason, x->t5, x->t6, x->t7);
         }
-        if (fclose(f) != 0) die("cannot write %s", path);
+        if (fclose(f) != 0) die("cannot write", path);
     }
     free(rows);
     h5archive_close_reader(r);
@@ -368,11 +367,11 @@ static herr_t copy_attr(hid_t loc, const char *name, const H5A_info_t *info, voi
 static int copy(const char *in, const char *out, hsize_t chunk, const char *filter)
 {
     hid_t fi = H5Fopen(in, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (fi < 0) die("cannot open %s", in);
+    if (fi < 0) die("cannot open", in);
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18);
     hid_t fo = H5Fcreate(out, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
-    if (fo < 0) die("cannot create %s", out);
+    if (fo < 0) die("cannot create", out);
     H5Gclose(H5Gcreate2(fo, "transactions", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
     H5Gclose(H5Gcreate2(fo, "results", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
     /* The root attributes, so that h5archive_open accepts the copy. */
@@ -413,7 +412,7 @@ static int copy(const char *in, const char *out, hsize_t chunk, const char *filt
 static int strip(const char *file, const char *obj)
 {
     hid_t f = H5Fopen(file, H5F_ACC_RDWR, H5P_DEFAULT);
-    if (f < 0 || H5Ldelete(f, obj, H5P_DEFAULT) < 0) die("cannot delete %s", obj);
+    if (f < 0 || H5Ldelete(f, obj, H5P_DEFAULT) < 0) die("cannot delete", obj);
     H5Fclose(f);
     return 0;
 }
@@ -422,8 +421,7 @@ static int set_version(const char *file, int32_t v)
 {
     hid_t f = H5Fopen(file, H5F_ACC_RDWR, H5P_DEFAULT);
     hid_t a = f < 0 ? -1 : H5Aopen(f, "format_version", H5P_DEFAULT);
-    if (a < 0 || H5Awrite(a, H5T_NATIVE_INT32, &v) < 0)
-        die("cannot set format_version of %s", file);
+    if (a < 0 || H5Awrite(a, H5T_NATIVE_INT32, &v) < 0) die("cannot set format_version of", file);
     H5Aclose(a);
     H5Fclose(f);
     return 0;

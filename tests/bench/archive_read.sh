@@ -10,7 +10,7 @@
 #        plain  plain H5Dread into column buffers (the ceiling), through the
 #               same drivers h5archive_open picks: the default (sec2) driver
 #               for one rank, MPI-IO with independent transfers for more;
-#        api    h5archive_read into h5archive_row_t rows (what replay gets).
+#        api    h5archive_read into txn_record_t rows (what replay gets).
 #      REPEAT rounds, plain and api alternating; best and median rows/s, and
 #      user+sys CPU seconds summed over ranks (the figure that survives a busy
 #      machine). The page cache is warm (the file was just written).

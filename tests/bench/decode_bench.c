@@ -11,12 +11,12 @@
  *       src/money.c src/regions.c src/txn.c src/rng.c \
  *       $(pkg-config --libs libcjson uuid) -lm -o build/decode_bench
  *   build/decode_bench [count] [iso]   (iso: ISO-8601 data_horario strings instead) */
-#include "ids.h"
-#include "json_decode.h"
-#include "money.h"
-#include "regions.h"
-#include "rng.h"
-#include "txn.h"
+#include "base/ids.h"
+#include "base/json_decode.h"
+#include "base/money.h"
+#include "base/regions.h"
+#include "base/rng.h"
+#include "base/txn.h"
 
 #include <cJSON.h>
 #include <stdio.h>

@@ -3,9 +3,8 @@
 #   bench_services     a scratch directory (BS_TEST_TMP) and the test services
 #                      of tests/lib.sh (PostgreSQL, the broker), both removed
 #                      or stopped when the script exits
-#   bench_build OUT SRC  build a benchmark driver with mpicc against
-#                      bankstream's objects (build/*.o but main.o) and the
-#                      libraries the Makefile links
+#   bench_build OUT SRC  the benchmark or MPI driver SRC as make builds it
+#                      (linked with bankstream's release objects), copied to OUT
 
 bench_services() {
     export BS_TEST_TMP
@@ -16,14 +15,10 @@ bench_services() {
     bs_test_services_start
 }
 
-bench_build() { # out src
-    local pkgs cflags libs objs=() o
-    pkgs=$(sed -n 's/^PKGS *:= *//p' Makefile)
-    # shellcheck disable=SC2086  # $pkgs is a list of package names
-    read -ra cflags <<<"$(pkg-config --cflags $pkgs)"
-    # shellcheck disable=SC2086
-    read -ra libs <<<"$(pkg-config --libs $pkgs)"
-    for o in build/*.o; do [ "$(basename "$o")" = main.o ] || objs+=("$o"); done
-    mpicc -std=c11 -O2 -g -D_GNU_SOURCE -Iinclude "${cflags[@]}" -o "$1" "$2" "${objs[@]}" \
-        "${libs[@]}" -lm -lpthread
+bench_build() { # out src: the driver make builds from src (tests/bench/X.c ->
+    # build/bench/X, tests/mpi/X.c -> build/mpi/X), against the release objects
+    local kind name
+    kind=$(basename "$(dirname "$2")")
+    name=$(basename "$2" .c)
+    make -s "build/$kind/$name" && cp "build/$kind/$name" "$1"
 }

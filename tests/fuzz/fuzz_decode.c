@@ -7,14 +7,14 @@
  * *out untouched and a short printable reason; an acceptance gives in-range
  * fields, and (when the encoder exists) encode -> decode gives the same txn_t
  * up to the millisecond the wire carries. */
-#include "json_decode.h"
-#include "money.h"
-#include "regions.h"
-#include "txn.h"
+#include "base/json_decode.h"
+#include "base/money.h"
+#include "base/regions.h"
+#include "base/txn.h"
 
 #if defined(__has_include)
-#if __has_include("json_encode.h")
-#include "json_encode.h"
+#if __has_include("base/json_encode.h")
+#include "base/json_encode.h"
 #define HAVE_JSON_ENCODE 1
 #endif
 #endif

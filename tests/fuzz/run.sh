@@ -21,8 +21,8 @@ fi
 
 out=build/fuzz
 mkdir -p "$out/corpus"
-srcs="src/json_decode.c src/timeparse.c src/ids.c src/money.c src/regions.c src/txn.c"
-[ -f src/json_encode.c ] && srcs="$srcs src/json_encode.c"
+srcs="src/base/json_decode.c src/base/timeparse.c src/base/ids.c src/base/money.c src/base/regions.c src/base/txn.c"
+srcs="$srcs src/base/json_encode.c"
 # shellcheck disable=SC2086,SC2046  # word splitting of flag lists is intended
 "$cc" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
     -D_GNU_SOURCE -Iinclude $(pkg-config --cflags libcjson uuid) \

@@ -3,33 +3,16 @@
 # different number of ranks, checked against an independent reader (h5dump),
 # and every kind of damage: corrupt data, truncation, foreign and newer files,
 # an interrupted write. Drives src/h5snap.c through tests/mpi/h5snap_driver.c,
-# built here against the same objects as $BANKSTREAM, and `bankstream snapshot`.
+# built by make against the same objects as $BANKSTREAM, and `bankstream snapshot`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source tests/lib.sh
 
 T=$(mktemp -d "$BS_TEST_TMP/snapshot.XXXXXX")
 
-# ---- build the driver against the objects of the binary under test --------
-objdir=build
-san=()
-case "$BANKSTREAM" in */build-asan/*)
-    objdir=build-asan
-    # shellcheck disable=SC2054  # one flag with a comma in it
-    san=(-fsanitize=address,undefined -fno-sanitize-recover=undefined)
-    ;;
-esac
-pkgs=$(sed -n 's/^PKGS *:= *//p' Makefile) # the libraries the objects need, as make links them
-# shellcheck disable=SC2086  # $pkgs is a list of package names
-read -ra cflags <<<"$(pkg-config --cflags $pkgs)"
-# shellcheck disable=SC2086
-read -ra libs <<<"$(pkg-config --libs $pkgs)"
-objs=()
-for o in "$objdir"/*.o; do [ "$(basename "$o")" = main.o ] || objs+=("$o"); done
-D=$T/h5snap_driver
-mpicc -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -O1 -g "${san[@]}" \
-    -D_GNU_SOURCE -Iinclude "${cflags[@]}" -o "$D" tests/mpi/h5snap_driver.c "${objs[@]}" \
-    "${libs[@]}" -lm -lpthread || fail "building tests/mpi/h5snap_driver.c against $objdir/*.o"
+# ---- the driver, built by make with the objects of the binary under test ----
+D=$BS_BUILD/mpi/h5snap_driver
+[ -x "$D" ] || fail "$D is missing: run make (or make SANITIZER=address) first"
 
 run() { # N args... : the driver under mpirun with N ranks
     local n=$1; shift

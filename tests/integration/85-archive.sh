@@ -17,19 +17,11 @@ PG=$(new_database archive)
 FLAGS=(--count 20000 --seed 9 --start-time 1750000000000 --historic 0 --rate 0)
 produce() { "$BANKSTREAM" produce --pg "$PG" --quiet "$@"; }
 
-# The reading driver (tests/bench/archive_read.c), linked with the objects of
-# the binary under test (the ASan build when BANKSTREAM points there).
-OBJDIR="$ROOT/build"
-SAN=()
-case "$BANKSTREAM" in */build-asan/*) OBJDIR="$ROOT/build-asan"
-    SAN=("-fsanitize=address,undefined") ;; esac
-PKGS="rdkafka libpq hdf5-openmpi libcjson inih uuid libmicrohttpd"
-# shellcheck disable=SC2046
-mpicc -std=c11 -O1 -D_GNU_SOURCE "${SAN[@]}" -I"$ROOT/include" $(pkg-config --cflags $PKGS) \
-    -o "$WORK/archive_read" "$ROOT/tests/bench/archive_read.c" \
-    $(ls "$OBJDIR"/*.o | grep -v '/main\.o$') $(pkg-config --libs $PKGS) -lm -lpthread
-reader() { "$WORK/archive_read" "$@"; }
-reader_np() { local n=$1; shift; mpirun --oversubscribe --bind-to none -np "$n" "$WORK/archive_read" "$@"; }
+# The reading driver (tests/bench/archive_read.c), built by make with the
+# objects of the binary under test (the ASan build when BANKSTREAM points there).
+[ -x "$BS_BUILD/bench/archive_read" ] || fail "$BS_BUILD/bench/archive_read is missing: run make"
+reader() { "$BS_BUILD/bench/archive_read" "$@"; }
+reader_np() { local n=$1; shift; mpirun --oversubscribe --bind-to none -np "$n" "$BS_BUILD/bench/archive_read" "$@"; }
 
 # --- the same transactions as --output ----------------------------------------
 out=$(produce --hdf5 "$WORK/a.h5" "${FLAGS[@]}" 2>&1 >/dev/null) || fail "produce --hdf5: $out"

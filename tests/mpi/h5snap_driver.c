@@ -20,13 +20,13 @@
  * H5SNAP_DRIVER_PIDFILE set, write appends each rank's pid to that file (so
  * a test can kill exactly these processes mid-write). */
 #include "commands.h"
-#include "h5snap.h"
-#include "ids.h"
-#include "log.h"
-#include "regions.h"
-#include "rng.h"
-#include "route.h"
-#include "shard.h"
+#include "h5/h5snap.h"
+#include "base/ids.h"
+#include "base/log.h"
+#include "base/regions.h"
+#include "base/rng.h"
+#include "engine/route.h"
+#include "engine/shard.h"
 
 #include <hdf5.h>
 #include <inttypes.h>
@@ -88,7 +88,7 @@ static int do_write(int argc, char **argv)
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     int nworkers = size == 1 ? 1 : size - 1; /* the stream's workers: ranks 1..N-1, or rank 0 */
-    int w = size == 1 ? 0 : rank - 1; /* this rank's worker index, -1 on rank 0 */
+    int w = size == 1 ? 0 : rank - 1;        /* this rank's worker index, -1 on rank 0 */
     uint64_t lo = 0, hi = n;
     if (block) {
         lo = w < 0 ? 0 : n * (uint64_t)w / (uint64_t)nworkers;

@@ -6,7 +6,7 @@
  * with a timeout, so a runner that ran it inline fails instead of hanging);
  * results and run times come back from wait; many jobs in turn each run
  * once; stop waits for a job still running. */
-#include "bgjob.h"
+#include "base/bgjob.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

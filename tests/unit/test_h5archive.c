@@ -5,11 +5,11 @@
  * missing or of the wrong class, missing dataset, newer version, wrong type,
  * values out of range), each error naming the file and the dataset. The
  * damaged files are made with plain HDF5 calls here. */
-#include "h5archive.h"
-#include "h5util.h"
-#include "regions.h"
-#include "rng.h"
-#include "rules.h"
+#include "h5/h5archive.h"
+#include "h5/h5util.h"
+#include "base/regions.h"
+#include "base/rng.h"
+#include "engine/rules.h"
 
 #include <hdf5.h>
 #include <math.h>
@@ -50,7 +50,7 @@ static double special_double(rng_t *r)
 
 /* Row i: random, with every field's edge values mixed in. calloc'd memory,
  * so padding bytes are zero and rows compare with memcmp. */
-static void make_row(rng_t *r, size_t i, h5archive_row_t *row)
+static void make_row(rng_t *r, size_t i, txn_record_t *row)
 {
     static const int64_t edges64[] = {INT64_MIN, INT64_MAX, 0, -1, 1};
     static const int32_t edges32[] = {INT32_MIN, INT32_MAX, 0, -1};
@@ -69,16 +69,16 @@ static void make_row(rng_t *r, size_t i, h5archive_row_t *row)
     row->kafka_ts_ms = edge ? edges64[(i + 3) % 5] : (int64_t)rng_next(r) / 1000;
     row->batch_id = (int64_t)(5 + i / 1000);
     uint64_t s = rng_below(r, 4);
-    row->status = s == 3 ? H5ARCHIVE_STATUS_NONE : (uint8_t)s;
+    row->status = s == 3 ? STATUS_NONE : (uint8_t)s;
     row->reason = (uint8_t)rng_below(r, REASON_COUNT);
     row->t5 = special_double(r);
     row->t6 = special_double(r);
     row->t7 = special_double(r);
 }
 
-static h5archive_row_t *make_rows(size_t n, uint64_t seed)
+static txn_record_t *make_rows(size_t n, uint64_t seed)
 {
-    h5archive_row_t *rows = calloc(n ? n : 1, sizeof *rows);
+    txn_record_t *rows = calloc(n ? n : 1, sizeof *rows);
     assert_non_null(rows);
     rng_t r;
     rng_seed(&r, seed, 7);
@@ -88,8 +88,7 @@ static h5archive_row_t *make_rows(size_t n, uint64_t seed)
 }
 
 /* Write rows[0..n) to path in appends of varying sizes; returns 0 or fails. */
-static void write_archive(const char *path, const char *source, const h5archive_row_t *rows,
-                          size_t n)
+static void write_archive(const char *path, const char *source, const txn_record_t *rows, size_t n)
 {
     char err[1024];
     static const size_t sizes[] = {1, 7, CHUNK - 1, 2, CHUNK, 3 * CHUNK, 1000};
@@ -107,7 +106,7 @@ static void write_archive(const char *path, const char *source, const h5archive_
     if (h5archive_close(w, err, sizeof err) != 0) fail_msg("h5archive_close: %s", err);
 }
 
-static void assert_rows_equal(const h5archive_row_t *got, const h5archive_row_t *want, size_t n,
+static void assert_rows_equal(const txn_record_t *got, const txn_record_t *want, size_t n,
                               int64_t first)
 {
     for (size_t i = 0; i < n; i++)
@@ -123,7 +122,7 @@ static void test_round_trip(void **state)
     char path[512], partial[600], err[1024];
     path_of(path, sizeof path, "rt.h5");
     snprintf(partial, sizeof partial, "%s.partial", path);
-    h5archive_row_t *rows = make_rows(n, 11);
+    txn_record_t *rows = make_rows(n, 11);
     write_archive(path, "stream", rows, n);
     assert_true(exists(path));
     assert_false(exists(partial));
@@ -142,7 +141,7 @@ static void test_round_trip(void **state)
     assert_int_equal(in->chunk_rows, CHUNK);
     assert_true(in->created_us > 1700000000000000LL);
 
-    h5archive_row_t *got = calloc(n, sizeof *got);
+    txn_record_t *got = calloc(n, sizeof *got);
     assert_non_null(got);
     memset(got, 0xab, n * sizeof *got); /* the reader must clear padding itself */
     if (h5archive_read(r, 0, (int64_t)n, got, err, sizeof err) != 0) fail_msg("read: %s", err);
@@ -183,7 +182,7 @@ static void test_read_columns(void **state)
     size_t n = 2 * CHUNK + 77;
     char path[512], err[1024];
     path_of(path, sizeof path, "cols.h5");
-    h5archive_row_t *rows = make_rows(n, 29);
+    txn_record_t *rows = make_rows(n, 29);
     write_archive(path, "stream", rows, n);
     h5archive_reader_t *r = h5archive_open(MPI_COMM_SELF, path, err, sizeof err);
     if (r == NULL) fail_msg("h5archive_open: %s", err);
@@ -203,7 +202,7 @@ static void test_read_columns(void **state)
         if (h5archive_read_columns(r, f, c, &all, err, sizeof err) != 0)
             fail_msg("read_columns %lld+%lld: %s", (long long)f, (long long)c, err);
         for (int64_t i = 0; i < c; i++) {
-            const h5archive_row_t *w = &rows[f + i];
+            const txn_record_t *w = &rows[f + i];
             if (memcmp(id[i], w->txn.id, 16) || memcmp(payer[i], w->txn.payer, 16) ||
                 memcmp(receiver[i], w->txn.receiver, 16) || time_us[i] != w->txn.time_us ||
                 amount[i] != w->txn.amount_cents || region[i] != w->txn.region ||
@@ -235,7 +234,7 @@ static void test_produce_and_empty(void **state)
 {
     char path[512], err[1024];
     path_of(path, sizeof path, "prod.h5");
-    h5archive_row_t *rows = make_rows(10, 3);
+    txn_record_t *rows = make_rows(10, 3);
     write_archive(path, "produce", rows, 10);
     h5archive_reader_t *r = h5archive_open(MPI_COMM_SELF, path, err, sizeof err);
     if (r == NULL) fail_msg("open: %s", err);
@@ -273,7 +272,7 @@ static void test_partial_and_abort(void **state)
     char path[512], partial[600], err[1024];
     path_of(path, sizeof path, "pub.h5");
     snprintf(partial, sizeof partial, "%s.partial", path);
-    h5archive_row_t *rows = make_rows(100, 5);
+    txn_record_t *rows = make_rows(100, 5);
 
     /* Published over an older archive only at close. */
     write_archive(path, "stream", rows, 50);
@@ -359,7 +358,7 @@ static void test_bad_input(void **state)
 {
     char good[512], path[512];
     path_of(good, sizeof good, "good.h5");
-    h5archive_row_t *rows = make_rows(300, 9);
+    txn_record_t *rows = make_rows(300, 9);
     for (int i = 0; i < 300; i++)
         rows[i].txn.region = 1;
     write_archive(good, "produce", rows, 300);

@@ -10,8 +10,8 @@
  * it runs test_parallel only, collectively over MPI_COMM_WORLD (MPI-IO):
  * each rank writes its own slice of every window, some ranks none, and rank
  * 0 reads the published file back serially. */
-#include "h5results.h"
-#include "rules.h"
+#include "h5/h5results.h"
+#include "engine/rules.h"
 
 #include <hdf5.h>
 #include <math.h>
@@ -305,7 +305,7 @@ static void test_round_trip(void **state)
     d = H5Dopen2(f, "/results/reason", H5P_DEFAULT);
     char want[256] = "";
     for (int i = 0; i < REASON_COUNT; i++) {
-        if (rules_reason_names[i]) strcat(want, rules_reason_names[i]);
+        if (txn_reason_names[i]) strcat(want, txn_reason_names[i]);
         if (i + 1 < REASON_COUNT) strcat(want, ",");
     }
     assert_attr_str(d, "names", want);

@@ -4,10 +4,10 @@
  * with plain serial HDF5 calls (an independent reader), and corruption is
  * made by flipping bytes at the address HDF5 reports for a dataset.
  * Multi-rank runs are in tests/integration/80-snapshot.sh. */
-#include "h5snap.h"
-#include "regions.h"
-#include "rng.h"
-#include "shard.h"
+#include "h5/h5snap.h"
+#include "base/regions.h"
+#include "base/rng.h"
+#include "engine/shard.h"
 
 #include <hdf5.h>
 #include <mpi.h>

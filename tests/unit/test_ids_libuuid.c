@@ -9,8 +9,8 @@
 #include <cmocka.h>
 #include <uuid.h>
 
-#include "ids.h"
-#include "rng.h"
+#include "base/ids.h"
+#include "base/rng.h"
 
 static void test_format_matches_libuuid(void **state)
 {

@@ -1,9 +1,9 @@
 /* test_ids_money.c - ids (UUID text) and money (centavos) against independent
  * references: libuuid's uuid_unparse_lower for formatting, strtod and known
  * binary expansions for the double boundary. */
-#include "ids.h"
-#include "money.h"
-#include "rng.h"
+#include "base/ids.h"
+#include "base/money.h"
+#include "base/rng.h"
 
 #include <math.h>
 #include <setjmp.h>

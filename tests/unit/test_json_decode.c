@@ -2,15 +2,15 @@
  * bad messages per error class. Expected values never come from cJSON: ids are
  * written by libuuid, times by gmtime_r, amounts by integer printf, and the
  * decoded txn_t is compared with the values the message was built from. */
-#include "json_decode.h"
-#include "money.h"
-#include "regions.h"
-#include "rng.h"
-#include "txn.h"
+#include "base/json_decode.h"
+#include "base/money.h"
+#include "base/regions.h"
+#include "base/rng.h"
+#include "base/txn.h"
 
 #if defined(__has_include)
 #if __has_include("json_encode.h")
-#include "json_encode.h"
+#include "base/json_encode.h"
 #define HAVE_JSON_ENCODE 1
 #endif
 #endif

@@ -1,11 +1,11 @@
 /* test_json_encode.c - the hand-written wire encoder checked by an independent
  * JSON parser (cJSON): exactly the seven fields, in order, with the values. */
-#include "ids.h"
-#include "json_encode.h"
-#include "money.h"
-#include "regions.h"
-#include "rng.h"
-#include "txn.h"
+#include "base/ids.h"
+#include "base/json_encode.h"
+#include "base/money.h"
+#include "base/regions.h"
+#include "base/rng.h"
+#include "base/txn.h"
 
 #include <cJSON.h>
 #include <setjmp.h>

@@ -6,9 +6,9 @@
  * by line, and, when curl is installed, fetched again with curl. Also: 404s,
  * port 0 (disabled, updates are no-ops), port in use, restart on the same
  * port, and consistency of scrapes taken while two threads update. */
-#include "metrics.h"
-#include "rng.h"
-#include "rules.h"
+#include "stream/metrics.h"
+#include "base/rng.h"
+#include "engine/rules.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,7 +1,7 @@
 /* test_mkdirs.c - mkdir -p (mkdirs.h): nested parents, an existing path, a
  * trailing slash, and the errors (empty path, too long, a file in the way),
  * checked with stat. */
-#include "mkdirs.h"
+#include "base/mkdirs.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

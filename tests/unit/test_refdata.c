@@ -1,9 +1,9 @@
 /* test_refdata.c - the reference users and regions: distributions over large
  * samples, whole centavos, the documented draw order (rebuilt here from the
  * rng primitives as an independent reference) and reproducibility. */
-#include "refdata.h"
-#include "regions.h"
-#include "rng.h"
+#include "base/refdata.h"
+#include "base/regions.h"
+#include "base/rng.h"
 
 #include <math.h>
 #include <setjmp.h>

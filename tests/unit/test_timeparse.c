@@ -1,8 +1,9 @@
 /* test_timeparse.c - timeparse against independent references: glibc's
  * timegm/gmtime_r for the calendar, ISO parsing and formatting, and python3's
  * zoneinfo (run at test time through popen) for local hours in real zones. */
-#include "rng.h"
-#include "timeparse.h"
+#include "base/rng.h"
+#include "base/timeparse.h"
+#include "base/tz.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,10 +1,10 @@
 /* test_txgen.c - the transaction generator: its statistics, its clock, and
  * its draw order replayed by a separate reference written from txgen.h. */
-#include "money.h"
-#include "regions.h"
-#include "rng.h"
-#include "txgen.h"
-#include "txn.h"
+#include "base/money.h"
+#include "base/regions.h"
+#include "base/rng.h"
+#include "base/txgen.h"
+#include "base/txn.h"
 
 #include <math.h>
 #include <setjmp.h>

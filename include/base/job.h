@@ -1,0 +1,69 @@
+/* job.h - configuration of a processing job: an INI job file, then flags.
+ *
+ * Sections and keys (jobs/local.ini documents each):
+ *   [kafka]    any librdkafka property, passed through unchanged
+ *              (bootstrap.servers, group.id, fetch.*, security.*, ...)
+ *   [source]   topic
+ *   [batch]    size (messages, > 0), max_ms (0 = count-bounded only)
+ *   [postgres] conninfo (libpq; empty = PG* environment or embedded cluster)
+ *   [sink]     retry_seconds (how long a lost database is retried)
+ *   [rules]    weight_t5 weight_t6 weight_t7 score_divisor risk_threshold
+ *              t6_amount (reais) max_age_ms (0 = off) timezone
+ *              limit_percent (what-if: limits at this %, default 100)
+ *   [metrics]  port (Prometheus text on 127.0.0.1:port/metrics; 0 = off)
+ *   [snapshot] dir (HDF5 snapshots; empty = off), every (batches; 0 = only
+ *              at clean shutdown)
+ * Unknown sections or keys outside [kafka] are errors that name the key. */
+#ifndef BS_JOB_H
+#define BS_JOB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define JOB_MAX_KAFKA_PROPS 64
+
+/* The [rules] section: what engine/rules.c decides with. */
+typedef struct rules_config {
+    double weight_t5, weight_t6, weight_t7; /* multipliers of each factor, default 1 */
+    double score_divisor;                   /* default 3 */
+    double risk_threshold;                  /* passes while score <= threshold, default 6 */
+    int64_t t6_amount_cents;                /* t6 = 1 when amount > this, default 2,000.00 */
+    int64_t max_age_ms;                     /* kafka ts - data_horario; 0 = rule off */
+    int64_t limit_percent;                  /* limits apply at this % (what-if), default 100 */
+    char timezone[64];                      /* for the hour of t7, default America/Sao_Paulo */
+} rules_config_t;
+
+void rules_config_default(rules_config_t *cfg);
+
+typedef struct job_config {
+    char topic[256];
+    char conninfo[1024];
+    int conninfo_set; /* from the file or --pg */
+    int64_t batch_size;
+    int64_t batch_max_ms;
+    int64_t sink_retry_seconds;
+    int64_t metrics_port;
+    char snapshot_dir[512];
+    int64_t snapshot_every;
+    int until_idle;
+    int quiet;
+    int sink_off; /* --sink none: decide but write nothing (benchmarks) */
+    rules_config_t rules;
+    int n_kafka_props;
+    char kafka_keys[JOB_MAX_KAFKA_PROPS][128];
+    char kafka_values[JOB_MAX_KAFKA_PROPS][512];
+} job_config_t;
+
+void job_config_default(job_config_t *job);
+
+/* Read an INI job file over the current values. Returns 0, or -1 with errstr
+ * naming the file, line and key and how to fix it. */
+int job_config_load(job_config_t *job, const char *path, char *errstr, size_t errsize);
+
+/* Set (or replace) a librdkafka property. Returns 0 or -1 when full. */
+int job_config_set_kafka(job_config_t *job, const char *key, const char *value);
+
+/* The value of a librdkafka property, or NULL. */
+const char *job_config_kafka(const job_config_t *job, const char *key);
+
+#endif

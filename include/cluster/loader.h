@@ -1,0 +1,20 @@
+/* loader.h - fill the workers' shards from PostgreSQL (rank 0 drives; the
+ * other ranks serve the commands in engine_serve).
+ *
+ * loader_users:  every row of usuarios, each to its owner (the opening state);
+ * loader_deltas: the ledger of approved transactions of the batches after
+ *                after_batch, as per-user balance deltas and last approved times.
+ * Both return 0, or -1 with errstr (database or MPI failure, out of memory). */
+#ifndef BS_LOADER_H
+#define BS_LOADER_H
+
+#include "cluster/engine.h"
+#include "pg/pgsink.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+int loader_users(engine_t *e, pgsink_t *sink, char *errstr, size_t errsize);
+int loader_deltas(engine_t *e, pgsink_t *sink, int64_t after_batch, char *errstr, size_t errsize);
+
+#endif

@@ -1,0 +1,59 @@
+/* kafka_source.h - rank 0's consumer: all partitions of one topic, buffered
+ * per partition so that batches can be cut deterministically.
+ *
+ * The consumer is assigned (not subscribed) to every partition at the
+ * offsets the batch log says come next; Kafka's committed offsets are only
+ * written afterwards for monitoring (kafka_source_commit). Messages wait in
+ * a per-partition FIFO until the coordinator takes them into a batch; a
+ * partition whose FIFO grows past its bound is paused until it drains. */
+#ifndef BS_KAFKA_SOURCE_H
+#define BS_KAFKA_SOURCE_H
+
+#include "base/job.h"
+
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct kafka_source kafka_source_t;
+
+/* Connect, look the topic up and assign all its partitions. start_offsets
+ * [0..n_start) are the next offsets to read (-1 or missing = the earliest
+ * available). Returns NULL with errstr when the broker is unreachable or the
+ * topic does not exist. */
+kafka_source_t *kafka_source_open(const job_config_t *job, const int64_t *start_offsets,
+                                  int n_start, size_t max_buffered, char *errstr, size_t errsize);
+void kafka_source_close(kafka_source_t *src);
+
+int kafka_source_partitions(const kafka_source_t *src);
+
+/* Poll for up to timeout_ms, moving messages into the FIFOs. Returns the
+ * number of messages added, or -1 with errstr on a fatal consumer error.
+ * Transient errors (broker down) are logged once and retried by librdkafka. */
+int kafka_source_poll(kafka_source_t *src, int timeout_ms, char *errstr, size_t errsize);
+
+size_t kafka_source_buffered(const kafka_source_t *src, int partition);
+/* 1 when the partition is read up to its end (high watermark) and its FIFO
+ * is empty. */
+int kafka_source_drained(const kafka_source_t *src, int partition);
+/* 1 when everything up to the partition's end is buffered (its FIFO may
+ * hold messages). */
+int kafka_source_at_end(const kafka_source_t *src, int partition);
+/* The i-th buffered message of a partition (still owned by the source). */
+const rd_kafka_message_t *kafka_source_peek(const kafka_source_t *src, int partition, size_t i);
+/* Destroy the first n buffered messages of a partition. */
+void kafka_source_drop(kafka_source_t *src, int partition, size_t n);
+/* Offset the next batch starts at, for a partition. */
+int64_t kafka_source_position(const kafka_source_t *src, int partition);
+/* Record that a batch took the partition up to (excluding) end_offset. */
+void kafka_source_advance(kafka_source_t *src, int partition, int64_t end_offset);
+
+/* Messages after the next batch's start, from librdkafka's cached high
+ * watermark (no broker round trip); -1 when not known yet. */
+int64_t kafka_source_lag(kafka_source_t *src, int partition);
+
+/* Commit offsets to Kafka's group coordinator, asynchronously (monitoring
+ * only: lag shows in Kafka tools). */
+void kafka_source_commit(kafka_source_t *src, const int64_t *end_offsets, int nparts);
+
+#endif

@@ -1,0 +1,408 @@
+/* cmd_broker.c - `bankstream broker`: an embedded Kafka-protocol broker.
+ *
+ * Serves the Kafka protocol on 127.0.0.1 with librdkafka's mock cluster, so
+ * the tools and the tests need no real Kafka. The mock listens on an
+ * ephemeral port and advertises it in its metadata; for a fixed --port a
+ * relay (broker_relay.c) forwards P to the mock's bootstrap address, and
+ * clients then follow the advertised address for produce and fetch.
+ *
+ * Start-up order, each step undone in reverse on failure or at shutdown:
+ *   bind the relay's port (fails fast with "port in use")
+ *   -> rd_kafka_t (producer type, only hosts the mock) -> mock cluster
+ *   -> topic -> lift retention -> relay forwarding -> print the address
+ *   -> wait for SIGINT/SIGTERM -> close relay, destroy cluster, destroy handle.
+ *
+ * Retention: librdkafka 2.0.2's mock keeps at most 5 MiB or 100,000 message
+ * sets per partition and silently drops the oldest beyond that. bankstream
+ * needs every message kept (the processor seeks to offsets logged in
+ * PostgreSQL), so mock_retention_lift() raises both limits on every topic,
+ * including topics clients auto-create later (swept every 20 ms).
+ * It does so through a mirror of the library's private structs, guarded by an
+ * exact version check and by validating every field it relies on; when a
+ * check fails it changes nothing and the broker warns once. */
+#include "tools/broker_relay.h"
+#include "base/cli.h"
+#include "commands.h"
+#include "base/log.h"
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BROKER_DEFAULT_PORT       9092
+#define BROKER_DEFAULT_TOPIC      "bank_transactions"
+#define BROKER_DEFAULT_PARTITIONS 4
+#define BROKER_MAX_PARTITIONS     1000
+#define BROKER_MAX_TOPICS         64
+#define BROKER_SWEEP_MS           20 /* retention sweep for auto-created topics */
+
+struct broker_opts {
+    int port;
+    int partitions;
+    const char *topics[BROKER_MAX_TOPICS];
+    int topic_cnt;
+    const char *brokers_file;
+};
+
+static void broker_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: bankstream broker [--port P] [--partitions N] [--topic T]... "
+            "[--brokers-file FILE]\n"
+            "\n"
+            "Serve the Kafka protocol on 127.0.0.1 (librdkafka's in-memory mock cluster).\n"
+            "Prints the bootstrap address (127.0.0.1:P) on one line, then runs until\n"
+            "SIGINT or SIGTERM. Every produced message is kept in memory until exit.\n"
+            "\n"
+            "  --port P            bootstrap port (default %d); 0 = no relay, print the\n"
+            "                      mock's own ephemeral address\n"
+            "  --partitions N      partitions of each --topic (default %d, 1-%d)\n"
+            "  --topic T           topic to create (default %s); repeatable. Unknown\n"
+            "                      topics are auto-created with 4 partitions on first use\n"
+            "  --brokers-file FILE also write the address to FILE once ready (removed at exit)\n"
+            "  -h, --help          this text\n",
+            BROKER_DEFAULT_PORT, BROKER_DEFAULT_PARTITIONS, BROKER_MAX_PARTITIONS,
+            BROKER_DEFAULT_TOPIC);
+}
+
+/* Kafka's rule for topic names: 1-249 characters of [a-zA-Z0-9._-]. */
+static int broker_topic_valid(const char *t)
+{
+    size_t n = strlen(t);
+    if (n == 0 || n > 249) return 0;
+    return strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+}
+
+/* Fill opts from argv. Returns -1 when the options are good, otherwise the
+ * exit status to return (0 after --help, 2 after a usage error, printed). */
+static int broker_parse_args(int argc, char **argv, struct broker_opts *opts)
+{
+    static const struct option longopts[] = {
+        {"port", required_argument, NULL, 'p'},  {"partitions", required_argument, NULL, 'n'},
+        {"topic", required_argument, NULL, 't'}, {"brokers-file", required_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+    };
+    int64_t v;
+    int c;
+
+    *opts =
+        (struct broker_opts){.port = BROKER_DEFAULT_PORT, .partitions = BROKER_DEFAULT_PARTITIONS};
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'p':
+            if (cli_parse_int64("--port", optarg, 0, 65535, &v) < 0) return 2;
+            opts->port = (int)v;
+            break;
+        case 'n':
+            if (cli_parse_int64("--partitions", optarg, 1, BROKER_MAX_PARTITIONS, &v) < 0) return 2;
+            opts->partitions = (int)v;
+            break;
+        case 't':
+            if (!broker_topic_valid(optarg)) {
+                log_error("--topic expects 1-249 characters of a-z A-Z 0-9 . _ -, got '%s'",
+                          optarg);
+                return 2;
+            }
+            if (opts->topic_cnt == BROKER_MAX_TOPICS) {
+                log_error("at most %d --topic options are supported", BROKER_MAX_TOPICS);
+                return 2;
+            }
+            opts->topics[opts->topic_cnt++] = optarg;
+            break;
+        case 'f':
+            if (*optarg == '\0') {
+                log_error("--brokers-file expects a file name");
+                return 2;
+            }
+            opts->brokers_file = optarg;
+            break;
+        case 'h':
+            broker_usage(stdout);
+            return 0;
+        default:
+            return cli_usage_error("broker", argv, optind, optopt);
+        }
+    }
+    if (optind < argc) return cli_extra_argument("broker", argv[optind]);
+    if (opts->topic_cnt == 0) opts->topics[opts->topic_cnt++] = BROKER_DEFAULT_TOPIC;
+    return -1;
+}
+
+/* ---- Mock retention (see the file comment) ------------------------------
+ *
+ * Mirrors of librdkafka 2.0.2 src/rdkafka_mock_int.h, leading fields only
+ * (the cluster and topic) or whole (the partition: its size is the stride of
+ * the topic's partition array). Field types follow the original exactly:
+ * TAILQ_HEAD/TAILQ_ENTRY are two pointers, rd_bool_t is uint8_t, rd_list_t
+ * is the struct below. */
+#define MOCK_LAYOUT_VERSION   0x020002ff /* rd_kafka_version() of 2.0.2 */
+#define MOCK_DEFAULT_MAX_SIZE ((size_t)1024 * 1024 * 5)
+#define MOCK_DEFAULT_MAX_CNT  ((size_t)100000)
+#define MOCK_MAX_TOPIC_WALK   100000
+
+struct mock202_topic;
+
+struct mock202_cluster {
+    char id[32];
+    rd_kafka_t *rk;
+    int32_t controller_id;
+    struct {
+        void *tqh_first, **tqh_last;
+    } brokers;
+    int broker_cnt;
+    struct {
+        struct mock202_topic *tqh_first, **tqh_last;
+    } topics;
+    int topic_cnt;
+};
+
+struct mock202_list {
+    int rl_size, rl_cnt;
+    void **rl_elems;
+    void (*rl_free_cb)(void *);
+    int rl_flags, rl_elemsize;
+    void *rl_p;
+};
+
+struct mock202_partition {
+    struct {
+        void *tqe_next, **tqe_prev;
+    } leader_link;
+    int32_t id;
+    int64_t start_offset, end_offset, follower_start_offset, follower_end_offset;
+    uint8_t update_follower_start_offset, update_follower_end_offset;
+    struct {
+        void *tqh_first, **tqh_last;
+    } msgsets;
+    size_t size, cnt, max_size, max_cnt;
+    struct {
+        void *tqh_first, **tqh_last;
+    } committed_offsets;
+    void *leader;
+    void **replicas;
+    int replica_cnt;
+    struct mock202_list pidstates;
+    int32_t follower_id;
+    struct mock202_topic *topic;
+};
+
+struct mock202_topic {
+    struct {
+        struct mock202_topic *tqe_next, **tqe_prev;
+    } link;
+    char *name;
+    struct mock202_partition *partitions;
+    int partition_cnt;
+    int err;
+    struct mock202_cluster *cluster;
+};
+
+/* Fields the mock thread may be writing while we read: load them once. */
+#define MOCK_LOAD(p) __atomic_load_n(&(p), __ATOMIC_ACQUIRE)
+
+/* Whether the library loaded at run time has the mirrored layout, checked
+ * against fields whose values we know. */
+static int mock_layout_matches(rd_kafka_mock_cluster_t *mcluster, rd_kafka_t *rk)
+{
+    const struct mock202_cluster *mc = (const void *)mcluster;
+    if (rd_kafka_version() != MOCK_LAYOUT_VERSION) return 0;
+    if (mc->rk != rk || mc->broker_cnt != 1) return 0;
+    return memchr(mc->id, '\0', sizeof mc->id) != NULL;
+}
+
+/* Raise the retention limits of every partition of every topic that still
+ * has the library defaults. A topic whose fields do not all look exactly as
+ * expected (for instance one the mock thread is still initialising) is left
+ * alone until the next call. Returns the number of partitions changed. */
+static int mock_retention_lift(rd_kafka_mock_cluster_t *mcluster)
+{
+    struct mock202_cluster *mc = (void *)mcluster;
+    int changed = 0, walked = 0;
+
+    for (struct mock202_topic *t = MOCK_LOAD(mc->topics.tqh_first);
+         t != NULL && walked < MOCK_MAX_TOPIC_WALK; t = MOCK_LOAD(t->link.tqe_next), walked++) {
+        struct mock202_partition *parts = MOCK_LOAD(t->partitions);
+        int cnt = MOCK_LOAD(t->partition_cnt), ok = 1;
+        if (t->cluster != mc || parts == NULL || cnt <= 0) continue;
+        for (int i = 0; i < cnt && ok; i++) {
+            const struct mock202_partition *p = &parts[i];
+            size_t max_size = MOCK_LOAD(p->max_size), max_cnt = MOCK_LOAD(p->max_cnt);
+            ok = MOCK_LOAD(p->id) == i && MOCK_LOAD(p->topic) == t &&
+                 ((max_size == MOCK_DEFAULT_MAX_SIZE && max_cnt == MOCK_DEFAULT_MAX_CNT) ||
+                  (max_size == SIZE_MAX && max_cnt == SIZE_MAX));
+        }
+        if (!ok) continue;
+        for (int i = 0; i < cnt; i++) {
+            struct mock202_partition *p = &parts[i];
+            if (p->max_size == SIZE_MAX) continue;
+            __atomic_store_n(&p->max_size, SIZE_MAX, __ATOMIC_RELEASE);
+            __atomic_store_n(&p->max_cnt, SIZE_MAX, __ATOMIC_RELEASE);
+            changed++;
+        }
+    }
+    return changed;
+}
+
+/* ---- Start-up and shutdown ---------------------------------------------- */
+
+/* librdkafka log lines (from its threads) as one-line warnings. */
+static void broker_rdkafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    log_warn("librdkafka %s: %s", fac, buf);
+}
+
+/* Write addr to path atomically (temporary file + rename). Returns 0, or -1
+ * with errstr filled and no file left behind. */
+static int broker_write_file(const char *path, const char *addr, char *errstr, size_t errstr_size)
+{
+    char tmp[4096];
+    FILE *f = NULL;
+
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
+        snprintf(errstr, errstr_size, "file name too long: %s", path);
+        return -1;
+    }
+    f = fopen(tmp, "w");
+    if (f == NULL) goto fail;
+    if (fprintf(f, "%s\n", addr) < 0) goto fail;
+    int closed = fclose(f);
+    f = NULL;
+    if (closed != 0 || rename(tmp, path) != 0) goto fail;
+    return 0;
+fail:
+    snprintf(errstr, errstr_size, "cannot write %s: %s", path, strerror(errno));
+    if (f != NULL) fclose(f);
+    unlink(tmp);
+    return -1;
+}
+
+/* Wait for SIGINT or SIGTERM (blocked in every thread), sweeping retention
+ * limits meanwhile when the layout is known. */
+static void broker_wait_for_signal(const sigset_t *stop, rd_kafka_mock_cluster_t *mcluster,
+                                   int sweep)
+{
+    const struct timespec tick = {0, BROKER_SWEEP_MS * 1000000L};
+    for (;;) {
+        int sig = sweep ? sigtimedwait(stop, NULL, &tick) : sigwaitinfo(stop, NULL);
+        if (sig == SIGINT || sig == SIGTERM) return;
+        if (sweep) mock_retention_lift(mcluster);
+    }
+}
+
+int cmd_broker(int argc, char **argv)
+{
+    struct broker_opts opts;
+    char errstr[512];
+    broker_relay_t *relay = NULL;
+    rd_kafka_conf_t *conf = NULL;
+    rd_kafka_t *rk = NULL;
+    rd_kafka_mock_cluster_t *mcluster = NULL;
+    sigset_t stop, oldmask;
+    char addr[256];
+    int rc = 1, wrote_file = 0, sweep = 0;
+
+    int prc = broker_parse_args(argc, argv, &opts);
+    if (prc >= 0) return prc;
+
+    /* Block the stop signals before any thread exists, so every thread
+     * inherits the mask and only sigtimedwait() below receives them. */
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, &oldmask);
+
+    if (opts.port != 0) {
+        int r = broker_relay_open("127.0.0.1", opts.port, &relay, errstr, sizeof errstr);
+        if (r == BROKER_RELAY_EADDRINUSE) {
+            log_error("port %d is in use; pick another with --port or stop the process using it",
+                      opts.port);
+            goto done;
+        }
+        if (r != BROKER_RELAY_OK) {
+            log_error("%s; pick another --port", errstr);
+            goto done;
+        }
+    }
+
+    conf = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(conf, "client.id", "bankstream-broker", errstr, sizeof errstr) ||
+        rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof errstr)) {
+        log_error("cannot configure librdkafka: %s", errstr);
+        goto done;
+    }
+    rd_kafka_conf_set_log_cb(conf, broker_rdkafka_log);
+    rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    if (rk == NULL) {
+        log_error("cannot create the librdkafka handle: %s", errstr);
+        goto done;
+    }
+    conf = NULL; /* owned by rk now */
+
+    mcluster = rd_kafka_mock_cluster_new(rk, 1);
+    if (mcluster == NULL) {
+        log_error("cannot start librdkafka's mock cluster (see the messages above)");
+        goto done;
+    }
+    for (int i = 0; i < opts.topic_cnt; i++) {
+        rd_kafka_resp_err_t err =
+            rd_kafka_mock_topic_create(mcluster, opts.topics[i], opts.partitions, 1);
+        if (err == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+            log_warn("--topic %s given twice; created once", opts.topics[i]);
+        } else if (err) {
+            log_error("cannot create topic %s with %d partitions: %s", opts.topics[i],
+                      opts.partitions, rd_kafka_err2str(err));
+            goto done;
+        }
+    }
+
+    sweep = mock_layout_matches(mcluster, rk);
+    if (sweep)
+        mock_retention_lift(mcluster);
+    else
+        log_warn("cannot lift the mock cluster's retention limit on librdkafka %s (made for "
+                 "2.0.2): each partition keeps only its newest 5 MiB",
+                 rd_kafka_version_str());
+
+    if (relay != NULL) {
+        if (broker_relay_start(relay, rd_kafka_mock_cluster_bootstraps(mcluster), errstr,
+                               sizeof errstr) != BROKER_RELAY_OK) {
+            log_error("%s", errstr);
+            goto done;
+        }
+        snprintf(addr, sizeof addr, "127.0.0.1:%d", opts.port);
+    } else {
+        snprintf(addr, sizeof addr, "%s", rd_kafka_mock_cluster_bootstraps(mcluster));
+    }
+
+    if (opts.brokers_file != NULL) {
+        if (broker_write_file(opts.brokers_file, addr, errstr, sizeof errstr) < 0) {
+            log_error("%s; check the --brokers-file path", errstr);
+            goto done;
+        }
+        wrote_file = 1;
+    }
+    printf("%s\n", addr);
+    fflush(stdout);
+
+    broker_wait_for_signal(&stop, mcluster, sweep);
+    rc = 0;
+
+done:
+    if (wrote_file) unlink(opts.brokers_file);
+    broker_relay_close(relay);
+    if (mcluster != NULL) rd_kafka_mock_cluster_destroy(mcluster);
+    if (rk != NULL) rd_kafka_destroy(rk);
+    if (conf != NULL) rd_kafka_conf_destroy(conf);
+    pthread_sigmask(SIG_SETMASK, &oldmask, NULL);
+    return rc;
+}
