@@ -1,5 +1,5 @@
-/* loader.h - fill the workers' shards from PostgreSQL (rank 0 drives; the
- * other ranks serve the commands in engine_serve).
+/* loader.h - fill the workers' shards from PostgreSQL (rank 0 reads and
+ * drives; the other ranks serve the commands in cluster_serve).
  *
  * loader_users:  every row of usuarios, each to its owner (the opening state);
  * loader_deltas: the ledger of approved transactions of the batches after
@@ -8,13 +8,13 @@
 #ifndef BS_LOADER_H
 #define BS_LOADER_H
 
-#include "cluster/engine.h"
+#include "cluster/cluster.h"
 #include "pg/pgsink.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
-int loader_users(engine_t *e, pgsink_t *sink, char *errstr, size_t errsize);
-int loader_deltas(engine_t *e, pgsink_t *sink, int64_t after_batch, char *errstr, size_t errsize);
+int loader_users(cluster_t *c, pgsink_t *sink, char *errstr, size_t errsize);
+int loader_deltas(cluster_t *c, pgsink_t *sink, int64_t after_batch, char *errstr, size_t errsize);
 
 #endif

@@ -1,9 +1,17 @@
 /* exchange.h - the MPI collectives the engine is built from, over arrays of
  * fixed-size records sent as bytes (every rank runs the same binary).
  *
- * All functions are collective over the communicator given and return
- * MPI_SUCCESS or an MPI error code (communicators use MPI_ERRORS_RETURN).
- * Received arrays are malloc'd; the caller frees them. */
+ * This is where MPI's return codes become bankstream's convention: every
+ * function but exchange_wait is collective over the communicator given and
+ * returns 0, or -1 with a one-line errstr naming the MPI call and MPI's own
+ * message (or "out of memory"). Communicators must use MPI_ERRORS_RETURN
+ * (cluster_init sets it) so that a failed call returns here at all.
+ * Received arrays that are malloc'd belong to the caller.
+ *
+ * A rank that cannot allocate its receive buffer once the others are in the
+ * collective ends the job with MPI_Abort and one line on stderr: the others
+ * would otherwise wait forever. A send that cannot be described (more than
+ * 2 GiB for one rank) is refused on every rank instead. */
 #ifndef BS_EXCHANGE_H
 #define BS_EXCHANGE_H
 
@@ -12,25 +20,20 @@
 
 /* Complete a non-blocking MPI operation without spinning through long
  * waits: test without pause for 20 µs (each test moves a transfer along),
- * then nap 50 µs between tests. Returns an MPI code. */
+ * then nap 50 µs between tests. Returns an MPI code (the raw primitive the
+ * others, and the HDF5 layer's agreement, are built on). */
 int exchange_wait(MPI_Request *req);
 
 /* Root sends counts[r] records (packed in rank order in `send`) to each rank
- * r; every rank receives its records in *recv and their number in *nrecv.
- * counts and send are read on the root only. */
+ * r; every rank receives its records in *recv (malloc'd, non-NULL on success)
+ * and their number in *nrecv. counts and send are read on the root only. */
 int exchange_scatter(MPI_Comm comm, int root, const void *send, const int *counts,
-                     size_t record_size, void **recv, int *nrecv);
+                     size_t record_size, void **recv, int *nrecv, char *errstr, size_t errsize);
 
 /* Every rank sends n records; the root receives all of them concatenated in
- * rank order (*recv, *nrecv); other ranks get *recv = NULL. */
+ * rank order (*recv malloc'd, *nrecv); other ranks get *recv = NULL. */
 int exchange_gather(MPI_Comm comm, int root, const void *send, int n, size_t record_size,
-                    void **recv, int *nrecv);
-
-/* All-to-all: rank r sends counts[d] records (packed in destination order)
- * to each rank d and receives, in source order, *nrecv records in *recv;
- * recv_counts (size: comm size) receives how many came from each rank. */
-int exchange_alltoall(MPI_Comm comm, const void *send, const int *counts, size_t record_size,
-                      void **recv, int *nrecv, int *recv_counts);
+                    void **recv, int *nrecv, char *errstr, size_t errsize);
 
 /* A receive buffer kept from call to call (grown, never shrunk): arrays
  * malloc'd afresh for every exchange of megabytes cost more than the
@@ -41,20 +44,29 @@ typedef struct exchange_buf {
     size_t cap; /* bytes */
 } exchange_buf_t;
 
-/* exchange_alltoall, receiving into->data (grown when too small). */
-int exchange_alltoall_into(MPI_Comm comm, const void *send, const int *counts, size_t record_size,
-                           exchange_buf_t *into, int *nrecv, int *recv_counts);
+/* All-to-all: rank r sends counts[d] records (packed in destination order)
+ * to each rank d and receives, in source order, *nrecv records into
+ * into->data (grown when too small); recv_counts (size: comm size) receives
+ * how many came from each rank. */
+int exchange_alltoall(MPI_Comm comm, const void *send, const int *counts, size_t record_size,
+                      exchange_buf_t *into, int *nrecv, int *recv_counts, char *errstr,
+                      size_t errsize);
 
 /* Sort n records by destination: dest[i] in [0, nranks). Writes the packed
  * records to out (n * record_size bytes), their counts to counts[nranks] and,
- * if pos is not NULL, each record's index in out to pos[i]. Stable.
- * Returns MPI_SUCCESS, or MPI_ERR_NO_MEM with out and counts unspecified. */
+ * if pos is not NULL, each record's index in out to pos[i]. Stable: records
+ * for one destination keep their order. Local; 0, or -1 when out of memory. */
 int exchange_pack(const void *records, size_t n, size_t record_size, const int *dest, int nranks,
-                  void *out, int *counts, size_t *pos);
+                  void *out, int *counts, size_t *pos, char *errstr, size_t errsize);
 
-/* exchange_pack of n records of record_size bytes that lie stride bytes
- * apart in records (a field of an array of structs). */
-int exchange_pack_strided(const void *records, size_t n, size_t stride, size_t record_size,
-                          const int *dest, int nranks, void *out, int *counts, size_t *pos);
+/* Every rank learns whether all ranks succeeded (rc == 0 on each) and, when
+ * not, gets the message of the lowest failing rank in errstr. Waits without
+ * spinning; with one rank it costs nothing. Returns 0 when all succeeded,
+ * else -1 (also when the agreement itself fails, with MPI's reason). */
+int exchange_agree(MPI_Comm comm, int rc, char *errstr, size_t errsize);
+
+/* Format MPI error code rc for `what` ("MPI_Bcast") into errstr; returns -1
+ * (so that callers can write `return exchange_mpi_error(...)`). */
+int exchange_mpi_error(int rc, const char *what, char *errstr, size_t errsize);
 
 #endif

@@ -1,40 +1,81 @@
-/* worker.h - a worker rank: its shard of users and the per-batch decision.
+/* worker.h - a worker: its shard of users, and the one decision loop that
+ * every path runs.
  *
- * Per batch, collective over the workers' communicator (worker_decide):
- *   1. receiver check: the receivers of this worker's transactions are
- *      looked up at their owners (all-to-all of ids, all-to-all of answers);
- *   2. decide: in (partition, offset) order, each transaction against its
- *      payer's balance at batch start minus the debits approved so far;
- *      an approval debits the payer at once and queues a credit;
- *   3. credits: all-to-all to the receivers' owners, applied at batch end.
- * The outcome depends on the batch only, never on the number of workers. */
+ * The stream (rank 0 scatters each batch's rows to their payers' owners, any
+ * N), replay with one rank (each window decided where it was read) and
+ * replay with many ranks (rows routed to their owners by an all-to-all) all
+ * hand a worker the same records, decide_row_t, get decide_result_t back,
+ * and go through the same two steps:
+ *
+ *   worker_lookup  find each row's payer in this worker's table and its
+ *                  receiver at the receiver's owner. Collective over the
+ *                  workers (an all-to-all of ids and one of answers); with
+ *                  one worker it is local, and safe on a second thread while
+ *                  the caller decides other rows, because deciding never
+ *                  adds a user or writes a user's id or region.
+ *   worker_decide  per batch, in order: decide the batch's rows in event
+ *                  order against each payer's balance at batch start minus
+ *                  the debits approved so far in the batch (an approval
+ *                  debits the payer at once and queues a credit); at the
+ *                  batch's end send the credits to the receivers' owners,
+ *                  which apply them. Collective over the workers: one
+ *                  all-to-all per batch (local with one worker).
+ *
+ * Event order is (data_horario, Kafka timestamp, seq). seq is the row's
+ * number in the input: in the stream, its place in the batch in (partition,
+ * offset) order; in replay, its row number over the archives. Rows come as
+ * runs, one per sender, each run in (batch, event) order; worker_decide
+ * merges the runs. Only a payer's own debits change what its rows see, all
+ * of its rows reach its owner, and credits wait for the batch's end, so
+ * nothing depends on the number of workers. */
 #ifndef BS_WORKER_H
 #define BS_WORKER_H
 
+#include "base/tz.h"
+#include "base/txn.h"
 #include "engine/exchange.h"
 #include "engine/rules.h"
 #include "engine/shard.h"
 #include "engine/user.h"
-#include "base/tz.h"
-#include "base/txn.h"
 
 #include <mpi.h>
+#include <stddef.h>
 #include <stdint.h>
 
-/* What rank 0 sends a worker for each transaction. */
-typedef struct work_item {
-    txn_t txn;
-    int64_t kafka_ts_ms;
-    uint32_t seq; /* index of the row in rank 0's batch */
-    uint32_t pad;
-} work_item_t;
+/* One row on the wire: what a payer's owner needs to decide a transaction. */
+typedef struct decide_row {
+    uint8_t payer[16], receiver[16];
+    int64_t time_us;      /* data_horario */
+    int64_t amount_cents; /* valor_transacao */
+    int64_t kafka_ts_ms;  /* broker timestamp (0 when the rules do not read it) */
+    int64_t seq;          /* event-order tie-break, unique within a batch */
+    int32_t batch;        /* index of the row's batch in this call, 0.. */
+    uint8_t region, modality, pad[2];
+} decide_row_t;
 
-/* What a worker returns for each transaction. */
-typedef struct work_result {
-    uint32_t seq;
-    uint8_t status, reason, has_scores, pad;
-    double t5, t6, t7;
-} work_result_t;
+/* One result on the wire. */
+typedef struct decide_result {
+    double t5, t6, t7; /* risk factors, NaN when not scored */
+    uint8_t status;    /* enum txn_status */
+    uint8_t reason;    /* enum txn_reason */
+    uint8_t pad[6];
+} decide_result_t;
+
+/* Where the users of n rows live (worker_lookup fills it). */
+#define WORKER_NO_USER UINT32_MAX
+
+typedef struct worker_lookup {
+    uint32_t *payer;         /* slot in this worker's table, or WORKER_NO_USER */
+    uint32_t *receiver;      /* slot in the receiver's owner's table, or WORKER_NO_USER */
+    int32_t *receiver_owner; /* worker index of the receiver's owner */
+    size_t cap;              /* rows the arrays hold */
+} worker_lookup_t;
+
+typedef struct worker_credit {
+    int64_t amount_cents;
+    uint32_t slot; /* in the owner's table */
+    int32_t owner; /* worker index */
+} worker_credit_t;
 
 typedef struct worker {
     MPI_Comm comm; /* the workers only */
@@ -42,7 +83,13 @@ typedef struct worker {
     shard_t users;
     rules_config_t rules;
     tzhour_t tz;
-    exchange_buf_t queries, answers, credits; /* receive buffers, reused */
+    /* kept from call to call: receive buffers, the credits of a batch, the
+     * run cursors, the stream's lookups */
+    exchange_buf_t queries, answers, credits_in;
+    worker_credit_t *credits;
+    size_t credits_cap;
+    size_t *cursor, *run_end;
+    worker_lookup_t lookup;
 } worker_t;
 
 /* Returns 0, or -1 with errstr (bad time zone, out of memory). */
@@ -50,47 +97,36 @@ int worker_init(worker_t *w, MPI_Comm workers, const rules_config_t *rules, char
                 size_t errsize);
 void worker_free(worker_t *w);
 
-/* Load users (overwrite) and apply ledger deltas; local, not collective.
- * Return 0 or -1 when out of memory / -2 for a delta of an unknown user. */
-int worker_put_users(worker_t *w, const user_state_t *users, int n);
-int worker_apply_deltas(worker_t *w, const ledger_delta_t *deltas, int n);
+/* Load users (overwrite), local. 0, or -1 out of memory (or a nil id). */
+int worker_put_users(worker_t *w, const user_state_t *users, size_t n);
 
-/* Decide items[0..n) (in seq order) as described above; results[i] belongs
- * to items[i]. Collective over w->comm. Returns MPI_SUCCESS or an error. */
-int worker_decide(worker_t *w, const work_item_t *items, int n, work_result_t *results);
+/* Apply ledger deltas, local. Returns 0, or the number of deltas whose user
+ * this worker does not have (they are skipped). */
+size_t worker_apply_deltas(worker_t *w, const ledger_delta_t *deltas, size_t n);
 
-/* ---- the steps of worker_decide, for replay (replay.c), which looks up
- * the receivers of a whole window at once and decides batch by batch ---- */
+/* Room for n rows in lk (grown, never shrunk). 0, or -1 out of memory. */
+int worker_lookup_reserve(worker_lookup_t *lk, size_t n);
+void worker_lookup_free(worker_lookup_t *lk);
 
-/* Where a user lives: its owner's worker index and its slot in the owner's
- * shard (stable while no user is added), or slot WORKER_NO_USER. */
-#define WORKER_NO_USER UINT32_MAX
+/* Step 1: where the payers and receivers of rows[0..n) live, into lk (room
+ * for n). Collective over w->comm (every worker calls it, n may be 0).
+ * Returns 0, or -1 with errstr. */
+int worker_lookup(worker_t *w, const decide_row_t *rows, size_t n, worker_lookup_t *lk,
+                  char *errstr, size_t errsize);
 
-typedef struct worker_credit {
-    int64_t amount_cents;
-    uint32_t slot; /* in the owner's shard */
-    int32_t owner; /* worker index */
-} worker_credit_t;
+/* Step 2: decide rows[0..n) into out[0..n), batch 0 to nbatches - 1 (the
+ * same nbatches on every worker; a worker may have no row of a batch). The
+ * rows are nruns runs of run_rows[r] rows each, one after the other, every
+ * run in (batch, time_us, kafka_ts_ms, seq) order; lk is what
+ * worker_lookup found for them. Collective over w->comm. Returns 0, or -1
+ * with errstr (a run out of order, MPI); the users may then be half-way
+ * through a batch. */
+int worker_decide(worker_t *w, const decide_row_t *rows, size_t n, const size_t *run_rows,
+                  int nruns, int nbatches, const worker_lookup_t *lk, decide_result_t *out,
+                  char *errstr, size_t errsize);
 
-/* Step 1, collective over w->comm: find the n user ids at ids, ids + stride,
- * ... at their owners: slot[i] and owner[i] as above. MPI_SUCCESS or an error. */
-int worker_find_users(worker_t *w, const void *ids, size_t stride, int n, uint32_t *slot,
-                      int32_t *owner);
-
-/* Step 2, local: decide one transaction whose payer this worker owns (or
- * that no worker knows), against the payer's current state; an approval
- * debits the payer at once. The caller queues the credit. */
-rules_outcome_t worker_decide_one(worker_t *w, const txn_t *t, int receiver_known,
-                                  int64_t kafka_ts_ms);
-
-/* worker_decide_one with the payer already looked up in this worker's shard
- * (NULL: unknown); t->payer is not read. */
-rules_outcome_t worker_decide_found(worker_t *w, const txn_t *t, user_state_t *payer,
-                                    int receiver_known, int64_t kafka_ts_ms);
-
-/* Step 3, collective over w->comm, at batch end: each credit goes to its
- * owner, which adds it to the user at its slot. MPI_SUCCESS or an error. */
-int worker_apply_credits(worker_t *w, const worker_credit_t *credits, int n);
+/* The event order of two rows of one batch: <0, 0 or >0. */
+int worker_event_cmp(const decide_row_t *a, const decide_row_t *b);
 
 /* Totals over this worker's shard (for snapshots, summaries and tests). */
 void worker_totals(const worker_t *w, int64_t *users, int64_t *money_cents);

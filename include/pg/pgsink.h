@@ -12,7 +12,7 @@
 #ifndef BS_PGSINK_H
 #define BS_PGSINK_H
 
-#include "stream/batch.h"
+#include "base/txn.h"
 #include "engine/user.h"
 
 #include <stddef.h>
@@ -58,9 +58,5 @@ int pgsink_each_seen_id(pgsink_t *s, int (*each)(void *ctx, const uint8_t id[16]
 int pgsink_each_archive_row(pgsink_t *s, int64_t after_batch,
                             int (*each)(void *ctx, const txn_record_t *row), void *ctx,
                             char *errstr, size_t errsize);
-
-/* Commit the batch in one transaction (retrying a lost server as described
- * above). Returns 0 once committed, -1 with errstr when it could not be. */
-int pgsink_commit(pgsink_t *s, const batch_t *b, char *errstr, size_t errsize);
 
 #endif

@@ -1,11 +1,12 @@
 /* replay.h - batch mode: the stream's engine over HDF5 transaction archives.
  *
- * Every rank is a worker (engine_init with rank0_works). Window after window,
- * every rank reads a contiguous slice of rows (only the columns the rules
- * need), sends each transaction to its payer's owner (MPI all-to-all), the
- * owners decide batch after batch exactly as the stream does (worker.h), the
- * results go back to the rank that read the row, and every rank hands its
- * slice, in row order, to the output (replay_out.h). While a window is
+ * Every rank is a worker (cluster_init with rank0_works). Window after
+ * window, every rank reads a contiguous slice of rows (only the columns the
+ * rules need), sends each transaction to its payer's owner (MPI
+ * all-to-all), the owners decide batch after batch with the stream's own
+ * decision loop and wire records (engine/worker.h), the results go back to
+ * the rank that read the row, and every rank hands its slice, in row order,
+ * to the output (replay_out.h). While a window is
  * decided, the next one is read and the results of the one before are
  * written: with one rank on a second thread, which needs
  * MPI_THREAD_SERIALIZED from MPI_Init_thread (without it, and with more
@@ -20,7 +21,7 @@
 #ifndef BS_REPLAY_H
 #define BS_REPLAY_H
 
-#include "cluster/engine.h"
+#include "cluster/cluster.h"
 #include "h5/h5archive.h"
 
 #include <stddef.h>
@@ -49,7 +50,7 @@ typedef struct replay_out {
 
 typedef struct replay_stats {
     int64_t rows, batches;
-    int64_t by_status[3];
+    int64_t by_status[STATUS_COUNT];
     double seconds; /* from the first read to the last write */
     /* where rank 0's seconds went: routing + deciding + returning the
      * results, and waiting for the I/O (reading its slices and handing the
@@ -63,12 +64,12 @@ typedef struct replay_stats {
 
 typedef struct replay replay_t;
 
-/* Collective over e->world: open and check every archive (so that a bad one
+/* Collective over c->world: open and check every archive (so that a bad one
  * fails before anything is loaded or written). batch_size 0 means the
  * archives' own batches; an archive written by produce has none, and is then
  * replayed in batches of 10000 rows. Returns the replay, or NULL on every
  * rank with errstr naming the file (and dataset). */
-replay_t *replay_open(engine_t *e, char *const *archives, int narchives, int64_t batch_size,
+replay_t *replay_open(cluster_t *c, char *const *archives, int narchives, int64_t batch_size,
                       char *errstr, size_t errsize);
 
 /* Rows over all the archives. */

@@ -24,6 +24,8 @@
 #ifndef BS_METRICS_H
 #define BS_METRICS_H
 
+#include "stream/batch.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,14 +47,9 @@ void metrics_stop(metrics_t *m);
 /* The port served, 0 when disabled or m is NULL. */
 int metrics_port(const metrics_t *m);
 
-/* Count one committed batch. messages = rows of the batch (transactions,
- * duplicates and dead letters); approved + rejected + not_processed = its
- * transactions. rejected_by_reason[REASON_COUNT] (index = enum txn_reason of
- * rules.h) counts the transactions not approved, by reason; NULL = none.
- * The histogram observes cut_decide_seconds + commit_seconds. */
-void metrics_batch_committed(metrics_t *m, int64_t batch_id, int64_t messages, int64_t approved,
-                             int64_t rejected, int64_t not_processed, int64_t duplicates,
-                             int64_t dead_letters, const int64_t *rejected_by_reason,
+/* Count one committed batch: its counts (stream/batch.h) and, in the
+ * duration histogram, cut_decide_seconds + commit_seconds. */
+void metrics_batch_committed(metrics_t *m, int64_t batch_id, const batch_counts_t *counts,
                              double cut_decide_seconds, double commit_seconds);
 
 /* Messages of a partition not yet consumed (high watermark - position).

@@ -11,6 +11,7 @@
 #include "engine/exchange.h"
 
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -39,143 +40,166 @@ int exchange_wait(MPI_Request *req)
     return rc;
 }
 
-/* Complete the operation just started (rc is its start's return code). */
-static int finish(int rc, MPI_Request *req)
+int exchange_mpi_error(int rc, const char *what, char *errstr, size_t errsize)
 {
-    return rc == MPI_SUCCESS ? exchange_wait(req) : rc;
+    char msg[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    if (MPI_Error_string(rc, msg, &len) != MPI_SUCCESS) snprintf(msg, sizeof msg, "error %d", rc);
+    snprintf(errstr, errsize, "%s failed: %s", what, msg);
+    return -1;
 }
 
-static int *byte_counts(const int *counts, int n, size_t record_size, int *displs)
+/* Complete the non-blocking operation `what` just started (rc is its
+ * start's return code). 0 or -1 with errstr. */
+static int finish(int rc, MPI_Request *req, const char *what, char *errstr, size_t errsize)
 {
-    int *bytes = malloc((size_t)n * sizeof *bytes);
-    if (bytes == NULL) return NULL;
+    if (rc == MPI_SUCCESS) rc = exchange_wait(req);
+    return rc == MPI_SUCCESS ? 0 : exchange_mpi_error(rc, what, errstr, errsize);
+}
+
+/* Record counts -> byte counts and displacements (arrays of n). Returns 0,
+ * or -1 when a count or the total does not fit MPI's int (2 GiB). */
+static int byte_counts(const int *counts, int n, size_t record_size, int *bytes, int *displs)
+{
     long long off = 0;
     for (int i = 0; i < n; i++) {
         long long b = (long long)counts[i] * (long long)record_size;
-        if (b > INT_MAX || off > INT_MAX) {
-            free(bytes);
-            return NULL;
-        }
+        if (counts[i] < 0 || b > INT_MAX || off + b > INT_MAX) return -1;
         bytes[i] = (int)b;
         displs[i] = (int)off;
         off += b;
     }
-    return bytes;
+    return 0;
+}
+
+/* The rank and size of comm; 0 or -1 with errstr. */
+static int comm_shape(MPI_Comm comm, int *rank, int *size, char *errstr, size_t errsize)
+{
+    int rc = MPI_Comm_rank(comm, rank);
+    if (rc == MPI_SUCCESS) rc = MPI_Comm_size(comm, size);
+    return rc == MPI_SUCCESS ? 0 : exchange_mpi_error(rc, "MPI_Comm_size", errstr, errsize);
+}
+
+/* Room for n bytes of what the other ranks are already sending. When it
+ * cannot be had, waiting would leave them in the collective forever, so the
+ * job ends here, saying why. */
+static void *receive_buffer(void *old, size_t n, MPI_Comm comm, const char *what)
+{
+    void *p = realloc(old, n ? n : 1);
+    if (p == NULL) {
+        fprintf(stderr, "bankstream: out of memory receiving %zu bytes in %s; aborting the job\n",
+                n, what);
+        MPI_Abort(comm, 1);
+    }
+    return p;
 }
 
 int exchange_scatter(MPI_Comm comm, int root, const void *send, const int *counts,
-                     size_t record_size, void **recv, int *nrecv)
+                     size_t record_size, void **recv, int *nrecv, char *errstr, size_t errsize)
 {
     MPI_Request req;
-    int rank, size, rc;
-    MPI_Comm_rank(comm, &rank);
-    MPI_Comm_size(comm, &size);
-    int *bytes = NULL, *displs = NULL;
+    int rank, size;
     *recv = NULL;
-    if (rank == root) {
-        displs = malloc((size_t)size * sizeof *displs);
-        if (displs == NULL || (bytes = byte_counts(counts, size, record_size, displs)) == NULL) {
-            free(displs);
-            return MPI_ERR_NO_MEM;
-        }
+    if (comm_shape(comm, &rank, &size, errstr, errsize) != 0) return -1;
+    int bytes[rank == root ? size : 1], displs[rank == root ? size : 1], refused[size];
+    const int *sendcounts = counts;
+    if (rank == root && byte_counts(counts, size, record_size, bytes, displs) != 0) {
+        for (int r = 0; r < size; r++) /* -1 tells every rank the scatter is off */
+            refused[r] = -1;
+        sendcounts = refused;
     }
-    rc = finish(MPI_Iscatter(counts, 1, MPI_INT, nrecv, 1, MPI_INT, root, comm, &req), &req);
-    if (rc == MPI_SUCCESS) {
-        *recv = malloc(*nrecv ? (size_t)*nrecv * record_size : 1);
-        if (*recv == NULL) rc = MPI_ERR_NO_MEM;
+    if (finish(MPI_Iscatter(sendcounts, 1, MPI_INT, nrecv, 1, MPI_INT, root, comm, &req), &req,
+               "MPI_Iscatter", errstr, errsize) != 0)
+        return -1;
+    if (*nrecv < 0) {
+        snprintf(errstr, errsize, "scatter: more than 2 GiB for one rank");
+        *nrecv = 0;
+        return -1;
     }
-    if (rc == MPI_SUCCESS)
-        rc = MPI_Scatterv(send, bytes, displs, MPI_BYTE, *recv, (int)((size_t)*nrecv * record_size),
-                          MPI_BYTE, root, comm);
-    free(bytes);
-    free(displs);
-    return rc;
+    *recv = receive_buffer(NULL, (size_t)*nrecv * record_size, comm, "MPI_Scatterv");
+    int mpi = MPI_Scatterv(send, bytes, displs, MPI_BYTE, *recv,
+                           (int)((size_t)*nrecv * record_size), MPI_BYTE, root, comm);
+    if (mpi == MPI_SUCCESS) return 0;
+    free(*recv);
+    *recv = NULL;
+    return exchange_mpi_error(mpi, "MPI_Scatterv", errstr, errsize);
 }
 
 int exchange_gather(MPI_Comm comm, int root, const void *send, int n, size_t record_size,
-                    void **recv, int *nrecv)
+                    void **recv, int *nrecv, char *errstr, size_t errsize)
 {
     MPI_Request req;
-    int rank, size, rc;
-    MPI_Comm_rank(comm, &rank);
-    MPI_Comm_size(comm, &size);
-    int *counts = NULL, *bytes = NULL, *displs = NULL;
+    int rank, size;
     *recv = NULL;
     *nrecv = 0;
+    if (comm_shape(comm, &rank, &size, errstr, errsize) != 0) return -1;
+    int counts[size], bytes[size], displs[size];
+    if (finish(MPI_Igather(&n, 1, MPI_INT, counts, 1, MPI_INT, root, comm, &req), &req,
+               "MPI_Igather", errstr, errsize) != 0)
+        return -1;
     if (rank == root) {
-        counts = malloc((size_t)size * sizeof *counts);
-        displs = malloc((size_t)size * sizeof *displs);
-        if (counts == NULL || displs == NULL) {
-            free(counts);
-            free(displs);
-            return MPI_ERR_NO_MEM;
+        if (byte_counts(counts, size, record_size, bytes, displs) != 0) {
+            fprintf(stderr, "bankstream: a gather of more than 2 GiB; aborting the job\n");
+            MPI_Abort(comm, 1);
         }
-    }
-    rc = finish(MPI_Igather(&n, 1, MPI_INT, counts, 1, MPI_INT, root, comm, &req), &req);
-    if (rc == MPI_SUCCESS && rank == root) {
-        bytes = byte_counts(counts, size, record_size, displs);
         for (int i = 0; i < size; i++)
             *nrecv += counts[i];
-        *recv = malloc(*nrecv ? (size_t)*nrecv * record_size : 1);
-        if (bytes == NULL || *recv == NULL) rc = MPI_ERR_NO_MEM;
+        *recv = receive_buffer(NULL, (size_t)*nrecv * record_size, comm, "MPI_Gatherv");
     }
-    if (rc == MPI_SUCCESS)
-        rc = MPI_Gatherv(send, (int)((size_t)n * record_size), MPI_BYTE, *recv, bytes, displs,
-                         MPI_BYTE, root, comm);
-    free(counts);
-    free(bytes);
-    free(displs);
-    return rc;
-}
-
-int exchange_alltoall_into(MPI_Comm comm, const void *send, const int *counts, size_t record_size,
-                           exchange_buf_t *into, int *nrecv, int *recv_counts)
-{
-    MPI_Request req;
-    int size, rc = MPI_ERR_NO_MEM;
-    MPI_Comm_size(comm, &size);
-    int *sdispl = malloc((size_t)size * sizeof(int)), *rdispl = malloc((size_t)size * sizeof(int));
-    int *sbytes = NULL, *rbytes = NULL;
+    int mpi = MPI_Gatherv(send, (int)((size_t)n * record_size), MPI_BYTE, *recv, bytes, displs,
+                          MPI_BYTE, root, comm);
+    if (mpi == MPI_SUCCESS) return 0;
+    free(*recv);
+    *recv = NULL;
     *nrecv = 0;
-    if (sdispl == NULL || rdispl == NULL) goto out;
-    if ((sbytes = byte_counts(counts, size, record_size, sdispl)) == NULL) goto out;
-    rc = finish(MPI_Ialltoall(counts, 1, MPI_INT, recv_counts, 1, MPI_INT, comm, &req), &req);
-    if (rc != MPI_SUCCESS) goto out;
-    rc = MPI_ERR_NO_MEM;
-    if ((rbytes = byte_counts(recv_counts, size, record_size, rdispl)) == NULL) goto out;
-    for (int i = 0; i < size; i++)
-        *nrecv += recv_counts[i];
-    size_t need = *nrecv ? (size_t)*nrecv * record_size : 1;
-    if (need > into->cap) {
-        void *p = realloc(into->data, need);
-        if (p == NULL) goto out;
-        into->data = p;
-        into->cap = need;
-    }
-    rc = MPI_Alltoallv(send, sbytes, sdispl, MPI_BYTE, into->data, rbytes, rdispl, MPI_BYTE, comm);
-out:
-    free(sdispl);
-    free(rdispl);
-    free(sbytes);
-    free(rbytes);
-    return rc;
+    return exchange_mpi_error(mpi, "MPI_Gatherv", errstr, errsize);
 }
 
 int exchange_alltoall(MPI_Comm comm, const void *send, const int *counts, size_t record_size,
-                      void **recv, int *nrecv, int *recv_counts)
+                      exchange_buf_t *into, int *nrecv, int *recv_counts, char *errstr,
+                      size_t errsize)
 {
-    exchange_buf_t fresh = {NULL, 0};
-    int rc = exchange_alltoall_into(comm, send, counts, record_size, &fresh, nrecv, recv_counts);
-    if (rc != MPI_SUCCESS) free(fresh.data);
-    *recv = rc == MPI_SUCCESS ? fresh.data : NULL;
-    return rc;
+    MPI_Request req;
+    int rank, size;
+    *nrecv = 0;
+    if (comm_shape(comm, &rank, &size, errstr, errsize) != 0) return -1;
+    int sbytes[size], sdispl[size], rbytes[size], rdispl[size], refused[size];
+    const int *sendcounts = counts;
+    if (byte_counts(counts, size, record_size, sbytes, sdispl) != 0) {
+        for (int r = 0; r < size; r++) /* -1 tells every rank the exchange is off */
+            refused[r] = -1;
+        sendcounts = refused;
+    }
+    if (finish(MPI_Ialltoall(sendcounts, 1, MPI_INT, recv_counts, 1, MPI_INT, comm, &req), &req,
+               "MPI_Ialltoall", errstr, errsize) != 0)
+        return -1;
+    int refusing = sendcounts == refused;
+    for (int r = 0; r < size; r++)
+        refusing |= recv_counts[r] < 0;
+    if (refusing || byte_counts(recv_counts, size, record_size, rbytes, rdispl) != 0) {
+        snprintf(errstr, errsize, "all-to-all: more than 2 GiB between two ranks");
+        return -1;
+    }
+    for (int i = 0; i < size; i++)
+        *nrecv += recv_counts[i];
+    size_t need = (size_t)*nrecv * record_size;
+    if (need > into->cap || into->data == NULL) {
+        into->data = receive_buffer(into->data, need, comm, "MPI_Alltoallv");
+        into->cap = need ? need : 1;
+    }
+    int mpi =
+        MPI_Alltoallv(send, sbytes, sdispl, MPI_BYTE, into->data, rbytes, rdispl, MPI_BYTE, comm);
+    return mpi == MPI_SUCCESS ? 0 : exchange_mpi_error(mpi, "MPI_Alltoallv", errstr, errsize);
 }
 
-int exchange_pack_strided(const void *records, size_t n, size_t stride, size_t record_size,
-                          const int *dest, int nranks, void *out, int *counts, size_t *pos)
+int exchange_pack(const void *records, size_t n, size_t record_size, const int *dest, int nranks,
+                  void *out, int *counts, size_t *pos, char *errstr, size_t errsize)
 {
     size_t *next = calloc((size_t)nranks + 1, sizeof *next);
-    if (next == NULL) return MPI_ERR_NO_MEM;
+    if (next == NULL) {
+        snprintf(errstr, errsize, "out of memory");
+        return -1;
+    }
     memset(counts, 0, (size_t)nranks * sizeof *counts);
     for (size_t i = 0; i < n; i++)
         counts[dest[i]]++;
@@ -183,16 +207,39 @@ int exchange_pack_strided(const void *records, size_t n, size_t stride, size_t r
         next[r + 1] = next[r] + (size_t)counts[r];
     for (size_t i = 0; i < n; i++) {
         size_t at = next[dest[i]]++;
-        memcpy((char *)out + at * record_size, (const char *)records + i * stride, record_size);
+        memcpy((char *)out + at * record_size, (const char *)records + i * record_size,
+               record_size);
         if (pos) pos[i] = at;
     }
     free(next);
-    return MPI_SUCCESS;
+    return 0;
 }
 
-int exchange_pack(const void *records, size_t n, size_t record_size, const int *dest, int nranks,
-                  void *out, int *counts, size_t *pos)
+int exchange_agree(MPI_Comm comm, int rc, char *errstr, size_t errsize)
 {
-    return exchange_pack_strided(records, n, record_size, record_size, dest, nranks, out, counts,
-                                 pos);
+    int rank, size, first, mpi;
+    char err[1024];
+    if (comm_shape(comm, &rank, &size, err, sizeof err) != 0) {
+        snprintf(errstr, errsize, "%s", err);
+        return -1;
+    }
+    if (size <= 1) return rc ? -1 : 0;
+    int mine = rc ? rank : size;
+    MPI_Request req;
+    mpi = MPI_Iallreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm, &req);
+    if (finish(mpi, &req, "MPI_Iallreduce", err, sizeof err) != 0) {
+        snprintf(errstr, errsize, "%s", err);
+        return -1;
+    }
+    if (first == size) return 0;
+    char buf[1024] = "";
+    if (rank == first) snprintf(buf, sizeof buf, "%s", errstr && errsize ? errstr : "");
+    mpi = MPI_Ibcast(buf, sizeof buf, MPI_CHAR, first, comm, &req);
+    if (finish(mpi, &req, "MPI_Ibcast", err, sizeof err) != 0) {
+        snprintf(errstr, errsize, "%s", err);
+        return -1;
+    }
+    buf[sizeof buf - 1] = '\0';
+    snprintf(errstr, errsize, "%s", buf);
+    return -1;
 }

@@ -9,7 +9,8 @@
  * replay_runs/replay_resultados, or an HDF5 results file (h5results.h). */
 #include "base/cli.h"
 #include "commands.h"
-#include "cluster/engine.h"
+#include "cluster/cluster.h"
+#include "engine/exchange.h"
 #include "base/job.h"
 #include "cluster/loader.h"
 #include "base/log.h"
@@ -145,6 +146,20 @@ static int open_output(const replay_args_t *a, const replay_t *r, MPI_Comm comm,
     return rc;
 }
 
+/* Rank 0's *ok to every rank. 0 when it is true everywhere, -1 when not;
+ * a failed broadcast ends the job (the ranks could no longer agree). */
+static int share_ok(int *ok)
+{
+    char err[512];
+    int mpi = MPI_Bcast(ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (mpi != MPI_SUCCESS) {
+        exchange_mpi_error(mpi, "MPI_Bcast", err, sizeof err);
+        log_error("%s; aborting the job", err);
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    return *ok ? 0 : -1;
+}
+
 int cmd_replay(int argc, char **argv)
 {
     int provided, rank = 0, status = 1;
@@ -153,11 +168,16 @@ int cmd_replay(int argc, char **argv)
         log_error("MPI_Init failed; run under mpirun, or check the Open MPI installation");
         return 1;
     }
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     int size = 1;
     char launch_err[1024];
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
-    if (engine_check_launch(size, launch_err, sizeof launch_err) != 0) {
+    /* Errors come back as codes from here on, and every code is checked. */
+    if (MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN) != MPI_SUCCESS ||
+        MPI_Comm_rank(MPI_COMM_WORLD, &rank) != MPI_SUCCESS ||
+        MPI_Comm_size(MPI_COMM_WORLD, &size) != MPI_SUCCESS) {
+        log_error("MPI could not tell this rank its place; check the Open MPI installation");
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    if (cluster_check_launch(size, launch_err, sizeof launch_err) != 0) {
         log_error("%s", launch_err);
         MPI_Finalize();
         return 1;
@@ -170,14 +190,15 @@ int cmd_replay(int argc, char **argv)
         return parsed == 1 ? 0 : 2;
     }
 
-    engine_t e;
+    cluster_t e;
     char err[1024] = "", conninfo[1024] = "";
     replay_out_t out = {0};
     replay_t *replay = NULL;
     pgsink_t *db = NULL;
     int ok = 1;
-    if (engine_init(&e, MPI_COMM_WORLD, &a.job, 1, err, sizeof err) != 0) {
+    if (cluster_init(&e, MPI_COMM_WORLD, &a.job, 1, err, sizeof err) != 0) {
         if (rank == 0) log_error("%s", err);
+        cluster_free(&e);
         MPI_Finalize();
         return 1;
     }
@@ -195,25 +216,27 @@ int cmd_replay(int argc, char **argv)
             ok = (db = pgsink_open(conninfo, 0, "", err, sizeof err)) != NULL;
         if (!ok) log_error("%s", err);
     }
-    MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
-    if (!ok) goto done;
+    if (share_ok(&ok) != 0) goto done;
 
     /* Opening state. */
     if (a.snapshot) {
         h5snap_meta_t meta;
-        if (engine_step_snap_read(&e, a.snapshot, &meta, err, sizeof err) != 0) {
+        if (cluster_step_snap_read(&e, a.snapshot, &meta, err, sizeof err) != 0) {
             if (rank == 0) log_error("%s", err);
             goto done;
         }
     } else if (rank == 0) {
         ok = loader_users(&e, db, err, sizeof err) == 0;
         if (!ok) log_error("loading usuarios: %s", err);
-        engine_send_command(&e, ENGINE_CMD_STOP);
-    } else if (engine_serve(&e) != MPI_SUCCESS) {
+        if (cluster_command(&e, CLUSTER_CMD_STOP, err, sizeof err) != 0) {
+            log_error("%s; aborting the job", err);
+            MPI_Abort(MPI_COMM_WORLD, 1);
+        }
+    } else if (cluster_serve(&e, err, sizeof err) != 0) {
+        log_error("rank %d: %s; aborting the job", rank, err);
         MPI_Abort(MPI_COMM_WORLD, 1);
     }
-    MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
-    if (!ok) goto done;
+    if (share_ok(&ok) != 0) goto done;
 
     double t0 = MPI_Wtime();
     if (open_output(&a, replay, MPI_COMM_WORLD, conninfo, &out) != 0) goto done;
@@ -251,7 +274,7 @@ int cmd_replay(int argc, char **argv)
 done:
     replay_close(replay);
     pgsink_close(db);
-    engine_free(&e);
+    cluster_free(&e);
     MPI_Finalize();
     return status;
 }

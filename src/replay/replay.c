@@ -1,28 +1,29 @@
 /* replay.c - the batch engine over archives (see replay.h).
  *
  * Per window [first, cut) of an archive, every step collective over the world:
- *   cut        the window ends on a batch boundary (window_cut_by_size, or
- *              window_cut_by_id for the archive's own batches)
- *   read       every rank reads its slice [lo, hi) (slice_of: cut at chunk
- *              boundaries), only the columns needed
- *   route      each row to its payer's owner (all-to-all of routed_row_t)
- *   receivers  looked up at their owners once for the whole window (users
- *              are never added during a replay, so the answers stay true)
- *   decide     batch by batch in row order (worker_decide_one), the credits
- *              of each batch applied at its end (worker_apply_credits)
- *   return     each result to the rank that read the row (all-to-all back)
- *   write      every rank hands its slice, in row order, to the output
+ *   cut      the window ends on a batch boundary (window_cut_by_size, or
+ *            window_cut_by_id for the archive's own batches)
+ *   read     every rank reads its slice [lo, hi) (slice_of: cut at chunk
+ *            boundaries), only the columns needed, and makes each row a
+ *            decide_row_t (seq = the row's number over the archives)
+ *   route    each row to its payer's owner (all-to-all); with one rank the
+ *            slice stays where it is
+ *   decide   the one decision loop (engine/worker.h): worker_lookup, then
+ *            worker_decide over the window's batches, the runs being the
+ *            rows from each reader
+ *   return   each result to the rank that read the row (all-to-all back)
+ *   write    every rank hands its slice, in row order, to the output
  * While a window is decided, the I/O job reads the next one and writes the
- * results of the one before: with one rank on a second thread (bgjob.h), so
- * that I/O and deciding overlap on two cores; with more, inline before the
- * decision, in the same order on every rank. With one rank, route,
- * receivers, decide and return are one local pass over the slice's columns
- * (decide_local). */
+ * results of the one before: with one rank on a second thread (bgjob.h),
+ * which then also looks the next window's users up (worker_lookup is local
+ * with one worker and reads nothing deciding writes), so that I/O and
+ * deciding overlap on two cores; with more ranks inline before the
+ * decision, in the same order on every rank. */
 #include "replay/replay.h"
 #include "base/bgjob.h"
-#include "engine/exchange.h"
 #include "base/log.h"
 #include "base/timeparse.h"
+#include "engine/exchange.h"
 
 #include <inttypes.h>
 #include <malloc.h>
@@ -34,21 +35,6 @@
 
 #define SLICE_ROWS            131072 /* rows a rank reads per window (see slice_rows) */
 #define DEFAULT_PRODUCE_BATCH 10000
-#define PREFETCH_AHEAD        8 /* rows between a payer's prefetch and its lookup */
-
-/* What a row's reader sends to its payer's owner. */
-typedef struct routed_row {
-    uint8_t payer[16], receiver[16];
-    int64_t time_us, amount_cents, kafka_ts_ms;
-    int32_t batch; /* index into the window's batch list */
-    uint8_t region, modality, pad[2];
-} routed_row_t;
-
-/* What the owner sends back. */
-typedef struct routed_result {
-    double t5, t6, t7; /* NaN when not scored */
-    uint8_t status, reason, pad[6];
-} routed_result_t;
 
 /* The batches of a window: batch k covers archive rows [start[k], start[k+1])
  * and is numbered id[k]; start[n] is the window's cut. */
@@ -72,10 +58,11 @@ typedef struct window {
     uint8_t (*id)[16], (*payer)[16], (*receiver)[16];
     int64_t *time_us, *amount, *kafka_ts;
     uint8_t *region, *modality;
-    /* one rank: each payer's slot in the user table, or WORKER_NO_USER
-     * (find_payers) */
-    uint32_t *payer_slot;
-    /* the slice's results, handed to the output */
+    /* the slice as the decision loop takes it, and its results */
+    decide_row_t *rows;
+    decide_result_t *results;
+    worker_lookup_t lookup; /* one rank: filled by the I/O job */
+    /* the results as the output takes them */
     int64_t *out_batch;
     uint8_t *status, *reason;
     double *t5, *t6, *t7;
@@ -91,28 +78,21 @@ typedef struct cursor {
     int64_t count;   /* windows so far */
 } cursor_t;
 
-/* One rank's working buffers, grown as needed and kept from window to window. */
+/* One rank's routing buffers (more than one rank), grown as needed and
+ * kept from window to window. */
 typedef struct buffers {
     size_t cap_slice, cap_recv, cap_ids;
-    /* routing */
-    int32_t *batch; /* each slice row's index in the batch list */
     int *dest, *counts, *rcounts, *scounts;
-    size_t *pos;
-    routed_row_t *packed;
-    /* at the owner */
-    uint32_t *rslot;
-    int32_t *rowner;
-    routed_result_t *results;
-    worker_credit_t *credits;
-    size_t *cursor, *seg_end;
-    /* a window's batch_id column (the archive's own batches) */
-    int64_t *window_ids;
-    /* what the all-to-alls bring: rows at their owners, results back home */
+    size_t *pos, *run_rows;
+    decide_row_t *packed;
+    worker_lookup_t lookup;   /* of the rows that arrived here */
+    decide_result_t *results; /* theirs */
+    int64_t *window_ids;      /* a window's batch_id column (the archive's own batches) */
     exchange_buf_t arrivals, returned;
 } buffers_t;
 
 struct replay {
-    engine_t *e;
+    cluster_t *c;
     h5archive_reader_t **readers;
     char *const *archives;
     int narchives;
@@ -131,13 +111,6 @@ static int64_t slice_rows(void)
     return n > 0 ? (int64_t)n : SLICE_ROWS;
 }
 
-static int all_ok(MPI_Comm comm, int ok)
-{
-    int all = 0;
-    if (MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS) return 0;
-    return all;
-}
-
 static double now_seconds(void)
 {
     return (double)timeparse_now_us() / 1e6;
@@ -152,13 +125,22 @@ static int grow(void *p, size_t n, size_t size)
     return 0;
 }
 
+/* Every rank learns whether all found memory (ok on each). 0 or -1. */
+static int agree_memory(MPI_Comm comm, int ok, char *errstr, size_t errsize)
+{
+    if (!ok) snprintf(errstr, errsize, "out of memory");
+    return exchange_agree(comm, !ok, errstr, errsize);
+}
+
 /* Room for a slice of n rows in a window; 0 or -1. */
 static int window_slice(window_t *w, size_t n)
 {
     if (n <= w->cap_slice) return 0;
     int rc = grow(&w->id, n, 16) | grow(&w->payer, n, 16) | grow(&w->receiver, n, 16) |
              grow(&w->time_us, n, 8) | grow(&w->amount, n, 8) | grow(&w->kafka_ts, n, 8) |
-             grow(&w->region, n, 1) | grow(&w->modality, n, 1) | grow(&w->payer_slot, n, 4) |
+             grow(&w->region, n, 1) | grow(&w->modality, n, 1) |
+             grow(&w->rows, n, sizeof(decide_row_t)) |
+             grow(&w->results, n, sizeof(decide_result_t)) | worker_lookup_reserve(&w->lookup, n) |
              grow(&w->out_batch, n, 8) | grow(&w->status, n, 1) | grow(&w->reason, n, 1) |
              grow(&w->t5, n, 8) | grow(&w->t6, n, 8) | grow(&w->t7, n, 8);
     if (rc == 0) w->cap_slice = n;
@@ -176,20 +158,20 @@ static int window_batches(window_t *w, size_t n)
 
 static void window_free(window_t *w)
 {
-    void *all[] = {
-        w->batches.start, w->batches.id, w->id,     w->payer,    w->receiver,   w->time_us,
-        w->amount,        w->kafka_ts,   w->region, w->modality, w->payer_slot, w->out_batch,
-        w->status,        w->reason,     w->t5,     w->t6,       w->t7};
+    void *all[] = {w->batches.start, w->batches.id, w->id,     w->payer,    w->receiver, w->time_us,
+                   w->amount,        w->kafka_ts,   w->region, w->modality, w->rows,     w->results,
+                   w->out_batch,     w->status,     w->reason, w->t5,       w->t6,       w->t7};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         free(all[i]);
+    worker_lookup_free(&w->lookup);
 }
 
 /* Room for routing a slice of n rows; 0 or -1. */
 static int buffers_slice(buffers_t *b, size_t n)
 {
     if (n <= b->cap_slice) return 0;
-    int rc = grow(&b->batch, n, 4) | grow(&b->dest, n, sizeof(int)) |
-             grow(&b->pos, n, sizeof(size_t)) | grow(&b->packed, n, sizeof(routed_row_t));
+    int rc = grow(&b->dest, n, sizeof(int)) | grow(&b->pos, n, sizeof(size_t)) |
+             grow(&b->packed, n, sizeof(decide_row_t));
     if (rc == 0) b->cap_slice = n;
     return rc;
 }
@@ -198,9 +180,7 @@ static int buffers_slice(buffers_t *b, size_t n)
 static int buffers_recv(buffers_t *b, size_t n)
 {
     if (n <= b->cap_recv) return 0;
-    int rc = grow(&b->rslot, n, sizeof(uint32_t)) | grow(&b->rowner, n, sizeof(int32_t)) |
-             grow(&b->results, n, sizeof(routed_result_t)) |
-             grow(&b->credits, n, sizeof(worker_credit_t));
+    int rc = worker_lookup_reserve(&b->lookup, n) | grow(&b->results, n, sizeof(decide_result_t));
     if (rc == 0) b->cap_recv = n;
     return rc;
 }
@@ -216,34 +196,33 @@ static int buffers_ids(buffers_t *b, size_t n)
 
 static void buffers_free(buffers_t *b)
 {
-    void *all[] = {b->batch,   b->dest,       b->counts,        b->rcounts,
-                   b->scounts, b->pos,        b->packed,        b->rslot,
-                   b->rowner,  b->results,    b->credits,       b->cursor,
-                   b->seg_end, b->window_ids, b->arrivals.data, b->returned.data};
+    void *all[] = {b->dest,       b->counts,        b->rcounts,      b->scounts,
+                   b->pos,        b->run_rows,      b->packed,       b->results,
+                   b->window_ids, b->arrivals.data, b->returned.data};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         free(all[i]);
+    worker_lookup_free(&b->lookup);
 }
 
-replay_t *replay_open(engine_t *e, char *const *archives, int narchives, int64_t batch_size,
+replay_t *replay_open(cluster_t *c, char *const *archives, int narchives, int64_t batch_size,
                       char *errstr, size_t errsize)
 {
     replay_t *r = calloc(1, sizeof *r);
     int ok = r != NULL && (r->readers = calloc((size_t)narchives, sizeof *r->readers)) != NULL;
-    if (!all_ok(e->world, ok)) {
-        snprintf(errstr, errsize, "out of memory");
+    if (agree_memory(c->world, ok, errstr, errsize) != 0) {
         if (r) free(r->readers);
         free(r);
         return NULL;
     }
-    r->e = e;
+    r->c = c;
     r->archives = archives;
     r->narchives = narchives;
     r->batch_size = batch_size;
     int provided = MPI_THREAD_SINGLE;
-    MPI_Query_thread(&provided);
+    if (MPI_Query_thread(&provided) != MPI_SUCCESS) provided = MPI_THREAD_SINGLE;
     r->threads_ok = provided >= MPI_THREAD_SERIALIZED;
     for (int a = 0; a < narchives; a++) {
-        r->readers[a] = h5archive_open(e->world, archives[a], errstr, errsize);
+        r->readers[a] = h5archive_open(c->world, archives[a], errstr, errsize);
         if (r->readers[a] == NULL) {
             replay_close(r);
             return NULL;
@@ -251,7 +230,7 @@ replay_t *replay_open(engine_t *e, char *const *archives, int narchives, int64_t
         r->total += h5archive_rows(r->readers[a]);
         if (r->batch_size == 0 && strcmp(h5archive_info(r->readers[a])->source, "stream") != 0) {
             r->batch_size = DEFAULT_PRODUCE_BATCH;
-            if (e->rank == 0)
+            if (c->rank == 0)
                 log_info("%s has no stream batches: replaying in batches of %d rows", archives[a],
                          DEFAULT_PRODUCE_BATCH);
         }
@@ -277,7 +256,6 @@ void replay_close(replay_t *r)
     free(r->readers);
     free(r);
 }
-
 static void progress(int64_t done, int64_t total, int64_t t0, int final)
 {
     static int64_t last_print = 0;
@@ -311,7 +289,7 @@ static int window_cut_by_id(replay_t *r, int a, int64_t first, int64_t n, int64_
     for (;;) {
         int64_t count = n - first < *window ? n - first : *window;
         int ok = buffers_ids(b, (size_t)count) == 0 && window_batches(w, (size_t)count) == 0;
-        if (!all_ok(r->e->world, ok)) goto oom;
+        if (agree_memory(r->c->world, ok, errstr, errsize) != 0) return -1;
         h5archive_columns_t cols = {.batch_id = b->window_ids};
         if (h5archive_read_columns(r->readers[a], first, count, &cols, errstr, errsize) != 0)
             return -1;
@@ -344,9 +322,6 @@ static int window_cut_by_id(replay_t *r, int a, int64_t first, int64_t n, int64_
         *prev_id = bl->id[bl->n - 1];
         return 0;
     }
-oom:
-    snprintf(errstr, errsize, "out of memory");
-    return -1;
 }
 
 /* The next window with batches of K rows: [first, first + window) with the
@@ -393,7 +368,7 @@ static void slice_of(int64_t first, int64_t cut, int rank, int size, int reverse
  * to whole batches of batch_size rows (at least one). */
 static int64_t first_window(const replay_t *r)
 {
-    int64_t window = slice_rows() * (int64_t)r->e->size, k = r->batch_size;
+    int64_t window = slice_rows() * (int64_t)r->c->size, k = r->batch_size;
     if (k > 0) window = window < k ? k : window / k * k;
     return window;
 }
@@ -404,7 +379,7 @@ static int64_t first_window(const replay_t *r)
 static int next_window(replay_t *r, cursor_t *cur, buffers_t *b, window_t *w, char *errstr,
                        size_t errsize)
 {
-    engine_t *e = r->e;
+    cluster_t *c = r->c;
     while (cur->archive < r->narchives && cur->first >= h5archive_rows(r->readers[cur->archive])) {
         cur->base += h5archive_rows(r->readers[cur->archive++]);
         cur->first = 0;
@@ -416,7 +391,7 @@ static int next_window(replay_t *r, cursor_t *cur, buffers_t *b, window_t *w, ch
     int64_t n = h5archive_rows(r->readers[a]);
     if (r->batch_size > 0) {
         int ok = window_cut_by_size(cur->first, n, cur->window, r->batch_size, &cur->next_id, w);
-        if (!all_ok(e->world, ok == 0)) goto oom;
+        if (agree_memory(c->world, ok == 0, errstr, errsize) != 0) return -1;
     } else if (window_cut_by_id(r, a, cur->first, n, &cur->window, &cur->prev_id, b, w, errstr,
                                 errsize) != 0) {
         return -1;
@@ -426,26 +401,25 @@ static int next_window(replay_t *r, cursor_t *cur, buffers_t *b, window_t *w, ch
     w->first = cur->first;
     w->cut = w->batches.start[w->batches.n];
     w->reversed = (int)(cur->count++ % 2);
-    slice_of(w->first, w->cut, e->rank, e->size, w->reversed,
+    slice_of(w->first, w->cut, c->rank, c->size, w->reversed,
              h5archive_info(r->readers[a])->chunk_rows, &w->lo, &w->hi);
     size_t m = (size_t)(w->hi - w->lo);
     /* the routing buffers serve more than one rank only (decide_window) */
-    int ok = window_slice(w, m) == 0 && (e->size == 1 || buffers_slice(b, m) == 0);
-    if (!all_ok(e->world, ok)) goto oom;
+    int ok = window_slice(w, m) == 0 && (c->size == 1 || buffers_slice(b, m) == 0);
+    if (agree_memory(c->world, ok, errstr, errsize) != 0) return -1;
     cur->first = w->cut;
     return 1;
-oom:
-    snprintf(errstr, errsize, "out of memory");
-    return -1;
 }
 
-/* Read window w's slice: only the columns the rules and the output need
- * (kafka_ts_ms only for max_age_ms; batch_id was read by window_cut_by_id
- * when the archive's own batches are used). Collective: 0, or -1 with errstr
- * on every rank. With one rank it runs on replay_run's I/O thread, and
- * then makes no MPI call. */
+/* Read window w's slice (only the columns the rules and the output need;
+ * batch_id was read by window_cut_by_id when the archive's own batches are
+ * used) and make each row a decide_row_t: seq is its row number over the
+ * archives, which is event order within a batch of a stream's archive.
+ * Collective: 0, or -1 with errstr on every rank. With one rank it runs on
+ * replay_run's I/O thread, and then makes no MPI call. */
 static int read_slice(replay_t *r, window_t *w, char *errstr, size_t errsize)
 {
+    int with_ts = r->c->worker.rules.max_age_ms > 0;
     h5archive_columns_t cols = {
         .id = w->id,
         .payer = w->payer,
@@ -454,42 +428,62 @@ static int read_slice(replay_t *r, window_t *w, char *errstr, size_t errsize)
         .amount_cents = w->amount,
         .region = w->region,
         .modality = w->modality,
-        .kafka_ts_ms = r->e->worker.rules.max_age_ms > 0 ? w->kafka_ts : NULL,
+        .kafka_ts_ms = with_ts ? w->kafka_ts : NULL,
     };
-    return h5archive_read_columns(r->readers[w->archive], w->lo, w->hi - w->lo, &cols, errstr,
-                                  errsize);
-}
-
-/* One rank: look up the slice's payers in the user table (the receivers are
- * looked up while deciding: so the two threads share the lookups about
- * evenly). Safe on the I/O thread while the main thread decides the
- * previous window: a replay never adds users, so slots do not move, and a
- * lookup reads only the slots' ids and used flags, which deciding never
- * writes. */
-static void find_payers(replay_t *r, window_t *w)
-{
-    const shard_t *users = &r->e->worker.users;
+    if (h5archive_read_columns(r->readers[w->archive], w->lo, w->hi - w->lo, &cols, errstr,
+                               errsize) != 0)
+        return -1;
+    const batch_list_t *bl = &w->batches;
     size_t m = (size_t)(w->hi - w->lo);
+    int k = 0;
     for (size_t i = 0; i < m; i++) {
-        if (i + PREFETCH_AHEAD < m) shard_prefetch(users, w->payer[i + PREFETCH_AHEAD]);
-        const user_state_t *payer = shard_find(users, w->payer[i]);
-        w->payer_slot[i] = payer ? (uint32_t)(payer - users->slots) : WORKER_NO_USER;
+        while (w->lo + (int64_t)i >= bl->start[k + 1])
+            k++;
+        decide_row_t *row = &w->rows[i];
+        memcpy(row->payer, w->payer[i], 16);
+        memcpy(row->receiver, w->receiver[i], 16);
+        row->time_us = w->time_us[i];
+        row->amount_cents = w->amount[i];
+        row->kafka_ts_ms = with_ts ? w->kafka_ts[i] : 0;
+        row->seq = w->base + w->lo + (int64_t)i;
+        row->batch = k;
+        row->region = w->region[i];
+        row->modality = w->modality[i];
+        row->pad[0] = row->pad[1] = 0;
     }
+    return 0;
 }
 
 /* The I/O job (bgjob.h): hand the results of window `write` to the output,
- * then read window `read` (read_slice, and with one rank find_payers);
- * either may be NULL. With one rank it runs on the I/O thread, where for
- * one rank the output and the archive make no MPI call but MPI_Gatherv to
- * itself (Postgres output), which MPI_THREAD_SERIALIZED allows: the main
- * thread makes no MPI call while the job runs. */
+ * then read window `read` (read_slice, and with one rank worker_lookup);
+ * either may be NULL. With one rank it runs on the I/O thread, where the
+ * output and the archive make no MPI call but MPI_Gatherv to itself
+ * (Postgres output), which MPI_THREAD_SERIALIZED allows: the main thread
+ * makes no MPI call while the job runs. */
 typedef struct io_job {
     replay_t *r;
     const replay_out_t *out;
     window_t *write, *read;
     double write_seconds, read_seconds; /* this job's */
+    int64_t by_status[STATUS_COUNT];    /* of the rows written */
     char err[1024];
 } io_job_t;
+
+/* Lay window w's results out as the output takes them, counting them. */
+static void results_to_columns(window_t *w, int64_t *by_status)
+{
+    size_t m = (size_t)(w->hi - w->lo);
+    for (size_t i = 0; i < m; i++) {
+        const decide_result_t *res = &w->results[i];
+        w->status[i] = res->status;
+        w->reason[i] = res->reason;
+        w->t5[i] = res->t5;
+        w->t6[i] = res->t6;
+        w->t7[i] = res->t7;
+        w->out_batch[i] = w->batches.id[w->rows[i].batch];
+        if (res->status < STATUS_COUNT) by_status[res->status]++;
+    }
+}
 
 static int run_io_job(void *arg)
 {
@@ -497,7 +491,8 @@ static int run_io_job(void *arg)
     double t = now_seconds();
     job->write_seconds = job->read_seconds = 0;
     if (job->write) {
-        const window_t *w = job->write;
+        window_t *w = job->write;
+        results_to_columns(w, job->by_status);
         replay_rows_t rows = {.first = w->base + w->lo,
                               .n = (size_t)(w->hi - w->lo),
                               .id = (const uint8_t(*)[16])w->id,
@@ -511,9 +506,13 @@ static int run_io_job(void *arg)
         job->write_seconds = now_seconds() - t;
     }
     if (job->read) {
+        window_t *w = job->read;
         t = now_seconds();
-        if (read_slice(job->r, job->read, job->err, sizeof job->err) != 0) return -1;
-        if (job->r->e->size == 1) find_payers(job->r, job->read);
+        if (read_slice(job->r, w, job->err, sizeof job->err) != 0) return -1;
+        if (job->r->c->size == 1 &&
+            worker_lookup(&job->r->c->worker, w->rows, (size_t)(w->hi - w->lo), &w->lookup,
+                          job->err, sizeof job->err) != 0)
+            return -1;
         job->read_seconds = now_seconds() - t;
     }
     return 0;
@@ -527,7 +526,8 @@ static void io_start(bgjob_t *io, io_job_t *job, replay_stats_t *stats)
     stats->io_wait_seconds += now_seconds() - t;
 }
 
-/* Wait for the I/O job, adding its times to stats. 0, or -1 with errstr. */
+/* Wait for the I/O job, adding its times and counts to stats. 0, or -1
+ * with errstr. */
 static int io_finish(bgjob_t *io, io_job_t *job, replay_stats_t *stats, char *errstr,
                      size_t errsize)
 {
@@ -536,222 +536,85 @@ static int io_finish(bgjob_t *io, io_job_t *job, replay_stats_t *stats, char *er
     stats->io_wait_seconds += now_seconds() - t;
     stats->read_seconds += job->read_seconds;
     stats->write_seconds += job->write_seconds;
+    for (int s = 0; s < STATUS_COUNT; s++) {
+        stats->by_status[s] += job->by_status[s];
+        job->by_status[s] = 0;
+    }
     if (rc != 0) snprintf(errstr, errsize, "%s", job->err);
     return rc;
 }
 
-/* Route window w's slice to its payers' owners: pack the rows by owner
- * (pos[i]: where row i went), then all-to-all into b->arrivals (*recv).
- * Used with more than one rank (one rank: decide_local). MPI code. */
-static int route_rows(replay_t *r, const window_t *w, buffers_t *b, routed_row_t **recv, int *nrecv)
+/* Decide window w with more than one rank: route the slice's rows to their
+ * payers' owners, decide what arrived here (one run per reader), send the
+ * results back to the readers, into w->results in slice order. */
+static int decide_routed(replay_t *r, window_t *w, buffers_t *b, char *errstr, size_t errsize)
 {
-    engine_t *e = r->e;
-    const batch_list_t *bl = &w->batches;
+    cluster_t *c = r->c;
     size_t m = (size_t)(w->hi - w->lo);
-    int k = 0;
-    memset(b->counts, 0, (size_t)e->size * sizeof *b->counts);
-    for (size_t i = 0; i < m; i++) {
-        while (w->lo + (int64_t)i >= bl->start[k + 1])
-            k++;
-        b->batch[i] = k;
-        b->dest[i] = engine_owner_rank(e, w->payer[i]);
-        b->counts[b->dest[i]]++;
-    }
-    size_t *next = b->seg_end; /* scratch: where the next row for each owner goes */
-    next[0] = 0;
-    for (int d = 1; d < e->size; d++)
-        next[d] = next[d - 1] + (size_t)b->counts[d - 1];
-    int with_ts = e->worker.rules.max_age_ms > 0;
-    for (size_t i = 0; i < m; i++) {
-        size_t at = next[b->dest[i]]++;
-        routed_row_t *row = &b->packed[at];
-        b->pos[i] = at;
-        memcpy(row->payer, w->payer[i], 16);
-        memcpy(row->receiver, w->receiver[i], 16);
-        row->time_us = w->time_us[i];
-        row->amount_cents = w->amount[i];
-        row->kafka_ts_ms = with_ts ? w->kafka_ts[i] : 0;
-        row->batch = b->batch[i];
-        row->region = w->region[i];
-        row->modality = w->modality[i];
-        row->pad[0] = row->pad[1] = 0;
-    }
-    int rc = exchange_alltoall_into(e->world, b->packed, b->counts, sizeof *b->packed, &b->arrivals,
-                                    nrecv, b->rcounts);
-    *recv = b->arrivals.data;
-    return rc;
+    int nrecv = 0, nback = 0;
+    for (size_t i = 0; i < m; i++)
+        b->dest[i] = cluster_owner_rank(c, w->rows[i].payer);
+    if (exchange_pack(w->rows, m, sizeof *w->rows, b->dest, c->size, b->packed, b->counts, b->pos,
+                      errstr, errsize) != 0)
+        memset(b->counts, 0, (size_t)c->size * sizeof *b->counts); /* take part, fail below */
+    if (exchange_alltoall(c->world, b->packed, b->counts, sizeof *b->packed, &b->arrivals, &nrecv,
+                          b->rcounts, errstr, errsize) != 0)
+        return -1;
+    if (agree_memory(c->world, buffers_recv(b, (size_t)nrecv) == 0, errstr, errsize) != 0)
+        return -1;
+    const decide_row_t *arrived = b->arrivals.data;
+    for (int s = 0; s < c->size; s++)
+        b->run_rows[s] = (size_t)b->rcounts[s];
+    worker_t *wk = &c->worker;
+    int rc = worker_lookup(wk, arrived, (size_t)nrecv, &b->lookup, errstr, errsize);
+    if (worker_decide(wk, arrived, (size_t)nrecv, b->run_rows, c->size, w->batches.n, &b->lookup,
+                      b->results, errstr, errsize) != 0)
+        rc = -1;
+    if (exchange_alltoall(c->world, b->results, b->rcounts, sizeof *b->results, &b->returned,
+                          &nback, b->scounts, errstr, errsize) != 0)
+        return -1;
+    const decide_result_t *back = b->returned.data;
+    for (size_t i = 0; i < m; i++)
+        w->results[i] = back[b->pos[i]];
+    return exchange_agree(c->world, rc, errstr, errsize);
 }
 
-/* Decide the nrecv rows of window w that arrived here, batch by batch of the
- * window's list, in row order: the rows of batch k from the source that read
- * the lowest rows come first (source 0, or source N-1 when the window's
- * slices are reversed), then the next source's... Collective (credits) once
- * per batch. MPI code. */
-static int decide_rows(replay_t *r, const window_t *w, const routed_row_t *recv, int nrecv,
-                       buffers_t *b)
+/* Decide window w's slice into w->results. 0, or -1 with errstr on every
+ * rank. */
+static int decide_window(replay_t *r, window_t *w, buffers_t *b, char *errstr, size_t errsize)
 {
-    worker_t *wk = &r->e->worker;
-    int size = r->e->size, rc;
-    rc = worker_find_users(wk, recv ? recv[0].receiver : NULL, sizeof *recv, nrecv, b->rslot,
-                           b->rowner);
-    if (rc != MPI_SUCCESS) return rc;
-    size_t at = 0;
-    for (int s = 0; s < size; s++) {
-        b->cursor[s] = at;
-        at += (size_t)b->rcounts[s];
-        b->seg_end[s] = at;
-    }
-    for (int k = 0; k < w->batches.n && rc == MPI_SUCCESS; k++) {
-        int ncredits = 0;
-        for (int i = 0; i < size; i++) {
-            int s = w->reversed ? size - 1 - i : i;
-            for (size_t j = b->cursor[s]; j < b->seg_end[s] && recv[j].batch == k; j++) {
-                const routed_row_t *row = &recv[j];
-                if (j + PREFETCH_AHEAD < b->seg_end[s])
-                    shard_prefetch(&wk->users, recv[j + PREFETCH_AHEAD].payer);
-                txn_t t;
-                memset(&t, 0, sizeof t);
-                memcpy(t.payer, row->payer, 16);
-                memcpy(t.receiver, row->receiver, 16);
-                t.time_us = row->time_us;
-                t.amount_cents = row->amount_cents;
-                t.region = row->region;
-                t.modality = row->modality;
-                rules_outcome_t o =
-                    worker_decide_one(wk, &t, b->rslot[j] != WORKER_NO_USER, row->kafka_ts_ms);
-                routed_result_t *res = &b->results[j];
-                memset(res, 0, sizeof *res);
-                res->status = o.status;
-                res->reason = o.reason;
-                res->t5 = o.has_scores ? o.t5 : NAN;
-                res->t6 = o.has_scores ? o.t6 : NAN;
-                res->t7 = o.has_scores ? o.t7 : NAN;
-                if (o.status == STATUS_APPROVED)
-                    b->credits[ncredits++] =
-                        (worker_credit_t){t.amount_cents, b->rslot[j], b->rowner[j]};
-                b->cursor[s] = j + 1;
-            }
-        }
-        rc = worker_apply_credits(wk, b->credits, ncredits);
-    }
-    return rc;
-}
-
-/* Bring the results back to the readers and lay them out in slice order
- * (w->status... for the slice's rows), counting them in stats. More than one
- * rank. MPI code. */
-static int return_results(replay_t *r, window_t *w, buffers_t *b, replay_stats_t *stats)
-{
-    int nback = 0;
-    int rc = exchange_alltoall_into(r->e->world, b->results, b->rcounts, sizeof *b->results,
-                                    &b->returned, &nback, b->scounts);
-    if (rc != MPI_SUCCESS) return rc;
-    const routed_result_t *back = b->returned.data;
-    size_t m = (size_t)(w->hi - w->lo);
-    for (size_t i = 0; i < m; i++) {
-        const routed_result_t *res = &back[b->pos[i]];
-        w->status[i] = res->status;
-        w->reason[i] = res->reason;
-        w->t5[i] = res->t5;
-        w->t6[i] = res->t6;
-        w->t7[i] = res->t7;
-        w->out_batch[i] = w->batches.id[b->batch[i]];
-        if (res->status < 3) stats->by_status[res->status]++;
-    }
-    return rc;
-}
-
-/* One rank: decide window w where it was read (the slice is the whole
- * window), straight from its columns and the payers' slots (find_payers),
- * batch by batch in row order, into the window's result columns: no routing
- * and no copies. Local. */
-static void decide_local(replay_t *r, window_t *w, buffers_t *b, replay_stats_t *stats)
-{
-    worker_t *wk = &r->e->worker;
-    user_state_t *slots = wk->users.slots;
-    const batch_list_t *bl = &w->batches;
-    size_t m = (size_t)(w->hi - w->lo), i = 0;
-    int with_ts = wk->rules.max_age_ms > 0;
-    for (int k = 0; k < bl->n; k++) {
-        size_t end = (size_t)(bl->start[k + 1] - w->lo);
-        int ncredits = 0;
-        for (; i < end; i++) {
-            if (i + PREFETCH_AHEAD < m) {
-                shard_prefetch(&wk->users, w->receiver[i + PREFETCH_AHEAD]);
-                if (w->payer_slot[i + PREFETCH_AHEAD] != WORKER_NO_USER) {
-                    const user_state_t *ahead = &slots[w->payer_slot[i + PREFETCH_AHEAD]];
-                    __builtin_prefetch(&ahead->balance_cents, 1);
-                    __builtin_prefetch(&ahead->last_approved_us, 1);
-                }
-            }
-            const user_state_t *found = shard_find(&wk->users, w->receiver[i]);
-            uint32_t payer = w->payer_slot[i],
-                     receiver = found ? (uint32_t)(found - slots) : WORKER_NO_USER;
-            txn_t t = {.time_us = w->time_us[i],
-                       .amount_cents = w->amount[i],
-                       .region = w->region[i],
-                       .modality = w->modality[i]}; /* the payer is found already */
-            rules_outcome_t o =
-                worker_decide_found(wk, &t, payer == WORKER_NO_USER ? NULL : &slots[payer],
-                                    receiver != WORKER_NO_USER, with_ts ? w->kafka_ts[i] : 0);
-            w->status[i] = o.status;
-            w->reason[i] = o.reason;
-            w->t5[i] = o.has_scores ? o.t5 : NAN;
-            w->t6[i] = o.has_scores ? o.t6 : NAN;
-            w->t7[i] = o.has_scores ? o.t7 : NAN;
-            w->out_batch[i] = bl->id[k];
-            if (o.status < 3) stats->by_status[o.status]++;
-            if (o.status == STATUS_APPROVED)
-                b->credits[ncredits++] = (worker_credit_t){t.amount_cents, receiver, 0};
-        }
-        worker_apply_credits(wk, b->credits, ncredits); /* local: one worker */
-    }
-}
-
-/* Decide window w's slice, whose results land in w->status... MPI code. */
-static int decide_window(replay_t *r, window_t *w, buffers_t *b, replay_stats_t *stats)
-{
-    engine_t *e = r->e;
-    if (e->size == 1) {
-        if (buffers_recv(b, (size_t)(w->hi - w->lo)) != 0) return MPI_ERR_NO_MEM;
-        decide_local(r, w, b, stats);
-        return MPI_SUCCESS;
-    }
-    routed_row_t *recv = NULL;
-    int nrecv = 0, rc = route_rows(r, w, b, &recv, &nrecv);
-    if (rc != MPI_SUCCESS) return rc;
-    if (!all_ok(e->world, buffers_recv(b, (size_t)nrecv) == 0)) return MPI_ERR_NO_MEM;
-    rc = decide_rows(r, w, recv, nrecv, b);
-    if (rc == MPI_SUCCESS) rc = return_results(r, w, b, stats);
-    return rc;
+    if (r->c->size > 1) return decide_routed(r, w, b, errstr, errsize);
+    size_t m = (size_t)(w->hi - w->lo); /* one rank: decided where it was read */
+    return worker_decide(&r->c->worker, w->rows, m, &m, 1, w->batches.n, &w->lookup, w->results,
+                         errstr, errsize);
 }
 
 int replay_run(replay_t *r, const replay_out_t *out, replay_stats_t *stats, char *errstr,
                size_t errsize)
 {
-    engine_t *e = r->e;
+    cluster_t *c = r->c;
     buffers_t b;
     window_t win[3];
-    int rc = -1, step;
+    int rc = -1;
     int64_t t0 = timeparse_now_us();
     memset(&b, 0, sizeof b);
     memset(win, 0, sizeof win);
     memset(stats, 0, sizeof *stats);
-    /* worker_find_users allocates window-sized scratch arrays: keep such
-     * blocks in the heap rather than unmapping them, so that each window
-     * does not pay page faults on fresh memory again. */
+    /* The window-sized scratch arrays: keep such blocks in the heap rather
+     * than unmapping them, so that each window does not pay page faults on
+     * fresh memory again. */
     mallopt(M_MMAP_THRESHOLD, 256 << 20);
     mallopt(M_TRIM_THRESHOLD, 512 << 20);
     /* With one rank, a second thread does the I/O while this one decides;
      * this thread then makes no HDF5 call (the library is not thread-safe)
      * and no MPI call until the job is done. */
-    bgjob_t *io = bgjob_start(e->size == 1 && r->threads_ok);
+    bgjob_t *io = bgjob_start(c->size == 1 && r->threads_ok);
     io_job_t job = {.r = r, .out = out};
-    size_t sz = (size_t)e->size;
+    size_t sz = (size_t)c->size;
     int ok = io != NULL && grow(&b.counts, sz, sizeof(int)) == 0 &&
              grow(&b.rcounts, sz, sizeof(int)) == 0 && grow(&b.scounts, sz, sizeof(int)) == 0 &&
-             grow(&b.cursor, sz, sizeof(size_t)) == 0 && grow(&b.seg_end, sz, sizeof(size_t)) == 0;
-    if (!all_ok(e->world, ok)) goto oom;
+             grow(&b.run_rows, sz, sizeof(size_t)) == 0;
+    if (agree_memory(c->world, ok, errstr, errsize) != 0) goto out;
 
     /* Window k is decided in win[k % 3] while the I/O job writes the
      * results of window k-1 and reads window k+1. */
@@ -770,15 +633,18 @@ int replay_run(replay_t *r, const replay_out_t *out, replay_stats_t *stats, char
         job.read = more ? next : NULL;
         io_start(io, &job, stats);
         double t = now_seconds();
-        step = decide_window(r, w, &b, stats);
+        char derr[1024];
+        int step = decide_window(r, w, &b, derr, sizeof derr);
         stats->decide_seconds += now_seconds() - t;
         int io_rc = io_finish(io, &job, stats, errstr, errsize);
-        if (step == MPI_ERR_NO_MEM) goto oom;
-        if (step != MPI_SUCCESS) goto mpi_fail;
+        if (step != 0) {
+            snprintf(errstr, errsize, "%s", derr);
+            goto out;
+        }
         if (io_rc != 0) goto out;
         stats->batches += w->batches.n;
         stats->rows += w->cut - w->first;
-        if (e->rank == 0) progress(w->base + w->cut, r->total, t0, 0);
+        if (c->rank == 0) progress(w->base + w->cut, r->total, t0, 0);
         decided = w;
         have = more;
     }
@@ -786,19 +652,17 @@ int replay_run(replay_t *r, const replay_out_t *out, replay_stats_t *stats, char
     job.read = NULL;
     io_start(io, &job, stats);
     if (io_finish(io, &job, stats, errstr, errsize) != 0) goto out;
-    int64_t mine[3] = {stats->by_status[0], stats->by_status[1], stats->by_status[2]};
-    if (MPI_Reduce(mine, stats->by_status, 3, MPI_INT64_T, MPI_SUM, 0, e->world) != MPI_SUCCESS)
-        goto mpi_fail;
-    if (e->rank == 0) progress(stats->rows, r->total, t0, 1);
+    int64_t mine[STATUS_COUNT];
+    memcpy(mine, stats->by_status, sizeof mine);
+    int mpi = MPI_Reduce(mine, stats->by_status, STATUS_COUNT, MPI_INT64_T, MPI_SUM, 0, c->world);
+    if (mpi != MPI_SUCCESS) {
+        exchange_mpi_error(mpi, "MPI_Reduce", errstr, errsize);
+        goto out;
+    }
+    if (c->rank == 0) progress(stats->rows, r->total, t0, 1);
     stats->seconds = (double)(timeparse_now_us() - t0) / 1e6;
     stats->io_threaded = bgjob_threaded(io);
     rc = 0;
-    goto out;
-oom:
-    snprintf(errstr, errsize, "out of memory");
-    goto out;
-mpi_fail:
-    snprintf(errstr, errsize, "MPI failure while replaying");
 out:
     bgjob_stop(io); /* waits for a job still running */
     for (int i = 0; i < 3; i++)

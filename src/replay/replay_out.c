@@ -136,8 +136,9 @@ static int pg_write(void *state, const replay_rows_t *rows, char *errstr, size_t
         r->t6 = rows->t6[i];
         r->t7 = rows->t7[i];
     }
+    char gerr[512];
     if (exchange_gather(o->comm, 0, mine, failed ? 0 : (int)rows->n, sizeof *mine, (void **)&all,
-                        &nall) != MPI_SUCCESS)
+                        &nall, gerr, sizeof gerr) != 0)
         failed = 1;
     MPI_Allreduce(&failed, &any_failed, 1, MPI_INT, MPI_MAX, o->comm);
     int rc = 0;

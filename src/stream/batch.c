@@ -1,7 +1,8 @@
-/* batch.c - growable rows and arena of a micro-batch (see batch.h). */
+/* batch.c - a micro-batch's rows and arena, its counts, and its checked
+ * state transitions (see batch.h for the diagram). */
 #include "stream/batch.h"
-#include "engine/rules.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,8 +11,8 @@ batch_t *batch_new(int nparts)
     batch_t *b = calloc(1, sizeof *b);
     if (b == NULL) return NULL;
     b->nparts = nparts;
-    b->start_offsets = calloc((size_t)nparts, sizeof(int64_t));
-    b->end_offsets = calloc((size_t)nparts, sizeof(int64_t));
+    b->start_offsets = calloc((size_t)(nparts ? nparts : 1), sizeof(int64_t));
+    b->end_offsets = calloc((size_t)(nparts ? nparts : 1), sizeof(int64_t));
     if (b->start_offsets == NULL || b->end_offsets == NULL) {
         batch_free(b);
         return NULL;
@@ -27,12 +28,6 @@ void batch_free(batch_t *b)
     free(b->rows);
     free(b->arena);
     free(b);
-}
-
-void batch_clear(batch_t *b)
-{
-    b->nrows = 0;
-    b->arena_len = 0;
 }
 
 batch_row_t *batch_add_row(batch_t *b)
@@ -69,18 +64,37 @@ int batch_arena_put(batch_t *b, const void *p, size_t len, uint32_t *off)
 
 void batch_count(batch_t *b)
 {
-    b->n_approved = b->n_rejected = b->n_not_processed = b->n_duplicates = b->n_dead = 0;
+    batch_counts_t *c = &b->counts;
+    memset(c, 0, sizeof *c);
+    c->messages = (int64_t)b->nrows;
     for (size_t i = 0; i < b->nrows; i++) {
         const batch_row_t *r = &b->rows[i];
-        if (r->kind == ROW_DEAD)
-            b->n_dead++;
-        else if (r->kind == ROW_DUPLICATE)
-            b->n_duplicates++;
-        else if (r->status == STATUS_APPROVED)
-            b->n_approved++;
-        else if (r->status == STATUS_REJECTED)
-            b->n_rejected++;
-        else
-            b->n_not_processed++;
+        if (r->kind == ROW_DEAD) {
+            c->dead++;
+        } else if (r->kind == ROW_DUPLICATE) {
+            c->duplicates++;
+        } else if (r->rec.status < STATUS_COUNT) {
+            c->by_status[r->rec.status]++;
+            c->by_reason[r->rec.reason < REASON_COUNT ? r->rec.reason : REASON_NONE]++;
+        }
     }
+}
+
+const char *batch_state_name(enum batch_state s)
+{
+    static const char *const names[] = {"(new)",  "CUT",       "DECIDED", "ARCHIVED",
+                                        "QUEUED", "COMMITTED", "ACKED"};
+    return s >= 0 && s <= BATCH_ACKED ? names[s] : "(unknown)";
+}
+
+void batch_enter_at(batch_t *b, enum batch_state next, const char *file, int line)
+{
+    /* The diagram is a straight line: each state follows the one before. */
+    if ((int)next == (int)b->state + 1) {
+        b->state = next;
+        return;
+    }
+    fprintf(stderr, "bankstream: %s:%d: batch %lld cannot go from %s to %s (a bug)\n", file, line,
+            (long long)b->id, batch_state_name(b->state), batch_state_name(next));
+    abort();
 }

@@ -4,11 +4,12 @@
  *          [--pg CONNINFO] [--batch-size K] [--batch-ms MS] [--until-idle]
  *
  * Every rank parses the same arguments; rank 0 alone prints errors. Rank 0
- * runs the coordinator, the others serve it (engine_serve). */
+ * runs the coordinator, the others serve it (cluster_serve). */
 #include "base/cli.h"
 #include "commands.h"
 #include "stream/coordinator.h"
-#include "cluster/engine.h"
+#include "cluster/cluster.h"
+#include "engine/exchange.h"
 #include "base/job.h"
 #include "base/log.h"
 #include "pg/pgconn.h"
@@ -133,13 +134,18 @@ static int parse_args(int argc, char **argv, job_config_t *job, int speak)
 int cmd_run(int argc, char **argv)
 {
     int provided, rank = 0, size = 1, status = 1;
-    engine_install_signals(); /* before MPI_Init: a stop signal may come at any time */
+    cluster_install_signals(); /* before MPI_Init: a stop signal may come at any time */
     if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
         log_error("MPI_Init failed; run under mpirun, or check the Open MPI installation");
         return 1;
     }
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    /* Errors come back as codes from here on, and every code is checked. */
+    if (MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN) != MPI_SUCCESS ||
+        MPI_Comm_rank(MPI_COMM_WORLD, &rank) != MPI_SUCCESS ||
+        MPI_Comm_size(MPI_COMM_WORLD, &size) != MPI_SUCCESS) {
+        log_error("MPI could not tell this rank its place; check the Open MPI installation");
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
 
     job_config_t job;
     int parsed = parse_args(argc, argv, &job, rank == 0);
@@ -153,7 +159,7 @@ int cmd_run(int argc, char **argv)
         return 2;
     }
     char err[1024];
-    if (engine_check_launch(size, err, sizeof err) != 0) {
+    if (cluster_check_launch(size, err, sizeof err) != 0) {
         log_error("%s", err);
         MPI_Finalize();
         return 1;
@@ -168,29 +174,34 @@ int cmd_run(int argc, char **argv)
         log_error("%s", err);
         ok = 0;
     }
-    MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    int mpi = MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (mpi != MPI_SUCCESS) {
+        exchange_mpi_error(mpi, "MPI_Bcast", err, sizeof err);
+        log_error("rank %d: %s; aborting the job", rank, err);
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
     if (!ok) {
         MPI_Finalize();
         return 1;
     }
 
-    engine_t engine;
-    if (engine_init(&engine, MPI_COMM_WORLD, &job, 0, err, sizeof err) != 0) {
+    cluster_t cluster;
+    if (cluster_init(&cluster, MPI_COMM_WORLD, &job, 0, err, sizeof err) != 0) {
         if (rank == 0) log_error("%s", err);
+        cluster_free(&cluster);
         MPI_Finalize();
         return 1;
     }
     if (rank == 0) {
-        status = coordinator_run(&engine, &job, conninfo);
+        status = coordinator_run(&cluster, &job, conninfo);
     } else {
-        int rc = engine_serve(&engine);
-        if (rc != MPI_SUCCESS) {
-            log_error("worker rank %d: MPI error %d; aborting the job", rank, rc);
+        if (cluster_serve(&cluster, err, sizeof err) != 0) {
+            log_error("worker rank %d: %s; aborting the job", rank, err);
             MPI_Abort(MPI_COMM_WORLD, 1);
         }
         status = 0;
     }
-    engine_free(&engine);
+    cluster_free(&cluster);
     MPI_Finalize();
     return status;
 }

@@ -33,8 +33,8 @@ static const double metrics_buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.
 #define NBUCKETS (sizeof metrics_buckets / sizeof metrics_buckets[0])
 
 typedef struct metrics_state {
-    int64_t batches, messages, approved, rejected, not_processed, duplicates, dead;
-    int64_t by_reason[REASON_COUNT];
+    int64_t batches;
+    batch_counts_t counts;
     int64_t last_batch_id;
     int has_batch;
     int ranks;
@@ -130,11 +130,11 @@ static char *metrics_render(const metrics_state_t *s, size_t *len)
     sb_printf(&b, "bankstream_batches_committed_total %" PRId64 "\n", s->batches);
     family(&b, "bankstream_messages_total", "counter",
            "Kafka messages in committed batches (transactions, duplicates, dead letters).");
-    sb_printf(&b, "bankstream_messages_total %" PRId64 "\n", s->messages);
+    sb_printf(&b, "bankstream_messages_total %" PRId64 "\n", s->counts.messages);
 
     family(&b, "bankstream_transactions_total", "counter",
            "Decided transactions in committed batches, by status.");
-    const int64_t by_status[3] = {s->approved, s->rejected, s->not_processed};
+    const int64_t *by_status = s->counts.by_status;
     for (int i = 0; i < 3; i++)
         sb_printf(&b, "bankstream_transactions_total{status=\"%s\"} %" PRId64 "\n",
                   txn_status_names[i], by_status[i]);
@@ -143,14 +143,14 @@ static char *metrics_render(const metrics_state_t *s, size_t *len)
            "Transactions not approved in committed batches, by reason.");
     for (int r = REASON_INSUFFICIENT_FUNDS; r < REASON_COUNT; r++)
         sb_printf(&b, "bankstream_rejections_total{motivo=\"%s\"} %" PRId64 "\n",
-                  txn_reason_names[r], s->by_reason[r]);
+                  txn_reason_names[r], s->counts.by_reason[r]);
 
     family(&b, "bankstream_duplicates_total", "counter",
            "Messages whose transaction id was already committed (not decided again).");
-    sb_printf(&b, "bankstream_duplicates_total %" PRId64 "\n", s->duplicates);
+    sb_printf(&b, "bankstream_duplicates_total %" PRId64 "\n", s->counts.duplicates);
     family(&b, "bankstream_dead_letters_total", "counter",
            "Messages that could not be decoded (written to the dead letter table).");
-    sb_printf(&b, "bankstream_dead_letters_total %" PRId64 "\n", s->dead);
+    sb_printf(&b, "bankstream_dead_letters_total %" PRId64 "\n", s->counts.dead);
 
     family(&b, "bankstream_last_batch_id", "gauge", "Id of the last committed batch.");
     if (s->has_batch) sb_printf(&b, "bankstream_last_batch_id %" PRId64 "\n", s->last_batch_id);
@@ -302,9 +302,7 @@ int metrics_port(const metrics_t *m)
     return m ? m->port : 0;
 }
 
-void metrics_batch_committed(metrics_t *m, int64_t batch_id, int64_t messages, int64_t approved,
-                             int64_t rejected, int64_t not_processed, int64_t duplicates,
-                             int64_t dead_letters, const int64_t *rejected_by_reason,
+void metrics_batch_committed(metrics_t *m, int64_t batch_id, const batch_counts_t *k,
                              double cut_decide_seconds, double commit_seconds)
 {
     if (m == NULL || m->daemon == NULL) return;
@@ -317,15 +315,13 @@ void metrics_batch_committed(metrics_t *m, int64_t batch_id, int64_t messages, i
     pthread_mutex_lock(&m->mu);
     metrics_state_t *s = &m->st;
     s->batches++;
-    s->messages += messages;
-    s->approved += approved;
-    s->rejected += rejected;
-    s->not_processed += not_processed;
-    s->duplicates += duplicates;
-    s->dead += dead_letters;
-    if (rejected_by_reason)
-        for (int r = 0; r < REASON_COUNT; r++)
-            s->by_reason[r] += rejected_by_reason[r];
+    s->counts.messages += k->messages;
+    s->counts.duplicates += k->duplicates;
+    s->counts.dead += k->dead;
+    for (int i = 0; i < STATUS_COUNT; i++)
+        s->counts.by_status[i] += k->by_status[i];
+    for (int r = 0; r < REASON_COUNT; r++)
+        s->counts.by_reason[r] += k->by_reason[r];
     s->last_batch_id = batch_id;
     s->has_batch = 1;
     if (bucket < NBUCKETS) s->bucket[bucket]++; /* else only in +Inf (= count) */

@@ -236,6 +236,23 @@ static const char *const le_text[] = {"0.005", "0.01", "0.025", "0.05", "0.1", "
                                       "0.5",   "1",    "2.5",   "5",    "10"};
 #define NLE 11
 
+/* The counts of a batch, as metrics_batch_committed takes them. */
+static batch_counts_t counts_of(int64_t messages, int64_t approved, int64_t rejected,
+                                int64_t not_processed, int64_t duplicates, int64_t dead,
+                                const int64_t *reasons)
+{
+    batch_counts_t k;
+    memset(&k, 0, sizeof k);
+    k.messages = messages;
+    k.by_status[STATUS_APPROVED] = approved;
+    k.by_status[STATUS_REJECTED] = rejected;
+    k.by_status[STATUS_NOT_PROCESSED] = not_processed;
+    k.duplicates = duplicates;
+    k.dead = dead;
+    if (reasons) memcpy(k.by_reason, reasons, sizeof k.by_reason);
+    return k;
+}
+
 typedef struct reference {
     int64_t batches, messages, approved, rejected, not_processed, duplicates, dead, last_id;
     int64_t by_reason[REASON_COUNT];
@@ -255,8 +272,8 @@ static void commit_one(metrics_t *m, reference_t *ref, rng_t *rng, double cut, d
     reasons[REASON_TOO_LATE] = np / 2;
     reasons[REASON_OLDER_THAN_LAST] = np - np / 2;
     int64_t id = 100 + ref->batches;
-    metrics_batch_committed(m, id, a + rj + np + dup + dead, a, rj, np, dup, dead, reasons, cut,
-                            commit);
+    batch_counts_t k = counts_of(a + rj + np + dup + dead, a, rj, np, dup, dead, reasons);
+    metrics_batch_committed(m, id, &k, cut, commit);
     ref->secs[ref->batches] = cut + commit;
     ref->sum += cut + commit;
     ref->batches++;
@@ -351,7 +368,8 @@ static void test_exposition(void **state)
         double c = cuts[i], k = commits[i];
         if (c + k < 0) {
             /* a clock stepped back: observed as 0 */
-            metrics_batch_committed(m, 100 + ref.batches, 0, 0, 0, 0, 0, 0, NULL, c, k);
+            batch_counts_t none = counts_of(0, 0, 0, 0, 0, 0, NULL);
+            metrics_batch_committed(m, 100 + ref.batches, &none, c, k);
             ref.secs[ref.batches] = 0;
             ref.last_id = 100 + ref.batches;
             ref.batches++;
@@ -428,15 +446,18 @@ static void test_disabled(void **state)
     assert_int_equal(metrics_port(m), 0);
     int64_t reasons[REASON_COUNT] = {0, 1, 2, 3, 4, 5, 6, 7};
     for (int i = 0; i < 1000; i++) {
-        metrics_batch_committed(m, i, 10, 5, 3, 2, 0, 0, reasons, 0.1, 0.2);
-        metrics_batch_committed(m, i, 10, 5, 3, 2, 0, 0, NULL, 0.1, 0.2);
+        batch_counts_t k1 = counts_of(10, 5, 3, 2, 0, 0, reasons),
+                       k2 = counts_of(10, 5, 3, 2, 0, 0, NULL);
+        metrics_batch_committed(m, i, &k1, 0.1, 0.2);
+        metrics_batch_committed(m, i, &k2, 0.1, 0.2);
         metrics_set_lag(m, i, i);
         metrics_set_ranks(m, i);
     }
     metrics_stop(m);
 
     /* NULL is accepted everywhere */
-    metrics_batch_committed(NULL, 1, 1, 1, 0, 0, 0, 0, reasons, 0, 0);
+    batch_counts_t one = counts_of(1, 1, 0, 0, 0, 0, reasons);
+    metrics_batch_committed(NULL, 1, &one, 0, 0);
     metrics_set_lag(NULL, 0, 1);
     metrics_set_ranks(NULL, 2);
     assert_int_equal(metrics_port(NULL), 0);
@@ -524,7 +545,8 @@ static void *writer(void *arg)
     reasons[REASON_RISK] = 1;
     reasons[REASON_TOO_LATE] = 1;
     while (!atomic_load(w->stop)) {
-        metrics_batch_committed(w->m, w->commits, 3, 1, 1, 1, 0, 0, reasons, 0.001, 0.001);
+        batch_counts_t k = counts_of(3, 1, 1, 1, 0, 0, reasons);
+        metrics_batch_committed(w->m, w->commits, &k, 0.001, 0.001);
         metrics_set_lag(w->m, (int)(w->commits % 8), w->commits);
         w->commits++;
         atomic_fetch_add(w->progress, 1);

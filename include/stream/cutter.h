@@ -1,0 +1,47 @@
+/* cutter.h - rank 0 cuts the stream into batches: when a batch is ready,
+ * and what goes into it.
+ *
+ * Count-bounded batches are deterministic: partition p contributes up to
+ * quota(p) = batch_size / nparts messages (the remainder going to the lowest
+ * partitions, at least 1), and a batch is cut only once every partition
+ * has its quota buffered or is read to its end. With max_ms > 0 a batch is
+ * also cut max_ms after its first message arrived, whatever is buffered
+ * then (timing-dependent, but recorded in batch_log like any other).
+ *
+ * Cutting decodes each message (a message that is not a valid transaction
+ * becomes a dead-letter row), drops ids seen before (duplicate rows: the
+ * duplicate filter holds every committed transaction id and every id cut
+ * since), and records the batch's offset ranges. */
+#ifndef BS_CUTTER_H
+#define BS_CUTTER_H
+
+#include "base/idset.h"
+#include "base/job.h"
+#include "kafka/kafka_source.h"
+#include "stream/batch.h"
+
+#include <stdint.h>
+
+typedef struct cutter {
+    const job_config_t *job;
+    kafka_source_t *src;
+    int nparts;
+    idset_t seen;             /* the duplicate filter */
+    int64_t next_batch_id;    /* the id the next batch gets */
+    int64_t pending_since_us; /* when the oldest not-yet-cut message arrived; 0 = none */
+} cutter_t;
+
+/* An empty filter; 0, or -1 when out of memory. */
+int cutter_init(cutter_t *ct, const job_config_t *job);
+void cutter_free(cutter_t *ct);
+
+/* Is a batch ready? 1 = cut now, 0 = wait, -1 = nothing left (every
+ * partition read to its end and nothing buffered). */
+int cutter_ready(cutter_t *ct);
+
+/* Take the next batch out of the source, into a new batch in state CUT,
+ * decided by `ranks` ranks. NULL when out of memory (the source is then
+ * unchanged for the partitions not yet taken: the run must stop). */
+batch_t *batch_cut(cutter_t *ct, int ranks);
+
+#endif

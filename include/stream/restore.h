@@ -1,0 +1,40 @@
+/* restore.h - before the first batch, rank 0 brings every rank to the state
+ * of the last committed batch (collective: the workers serve the steps).
+ *
+ *   1. batch_log: the newest batch id of the database and the end offsets
+ *      of the newest batch of this topic (where Kafka resumes);
+ *   2. the users: the newest usable snapshot of the snapshot directory (one
+ *      of this database and topic whose batch and offsets batch_log holds,
+ *      and that reads back intact), else usuarios;
+ *   3. the ledger of the batches after that snapshot, as per-user deltas;
+ *   4. the duplicate filter: every committed transaction id;
+ *   5. the archive of the batches committed after the snapshot (a crash cut
+ *      that interval short), rebuilt from the database. */
+#ifndef BS_RESTORE_H
+#define BS_RESTORE_H
+
+#include "base/job.h"
+#include "cluster/cluster.h"
+#include "pg/pgsink.h"
+#include "stream/archiver.h"
+#include "stream/cutter.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RESTORE_MAX_PARTITIONS 1024
+
+typedef struct restored {
+    int64_t last_batch;    /* newest committed batch of the database, 0 = none */
+    int64_t last_snapshot; /* batch of the snapshot restored, 0 = none */
+    char database_id[128]; /* what `init` called this database: snapshots carry it */
+    int64_t start_offsets[RESTORE_MAX_PARTITIONS]; /* where Kafka resumes, -1 = start */
+    int nstart;
+} restored_t;
+
+/* Restore as above into the ranks' shards, ct->seen and ct->next_batch_id,
+ * and arch. 0 with *out filled, or -1 with errstr. */
+int stream_restore(cluster_t *c, pgsink_t *db, const job_config_t *job, cutter_t *ct,
+                   archiver_t *arch, restored_t *out, char *errstr, size_t errsize);
+
+#endif

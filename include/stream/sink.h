@@ -1,0 +1,46 @@
+/* sink.h - where the stream's decided batches go: one interface, two sinks.
+ *
+ *   postgres (sink_pg.c)  one PostgreSQL transaction per batch: the result
+ *                         rows (binary COPY), the duplicates and dead
+ *                         letters, and the batch_log row with the end offsets
+ *                         (the exactly-once invariant, see sink_pg.c);
+ *   none     (sink.c)     decide and write nothing (`run --sink none`: what
+ *                         consume, decode and decide cost alone).
+ *
+ * commit is called by the commit queue's thread (commitq.c), one batch at a
+ * time, in batch order; it moves nothing but the database. */
+#ifndef BS_SINK_H
+#define BS_SINK_H
+
+#include "stream/batch.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct stream_sink stream_sink_t;
+
+struct stream_sink {
+    const char *name; /* "postgres", "none" */
+    /* 1 when the batches it commits are durable, so that their Kafka offsets
+     * may be committed to the group too (the monitoring aid). */
+    int durable;
+    /* Commit b durably. 0, or -1 with errstr: the batch is not committed and
+     * the run stops (the next run resumes from the batch log). */
+    int (*commit)(stream_sink_t *s, const batch_t *b, char *errstr, size_t errsize);
+    /* Close the connection(s) and free. NULL-safe through sink_close. */
+    void (*close)(stream_sink_t *s);
+};
+
+/* The sink that writes nothing. Never NULL (a static object). */
+stream_sink_t *sink_none(void);
+
+/* Connect to PostgreSQL for the batches of `topic`; a lost server is
+ * retried for retry_seconds per commit. NULL with errstr when the first
+ * connection fails. */
+stream_sink_t *sink_pg_open(const char *conninfo, int64_t retry_seconds, const char *topic,
+                            char *errstr, size_t errsize);
+
+/* s->close(s) when s is not NULL. */
+void sink_close(stream_sink_t *s);
+
+#endif

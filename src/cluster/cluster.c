@@ -1,0 +1,319 @@
+/* cluster.c - rank roles, the command broadcast and the collective steps
+ * (see cluster.h for the protocol). */
+#include "cluster/cluster.h"
+#include "engine/exchange.h"
+#include "engine/route.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+volatile sig_atomic_t cluster_stop_requested = 0;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    cluster_stop_requested = 1;
+}
+
+void cluster_install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL); /* mpirun forwards USR1 as is; Slurm --signal sends it */
+}
+
+int cluster_check_launch(int world_size, char *errstr, size_t errsize)
+{
+    static const char *const vars[] = {"SLURM_STEP_NUM_TASKS", "OMPI_COMM_WORLD_SIZE"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        long n = v ? strtol(v, NULL, 10) : 0;
+        if (world_size == 1 && n > 1) {
+            snprintf(errstr, errsize,
+                     "this process is a one-rank MPI world but %s=%ld: the launcher started "
+                     "separate copies instead of one job; use mpirun, or srun --mpi=pmix (see "
+                     "'Running on a cluster' in the README)",
+                     vars[i], n);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int cluster_init(cluster_t *c, MPI_Comm world, const job_config_t *job, int rank0_works,
+                 char *errstr, size_t errsize)
+{
+    memset(c, 0, sizeof *c);
+    c->world = world;
+    int rc = MPI_Comm_set_errhandler(world, MPI_ERRORS_RETURN);
+    if (rc == MPI_SUCCESS) rc = MPI_Comm_rank(world, &c->rank);
+    if (rc == MPI_SUCCESS) rc = MPI_Comm_size(world, &c->size);
+    if (rc != MPI_SUCCESS) return exchange_mpi_error(rc, "MPI_Comm_size", errstr, errsize);
+    c->first_worker = rank0_works ? 0 : route_worker_rank(0, c->size);
+    c->nworkers = c->size - c->first_worker;
+    c->is_worker = c->rank >= c->first_worker;
+    snprintf(c->snapshot_dir, sizeof c->snapshot_dir, "%s", job->snapshot_dir);
+    MPI_Comm workers = MPI_COMM_NULL;
+    rc = MPI_Comm_split(world, c->is_worker ? 0 : MPI_UNDEFINED, c->rank, &workers);
+    if (rc != MPI_SUCCESS) return exchange_mpi_error(rc, "MPI_Comm_split", errstr, errsize);
+    /* Every rank checks its own configuration, and they agree on the result. */
+    int failed;
+    if (c->is_worker) {
+        failed = MPI_Comm_set_errhandler(workers, MPI_ERRORS_RETURN) != MPI_SUCCESS ||
+                 worker_init(&c->worker, workers, &job->rules, errstr, errsize) != 0;
+        if (failed) {
+            MPI_Comm_free(&workers);
+            c->is_worker = 0;
+        }
+    } else {
+        tzhour_t tz; /* rank 0 checks the zone too, so that it can name the problem */
+        failed = tzhour_init(&tz, job->rules.timezone, errstr, errsize) != 0;
+        tzhour_free(&tz);
+    }
+    return exchange_agree(world, failed, errstr, errsize);
+}
+
+void cluster_free(cluster_t *c)
+{
+    if (c->is_worker) {
+        MPI_Comm workers = c->worker.comm;
+        worker_free(&c->worker);
+        if (workers != MPI_COMM_NULL) MPI_Comm_free(&workers);
+        c->is_worker = 0;
+    }
+}
+
+int cluster_command(cluster_t *c, int cmd, char *errstr, size_t errsize)
+{
+    MPI_Request req;
+    int rc = MPI_Ibcast(&cmd, 1, MPI_INT, 0, c->world, &req);
+    if (rc == MPI_SUCCESS) rc = exchange_wait(&req);
+    return rc == MPI_SUCCESS ? 0 : exchange_mpi_error(rc, "MPI_Ibcast", errstr, errsize);
+}
+
+int cluster_owner_rank(const cluster_t *c, const uint8_t id[16])
+{
+    return c->first_worker + route_owner(id, c->nworkers);
+}
+
+int cluster_step_users(cluster_t *c, const user_state_t *users, const int *counts, char *errstr,
+                       size_t errsize)
+{
+    user_state_t *mine = NULL;
+    int n = 0, rc = exchange_scatter(c->world, 0, users, counts, sizeof *users, (void **)&mine, &n,
+                                     errstr, errsize);
+    if (rc == 0 && c->is_worker && worker_put_users(&c->worker, mine, (size_t)n) != 0) {
+        snprintf(errstr, errsize, "rank %d: out of memory loading users", c->rank);
+        rc = -1;
+    }
+    free(mine);
+    return exchange_agree(c->world, rc, errstr, errsize);
+}
+
+int cluster_step_deltas(cluster_t *c, const ledger_delta_t *d, const int *counts, int64_t *missing,
+                        char *errstr, size_t errsize)
+{
+    ledger_delta_t *mine = NULL;
+    int n = 0, rc = exchange_scatter(c->world, 0, d, counts, sizeof *d, (void **)&mine, &n, errstr,
+                                     errsize);
+    int64_t skipped =
+        rc == 0 && c->is_worker ? (int64_t)worker_apply_deltas(&c->worker, mine, (size_t)n) : 0;
+    free(mine);
+    if (exchange_agree(c->world, rc, errstr, errsize) != 0) return -1;
+    int mpi = MPI_Reduce(&skipped, missing, 1, MPI_INT64_T, MPI_SUM, 0, c->world);
+    return mpi == MPI_SUCCESS ? 0 : exchange_mpi_error(mpi, "MPI_Reduce", errstr, errsize);
+}
+
+/* A worker's part of a decide step: its rows, as one run of one batch. */
+static int decide_mine(cluster_t *c, const decide_row_t *rows, int n, decide_result_t *out,
+                       char *errstr, size_t errsize)
+{
+    worker_t *w = &c->worker;
+    if (worker_lookup_reserve(&w->lookup, (size_t)n) != 0) {
+        snprintf(errstr, errsize, "rank %d: out of memory", c->rank);
+        n = 0; /* still take part in the collectives, with no rows */
+    }
+    size_t run = (size_t)n;
+    int rc = worker_lookup(w, rows, run, &w->lookup, errstr, errsize);
+    if (worker_decide(w, rows, run, &run, 1, 1, &w->lookup, out, errstr, errsize) != 0) rc = -1;
+    return rc;
+}
+
+int cluster_step_decide(cluster_t *c, const decide_row_t *rows, size_t n, decide_result_t *out,
+                        char *errstr, size_t errsize)
+{
+    decide_row_t *packed = NULL, *mine = NULL;
+    decide_result_t *results = NULL, *gathered = NULL;
+    int *dest = NULL, counts[c->size], nmine = 0, ngathered = 0, rc = 0;
+    size_t *pos = NULL;
+    if (c->rank == 0) {
+        packed = malloc((n ? n : 1) * sizeof *packed);
+        dest = malloc((n ? n : 1) * sizeof *dest);
+        pos = malloc((n ? n : 1) * sizeof *pos);
+        if (packed == NULL || dest == NULL || pos == NULL) {
+            snprintf(errstr, errsize, "out of memory");
+            rc = -1;
+            n = 0; /* still take part, deciding nothing */
+        }
+        for (size_t i = 0; i < n; i++)
+            dest[i] = cluster_owner_rank(c, rows[i].payer);
+        if (rc == 0 && exchange_pack(rows, n, sizeof *rows, dest, c->size, packed, counts, pos,
+                                     errstr, errsize) != 0)
+            rc = -1;
+        if (rc != 0) memset(counts, 0, sizeof counts);
+    }
+    if (exchange_scatter(c->world, 0, packed, counts, sizeof *packed, (void **)&mine, &nmine,
+                         errstr, errsize) != 0)
+        rc = -1;
+    else if (c->is_worker &&
+             ((results = malloc((size_t)(nmine ? nmine : 1) * sizeof *results)) == NULL ||
+              decide_mine(c, mine, nmine, results, errstr, errsize) != 0))
+        rc = -1;
+    if (exchange_gather(c->world, 0, results, rc == 0 && c->is_worker ? nmine : 0, sizeof *results,
+                        (void **)&gathered, &ngathered, errstr, errsize) != 0)
+        rc = -1;
+    if (c->rank == 0 && rc == 0 && (size_t)ngathered == n)
+        for (size_t i = 0; i < n; i++)
+            out[i] = gathered[pos[i]];
+    rc = exchange_agree(c->world, rc, errstr, errsize);
+    if (rc == 0 && c->rank == 0 && (size_t)ngathered != n) {
+        snprintf(errstr, errsize, "decide: %d results came back for %zu rows", ngathered, n);
+        rc = -1;
+    }
+    free(packed);
+    free(dest);
+    free(pos);
+    free(mine);
+    free(results);
+    free(gathered);
+    return rc;
+}
+
+static int64_t rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long long kib = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %lld kB", &kib) == 1) break;
+    if (f) fclose(f);
+    return kib;
+}
+
+int cluster_step_stats(cluster_t *c, cluster_rank_stats_t **all, char *errstr, size_t errsize)
+{
+    cluster_rank_stats_t mine = {rss_kib(), 0, 0};
+    if (c->is_worker) worker_totals(&c->worker, &mine.users, &mine.money_cents);
+    int n = 0;
+    return exchange_gather(c->world, 0, &mine, 1, sizeof mine, (void **)all, &n, errstr, errsize);
+}
+
+int cluster_step_snap_write(cluster_t *c, const h5snap_meta_t *meta, char *errstr, size_t errsize)
+{
+    h5snap_meta_t none;
+    if (meta == NULL) {
+        memset(&none, 0, sizeof none);
+        meta = &none;
+    }
+    if (c->is_worker)
+        return h5snap_write_shard(c->world, c->snapshot_dir, meta, &c->worker.users, errstr,
+                                  errsize);
+    return h5snap_write(c->world, c->snapshot_dir, meta, NULL, 0, errstr, errsize);
+}
+
+int cluster_step_snap_read(cluster_t *c, const char *path, h5snap_meta_t *meta, char *errstr,
+                           size_t errsize)
+{
+    char file[1024] = "";
+    if (c->rank == 0) snprintf(file, sizeof file, "%s", path);
+    int mpi = MPI_Bcast(file, sizeof file, MPI_CHAR, 0, c->world);
+    if (mpi != MPI_SUCCESS) return exchange_mpi_error(mpi, "MPI_Bcast", errstr, errsize);
+    user_state_t *slice = NULL, *packed = NULL;
+    int *dest = NULL, counts[c->size], rcounts[c->size], nmine = 0, rc = 0;
+    exchange_buf_t mine = {NULL, 0};
+    size_t n = 0;
+    if (h5snap_read(c->world, file, meta, &slice, &n, errstr, errsize) != 0) return -1;
+    /* Every rank holds an arbitrary slice: send each user to its owner. */
+    dest = malloc((n ? n : 1) * sizeof *dest);
+    packed = malloc((n ? n : 1) * sizeof *packed);
+    if (dest == NULL || packed == NULL) {
+        snprintf(errstr, errsize, "rank %d: out of memory", c->rank);
+        rc = -1;
+        n = 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        dest[i] = cluster_owner_rank(c, slice[i].id);
+    if (rc == 0 && exchange_pack(slice, n, sizeof *slice, dest, c->size, packed, counts, NULL,
+                                 errstr, errsize) != 0) {
+        rc = -1;
+        n = 0;
+    }
+    if (n == 0) memset(counts, 0, sizeof counts);
+    if (exchange_alltoall(c->world, packed, counts, sizeof *packed, &mine, &nmine, rcounts, errstr,
+                          errsize) != 0)
+        rc = -1;
+    if (rc == 0 && c->is_worker && worker_put_users(&c->worker, mine.data, (size_t)nmine) != 0) {
+        snprintf(errstr, errsize, "rank %d: out of memory loading the snapshot", c->rank);
+        rc = -1;
+    }
+    free(slice);
+    free(dest);
+    free(packed);
+    free(mine.data);
+    if (exchange_agree(c->world, rc, errstr, errsize) == 0) return 0;
+    char why[900];
+    snprintf(why, sizeof why, "%s", errstr);
+    snprintf(errstr, errsize, "distributing snapshot %s: %s", file, why);
+    return -1;
+}
+
+int cluster_serve(cluster_t *c, char *errstr, size_t errsize)
+{
+    for (;;) {
+        char err[1024];
+        int cmd = 0, rc;
+        MPI_Request req;
+        int mpi = MPI_Ibcast(&cmd, 1, MPI_INT, 0, c->world, &req);
+        if (mpi == MPI_SUCCESS) mpi = exchange_wait(&req);
+        if (mpi != MPI_SUCCESS) return exchange_mpi_error(mpi, "MPI_Ibcast", errstr, errsize);
+        switch (cmd) {
+        case CLUSTER_CMD_USERS:
+            rc = cluster_step_users(c, NULL, NULL, err, sizeof err);
+            break;
+        case CLUSTER_CMD_DELTAS:
+            rc = cluster_step_deltas(c, NULL, NULL, NULL, err, sizeof err);
+            break;
+        case CLUSTER_CMD_DECIDE:
+            rc = cluster_step_decide(c, NULL, 0, NULL, err, sizeof err);
+            break;
+        case CLUSTER_CMD_STATS: {
+            cluster_rank_stats_t *none = NULL;
+            rc = cluster_step_stats(c, &none, err, sizeof err);
+            free(none);
+            break;
+        }
+        case CLUSTER_CMD_STOP:
+            return 0;
+        case CLUSTER_CMD_SNAP_WRITE:
+            rc = cluster_step_snap_write(c, NULL, err, sizeof err);
+            break;
+        case CLUSTER_CMD_SNAP_READ: {
+            h5snap_meta_t meta;
+            rc = cluster_step_snap_read(c, NULL, &meta, err, sizeof err);
+            break;
+        }
+        default:
+            snprintf(errstr, errsize, "rank %d: unknown command %d from rank 0", c->rank, cmd);
+            return -1;
+        }
+        /* A step that failed everywhere was reported by rank 0, which decides
+         * what comes next (a snapshot failure does not end the stream); only
+         * MPI itself failing ends the loop, inside the steps' collectives. */
+        (void)rc;
+    }
+}

@@ -1,0 +1,110 @@
+/* cutter.c - when a batch is ready and what goes into it (see cutter.h). */
+#include "stream/cutter.h"
+#include "base/json_decode.h"
+#include "base/timeparse.h"
+
+#include <string.h>
+
+int cutter_init(cutter_t *ct, const job_config_t *job)
+{
+    memset(ct, 0, sizeof *ct);
+    ct->job = job;
+    ct->next_batch_id = 1;
+    return idset_init(&ct->seen, 1 << 16);
+}
+
+void cutter_free(cutter_t *ct)
+{
+    idset_free(&ct->seen);
+}
+
+static size_t quota(const cutter_t *ct, int p)
+{
+    int64_t k = ct->job->batch_size / ct->nparts + (p < ct->job->batch_size % ct->nparts);
+    return k > 0 ? (size_t)k : 1;
+}
+
+int cutter_ready(cutter_t *ct)
+{
+    size_t total = 0;
+    int complete = 1, drained = 1;
+    for (int p = 0; p < ct->nparts; p++) {
+        size_t n = kafka_source_buffered(ct->src, p);
+        total += n;
+        if (!kafka_source_drained(ct->src, p)) drained = 0;
+        /* A partition is complete when it has its quota buffered, or
+         * everything up to its end. */
+        if (n < quota(ct, p) && !kafka_source_at_end(ct->src, p)) complete = 0;
+    }
+    if (total == 0) {
+        ct->pending_since_us = 0;
+        return drained ? -1 : 0;
+    }
+    if (ct->pending_since_us == 0) ct->pending_since_us = timeparse_now_us();
+    if (complete) return 1;
+    if (ct->job->batch_max_ms > 0 &&
+        timeparse_now_us() - ct->pending_since_us >= ct->job->batch_max_ms * 1000)
+        return 1;
+    return 0;
+}
+
+/* One message into a row of b: decoded, or a dead letter; a duplicate when
+ * its id was seen before. 0, or -1 when out of memory. */
+static int cut_message(cutter_t *ct, batch_t *b, int p, const rd_kafka_message_t *m)
+{
+    char err[JSON_DECODE_ERR_MAX + 1];
+    batch_row_t *r = batch_add_row(b);
+    if (r == NULL) return -1;
+    txn_record_t *rec = &r->rec;
+    rec->partition = p;
+    rec->offset = m->offset;
+    rec->batch_id = b->id;
+    rec->kafka_ts_ms = rd_kafka_message_timestamp(m, NULL);
+    if (rec->kafka_ts_ms < 0) rec->kafka_ts_ms = timeparse_now_us() / 1000;
+    rec->status = STATUS_NONE;
+    if (json_decode_txn(m->payload, m->len, &rec->txn, err, sizeof err) != 0) {
+        r->kind = ROW_DEAD;
+        r->raw_len = (uint32_t)m->len;
+        r->err_len = (uint32_t)strlen(err);
+        return batch_arena_put(b, m->payload, m->len, &r->raw_off) != 0 ||
+                       batch_arena_put(b, err, r->err_len, &r->err_off) != 0
+                   ? -1
+                   : 0;
+    }
+    int added = idset_add(&ct->seen, rec->txn.id);
+    if (added < 0) return -1;
+    if (added == 0) {
+        r->kind = ROW_DUPLICATE;
+        r->raw_len = (uint32_t)m->len;
+        return batch_arena_put(b, m->payload, m->len, &r->raw_off);
+    }
+    return 0;
+}
+
+batch_t *batch_cut(cutter_t *ct, int ranks)
+{
+    batch_t *b = batch_new(ct->nparts);
+    if (b == NULL) return NULL;
+    b->id = ct->next_batch_id;
+    b->ranks = ranks;
+    for (int p = 0; p < ct->nparts; p++) {
+        size_t take = kafka_source_buffered(ct->src, p);
+        if (take > quota(ct, p)) take = quota(ct, p);
+        b->start_offsets[p] = b->end_offsets[p] = kafka_source_position(ct->src, p);
+        for (size_t i = 0; i < take; i++) {
+            const rd_kafka_message_t *m = kafka_source_peek(ct->src, p, i);
+            if (cut_message(ct, b, p, m) != 0) {
+                batch_free(b);
+                return NULL;
+            }
+            b->end_offsets[p] = m->offset + 1;
+        }
+        kafka_source_drop(ct->src, p, take);
+        kafka_source_advance(ct->src, p, b->end_offsets[p]);
+    }
+    ct->next_batch_id++;
+    ct->pending_since_us = 0;
+    b->start_us = timeparse_now_us();
+    batch_enter(b, BATCH_CUT);
+    return b;
+}

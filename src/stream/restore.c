@@ -1,0 +1,153 @@
+/* restore.c - rank 0 restores the state of the last committed batch (see
+ * restore.h). */
+#include "stream/restore.h"
+#include "base/log.h"
+#include "base/timeparse.h"
+#include "cluster/loader.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* Is the snapshot at path usable: this topic and database, a batch that
+ * committed with the same offsets? 1 yes, 0 no (why says), -1 on a database
+ * failure (why says). */
+static int snapshot_usable(pgsink_t *db, const char *topic, const char *database_id,
+                           int64_t last_batch, const char *path, const h5snap_meta_t *meta,
+                           char *why, size_t whysize)
+{
+    int64_t logged[RESTORE_MAX_PARTITIONS];
+    int nlogged = 0;
+    if (meta->batch_id > last_batch || strcmp(meta->topic, topic) != 0) {
+        snprintf(why, whysize, "skipping snapshot %s: of batch %" PRId64 " of topic %s", path,
+                 meta->batch_id, meta->topic);
+        return 0;
+    }
+    if (strcmp(meta->origin, database_id) != 0) {
+        snprintf(why, whysize,
+                 "skipping snapshot %s: it belongs to database %s, not this one (%s); give "
+                 "each database its own [snapshot] dir",
+                 path, meta->origin[0] ? meta->origin : "(unknown)", database_id);
+        return 0;
+    }
+    int found = pgsink_batch_offsets(db, meta->batch_id, logged, RESTORE_MAX_PARTITIONS, &nlogged,
+                                     why, whysize);
+    if (found < 0) return -1;
+    if (found != 0 || nlogged != meta->nparts ||
+        memcmp(logged, meta->end_offsets, sizeof(int64_t) * (size_t)nlogged) != 0) {
+        snprintf(why, whysize,
+                 "skipping snapshot %s: batch_log has no batch %" PRId64
+                 " of topic %s with the same offsets (a snapshot of another database?)",
+                 path, meta->batch_id, meta->topic);
+        return 0;
+    }
+    return 1;
+}
+
+/* Load the newest usable snapshot into the shards. Returns its batch id, 0
+ * when none was usable, -1 with errstr. */
+static int64_t load_snapshot(cluster_t *c, pgsink_t *db, const job_config_t *job,
+                             const restored_t *st, char *errstr, size_t errsize)
+{
+    char **paths = NULL, why[1024];
+    int n = 0;
+    int64_t loaded = 0;
+    struct stat sb;
+    if (job->snapshot_dir[0] == '\0') return 0;
+    if (stat(job->snapshot_dir, &sb) != 0 && errno == ENOENT) return 0; /* first run */
+    if (h5snap_list(job->snapshot_dir, &paths, &n, why, sizeof why) != 0) {
+        log_warn("%s; starting from the reference data", why);
+        return 0;
+    }
+    for (int i = 0; i < n && loaded == 0; i++) {
+        h5snap_meta_t meta;
+        if (h5snap_read_meta(paths[i], 0, &meta, why, sizeof why) != 0) {
+            log_warn("skipping snapshot: %s", why);
+            continue;
+        }
+        int ok = snapshot_usable(db, job->topic, st->database_id, st->last_batch, paths[i], &meta,
+                                 why, sizeof why);
+        if (ok < 0) {
+            snprintf(errstr, errsize, "%s", why);
+            loaded = -1;
+            break;
+        }
+        if (ok == 0) {
+            if (meta.batch_id <= st->last_batch && strcmp(meta.topic, job->topic) == 0)
+                log_warn("%s", why);
+            continue;
+        }
+        if (cluster_command(c, CLUSTER_CMD_SNAP_READ, errstr, errsize) != 0) {
+            loaded = -1;
+            break;
+        }
+        if (cluster_step_snap_read(c, paths[i], &meta, why, sizeof why) != 0) {
+            log_warn("skipping snapshot: %s", why);
+            continue;
+        }
+        log_info("restored %" PRId64 " users from %s (batch %" PRId64 ")", meta.n_users, paths[i],
+                 meta.batch_id);
+        loaded = meta.batch_id;
+    }
+    h5snap_list_free(paths, n);
+    return loaded;
+}
+
+static int on_seen(void *ctx, const uint8_t id[16])
+{
+    return idset_add(ctx, id) < 0 ? -1 : 0;
+}
+
+typedef struct rebuild {
+    archiver_t *arch;
+    int64_t first; /* the interval's first batch */
+    int stopped;   /* the archiver stopped (and said why) */
+} rebuild_t;
+
+static int on_record(void *ctx, const txn_record_t *r)
+{
+    rebuild_t *rb = ctx;
+    rb->stopped = rb->arch->append(rb->arch, rb->first, r, 1) != 0;
+    return rb->stopped ? -1 : 0;
+}
+
+int stream_restore(cluster_t *c, pgsink_t *db, const job_config_t *job, cutter_t *ct,
+                   archiver_t *arch, restored_t *st, char *errstr, size_t errsize)
+{
+    char err[1024] = "";
+    int64_t t0 = timeparse_now_us();
+    memset(st, 0, sizeof *st);
+    if (pgsink_last_batch(db, &st->last_batch, st->start_offsets, RESTORE_MAX_PARTITIONS,
+                          &st->nstart, errstr, errsize) != 0 ||
+        pgsink_database_id(db, st->database_id, sizeof st->database_id, errstr, errsize) != 0)
+        return -1;
+    ct->next_batch_id = st->last_batch + 1;
+    st->last_snapshot = load_snapshot(c, db, job, st, errstr, errsize);
+    if (st->last_snapshot < 0) return -1;
+    int rc = st->last_snapshot > 0 ? 0 : loader_users(c, db, err, sizeof err);
+    if (rc == 0) rc = loader_deltas(c, db, st->last_snapshot, err, sizeof err);
+    if (rc == 0) rc = pgsink_each_seen_id(db, on_seen, &ct->seen, err, sizeof err);
+    if (rc != 0) {
+        snprintf(errstr, errsize, "restoring state from the database failed: %s", err);
+        return -1;
+    }
+    /* An archiver that stops on the way has said so; a database that fails
+     * the read fails the restore. */
+    rebuild_t rb = {arch, st->last_snapshot + 1, 0};
+    if (st->last_batch > st->last_snapshot && arch != archiver_none() &&
+        arch->append(arch, rb.first, NULL, 0) == 0) {
+        if (pgsink_each_archive_row(db, st->last_snapshot, on_record, &rb, err, sizeof err) == 0)
+            log_info("archive of batches %" PRId64 "..%" PRId64 " rebuilt from the database",
+                     rb.first, st->last_batch);
+        else if (!rb.stopped) {
+            snprintf(errstr, errsize, "rebuilding the archive from the database failed: %s", err);
+            return -1;
+        }
+    }
+    log_info("restored state as of batch %" PRId64 " in %.1f s (%s, %zu committed transactions)",
+             st->last_batch, (double)(timeparse_now_us() - t0) / 1e6,
+             st->last_snapshot > 0 ? "snapshot + ledger" : "usuarios + ledger", ct->seen.count);
+    return 0;
+}
