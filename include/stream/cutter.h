@@ -31,6 +31,21 @@ typedef struct cutter {
     int64_t pending_since_us; /* when the oldest not-yet-cut message arrived; 0 = none */
 } cutter_t;
 
+/* The cut of one partition, as cutter_plan sees it. */
+typedef struct cut_partition {
+    size_t buffered; /* messages waiting in the source */
+    int at_end;      /* everything up to the partition's end is buffered */
+    int drained;     /* at_end and nothing buffered */
+} cut_partition_t;
+
+/* The rule above, without the source: is a batch of batch_size messages
+ * over nparts partitions ready (1), to wait for (0), or is nothing left
+ * (-1)? pending_ms is how long the oldest buffered message has waited and
+ * max_ms the time bound (0 = none). When ready, take[p] is how many
+ * messages partition p contributes. Pure. */
+int cutter_plan(const cut_partition_t *parts, int nparts, int64_t batch_size, int64_t max_ms,
+                int64_t pending_ms, size_t *take);
+
 /* An empty filter; 0, or -1 when out of memory. */
 int cutter_init(cutter_t *ct, const job_config_t *job);
 void cutter_free(cutter_t *ct);

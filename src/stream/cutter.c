@@ -18,34 +18,58 @@ void cutter_free(cutter_t *ct)
     idset_free(&ct->seen);
 }
 
-static size_t quota(const cutter_t *ct, int p)
+static size_t quota(int64_t batch_size, int nparts, int p)
 {
-    int64_t k = ct->job->batch_size / ct->nparts + (p < ct->job->batch_size % ct->nparts);
+    int64_t k = batch_size / nparts + (p < batch_size % nparts);
     return k > 0 ? (size_t)k : 1;
+}
+
+int cutter_plan(const cut_partition_t *parts, int nparts, int64_t batch_size, int64_t max_ms,
+                int64_t pending_ms, size_t *take)
+{
+    size_t total = 0;
+    int complete = 1, drained = 1;
+    for (int p = 0; p < nparts; p++) {
+        size_t q = quota(batch_size, nparts, p);
+        total += parts[p].buffered;
+        drained &= parts[p].drained;
+        /* A partition is complete when it has its quota buffered, or
+         * everything up to its end. */
+        if (parts[p].buffered < q && !parts[p].at_end) complete = 0;
+        take[p] = parts[p].buffered < q ? parts[p].buffered : q;
+    }
+    if (total == 0) return drained ? -1 : 0;
+    return complete || (max_ms > 0 && pending_ms >= max_ms) ? 1 : 0;
+}
+
+/* The plan for the source as it is now (cutter_plan), into take. */
+static int plan_now(cutter_t *ct, size_t *take)
+{
+    cut_partition_t parts[ct->nparts];
+    for (int p = 0; p < ct->nparts; p++) {
+        parts[p].buffered = kafka_source_buffered(ct->src, p);
+        parts[p].at_end = kafka_source_at_end(ct->src, p);
+        parts[p].drained = kafka_source_drained(ct->src, p);
+    }
+    int64_t now = timeparse_now_us();
+    int rc = cutter_plan(parts, ct->nparts, ct->job->batch_size, ct->job->batch_max_ms,
+                         ct->pending_since_us ? (now - ct->pending_since_us) / 1000 : 0, take);
+    if (rc == 0 && ct->pending_since_us == 0) {
+        for (int p = 0; p < ct->nparts; p++)
+            if (parts[p].buffered) { /* the clock starts with the first message */
+                ct->pending_since_us = now;
+                break;
+            }
+    } else if (rc < 0) {
+        ct->pending_since_us = 0;
+    }
+    return rc;
 }
 
 int cutter_ready(cutter_t *ct)
 {
-    size_t total = 0;
-    int complete = 1, drained = 1;
-    for (int p = 0; p < ct->nparts; p++) {
-        size_t n = kafka_source_buffered(ct->src, p);
-        total += n;
-        if (!kafka_source_drained(ct->src, p)) drained = 0;
-        /* A partition is complete when it has its quota buffered, or
-         * everything up to its end. */
-        if (n < quota(ct, p) && !kafka_source_at_end(ct->src, p)) complete = 0;
-    }
-    if (total == 0) {
-        ct->pending_since_us = 0;
-        return drained ? -1 : 0;
-    }
-    if (ct->pending_since_us == 0) ct->pending_since_us = timeparse_now_us();
-    if (complete) return 1;
-    if (ct->job->batch_max_ms > 0 &&
-        timeparse_now_us() - ct->pending_since_us >= ct->job->batch_max_ms * 1000)
-        return 1;
-    return 0;
+    size_t take[ct->nparts];
+    return plan_now(ct, take);
 }
 
 /* One message into a row of b: decoded, or a dead letter; a duplicate when
@@ -87,11 +111,11 @@ batch_t *batch_cut(cutter_t *ct, int ranks)
     if (b == NULL) return NULL;
     b->id = ct->next_batch_id;
     b->ranks = ranks;
+    size_t take[ct->nparts];
+    plan_now(ct, take);
     for (int p = 0; p < ct->nparts; p++) {
-        size_t take = kafka_source_buffered(ct->src, p);
-        if (take > quota(ct, p)) take = quota(ct, p);
         b->start_offsets[p] = b->end_offsets[p] = kafka_source_position(ct->src, p);
-        for (size_t i = 0; i < take; i++) {
+        for (size_t i = 0; i < take[p]; i++) {
             const rd_kafka_message_t *m = kafka_source_peek(ct->src, p, i);
             if (cut_message(ct, b, p, m) != 0) {
                 batch_free(b);
@@ -99,7 +123,7 @@ batch_t *batch_cut(cutter_t *ct, int ranks)
             }
             b->end_offsets[p] = m->offset + 1;
         }
-        kafka_source_drop(ct->src, p, take);
+        kafka_source_drop(ct->src, p, take[p]);
         kafka_source_advance(ct->src, p, b->end_offsets[p]);
     }
     ct->next_batch_id++;
