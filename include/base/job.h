@@ -29,6 +29,8 @@ typedef struct rules_config {
     double risk_threshold;                  /* passes while score <= threshold, default 6 */
     int64_t t6_amount_cents;                /* t6 = 1 when amount > this, default 2,000.00 */
     int64_t max_age_ms;                     /* kafka ts - data_horario; 0 = rule off */
+    int64_t older_than_last_ms;             /* tolerance of anterior_a_ultima, default 1000 */
+    int64_t max_future_ms;                  /* data_horario - kafka ts; default 60000, 0 = off */
     int64_t limit_percent;                  /* limits apply at this % (what-if), default 100 */
     char timezone[64];                      /* for the hour of t7, default America/Sao_Paulo */
 } rules_config_t;

@@ -51,6 +51,7 @@ enum txn_reason {
     REASON_UNKNOWN_RECEIVER,   /* recebedor_desconhecido */
     REASON_TOO_LATE,           /* atrasada */
     REASON_OLDER_THAN_LAST,    /* anterior_a_ultima */
+    REASON_FUTURE,             /* data_futura (new reasons go last: archives store the index) */
     REASON_COUNT
 };
 

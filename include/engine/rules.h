@@ -5,7 +5,13 @@
  * Order of checks, first failure wins:
  *   unknown payer            -> rejected  (pagador_desconhecido)
  *   arrived too late         -> not processed (atrasada), when max_age_ms > 0
- *   older than last approved -> not processed (anterior_a_ultima)
+ *   dated in the future      -> not processed (data_futura): data_horario more
+ *                               than max_future_ms after the Kafka timestamp
+ *                               (so that one producer's bad clock cannot
+ *                               freeze its payers through the next rule)
+ *   older than last approved -> not processed (anterior_a_ultima): dated more
+ *                               than older_than_last_ms before the payer's
+ *                               last approved transaction
  *   unknown receiver         -> rejected  (recebedor_desconhecido)
  *   balance < amount         -> rejected  (saldo_insuficiente)
  *   amount > modality limit  -> rejected  (limite_excedido)

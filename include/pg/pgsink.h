@@ -53,7 +53,8 @@ int pgsink_each_seen_id(pgsink_t *s, int (*each)(void *ctx, const uint8_t id[16]
                         char *errstr, size_t errsize);
 
 /* Stream the committed transactions of this sink's topic in batches after
- * after_batch, with their results, in (batch, partition, offset) order, as
+ * after_batch, with their results, in the order they were decided (batch,
+ * then event order: data_horario, Kafka timestamp, partition, offset), as
  * archive rows (to rebuild an archive interval a crash cut short). */
 int pgsink_each_archive_row(pgsink_t *s, int64_t after_batch,
                             int (*each)(void *ctx, const txn_record_t *row), void *ctx,

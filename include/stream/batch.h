@@ -86,6 +86,10 @@ typedef struct batch {
     double cut_decide_seconds;
     int ranks;
     batch_counts_t counts; /* filled by batch_count, once DECIDED */
+    /* DECIDED: the transaction rows in the order they were decided (event
+     * order: data_horario, Kafka timestamp, partition and offset) */
+    uint32_t *decided;
+    size_t ndecided;
 } batch_t;
 
 /* Allocate an empty batch for nparts partitions, not yet in any state

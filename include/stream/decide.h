@@ -2,9 +2,13 @@
  *
  * The batch's transactions become decide_row_t records (engine/worker.h)
  * with seq = the row's place in the batch, which is (partition, offset)
- * order; cluster_step_decide sends each to its payer's owner, where the one
- * decision loop decides them; the results land in the rows' records, which
- * are then counted (batch_count). Collective: every worker serves the step. */
+ * order, sorted into event order (data_horario, Kafka timestamp, seq: the
+ * order the owners decide in); cluster_step_decide sends each to its
+ * payer's owner, where the one decision loop decides them; the results land
+ * in the rows' records, which are then counted (batch_count), and
+ * b->decided lists the rows in the order they were decided (the archive
+ * keeps that order, so that a replay needs no sort). Collective: every
+ * worker serves the step. */
 #ifndef BS_STREAM_DECIDE_H
 #define BS_STREAM_DECIDE_H
 

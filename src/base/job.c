@@ -18,6 +18,8 @@ void rules_config_default(rules_config_t *cfg)
     cfg->risk_threshold = 6.0;
     cfg->t6_amount_cents = 200000;
     cfg->max_age_ms = 0;
+    cfg->older_than_last_ms = 1000;
+    cfg->max_future_ms = 60000;
     cfg->limit_percent = 100;
     strcpy(cfg->timezone, "America/Sao_Paulo");
 }
@@ -131,6 +133,12 @@ static int on_entry(void *user, const char *section, const char *key, const char
             strcpy(r->timezone, value);
         } else if (strcmp(key, "max_age_ms") == 0) {
             if (parse_int(value, 0, INT64_C(1) << 40, &r->max_age_ms)) BAD("milliseconds, 0 = off");
+        } else if (strcmp(key, "max_future_ms") == 0) {
+            if (parse_int(value, 0, INT64_C(1) << 40, &r->max_future_ms))
+                BAD("milliseconds, 0 = off");
+        } else if (strcmp(key, "older_than_last_ms") == 0) {
+            if (parse_int(value, 0, INT64_C(1) << 40, &r->older_than_last_ms))
+                BAD("milliseconds of tolerance, 0 = none");
         } else if (strcmp(key, "limit_percent") == 0) {
             if (parse_int(value, 0, 10000, &r->limit_percent))
                 BAD("a percentage from 0 to 10000 (100 = the users' limits as they are)");

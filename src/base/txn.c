@@ -9,7 +9,7 @@ const char *const txn_status_names[STATUS_COUNT] = {"aprovada", "rejeitada", "na
 const char *const txn_reason_names[REASON_COUNT] = {
     NULL,       "saldo_insuficiente",   "limite_excedido",
     "risco",    "pagador_desconhecido", "recebedor_desconhecido",
-    "atrasada", "anterior_a_ultima",
+    "atrasada", "anterior_a_ultima",    "data_futura",
 };
 
 int modality_index(const char *name, size_t len)

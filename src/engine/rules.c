@@ -21,7 +21,10 @@ rules_outcome_t rules_decide(const rules_config_t *cfg, const txn_t *t, const us
     if (payer == NULL) return outcome(STATUS_REJECTED, REASON_UNKNOWN_PAYER);
     if (cfg->max_age_ms > 0 && kafka_ts_ms - t->time_us / 1000 > cfg->max_age_ms)
         return outcome(STATUS_NOT_PROCESSED, REASON_TOO_LATE);
-    if (t->time_us < payer->last_approved_us)
+    if (cfg->max_future_ms > 0 && t->time_us / 1000 - kafka_ts_ms > cfg->max_future_ms)
+        return outcome(STATUS_NOT_PROCESSED, REASON_FUTURE);
+    if (payer->last_approved_us != INT64_MIN &&
+        t->time_us < payer->last_approved_us - cfg->older_than_last_ms * 1000)
         return outcome(STATUS_NOT_PROCESSED, REASON_OLDER_THAN_LAST);
     if (!receiver_known) return outcome(STATUS_REJECTED, REASON_UNKNOWN_RECEIVER);
 

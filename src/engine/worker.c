@@ -170,6 +170,8 @@ int worker_lookup(worker_t *w, const decide_row_t *rows, size_t n, worker_lookup
 
 int worker_event_cmp(const decide_row_t *a, const decide_row_t *b)
 {
+    if (a->time_us != b->time_us) return a->time_us < b->time_us ? -1 : 1;
+    if (a->kafka_ts_ms != b->kafka_ts_ms) return a->kafka_ts_ms < b->kafka_ts_ms ? -1 : 1;
     return (a->seq > b->seq) - (a->seq < b->seq);
 }
 

@@ -324,7 +324,8 @@ int pgsink_each_archive_row(pgsink_t *s, int64_t after_batch,
              " FROM transacoes t LEFT JOIN transacoes_scores s USING (id_transacao)"
              " WHERE t.batch_id > %" PRId64
              " AND t.batch_id IN (SELECT batch_id FROM batch_log WHERE topic = %s)"
-             " ORDER BY t.batch_id, t.kafka_particao, t.kafka_offset) TO STDOUT",
+             " ORDER BY t.batch_id, t.data_horario, t.tempo_entrada_kafka, t.kafka_particao,"
+             " t.kafka_offset) TO STDOUT",
              after_batch, topic);
     PQfreemem(topic);
     return copy_out(s, sql, archive_line, &c, errstr, errsize);

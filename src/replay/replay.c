@@ -411,15 +411,26 @@ static int next_window(replay_t *r, cursor_t *cur, buffers_t *b, window_t *w, ch
     return 1;
 }
 
+static int batch_event_order(const void *pa, const void *pb)
+{
+    const decide_row_t *a = pa, *b = pb;
+    if (a->batch != b->batch) return a->batch < b->batch ? -1 : 1;
+    return worker_event_cmp(a, b);
+}
+
 /* Read window w's slice (only the columns the rules and the output need;
  * batch_id was read by window_cut_by_id when the archive's own batches are
- * used) and make each row a decide_row_t: seq is its row number over the
- * archives, which is event order within a batch of a stream's archive.
- * Collective: 0, or -1 with errstr on every rank. With one rank it runs on
- * replay_run's I/O thread, and then makes no MPI call. */
+ * used) and make each row a decide_row_t with seq = its row number over the
+ * archives; then put the rows in (batch, event) order, the order the
+ * decision loop takes. A stream's archive is stored in that order already
+ * (and so is produce's, whose times ascend), so the sort is only a check;
+ * an archive of older versions, in (partition, offset) order, is sorted
+ * here, which gives the stream's own order, its rows being numbered in
+ * (partition, offset) order. Collective: 0, or -1 with errstr on every
+ * rank. With one rank it runs on replay_run's I/O thread, and then makes no
+ * MPI call. */
 static int read_slice(replay_t *r, window_t *w, char *errstr, size_t errsize)
 {
-    int with_ts = r->c->worker.rules.max_age_ms > 0;
     h5archive_columns_t cols = {
         .id = w->id,
         .payer = w->payer,
@@ -428,7 +439,7 @@ static int read_slice(replay_t *r, window_t *w, char *errstr, size_t errsize)
         .amount_cents = w->amount,
         .region = w->region,
         .modality = w->modality,
-        .kafka_ts_ms = with_ts ? w->kafka_ts : NULL,
+        .kafka_ts_ms = w->kafka_ts,
     };
     if (h5archive_read_columns(r->readers[w->archive], w->lo, w->hi - w->lo, &cols, errstr,
                                errsize) != 0)
@@ -444,13 +455,18 @@ static int read_slice(replay_t *r, window_t *w, char *errstr, size_t errsize)
         memcpy(row->receiver, w->receiver[i], 16);
         row->time_us = w->time_us[i];
         row->amount_cents = w->amount[i];
-        row->kafka_ts_ms = with_ts ? w->kafka_ts[i] : 0;
+        row->kafka_ts_ms = w->kafka_ts[i];
         row->seq = w->base + w->lo + (int64_t)i;
         row->batch = k;
         row->region = w->region[i];
         row->modality = w->modality[i];
         row->pad[0] = row->pad[1] = 0;
     }
+    for (size_t i = 1; i < m; i++)
+        if (batch_event_order(&w->rows[i - 1], &w->rows[i]) > 0) {
+            qsort(w->rows, m, sizeof *w->rows, batch_event_order);
+            break;
+        }
     return 0;
 }
 
@@ -469,18 +485,20 @@ typedef struct io_job {
     char err[1024];
 } io_job_t;
 
-/* Lay window w's results out as the output takes them, counting them. */
+/* Lay window w's results out as the output takes them, in slice order
+ * (row i's result belongs to the slice row its seq names), counting them. */
 static void results_to_columns(window_t *w, int64_t *by_status)
 {
     size_t m = (size_t)(w->hi - w->lo);
     for (size_t i = 0; i < m; i++) {
         const decide_result_t *res = &w->results[i];
-        w->status[i] = res->status;
-        w->reason[i] = res->reason;
-        w->t5[i] = res->t5;
-        w->t6[i] = res->t6;
-        w->t7[i] = res->t7;
-        w->out_batch[i] = w->batches.id[w->rows[i].batch];
+        size_t at = (size_t)(w->rows[i].seq - w->base - w->lo);
+        w->status[at] = res->status;
+        w->reason[at] = res->reason;
+        w->t5[at] = res->t5;
+        w->t6[at] = res->t6;
+        w->t7[at] = res->t7;
+        w->out_batch[at] = w->batches.id[w->rows[i].batch];
         if (res->status < STATUS_COUNT) by_status[res->status]++;
     }
 }

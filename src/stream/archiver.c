@@ -70,9 +70,8 @@ static void h5_append_batch(archiver_t *base, batch_t *b)
     h5_archiver_t *a = (h5_archiver_t *)base;
     txn_record_t recs[512];
     size_t n = 0;
-    for (size_t i = 0; i < b->nrows && !a->off; i++) {
-        if (b->rows[i].kind != ROW_TXN) continue;
-        recs[n++] = b->rows[i].rec;
+    for (size_t k = 0; k < b->ndecided && !a->off; k++) {
+        recs[n++] = b->rows[b->decided[k]].rec;
         if (n == sizeof recs / sizeof recs[0]) {
             h5_append(base, b->id, recs, n);
             n = 0;

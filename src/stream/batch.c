@@ -27,6 +27,7 @@ void batch_free(batch_t *b)
     free(b->end_offsets);
     free(b->rows);
     free(b->arena);
+    free(b->decided);
     free(b);
 }
 

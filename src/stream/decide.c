@@ -6,14 +6,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int event_order(const void *a, const void *b)
+{
+    return worker_event_cmp(a, b);
+}
+
 int stream_decide(cluster_t *c, batch_t *b, char *errstr, size_t errsize)
 {
     size_t n = 0;
     decide_row_t *rows = malloc((b->nrows ? b->nrows : 1) * sizeof *rows);
     decide_result_t *out = malloc((b->nrows ? b->nrows : 1) * sizeof *out);
-    size_t *row_of = malloc((b->nrows ? b->nrows : 1) * sizeof *row_of);
+    b->decided = malloc((b->nrows ? b->nrows : 1) * sizeof *b->decided);
     int rc = -1;
-    if (rows == NULL || out == NULL || row_of == NULL) {
+    if (rows == NULL || out == NULL || b->decided == NULL) {
         snprintf(errstr, errsize, "out of memory deciding batch %lld", (long long)b->id);
         goto out;
     }
@@ -30,19 +35,22 @@ int stream_decide(cluster_t *c, batch_t *b, char *errstr, size_t errsize)
         d->seq = (int64_t)i;
         d->region = r->txn.region;
         d->modality = r->txn.modality;
-        row_of[n++] = i;
+        n++;
     }
+    qsort(rows, n, sizeof *rows, event_order);
     if (cluster_command(c, CLUSTER_CMD_DECIDE, errstr, errsize) != 0 ||
         cluster_step_decide(c, rows, n, out, errstr, errsize) != 0)
         goto out;
     for (size_t k = 0; k < n; k++) {
-        txn_record_t *r = &b->rows[row_of[k]].rec;
+        b->decided[k] = (uint32_t)rows[k].seq;
+        txn_record_t *r = &b->rows[rows[k].seq].rec;
         r->status = out[k].status;
         r->reason = out[k].reason;
         r->t5 = out[k].t5;
         r->t6 = out[k].t6;
         r->t7 = out[k].t7;
     }
+    b->ndecided = n;
     b->result_us = timeparse_now_us();
     batch_count(b);
     batch_enter(b, BATCH_DECIDED);
@@ -50,6 +58,5 @@ int stream_decide(cluster_t *c, batch_t *b, char *errstr, size_t errsize)
 out:
     free(rows);
     free(out);
-    free(row_of);
     return rc;
 }

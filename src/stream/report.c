@@ -84,9 +84,10 @@ void report_print(run_totals_t *t, const cluster_rank_stats_t *stats, int nranks
                k->by_reason[r]);
     printf(")\n");
     printf("not processed %" PRId64 " (duplicada %" PRId64 ", atrasada %" PRId64
-           ", anterior_a_ultima %" PRId64 ")\n",
+           ", anterior_a_ultima %" PRId64 ", data_futura %" PRId64 ")\n",
            k->by_status[STATUS_NOT_PROCESSED] + k->duplicates, k->duplicates,
-           k->by_reason[REASON_TOO_LATE], k->by_reason[REASON_OLDER_THAN_LAST]);
+           k->by_reason[REASON_TOO_LATE], k->by_reason[REASON_OLDER_THAN_LAST],
+           k->by_reason[REASON_FUTURE]);
     printf("dead letters %" PRId64 "\n", k->dead);
     printf("latency ms p50 %" PRId64 ", p99 %" PRId64 "\n", p50, p99);
     pthread_mutex_unlock(&t->mu);

@@ -53,7 +53,8 @@ python3 "$REF/serial_ref.py" --brokers "$BS_TEST_BROKERS" --topic "$topic" --pg 
 python3 "$REF/edge_cases.py" check "$work/manifest" "$work/ref/rows.txt" ||
     fail "the reference does not classify the edge cases as the test intends"
 for outcome in aprovada rejeitada/saldo_insuficiente rejeitada/limite_excedido rejeitada/risco \
-    rejeitada/pagador_desconhecido rejeitada/recebedor_desconhecido nao_processada/anterior_a_ultima; do
+    rejeitada/pagador_desconhecido rejeitada/recebedor_desconhecido nao_processada/anterior_a_ultima \
+    nao_processada/data_futura; do
     [ "$(awk -F'\t' -v o="$outcome" '$5 "/" $6 == o || ($5 == o && $6 == "\\N")' \
         "$work/ref/rows.txt" | head -1)" ] || fail "no '$outcome' in the reference's results"
 done

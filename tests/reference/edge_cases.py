@@ -97,6 +97,13 @@ def build_cases(phase, users, regions, existing):
             add(0, "txn:aprovada", name,
                 js(txn(id_usuario_pagador=u[0], id_regiao=u[1], valor_transacao=5.0,
                        data_horario=when)))
+        # rich's last approval, for the tail's "older than the last approved"
+        # cases (a later batch: within a batch the older one would simply be
+        # decided first)
+        serial[0] = 0x200
+        add(3, "txn:aprovada", "last-approved-2026-01-01",
+            js(txn(id_usuario_pagador=rich[0], id_regiao=rich[1], valor_transacao=1.0,
+                   data_horario="2026-01-01T00:00:00Z")))
         return cases
 
     # -- partition 0: malformed
@@ -147,15 +154,18 @@ def build_cases(phase, users, regions, existing):
     add(3, "txn:rejeitada/risco", "risk",
         js(txn(id_usuario_pagador=rich[0], id_regiao=far, valor_transacao=2000.01,
                data_horario="2026-01-10T03:30:00Z")))
-    add(3, "txn:aprovada", "approved-2099",
+    add(3, "txn:nao_processada/data_futura", "future-2099",
         js(txn(id_usuario_pagador=rich[0], id_regiao=rich[1], valor_transacao=1.0,
                data_horario="2099-01-01T00:00:00")))
     add(3, "txn:nao_processada/anterior_a_ultima", "older-than-last-approved",
         js(txn(id_usuario_pagador=rich[0], valor_transacao=1.0,
-               data_horario="2098-06-01T00:00:00")))
+               data_horario="2025-12-31T23:59:58.999Z")))
+    add(3, "txn:aprovada", "within-a-second-of-last-approved",
+        js(txn(id_usuario_pagador=rich[0], id_regiao=rich[1], valor_transacao=1.0,
+               data_horario="2025-12-31T23:59:59.000Z")))
     add(3, "txn:aprovada", "same-time-as-last-approved-epoch-ms",
         js(txn(id_usuario_pagador=rich[0], id_regiao=rich[1], valor_transacao=1.0,
-               data_horario=4070908800000)))
+               data_horario=1767225600000)))
     add(3, "txn:aprovada", "tie-10.125", raw(txn(id_usuario_pagador=rich2[0]), b"10.125"))
     add(3, "txn:aprovada", "tie-10.375", raw(txn(id_usuario_pagador=rich2[0]), b"10.375"))
     add(3, "txn", "amount-2000.005-at-noon",
@@ -172,7 +182,7 @@ def build_cases(phase, users, regions, existing):
     add(3, "txn", "epoch-zero", js(txn(id_usuario_pagador=c[0], data_horario=0)))
     add(3, "txn:rejeitada/saldo_insuficiente", "max-amount",
         raw(txn(id_usuario_pagador=c[0]), b"1000000000.00"))
-    add(3, "txn", "year-2100-boundary",
+    add(3, "txn:nao_processada/data_futura", "year-2100-boundary",
         js(txn(id_usuario_pagador=c[0], data_horario=4102444800000)))
     return cases
 

@@ -36,15 +36,20 @@ Rules (the specification, not a translation of the C code):
     ties to even (as Python's round(x, 2) in the original producer, and printf), 0 < valor <= 1,000,000,000.00. Duplicate keys (top level), 'NaN',
     '\\u0000', unpaired surrogate escapes, a byte order mark and more than 65536
     bytes make it invalid; extra fields are ignored.
-  * duplicates: a valid message whose id was already seen (valid messages only).
-  * decision per transaction, first failure wins: unknown payer; older than the
-    payer's last approved; unknown receiver; (scores) balance < amount; amount
-    over the modality's limit; score > 6; else approved. Debits are immediate,
-    credits are applied at the end of the batch.
+  * duplicates: a valid message whose id was already seen (valid messages only,
+    in (partition, offset) order).
+  * decision order: the batch's other valid transactions, in event order:
+    data_horario, then the Kafka timestamp, then partition and offset.
+  * decision per transaction, first failure wins: unknown payer; dated more
+    than MAX_FUTURE_MS (60 s) after its Kafka timestamp; dated more
+    than OLDER_THAN_LAST_MS (1 s) before the payer's last approved one; unknown
+    receiver; (scores) balance < amount; amount over the modality's limit;
+    score > 6; else approved. Debits are immediate, credits are applied at the
+    end of the batch.
 
 Usage:
   serial_ref.py --brokers B --topic T --pg CONNINFO --batch-size K --out DIR
-                [--kafka-dump FILE]   (kcat -f '%p %o %S\\n%s' output; default: run kcat)
+                [--kafka-dump FILE]   (kcat -f '%p %o %T %S\\n%s' output; default: run kcat)
 """
 import argparse
 import hashlib
@@ -68,6 +73,8 @@ MAX_TXN_CENTS = 100_000_000_000            # R$ 1,000,000,000.00
 TIME_MIN_US, TIME_MAX_US = 0, 4_102_444_800_000_000  # 1970-01-01, 2100-01-01 (inclusive)
 T6_CENTS = 200_000                         # t6 = 1 when amount > 2,000.00
 RISK_THRESHOLD = 6.0
+OLDER_THAN_LAST_MS = 1000                  # [rules] older_than_last_ms
+MAX_FUTURE_MS = 60000                      # [rules] max_future_ms
 ZONE = ZoneInfo("America/Sao_Paulo")
 
 UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -199,15 +206,15 @@ def decode(payload):
 # ------------------------------------------------------------------ inputs
 
 def read_kafka_dump(data):
-    """kcat -f '%p %o %S\\n%s' output -> {partition: [(offset, bytes|None)]}."""
+    """kcat -f '%p %o %T %S\\n%s' output -> {partition: [(offset, ts_ms, bytes|None)]}."""
     parts, i = {}, 0
     while i < len(data):
         nl = data.index(b"\n", i)
-        p, o, n = (int(x) for x in data[i:nl].split(b" "))
+        p, o, ts, n = (int(x) for x in data[i:nl].split(b" "))
         i = nl + 1
         payload = None if n < 0 else data[i:i + n]
         i += max(n, 0)
-        parts.setdefault(p, []).append((o, payload))
+        parts.setdefault(p, []).append((o, ts, payload))
     for msgs in parts.values():
         msgs.sort(key=lambda m: m[0])
     return parts
@@ -267,12 +274,13 @@ def simulate(parts, nparts, k, topic, users, regions):
             msgs = parts.get(p, [])
             take = msgs[idx[p]:idx[p] + quota(k, nparts, p)]
             idx[p] += len(take)
-            for o, payload in take:
-                rows.append((p, o, payload))
+            for o, ts, payload in take:
+                rows.append((p, o, ts, payload))
                 pos[p] = o + 1
         credits = {}
         n = {"apr": 0, "rej": 0, "np": 0, "dead": 0}
-        for p, o, payload in rows:
+        todo = []  # the transactions to decide, with their (partition, offset, ts)
+        for p, o, ts, payload in rows:
             md5 = hashlib.md5(payload or b"").hexdigest()
             try:
                 t = decode(payload)
@@ -288,8 +296,11 @@ def simulate(parts, nparts, k, topic, users, regions):
                 n["np"] += 1
                 continue
             seen.add(tid)
-            status, motivo, approved = decide(t, users, regions, balance, last_approved, credits,
-                                              out["scores"])
+            todo.append((t["us"], ts, p, o, t, md5))
+        for _, ts, p, o, t, md5 in sorted(todo, key=lambda x: x[:4]):
+            tid = t["id_transacao"]
+            status, motivo, approved = decide(t, ts, users, regions, balance, last_approved,
+                                              credits, out["scores"])
             n[{"aprovada": "apr", "rejeitada": "rej", "nao_processada": "np"}[status]] += 1
             out["transacoes"].append("\t".join((
                 tid, t["id_usuario_pagador"], t["id_usuario_recebedor"], t["id_regiao"],
@@ -306,12 +317,14 @@ def simulate(parts, nparts, k, topic, users, regions):
     return out
 
 
-def decide(t, users, regions, balance, last_approved, credits, scores):
+def decide(t, kafka_ts_ms, users, regions, balance, last_approved, credits, scores):
     """Apply the rules to one transaction; returns (status, motivo, transacao_aprovada)."""
     payer, receiver = t["id_usuario_pagador"], t["id_usuario_recebedor"]
     if payer not in users:
         return "rejeitada", "pagador_desconhecido", False
-    if payer in last_approved and t["us"] < last_approved[payer]:
+    if t["us"] // 1000 - kafka_ts_ms > MAX_FUTURE_MS:
+        return "nao_processada", "data_futura", None
+    if payer in last_approved and t["us"] < last_approved[payer] - OLDER_THAN_LAST_MS * 1000:
         return "nao_processada", "anterior_a_ultima", None
     if receiver not in users:
         return "rejeitada", "recebedor_desconhecido", False
@@ -341,7 +354,7 @@ def main():
     ap.add_argument("--pg", required=True, help="conninfo of a database holding usuarios/regioes")
     ap.add_argument("--batch-size", type=int, required=True)
     ap.add_argument("--out", required=True, help="directory for the dumps")
-    ap.add_argument("--kafka-dump", help="kcat -f '%%p %%o %%S\\n%%s' output (default: run kcat)")
+    ap.add_argument("--kafka-dump", help="kcat -f '%%p %%o %%T %%S\\n%%s' output (default: run kcat)")
     a = ap.parse_args()
     if a.batch_size < 1:
         ap.error("--batch-size must be >= 1")
@@ -352,7 +365,7 @@ def main():
             data = f.read()
     else:
         data = subprocess.run(["kcat", "-C", "-b", a.brokers, "-t", a.topic, "-e", "-o",
-                               "beginning", "-q", "-f", "%p %o %S\n%s"], check=True,
+                               "beginning", "-q", "-f", "%p %o %T %S\n%s"], check=True,
                               capture_output=True).stdout
     parts = read_kafka_dump(data)
     users = {}

@@ -300,7 +300,7 @@ static void check_against(const expo_t *e, const reference_t *ref, int ranks)
     static const char *const motivos[] = {
         NULL,       "saldo_insuficiente",   "limite_excedido",
         "risco",    "pagador_desconhecido", "recebedor_desconhecido",
-        "atrasada", "anterior_a_ultima"};
+        "atrasada", "anterior_a_ultima",    "data_futura"};
     for (int r = REASON_INSUFFICIENT_FUNDS; r < REASON_COUNT; r++) {
         char key[128];
         snprintf(key, sizeof key, "bankstream_rejections_total{motivo=\"%s\"}", motivos[r]);
