@@ -356,7 +356,7 @@ status() { # dir: systemd style, 0 running, 3 stopped
 
 tool() {
     local name=${1:-}
-    [ -n "$name" ] || die "tool: which one? consumer-groups, topics, console-producer, console-consumer, get-offsets, transactions, metadata-quorum"
+    [ -n "$name" ] || die "tool: which one? consumer-groups, topics, console-producer, console-consumer, get-offsets, transactions, metadata-quorum, configs, delete-records"
     shift
     local class
     case "$name" in
@@ -367,8 +367,10 @@ tool() {
     get-offsets) class=org.apache.kafka.tools.GetOffsetShell ;;
     transactions) class=org.apache.kafka.tools.TransactionsCommand ;;
     metadata-quorum) class=org.apache.kafka.tools.MetadataQuorumCommand ;;
+    configs) class=org.apache.kafka.tools.ConfigCommand ;;
+    delete-records) class=org.apache.kafka.tools.DeleteRecordsCommand ;;
     storage) class=kafka.tools.StorageTool ;;
-    *) die "tool: unknown tool '$name' (consumer-groups, topics, console-producer, console-consumer, get-offsets, transactions, metadata-quorum, storage)" ;;
+    *) die "tool: unknown tool '$name' (consumer-groups, topics, console-producer, console-consumer, get-offsets, transactions, metadata-quorum, configs, delete-records, storage)" ;;
     esac
     fetch
     need_java
