@@ -284,7 +284,9 @@ start() {
     write_broker_log4j "$dir"
     format_log_dir "$dir"
 
-    local t0=$SECONDS
+    local t0=$SECONDS logsize
+    # server.log grows across restarts: look only at this start's lines
+    logsize=$(stat -c %s "$dir/server.log" 2>/dev/null || echo 0)
     # setsid: the broker outlives this script and ignores the terminal's ^C;
     # `stop` ends it.
     # shellcheck disable=SC2086
@@ -298,9 +300,11 @@ start() {
     local rc=0
     wait_ready "$dir" "$addr" "$port" "$pid" || rc=$?
     if [ "$rc" -ne 0 ]; then
-        if grep -q "Address already in use" "$dir/server.log" 2>/dev/null; then
+        local inuse
+        inuse=$(tail -c +$((logsize + 1)) "$dir/server.log" | grep -m1 "Address already in use" || true)
+        if [ -n "$inuse" ]; then
             stop_broker "$dir" >/dev/null 2>&1 || true
-            die "port $port (or controller port $cport) is already in use: $(grep -m1 'Address already in use' "$dir/server.log" | cut -c1-200)"
+            die "port $port (or controller port $cport) is already in use: $(cut -c1-200 <<<"$inuse")"
         fi
         show_log_tail "$dir"
         stop_broker "$dir" >/dev/null 2>&1 || true
