@@ -2,7 +2,13 @@
 #
 # The runner (tests/run) calls bs_test_services_start once; every test then
 # sees BS_TEST_PG (conninfo of a shared PostgreSQL server, database "postgres")
-# and BS_TEST_BROKERS (bootstrap address of a shared `bankstream broker`).
+# and BS_TEST_BROKERS (bootstrap address of the shared broker). The broker is
+# chosen by the environment of tests/run:
+#   BS_TEST_BROKER=mock   (default) `bankstream broker`, librdkafka's mock cluster
+#   BS_TEST_BROKER=kafka  Apache Kafka, started by scripts/kafka.sh in $BS_TEST_TMP
+#   BS_TEST_BROKERS=host:port   an existing broker, used as is
+# Tests see BS_TEST_BROKER_KIND (mock, kafka, or external unless BS_TEST_BROKER
+# names it) and skip mock-only checks with `mock_only "what" || ...`.
 # Tests isolate themselves by creating their own database (new_database) and
 # topic (new_topic). A test is a bash script that exits non-zero on failure;
 # `fail` and the assert_* helpers print what differed.
@@ -72,22 +78,56 @@ mpirun_bs() { # N args... : run bankstream under mpirun with N ranks
 }
 
 bs_test_services_start() {
-    local pgport brokerport
+    local pgport
     pgport=$(free_port)
     "$BANKSTREAM" db start --dir "$BS_TEST_TMP/pg" --port "$pgport" >"$BS_TEST_TMP/pg.conninfo" \
         || return 1
     local conninfo
     conninfo=$(tail -1 "$BS_TEST_TMP/pg.conninfo")
-    brokerport=$(free_port)
-    "$BANKSTREAM" broker --port "$brokerport" >"$BS_TEST_TMP/broker.out" 2>"$BS_TEST_TMP/broker.err" &
-    echo $! >"$BS_TEST_TMP/broker.pid"
-    for _ in $(seq 50); do [ -s "$BS_TEST_TMP/broker.out" ] && break; sleep 0.1; done
-    [ -s "$BS_TEST_TMP/broker.out" ] || { cat "$BS_TEST_TMP/broker.err"; return 1; }
+    local brokers kind
+    bs_test_broker_start || return 1
     {
         echo "export BS_TEST_PG='${conninfo/dbname=bank/dbname=postgres}'"
-        echo "export BS_TEST_BROKERS='$(head -1 "$BS_TEST_TMP/broker.out")'"
+        echo "export BS_TEST_BROKERS='$brokers'"
+        echo "export BS_TEST_BROKER_KIND='$kind'"
     } >"$BS_TEST_ENV"
     source "$BS_TEST_ENV"
+}
+
+BS_TEST_KAFKA_SH=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/scripts/kafka.sh
+
+bs_test_broker_start() { # sets brokers and kind (see the header)
+    if [ -n "${BS_TEST_BROKERS:-}" ]; then
+        brokers=$BS_TEST_BROKERS kind=${BS_TEST_BROKER:-external}
+        kcat -L -b "$brokers" -m 10 -q >/dev/null 2>&1 ||
+            { echo "BS_TEST_BROKERS=$brokers: no broker answers metadata there"; return 1; }
+        return 0
+    fi
+    kind=${BS_TEST_BROKER:-mock}
+    local port
+    port=$(free_port)
+    case "$kind" in
+    mock)
+        "$BANKSTREAM" broker --port "$port" >"$BS_TEST_TMP/broker.out" 2>"$BS_TEST_TMP/broker.err" &
+        echo $! >"$BS_TEST_TMP/broker.pid"
+        for _ in $(seq 50); do [ -s "$BS_TEST_TMP/broker.out" ] && break; sleep 0.1; done
+        [ -s "$BS_TEST_TMP/broker.out" ] || { cat "$BS_TEST_TMP/broker.err"; return 1; }
+        brokers=$(head -1 "$BS_TEST_TMP/broker.out")
+        ;;
+    kafka)
+        "$BS_TEST_KAFKA_SH" start --dir "$BS_TEST_TMP/kafka" --port "$port" \
+            >"$BS_TEST_TMP/broker.out" 2>"$BS_TEST_TMP/broker.err" ||
+            { cat "$BS_TEST_TMP/broker.err"; return 1; }
+        brokers=$(tail -1 "$BS_TEST_TMP/broker.out")
+        ;;
+    *) echo "BS_TEST_BROKER=$kind: expected mock or kafka"; return 1 ;;
+    esac
+}
+
+mock_only() { # what -> true on the mock broker, else prints why the check is skipped
+    [ "${BS_TEST_BROKER_KIND:-mock}" = mock ] && return 0
+    echo "SKIP (broker is $BS_TEST_BROKER_KIND, not the mock): $*"
+    return 1
 }
 
 bs_test_services_stop() {
@@ -95,6 +135,7 @@ bs_test_services_stop() {
         kill "$(cat "$BS_TEST_TMP/broker.pid")" 2>/dev/null
         wait "$(cat "$BS_TEST_TMP/broker.pid")" 2>/dev/null
     fi
+    [ -f "$BS_TEST_TMP/kafka/kafka.pid" ] && "$BS_TEST_KAFKA_SH" stop --dir "$BS_TEST_TMP/kafka" >/dev/null
     [ -d "$BS_TEST_TMP/pg" ] && "$BANKSTREAM" db stop --dir "$BS_TEST_TMP/pg" >/dev/null 2>&1
     return 0
 }

@@ -57,7 +57,10 @@ group_consume() { # brokers group topic
 }
 
 echo "== metadata of the default topic on the shared broker"
-assert_eq "$(partition_count "$B" bank_transactions)" 4 "partitions of bank_transactions"
+# (Apache Kafka does not create a topic for kcat's metadata request)
+if mock_only "auto-creation of bank_transactions by a metadata request"; then
+    assert_eq "$(partition_count "$B" bank_transactions)" 4 "partitions of bank_transactions"
+fi
 
 echo "== keyed round trip: 100 messages"
 topic=$(new_topic broker_rt)
