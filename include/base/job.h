@@ -3,7 +3,9 @@
  * Sections and keys (jobs/local.ini documents each):
  *   [kafka]    any librdkafka property, passed through unchanged
  *              (bootstrap.servers, group.id, fetch.*, security.*, ...)
- *   [source]   topic
+ *   [source]   topic, wait_seconds (how long the broker or the topic may be
+ *              missing, at start or while running, before the run fails;
+ *              0 = wait for ever)
  *   [batch]    size (messages, > 0), max_ms (0 = count-bounded only)
  *   [postgres] conninfo (libpq; empty = PG* environment or embedded cluster)
  *   [sink]     retry_seconds (how long a lost database is retried)
@@ -39,6 +41,7 @@ void rules_config_default(rules_config_t *cfg);
 
 typedef struct job_config {
     char topic[256];
+    int64_t source_wait_seconds; /* [source] wait_seconds: how long Kafka may be away */
     char conninfo[1024];
     int conninfo_set; /* from the file or --pg */
     int64_t batch_size;

@@ -13,6 +13,12 @@ void log_set_command(const char *cmd);
 
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* log_warn, at most once every `seconds` per key (a library's retry loop
+ * cannot flood the log); the next line printed says how many were held
+ * back. Thread-safe. */
+void log_warn_every(const char *key, int seconds, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Per-batch detail, printed only after log_set_verbose(1). */

@@ -4,8 +4,15 @@
  * The consumer is assigned (not subscribed) to every partition at the
  * offsets the batch log says come next; Kafka's committed offsets are only
  * written afterwards for monitoring (kafka_source_commit). Messages wait in
- * a per-partition FIFO until the coordinator takes them into a batch; a
- * partition whose FIFO grows past its bound is paused until it drains. */
+ * a per-partition FIFO until the cutter takes them into a batch; a partition
+ * whose FIFO grows past its bound is paused until it drains.
+ *
+ * No silent waits: a broker that cannot be reached, a topic that does not
+ * exist yet, an outage while running are reported when they start, every
+ * 10 s while they last and when they end (kafka_health.h), and give up after
+ * `[source] wait_seconds` (0 = wait for ever) with an error that says what
+ * was waited for. Partitions added to the topic while running are picked up
+ * (kafka_source_refresh). */
 #ifndef BS_KAFKA_SOURCE_H
 #define BS_KAFKA_SOURCE_H
 
@@ -17,20 +24,30 @@
 
 typedef struct kafka_source kafka_source_t;
 
-/* Connect, look the topic up and assign all its partitions. start_offsets
- * [0..n_start) are the next offsets to read (-1 or missing = the earliest
- * available). Returns NULL with errstr when the broker is unreachable or the
- * topic does not exist. */
+/* Connect, wait for the topic and assign all its partitions.
+ * start_offsets[0..n_start) are the next offsets to read (-1 or missing =
+ * the earliest available). Returns NULL with errstr when the broker or the
+ * topic did not appear within wait_seconds, or the logged offsets do not fit
+ * the topic. */
 kafka_source_t *kafka_source_open(const job_config_t *job, const int64_t *start_offsets,
                                   int n_start, size_t max_buffered, char *errstr, size_t errsize);
+
+/* Close without waiting on an unreachable broker: a last synchronous commit
+ * of the newest offsets (bounded: 5 s), then destroy without the consumer
+ * close handshake (the batch log is the truth). NULL-safe. */
 void kafka_source_close(kafka_source_t *src);
 
 int kafka_source_partitions(const kafka_source_t *src);
 
-/* Poll for up to timeout_ms, moving messages into the FIFOs. Returns the
- * number of messages added, or -1 with errstr on a fatal consumer error.
- * Transient errors (broker down) are logged once and retried by librdkafka. */
+/* Poll for up to timeout_ms, moving messages into the FIFOs; report outage
+ * transitions. Returns the number of messages added, or -1 with errstr on a
+ * fatal consumer error or an outage longer than wait_seconds. */
 int kafka_source_poll(kafka_source_t *src, int timeout_ms, char *errstr, size_t errsize);
+
+/* Look for partitions added to the topic (a metadata request, at most every
+ * 10 s; cheap otherwise) and assign them from their earliest offset.
+ * Returns the partition count. */
+int kafka_source_refresh(kafka_source_t *src);
 
 size_t kafka_source_buffered(const kafka_source_t *src, int partition);
 /* 1 when the partition is read up to its end (high watermark) and its FIFO
@@ -45,6 +62,11 @@ const rd_kafka_message_t *kafka_source_peek(const kafka_source_t *src, int parti
 void kafka_source_drop(kafka_source_t *src, int partition, size_t n);
 /* Offset the next batch starts at, for a partition. */
 int64_t kafka_source_position(const kafka_source_t *src, int partition);
+/* The end offset of a batch that took every buffered message of a drained
+ * partition: past the last message, and past any transaction markers or
+ * aborted records after it (the partition's end as the broker reported it),
+ * so that neither the next run nor the group's lag counts them. */
+int64_t kafka_source_drained_end(const kafka_source_t *src, int partition, int64_t end_offset);
 /* Record that a batch took the partition up to (excluding) end_offset. */
 void kafka_source_advance(kafka_source_t *src, int partition, int64_t end_offset);
 
@@ -53,7 +75,9 @@ void kafka_source_advance(kafka_source_t *src, int partition, int64_t end_offset
 int64_t kafka_source_lag(kafka_source_t *src, int partition);
 
 /* Commit offsets to Kafka's group coordinator, asynchronously (monitoring
- * only: lag shows in Kafka tools). */
+ * only: lag shows in Kafka tools). Any thread. Offsets never go backwards:
+ * a commit that lands late (librdkafka retries) is followed by one of the
+ * newest offsets. */
 void kafka_source_commit(kafka_source_t *src, const int64_t *end_offsets, int nparts);
 
 #endif

@@ -28,6 +28,7 @@ void job_config_default(job_config_t *job)
 {
     memset(job, 0, sizeof *job);
     strcpy(job->topic, "bank_transactions");
+    job->source_wait_seconds = 300;
     job->batch_size = 10000;
     job->batch_max_ms = 500;
     job->sink_retry_seconds = 120;
@@ -107,6 +108,9 @@ static int on_entry(void *user, const char *section, const char *key, const char
     if (strcmp(section, "source") == 0 && strcmp(key, "topic") == 0) {
         if (!*value || strlen(value) >= sizeof job->topic) BAD("a topic name");
         strcpy(job->topic, value);
+    } else if (strcmp(section, "source") == 0 && strcmp(key, "wait_seconds") == 0) {
+        if (parse_int(value, 0, 86400 * 365, &job->source_wait_seconds))
+            BAD("seconds, 0 = wait for ever");
     } else if (strcmp(section, "batch") == 0 && strcmp(key, "size") == 0) {
         if (parse_int(value, 1, 10000000, &job->batch_size)) BAD("a count from 1 to 10000000");
     } else if (strcmp(section, "batch") == 0 && strcmp(key, "max_ms") == 0) {

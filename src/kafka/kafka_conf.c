@@ -16,11 +16,12 @@
 #include <time.h>
 #include <unistd.h>
 
-/* librdkafka logs through this: only levels 0-2 (emerg, alert, crit) reach
- * stderr; connection errors are reported by the command in its own words. */
+/* librdkafka logs through this: errors and warnings (levels 0-4) reach
+ * stderr, at most one line every 10 s, so that a retry loop cannot flood
+ * it (a client that tracks outages replaces this, kafka_health.h). */
 static void kafka_conf_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
-    if (level <= 2) log_warn("kafka: %s: %s", fac, buf);
+    if (level <= 4) log_warn_every("kafka", 10, "kafka: %s: %s", fac, buf);
 }
 
 int kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, char *errstr,

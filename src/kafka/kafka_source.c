@@ -1,33 +1,67 @@
-/* kafka_source.c - assign-mode consumer with per-partition FIFOs.
+/* kafka_source.c - assign-mode consumer with per-partition FIFOs (see
+ * kafka_source.h).
  *
  * Per partition: a ring of rd_kafka_message_t pointers, the position where
- * the next batch starts, and an end-of-partition flag set by librdkafka's
- * PARTITION_EOF event (enable.partition.eof) and cleared by any message. */
+ * the next batch starts, an end-of-partition flag set by librdkafka's
+ * PARTITION_EOF event (enable.partition.eof) and cleared by any message, and
+ * the end offset that event carried (past transaction markers).
+ *
+ * Commits to the group (monitoring only) are asynchronous, from the sink
+ * thread; their results come back through offset_commit_cb on the polling
+ * thread. librdkafka may complete a retried older commit after a newer one,
+ * so the callback compares what landed with the newest offsets asked for
+ * (`target`, under `mu`) and the next poll commits those again if needed. */
 #include "kafka/kafka_source.h"
-#include "kafka/kafka_conf.h"
 #include "base/log.h"
+#include "kafka/kafka_conf.h"
+#include "kafka/kafka_health.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#define MAX_PARTITIONS   1024
+#define REFRESH_EVERY_US 10000000LL /* look for new partitions every 10 s */
+#define WAIT_REPORT_US   10000000LL /* say again what we wait for every 10 s */
+#define CLOSE_COMMIT_MS  5000
 
 typedef struct partition_fifo {
     rd_kafka_message_t **msgs;
     size_t head, count, cap;
     int64_t position; /* next offset a batch takes */
+    int64_t eof_end;  /* the end offset the last EOF event reported, -1 = none */
     int at_eof;
     int paused;
 } partition_fifo_t;
 
 struct kafka_source {
+    /* First member: librdkafka's callbacks get one opaque pointer, which is
+     * both the health tracker's (kafka_health.c) and, converted, this
+     * source's (on_commit). */
+    kafka_health_t health;
     rd_kafka_t *rk;
-    char topic[256];
+    char topic[256], brokers[256];
     int nparts;
     partition_fifo_t *parts;
     size_t max_buffered;
-    int warned_transport;
+    int64_t wait_seconds;
+    int64_t last_refresh_us;
+    /* group commits (any thread) */
+    pthread_mutex_t mu;
+    int64_t target[MAX_PARTITIONS]; /* newest offsets asked to commit */
+    int ntarget;
+    int recommit; /* a commit landed behind target */
 };
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 static int fifo_push(partition_fifo_t *f, rd_kafka_message_t *m)
 {
@@ -46,73 +80,157 @@ static int fifo_push(partition_fifo_t *f, rd_kafka_message_t *m)
     return 0;
 }
 
-kafka_source_t *kafka_source_open(const job_config_t *job, const int64_t *start_offsets,
-                                  int n_start, size_t max_buffered, char *errstr, size_t errsize)
+/* A group commit landed (polling thread): was it the newest? */
+static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t *offsets, void *opaque)
 {
-    kafka_source_t *src = calloc(1, sizeof *src);
-    rd_kafka_conf_t *conf = NULL;
-    const rd_kafka_metadata_t *md = NULL;
-    rd_kafka_topic_partition_list_t *assign = NULL;
-    if (src == NULL) goto oom;
-    snprintf(src->topic, sizeof src->topic, "%s", job->topic);
-    src->max_buffered = max_buffered;
-
-    conf = kafka_conf_new(job_config_kafka(job, "bootstrap.servers"), NULL, 0, errstr, errsize);
-    if (conf == NULL) goto fail;
-    if (kafka_conf_set(conf, "enable.auto.commit", "false", errstr, errsize) ||
-        kafka_conf_set(conf, "enable.auto.offset.store", "false", errstr, errsize) ||
-        kafka_conf_set(conf, "enable.partition.eof", "true", errstr, errsize) ||
-        /* Positions come from batch_log; if one vanishes under us (retention,
-         * a recreated topic) stop rather than jump elsewhere. */
-        kafka_conf_set(conf, "auto.offset.reset", "error", errstr, errsize) ||
-        /* An empty fetch waits this long even when data arrives meanwhile. */
-        kafka_conf_set(conf, "fetch.wait.max.ms", "20", errstr, errsize) ||
-        kafka_conf_set(conf, "queued.max.messages.kbytes", "65536", errstr, errsize))
-        goto fail;
-    for (int i = 0; i < job->n_kafka_props; i++)
-        if (kafka_conf_set(conf, job->kafka_keys[i], job->kafka_values[i], errstr, errsize))
-            goto fail;
-
-    char rkerr[512];
-    src->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, rkerr, sizeof rkerr);
-    if (src->rk == NULL) {
-        snprintf(errstr, errsize, "cannot create Kafka consumer: %s", rkerr);
-        goto fail;
-    }
-    conf = NULL; /* owned by rk now */
-    rd_kafka_poll_set_consumer(src->rk);
-
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(src->rk, src->topic, NULL);
-    rd_kafka_resp_err_t err = rd_kafka_metadata(src->rk, 0, rkt, &md, 10000);
-    rd_kafka_topic_destroy(rkt);
-    if (err) {
-        snprintf(errstr, errsize,
-                 "cannot reach Kafka at %s: %s; start one with 'bankstream broker' or pass "
-                 "--brokers",
-                 job_config_kafka(job, "bootstrap.servers"), rd_kafka_err2str(err));
-        goto fail;
-    }
-    if (md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt == 0) {
-        snprintf(errstr, errsize, "topic '%s' not found at %s: %s", src->topic,
-                 job_config_kafka(job, "bootstrap.servers"),
-                 md->topic_cnt ? rd_kafka_err2str(md->topics[0].err) : "no metadata");
-        goto fail;
-    }
-    src->nparts = md->topics[0].partition_cnt;
-    rd_kafka_metadata_destroy(md);
-    md = NULL;
-
-    src->parts = calloc((size_t)src->nparts, sizeof *src->parts);
-    assign = rd_kafka_topic_partition_list_new(src->nparts);
-    if (src->parts == NULL || assign == NULL) goto oom;
-    for (int p = 0; p < src->nparts; p++) {
-        int64_t start = p < n_start ? start_offsets[p] : -1, low, high;
-        err = rd_kafka_query_watermark_offsets(src->rk, src->topic, p, &low, &high, 10000);
-        if (err) {
-            snprintf(errstr, errsize, "cannot read offsets of %s [%d]: %s", src->topic, p,
-                     rd_kafka_err2str(err));
-            goto fail;
+    kafka_source_t *src = opaque; /* &src->health, the first member */
+    pthread_mutex_lock(&src->mu);
+    if (err || offsets == NULL) {
+        src->recommit = src->ntarget > 0;
+    } else {
+        for (int i = 0; i < offsets->cnt; i++) {
+            int p = offsets->elems[i].partition;
+            if (p >= 0 && p < src->ntarget &&
+                (offsets->elems[i].err || offsets->elems[i].offset < src->target[p]))
+                src->recommit = 1;
         }
+    }
+    pthread_mutex_unlock(&src->mu);
+}
+
+/* The target offsets as a partition list (NULL when there are none). */
+static rd_kafka_topic_partition_list_t *target_list(kafka_source_t *src)
+{
+    rd_kafka_topic_partition_list_t *l = NULL;
+    pthread_mutex_lock(&src->mu);
+    if (src->ntarget > 0) {
+        l = rd_kafka_topic_partition_list_new(src->ntarget);
+        for (int p = 0; p < src->ntarget; p++)
+            rd_kafka_topic_partition_list_add(l, src->topic, p)->offset = src->target[p];
+    }
+    src->recommit = 0;
+    pthread_mutex_unlock(&src->mu);
+    return l;
+}
+
+void kafka_source_commit(kafka_source_t *src, const int64_t *end_offsets, int nparts)
+{
+    pthread_mutex_lock(&src->mu);
+    if (nparts > MAX_PARTITIONS) nparts = MAX_PARTITIONS;
+    for (int p = 0; p < nparts; p++)
+        if (p >= src->ntarget || end_offsets[p] > src->target[p]) src->target[p] = end_offsets[p];
+    if (nparts > src->ntarget) src->ntarget = nparts;
+    pthread_mutex_unlock(&src->mu);
+    rd_kafka_topic_partition_list_t *l = target_list(src);
+    if (l) rd_kafka_commit(src->rk, l, 1);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Say what we are waiting for: at once, then every 10 s. */
+static void say_waiting(int64_t *last_said, int64_t start, const char *what)
+{
+    int64_t now = mono_us();
+    if (*last_said && now - *last_said < WAIT_REPORT_US) return;
+    if (*last_said == 0)
+        log_warn("%s; waiting", what);
+    else
+        log_warn("%s; still waiting after %.0f s", what, (double)(now - start) / 1e6);
+    *last_said = now;
+}
+
+/* The topic's metadata, waiting (bounded) for the broker and the topic to
+ * appear. Returns the partition count, or -1 with errstr. */
+static int wait_for_topic(kafka_source_t *src, char *errstr, size_t errsize)
+{
+    int64_t start = mono_us(), said = 0;
+    for (;;) {
+        const rd_kafka_metadata_t *md = NULL;
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(src->rk, src->topic, NULL);
+        rd_kafka_resp_err_t err = rd_kafka_metadata(src->rk, 0, rkt, &md, 2000);
+        rd_kafka_topic_destroy(rkt);
+        char what[1024];
+        int nparts = -1;
+        if (err) {
+            snprintf(what, sizeof what, "cannot reach Kafka at %s: %s", src->brokers,
+                     rd_kafka_err2str(err));
+        } else if (md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt == 0) {
+            snprintf(what, sizeof what, "topic '%s' does not exist at Kafka %s (%s)", src->topic,
+                     src->brokers,
+                     md->topic_cnt ? rd_kafka_err2str(md->topics[0].err) : "no metadata");
+        } else {
+            nparts = md->topics[0].partition_cnt;
+        }
+        if (md) rd_kafka_metadata_destroy(md);
+        if (nparts > 0) {
+            if (said)
+                log_info("topic '%s' found after %.0f s", src->topic,
+                         (double)(mono_us() - start) / 1e6);
+            return nparts;
+        }
+        int64_t waited = (mono_us() - start) / 1000000;
+        if (src->wait_seconds > 0 && waited >= src->wait_seconds) {
+            snprintf(errstr, errsize,
+                     "%s after waiting %" PRId64 " s ([source] wait_seconds); start the broker, "
+                     "create the topic or pass --brokers / --topic",
+                     what, waited);
+            return -1;
+        }
+        say_waiting(&said, start, what);
+        struct timespec nap = {0, 200000000};
+        nanosleep(&nap, NULL);
+    }
+}
+
+/* The low and high watermarks of a partition, waiting (bounded). 0 or -1. */
+static int wait_for_watermarks(kafka_source_t *src, int p, int64_t *low, int64_t *high,
+                               char *errstr, size_t errsize)
+{
+    int64_t start = mono_us(), said = 0;
+    for (;;) {
+        rd_kafka_resp_err_t err =
+            rd_kafka_query_watermark_offsets(src->rk, src->topic, p, low, high, 2000);
+        if (!err) return 0;
+        char part[300];
+        snprintf(part, sizeof part, "%s [%d]", src->topic, p);
+        int64_t waited = (mono_us() - start) / 1000000;
+        if (src->wait_seconds > 0 && waited >= src->wait_seconds) {
+            snprintf(errstr, errsize,
+                     "cannot read the offsets of %s: %s (gave up after %" PRId64
+                     " s, [source] wait_seconds)",
+                     part, rd_kafka_err2str(err), waited);
+            return -1;
+        }
+        char what[512];
+        snprintf(what, sizeof what, "cannot read the offsets of %s yet: %s", part,
+                 rd_kafka_err2str(err));
+        say_waiting(&said, start, what);
+    }
+}
+
+/* Room for nparts partitions (new ones zeroed). 0 or -1. */
+static int grow_parts(kafka_source_t *src, int nparts)
+{
+    partition_fifo_t *p = realloc(src->parts, (size_t)nparts * sizeof *p);
+    if (p == NULL) return -1;
+    for (int i = src->nparts; i < nparts; i++) {
+        memset(&p[i], 0, sizeof p[i]);
+        p[i].eof_end = -1;
+    }
+    src->parts = p;
+    return 0;
+}
+
+/* Assign partitions [from, to) at their start offsets (start[p], -1 or
+ * missing = the earliest). 0, or -1 with errstr. */
+static int assign_partitions(kafka_source_t *src, int from, int to, const int64_t *start_offsets,
+                             int n_start, char *errstr, size_t errsize)
+{
+    int64_t empty = 0;
+    rd_kafka_topic_partition_list_t *assign = rd_kafka_topic_partition_list_new(to - from);
+    for (int p = from; p < to; p++) {
+        int64_t start = p < n_start ? start_offsets[p] : -1, low, high;
+        if (wait_for_watermarks(src, p, &low, &high, errstr, errsize) != 0) goto fail;
         if (start > high) {
             /* Resuming there would silently skip whatever the topic holds now. */
             snprintf(errstr, errsize,
@@ -130,22 +248,86 @@ kafka_source_t *kafka_source_open(const job_config_t *job, const int64_t *start_
                          src->topic, p, start, low - 1);
             start = low;
         }
+        empty += high - start;
         src->parts[p].position = start;
         rd_kafka_topic_partition_list_add(assign, src->topic, p)->offset = start;
     }
-    err = rd_kafka_assign(src->rk, assign);
-    if (err) {
+    rd_kafka_error_t *e = rd_kafka_incremental_assign(src->rk, assign);
+    if (e) {
         snprintf(errstr, errsize, "cannot assign partitions of %s: %s", src->topic,
-                 rd_kafka_err2str(err));
+                 rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
         goto fail;
     }
     rd_kafka_topic_partition_list_destroy(assign);
-    return src;
-oom:
-    snprintf(errstr, errsize, "out of memory");
+    if (from == 0 && empty == 0)
+        log_info("topic '%s' has no message to process yet (a new or empty topic)", src->topic);
+    return 0;
 fail:
-    if (md) rd_kafka_metadata_destroy(md);
-    if (assign) rd_kafka_topic_partition_list_destroy(assign);
+    rd_kafka_topic_partition_list_destroy(assign);
+    return -1;
+}
+
+kafka_source_t *kafka_source_open(const job_config_t *job, const int64_t *start_offsets,
+                                  int n_start, size_t max_buffered, char *errstr, size_t errsize)
+{
+    kafka_source_t *src = calloc(1, sizeof *src);
+    rd_kafka_conf_t *conf = NULL;
+    if (src == NULL) {
+        snprintf(errstr, errsize, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&src->mu, NULL);
+    const char *brokers = job_config_kafka(job, "bootstrap.servers");
+    snprintf(src->topic, sizeof src->topic, "%s", job->topic);
+    snprintf(src->brokers, sizeof src->brokers, "%s", brokers ? brokers : "");
+    src->max_buffered = max_buffered;
+    src->wait_seconds = job->source_wait_seconds;
+    kafka_health_init(&src->health, src->brokers);
+
+    conf = kafka_conf_new(brokers, NULL, 0, errstr, errsize);
+    if (conf == NULL) goto fail;
+    if (kafka_conf_set(conf, "enable.auto.commit", "false", errstr, errsize) ||
+        kafka_conf_set(conf, "enable.auto.offset.store", "false", errstr, errsize) ||
+        kafka_conf_set(conf, "enable.partition.eof", "true", errstr, errsize) ||
+        /* Positions come from batch_log; if one vanishes under us (retention,
+         * a recreated topic) stop rather than jump elsewhere. */
+        kafka_conf_set(conf, "auto.offset.reset", "error", errstr, errsize) ||
+        /* An empty fetch waits this long even when data arrives meanwhile. */
+        kafka_conf_set(conf, "fetch.wait.max.ms", "20", errstr, errsize) ||
+        kafka_conf_set(conf, "queued.max.messages.kbytes", "65536", errstr, errsize) ||
+        kafka_health_attach(&src->health, conf, errstr, errsize) != 0)
+        goto fail;
+    rd_kafka_conf_set_offset_commit_cb(conf, on_commit);
+    for (int i = 0; i < job->n_kafka_props; i++)
+        if (kafka_conf_set(conf, job->kafka_keys[i], job->kafka_values[i], errstr, errsize))
+            goto fail;
+
+    char rkerr[512];
+    src->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, rkerr, sizeof rkerr);
+    if (src->rk == NULL) {
+        snprintf(errstr, errsize, "cannot create Kafka consumer: %s", rkerr);
+        goto fail;
+    }
+    conf = NULL; /* owned by rk now */
+    rd_kafka_poll_set_consumer(src->rk);
+
+    int nparts = wait_for_topic(src, errstr, errsize);
+    if (nparts < 0) goto fail;
+    if (nparts > MAX_PARTITIONS) {
+        snprintf(errstr, errsize, "topic '%s' has %d partitions; bankstream reads at most %d",
+                 src->topic, nparts, MAX_PARTITIONS);
+        goto fail;
+    }
+    if (grow_parts(src, nparts) != 0) {
+        snprintf(errstr, errsize, "out of memory");
+        goto fail;
+    }
+    src->nparts = nparts;
+    if (assign_partitions(src, 0, nparts, start_offsets, n_start, errstr, errsize) != 0) goto fail;
+    src->last_refresh_us = mono_us();
+    return src;
+fail:
     if (conf) rd_kafka_conf_destroy(conf);
     kafka_source_close(src);
     return NULL;
@@ -160,15 +342,56 @@ void kafka_source_close(kafka_source_t *src)
     }
     free(src->parts);
     if (src->rk) {
-        rd_kafka_consumer_close(src->rk);
-        rd_kafka_destroy(src->rk);
+        rd_kafka_topic_partition_list_t *l = target_list(src);
+        if (l && !kafka_health_down(&src->health)) { /* the newest offsets, bounded */
+            rd_kafka_queue_t *q = rd_kafka_queue_new(src->rk);
+            if (rd_kafka_commit_queue(src->rk, l, q, NULL, NULL) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                rd_kafka_event_t *ev = rd_kafka_queue_poll(q, CLOSE_COMMIT_MS);
+                if (ev == NULL)
+                    log_warn("Kafka did not confirm the last offsets within %d ms; the batch log "
+                             "has them",
+                             CLOSE_COMMIT_MS);
+                rd_kafka_event_destroy(ev);
+            }
+            rd_kafka_queue_destroy(q);
+        }
+        rd_kafka_topic_partition_list_destroy(l);
+        rd_kafka_destroy_flags(src->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     }
+    kafka_health_free(&src->health);
+    pthread_mutex_destroy(&src->mu);
     free(src);
 }
 
 int kafka_source_partitions(const kafka_source_t *src)
 {
     return src->nparts;
+}
+
+int kafka_source_refresh(kafka_source_t *src)
+{
+    int64_t now = mono_us();
+    if (now - src->last_refresh_us < REFRESH_EVERY_US || kafka_health_down(&src->health))
+        return src->nparts;
+    src->last_refresh_us = now;
+    const rd_kafka_metadata_t *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(src->rk, src->topic, NULL);
+    rd_kafka_resp_err_t err = rd_kafka_metadata(src->rk, 0, rkt, &md, 1000);
+    rd_kafka_topic_destroy(rkt);
+    int n = !err && md->topic_cnt == 1 && !md->topics[0].err ? md->topics[0].partition_cnt : 0;
+    if (md) rd_kafka_metadata_destroy(md);
+    if (n <= src->nparts || n > MAX_PARTITIONS) return src->nparts;
+    char why[512];
+    if (grow_parts(src, n) != 0 ||
+        assign_partitions(src, src->nparts, n, NULL, 0, why, sizeof why) != 0) {
+        log_warn("topic '%s' now has %d partitions, but they could not be added: %s", src->topic, n,
+                 why);
+        return src->nparts;
+    }
+    log_info("topic '%s' grew from %d to %d partitions; reading the new ones from their start",
+             src->topic, src->nparts, n);
+    src->nparts = n;
+    return n;
 }
 
 static void set_paused(kafka_source_t *src, int p, int pause)
@@ -185,52 +408,77 @@ static void set_paused(kafka_source_t *src, int p, int pause)
     f->paused = pause;
 }
 
+/* An error event of the consumer: fatal (-1 with errstr) or transient (0). */
+static int consumer_error(kafka_source_t *src, const rd_kafka_message_t *m, char *errstr,
+                          size_t errsize)
+{
+    char fatal[512];
+    if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET) {
+        snprintf(errstr, errsize,
+                 "%s [%d]: the next offset to process is no longer in the topic (%s); "
+                 "messages were deleted before bankstream read them",
+                 src->topic, (int)m->partition, rd_kafka_message_errstr(m));
+        return -1;
+    }
+    if (rd_kafka_fatal_error(src->rk, fatal, sizeof fatal)) {
+        snprintf(errstr, errsize, "Kafka consumer failed: %s", fatal);
+        return -1;
+    }
+    log_warn_every("kafka-consume", 10, "Kafka: %s; retrying", rd_kafka_message_errstr(m));
+    return 0;
+}
+
 int kafka_source_poll(kafka_source_t *src, int timeout_ms, char *errstr, size_t errsize)
 {
     int added = 0;
     for (;;) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(src->rk, added ? 0 : timeout_ms);
         if (m == NULL) break;
+        int p = m->partition;
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            if (m->partition >= 0 && m->partition < src->nparts)
-                src->parts[m->partition].at_eof = 1;
+            if (p >= 0 && p < src->nparts) {
+                src->parts[p].at_eof = 1;
+                src->parts[p].eof_end = m->offset;
+            }
+            kafka_health_up(&src->health);
             rd_kafka_message_destroy(m);
             continue;
         }
         if (m->err) {
-            char fatal[512];
-            if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET) {
-                snprintf(errstr, errsize,
-                         "%s [%d]: the next offset to process is no longer in the topic (%s); "
-                         "messages were deleted before bankstream read them",
-                         src->topic, (int)m->partition, rd_kafka_message_errstr(m));
-                rd_kafka_message_destroy(m);
-                return -1;
-            }
-            if (rd_kafka_fatal_error(src->rk, fatal, sizeof fatal)) {
-                snprintf(errstr, errsize, "Kafka consumer failed: %s", fatal);
-                rd_kafka_message_destroy(m);
-                return -1;
-            }
-            if (!src->warned_transport) log_warn("Kafka: %s; retrying", rd_kafka_message_errstr(m));
-            src->warned_transport = 1;
+            int rc = consumer_error(src, m, errstr, errsize);
+            rd_kafka_message_destroy(m);
+            if (rc) return -1;
+            continue;
+        }
+        kafka_health_up(&src->health);
+        if (p < 0 || p >= src->nparts) { /* a partition not assigned yet */
             rd_kafka_message_destroy(m);
             continue;
         }
-        src->warned_transport = 0;
-        if (m->partition < 0 || m->partition >= src->nparts) { /* partitions added later */
-            rd_kafka_message_destroy(m);
-            continue;
-        }
-        partition_fifo_t *f = &src->parts[m->partition];
+        partition_fifo_t *f = &src->parts[p];
         f->at_eof = 0;
         if (fifo_push(f, m) != 0) {
             rd_kafka_message_destroy(m);
             snprintf(errstr, errsize, "out of memory buffering Kafka messages");
             return -1;
         }
-        if (f->count >= src->max_buffered) set_paused(src, m->partition, 1);
+        if (f->count >= src->max_buffered) set_paused(src, p, 1);
         if (++added >= 100000) break;
+    }
+    int64_t down = kafka_health_tick(&src->health);
+    if (src->wait_seconds > 0 && down >= src->wait_seconds) {
+        snprintf(errstr, errsize,
+                 "Kafka at %s unreachable for %" PRId64 " s ([source] wait_seconds): %s",
+                 src->brokers, down, src->health.reason[0] ? src->health.reason : "no broker");
+        return -1;
+    }
+    pthread_mutex_lock(&src->mu);
+    int recommit = src->recommit;
+    pthread_mutex_unlock(&src->mu);
+    if (recommit) {
+        rd_kafka_topic_partition_list_t *l = target_list(src);
+        if (l) rd_kafka_commit(src->rk, l, 1);
+        rd_kafka_topic_partition_list_destroy(l);
     }
     return added;
 }
@@ -273,6 +521,12 @@ int64_t kafka_source_position(const kafka_source_t *src, int partition)
     return src->parts[partition].position;
 }
 
+int64_t kafka_source_drained_end(const kafka_source_t *src, int partition, int64_t end_offset)
+{
+    const partition_fifo_t *f = &src->parts[partition];
+    return f->at_eof && f->count == 0 && f->eof_end > end_offset ? f->eof_end : end_offset;
+}
+
 void kafka_source_advance(kafka_source_t *src, int partition, int64_t end_offset)
 {
     src->parts[partition].position = end_offset;
@@ -285,13 +539,4 @@ int64_t kafka_source_lag(kafka_source_t *src, int partition)
         return -1;
     int64_t lag = high - src->parts[partition].position;
     return lag > 0 ? lag : 0;
-}
-
-void kafka_source_commit(kafka_source_t *src, const int64_t *end_offsets, int nparts)
-{
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(nparts);
-    for (int p = 0; p < nparts; p++)
-        rd_kafka_topic_partition_list_add(l, src->topic, p)->offset = end_offsets[p];
-    rd_kafka_commit(src->rk, l, 1);
-    rd_kafka_topic_partition_list_destroy(l);
 }

@@ -148,6 +148,8 @@ static int coord_loop(coord_t *co)
                 log_error("%s", err);
                 return -1;
             }
+            co->cut.nparts = kafka_source_refresh(co->src);
+            coord_progress(co, &last_lag, &last_log);
             continue;
         }
         if (coord_batch(co) != 0) return -1;

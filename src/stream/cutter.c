@@ -124,6 +124,7 @@ batch_t *batch_cut(cutter_t *ct, int ranks)
             b->end_offsets[p] = m->offset + 1;
         }
         kafka_source_drop(ct->src, p, take[p]);
+        b->end_offsets[p] = kafka_source_drained_end(ct->src, p, b->end_offsets[p]);
         kafka_source_advance(ct->src, p, b->end_offsets[p]);
     }
     ct->next_batch_id++;
