@@ -1,5 +1,6 @@
-/* pgsink.h - PostgreSQL side of the processor: recovery reads and the
- * exactly-once batch commit.
+/* pgsink.h - PostgreSQL side of the processor: the exactly-once batch
+ * commit, and the recovery reads as calls into pgstate.h on the sink's
+ * connection and topic.
  *
  * Exactly-once rests on one invariant: a batch's rows (transacoes,
  * transacoes_scores, transacoes_duplicadas, dead_letters) and its batch_log

@@ -1,20 +1,18 @@
-/* pgsink.c - recovery reads and one-transaction batch commits (see pgsink.h).
+/* pgsink.c - one-transaction batch commits (see pgsink.h); the recovery
+ * reads are pgstate's, on the sink's connection and topic.
  *
  * Rows go in with binary COPY (pgcopy.c); the batch_log row with a
  * parameterized INSERT. Order inside the transaction:
  *   BEGIN -> COPY transacoes -> COPY transacoes_scores -> COPY
  *   transacoes_duplicadas -> COPY dead_letters -> INSERT batch_log -> COMMIT */
 #include "pg/pgsink.h"
-#include "h5/h5archive.h"
-#include "base/ids.h"
 #include "base/log.h"
-#include "base/money.h"
 #include "pg/pgconn.h"
 #include "pg/pgcopy.h"
+#include "pg/pgstate.h"
 #include "base/regions.h"
 
 #include <inttypes.h>
-#include <math.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,321 +55,54 @@ void pgsink_close(pgsink_t *s)
     free(s);
 }
 
-static int exec_ok(PGconn *conn, const char *sql, char *errstr, size_t errsize)
-{
-    PGresult *r = PQexec(conn, sql);
-    ExecStatusType st = PQresultStatus(r);
-    int ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
-    if (!ok) snprintf(errstr, errsize, "%s: %s", sql, PQerrorMessage(conn));
-    PQclear(r);
-    return ok ? 0 : -1;
-}
-
-/* "12,0,7" (array_to_string of an offsets array) into offsets[], *n. */
-static void parse_offsets(const char *p, int64_t *offsets, int max, int *n)
-{
-    *n = 0;
-    while (*p && *n < max) {
-        char *end;
-        offsets[(*n)++] = strtoll(p, &end, 10);
-        p = *end == ',' ? end + 1 : end;
-    }
-}
+/* ---- recovery reads: pgstate on this sink's connection and topic ---- */
 
 int pgsink_last_batch(pgsink_t *s, int64_t *batch_id, int64_t *end_offsets, int max_parts,
                       int *nparts, char *errstr, size_t errsize)
 {
-    /* Batch ids are global to the database; offsets belong to our topic. */
-    const char *params[1] = {s->topic};
-    PGresult *r = PQexecParams(s->conn,
-                               "SELECT (SELECT coalesce(max(batch_id), 0) FROM batch_log),"
-                               " (SELECT array_to_string(end_offsets, ',') FROM batch_log"
-                               "  WHERE topic = $1 ORDER BY batch_id DESC LIMIT 1)",
-                               1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        snprintf(errstr, errsize, "reading batch_log: %s(run 'bankstream init' first?)",
-                 PQerrorMessage(s->conn));
-        PQclear(r);
-        return -1;
-    }
-    for (int i = 0; i < max_parts; i++)
-        end_offsets[i] = -1;
-    *batch_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    parse_offsets(PQgetvalue(r, 0, 1), end_offsets, max_parts, nparts);
-    PQclear(r);
-    return 0;
+    return pgstate_last_batch(s->conn, s->topic, batch_id, end_offsets, max_parts, nparts, errstr,
+                              errsize);
 }
 
 int pgsink_database_id(pgsink_t *s, char *out, size_t outsize, char *errstr, size_t errsize)
 {
-    PGresult *r = PQexec(s->conn, "SELECT coalesce((SELECT valor FROM bankstream_meta"
-                                  " WHERE chave = 'database_id'), (SELECT valor FROM"
-                                  " bankstream_meta WHERE chave = 'initialized_at'), '')");
-    int rc = PQresultStatus(r) == PGRES_TUPLES_OK ? 0 : -1;
-    if (rc == 0)
-        snprintf(out, outsize, "%s", PQgetvalue(r, 0, 0));
-    else
-        snprintf(errstr, errsize, "reading bankstream_meta: %s", PQerrorMessage(s->conn));
-    PQclear(r);
-    return rc;
+    return pgstate_database_id(s->conn, out, outsize, errstr, errsize);
 }
 
 int pgsink_batch_offsets(pgsink_t *s, int64_t batch_id, int64_t *end_offsets, int max_parts,
                          int *nparts, char *errstr, size_t errsize)
 {
-    char id[24];
-    snprintf(id, sizeof id, "%" PRId64, batch_id);
-    const char *params[2] = {id, s->topic};
-    PGresult *r = PQexecParams(s->conn,
-                               "SELECT array_to_string(end_offsets, ',') FROM batch_log"
-                               " WHERE batch_id = $1 AND topic = $2",
-                               2, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        snprintf(errstr, errsize, "reading batch_log: %s", PQerrorMessage(s->conn));
-        PQclear(r);
-        return -1;
-    }
-    int found = PQntuples(r) == 1;
-    *nparts = 0;
-    if (found) parse_offsets(PQgetvalue(r, 0, 0), end_offsets, max_parts, nparts);
-    PQclear(r);
-    return found ? 0 : 1;
-}
-
-/* Run COPY ... TO STDOUT (text) and hand each line to `line`. */
-static int copy_out(pgsink_t *s, const char *sql, int (*line)(void *ctx, char *text), void *ctx,
-                    char *errstr, size_t errsize)
-{
-    PGresult *r = PQexec(s->conn, sql);
-    if (PQresultStatus(r) != PGRES_COPY_OUT) {
-        snprintf(errstr, errsize, "%s", PQerrorMessage(s->conn));
-        PQclear(r);
-        return -1;
-    }
-    PQclear(r);
-    char *buf;
-    int n, rc = 0;
-    while ((n = PQgetCopyData(s->conn, &buf, 0)) > 0) {
-        if (rc == 0) {
-            if (n > 0 && buf[n - 1] == '\n') buf[n - 1] = '\0';
-            rc = line(ctx, buf);
-            if (rc != 0) snprintf(errstr, errsize, "bad row from database: %.200s", buf);
-        }
-        PQfreemem(buf);
-    }
-    if (n == -2) {
-        snprintf(errstr, errsize, "%s", PQerrorMessage(s->conn));
-        rc = -1;
-    }
-    while ((r = PQgetResult(s->conn)) != NULL) {
-        if (PQresultStatus(r) != PGRES_COMMAND_OK && rc == 0) {
-            snprintf(errstr, errsize, "%s", PQerrorMessage(s->conn));
-            rc = -1;
-        }
-        PQclear(r);
-    }
-    return rc;
-}
-
-/* Split a COPY text line at tabs into at most max fields (in place). */
-static int split_tabs(char *line, char **fields, int max)
-{
-    int n = 0;
-    fields[n++] = line;
-    for (char *p = line; *p && n < max; p++)
-        if (*p == '\t') {
-            *p = '\0';
-            fields[n++] = p + 1;
-        }
-    return n;
-}
-
-struct user_cb {
-    int (*each)(void *, const user_state_t *);
-    void *ctx;
-};
-
-static int user_line(void *ctx, char *text)
-{
-    struct user_cb *c = ctx;
-    char *f[7];
-    user_state_t u;
-    memset(&u, 0, sizeof u);
-    if (split_tabs(text, f, 7) != 7 || ids_parse(f[0], strlen(f[0]), u.id) != 0) return -1;
-    int region = region_index(f[1], strlen(f[1]));
-    if (region < 0 || money_parse(f[2], &u.balance_cents) != 0) return -1;
-    for (int m = 0; m < MOD_COUNT; m++)
-        if (money_parse(f[3 + m], &u.limit_cents[m]) != 0) return -1;
-    u.region = (uint8_t)region;
-    u.last_approved_us = INT64_MIN;
-    return c->each(c->ctx, &u);
+    return pgstate_batch_offsets(s->conn, s->topic, batch_id, end_offsets, max_parts, nparts,
+                                 errstr, errsize);
 }
 
 int pgsink_each_user(pgsink_t *s, int (*each)(void *ctx, const user_state_t *u), void *ctx,
                      char *errstr, size_t errsize)
 {
-    struct user_cb c = {each, ctx};
-    return copy_out(s,
-                    "COPY (SELECT id_usuario, id_regiao, coalesce(saldo, 0), coalesce(limite_pix, "
-                    "0), coalesce(limite_ted, 0), coalesce(limite_doc, 0), coalesce(limite_boleto, "
-                    "0) FROM usuarios) TO STDOUT",
-                    user_line, &c, errstr, errsize);
-}
-
-struct delta_cb {
-    int (*each)(void *, const ledger_delta_t *);
-    void *ctx;
-};
-
-static int delta_line(void *ctx, char *text)
-{
-    struct delta_cb *c = ctx;
-    char *f[3];
-    ledger_delta_t d;
-    if (split_tabs(text, f, 3) != 3 || ids_parse(f[0], strlen(f[0]), d.id) != 0) return -1;
-    d.delta_cents = strtoll(f[1], NULL, 10);
-    d.last_approved_us = strcmp(f[2], "\\N") == 0 ? INT64_MIN : strtoll(f[2], NULL, 10);
-    return c->each(c->ctx, &d);
+    return pgstate_each_user(s->conn, each, ctx, errstr, errsize);
 }
 
 int pgsink_each_ledger_delta(pgsink_t *s, int64_t after_batch,
                              int (*each)(void *ctx, const ledger_delta_t *d), void *ctx,
                              char *errstr, size_t errsize)
 {
-    struct delta_cb c = {each, ctx};
-    char sql[1024];
-    snprintf(
-        sql, sizeof sql,
-        "COPY (SELECT u, sum(d)::bigint, (extract(epoch FROM max(t)) * 1000000)::bigint FROM ("
-        " SELECT id_usuario_pagador AS u, -(valor_transacao * 100)::bigint AS d, data_horario AS t"
-        " FROM transacoes WHERE status = 'aprovada' AND batch_id > %" PRId64
-        " UNION ALL SELECT id_usuario_recebedor, (valor_transacao * 100)::bigint, NULL"
-        " FROM transacoes WHERE status = 'aprovada' AND batch_id > %" PRId64
-        ") AS x GROUP BY u) TO STDOUT",
-        after_batch, after_batch);
-    return copy_out(s, sql, delta_line, &c, errstr, errsize);
-}
-
-struct id_cb {
-    int (*each)(void *, const uint8_t *);
-    void *ctx;
-};
-
-static int id_line(void *ctx, char *text)
-{
-    struct id_cb *c = ctx;
-    uint8_t id[16];
-    if (ids_parse(text, strlen(text), id) != 0) return -1;
-    return c->each(c->ctx, id);
+    return pgstate_each_ledger_delta(s->conn, after_batch, each, ctx, errstr, errsize);
 }
 
 int pgsink_each_seen_id(pgsink_t *s, int (*each)(void *ctx, const uint8_t id[16]), void *ctx,
                         char *errstr, size_t errsize)
 {
-    struct id_cb c = {each, ctx};
-    return copy_out(s, "COPY (SELECT id_transacao FROM transacoes) TO STDOUT", id_line, &c, errstr,
-                    errsize);
-}
-
-struct archive_cb {
-    int (*each)(void *, const txn_record_t *);
-    void *ctx;
-};
-
-static int name_index(const char *const *names, int n, const char *name)
-{
-    for (int i = 0; i < n; i++)
-        if (names[i] && strcmp(names[i], name) == 0) return i;
-    return -1;
-}
-
-static double score_of(const char *text)
-{
-    return strcmp(text, "\\N") == 0 ? NAN : strtod(text, NULL);
-}
-
-static int archive_line(void *ctx, char *text)
-{
-    struct archive_cb *c = ctx;
-    char *f[16];
-    txn_record_t r;
-    memset(&r, 0, sizeof r);
-    if (split_tabs(text, f, 16) != 16 || ids_parse(f[0], strlen(f[0]), r.txn.id) ||
-        ids_parse(f[1], strlen(f[1]), r.txn.payer) || ids_parse(f[2], strlen(f[2]), r.txn.receiver))
-        return -1;
-    int region = region_index(f[3], strlen(f[3])), modality = modality_index(f[4], strlen(f[4]));
-    int status = name_index(txn_status_names, 3, f[11]);
-    int reason =
-        strcmp(f[12], "\\N") == 0 ? REASON_NONE : name_index(txn_reason_names, REASON_COUNT, f[12]);
-    if (region < 0 || modality < 0 || status < 0 || reason < 0) return -1;
-    r.txn.region = (uint8_t)region;
-    r.txn.modality = (uint8_t)modality;
-    r.txn.time_us = strtoll(f[5], NULL, 10);
-    r.txn.amount_cents = strtoll(f[6], NULL, 10);
-    r.partition = (int32_t)strtol(f[7], NULL, 10);
-    r.offset = strtoll(f[8], NULL, 10);
-    r.kafka_ts_ms = strtoll(f[9], NULL, 10);
-    r.batch_id = strtoll(f[10], NULL, 10);
-    r.status = (uint8_t)status;
-    r.reason = (uint8_t)reason;
-    r.t5 = score_of(f[13]);
-    r.t6 = score_of(f[14]);
-    r.t7 = score_of(f[15]);
-    return c->each(c->ctx, &r);
+    return pgstate_each_seen_id(s->conn, each, ctx, errstr, errsize);
 }
 
 int pgsink_each_archive_row(pgsink_t *s, int64_t after_batch,
                             int (*each)(void *ctx, const txn_record_t *row), void *ctx,
                             char *errstr, size_t errsize)
 {
-    struct archive_cb c = {each, ctx};
-    char *topic = PQescapeLiteral(s->conn, s->topic, strlen(s->topic)), sql[2048];
-    if (topic == NULL) {
-        snprintf(errstr, errsize, "%s", PQerrorMessage(s->conn));
-        return -1;
-    }
-    snprintf(sql, sizeof sql,
-             "COPY (SELECT t.id_transacao, t.id_usuario_pagador, t.id_usuario_recebedor,"
-             " t.id_regiao, t.modalidade_pagamento,"
-             " (extract(epoch FROM t.data_horario) * 1000000)::bigint,"
-             " (t.valor_transacao * 100)::bigint, t.kafka_particao, t.kafka_offset,"
-             " (extract(epoch FROM t.tempo_entrada_kafka) * 1000)::bigint, t.batch_id, t.status,"
-             " t.motivo, s.t5_score, s.t6_score, s.t7_score"
-             " FROM transacoes t LEFT JOIN transacoes_scores s USING (id_transacao)"
-             " WHERE t.batch_id > %" PRId64
-             " AND t.batch_id IN (SELECT batch_id FROM batch_log WHERE topic = %s)"
-             " ORDER BY t.batch_id, t.kafka_particao, t.kafka_offset) TO STDOUT",
-             after_batch, topic);
-    PQfreemem(topic);
-    return copy_out(s, sql, archive_line, &c, errstr, errsize);
+    return pgstate_each_record(s->conn, s->topic, after_batch, each, ctx, errstr, errsize);
 }
 
 /* ---- batch commit ---- */
-
-static int copy_in(pgsink_t *s, const char *sql, char *errstr, size_t errsize)
-{
-    if (s->copy.failed) {
-        snprintf(errstr, errsize, "out of memory building COPY data");
-        return -1;
-    }
-    PGresult *r = PQexec(s->conn, sql);
-    if (PQresultStatus(r) != PGRES_COPY_IN) {
-        snprintf(errstr, errsize, "%s", PQerrorMessage(s->conn));
-        PQclear(r);
-        return -1;
-    }
-    PQclear(r);
-    int rc = 0;
-    if (PQputCopyData(s->conn, s->copy.data, (int)s->copy.len) != 1 ||
-        PQputCopyEnd(s->conn, NULL) != 1)
-        rc = -1;
-    while ((r = PQgetResult(s->conn)) != NULL) {
-        if (PQresultStatus(r) != PGRES_COMMAND_OK) rc = -1;
-        PQclear(r);
-    }
-    if (rc != 0) snprintf(errstr, errsize, "%s", PQerrorMessage(s->conn));
-    return rc;
-}
 
 static void build_transacoes(pgsink_t *s, const batch_t *b)
 {
@@ -501,44 +232,45 @@ static int insert_batch_log(pgsink_t *s, const batch_t *b, char *errstr, size_t 
 
 static int commit_once(pgsink_t *s, const batch_t *b, char *errstr, size_t errsize)
 {
-    if (exec_ok(s->conn, "BEGIN", errstr, errsize) != 0) return -1;
+    if (pgconn_exec(s->conn, "BEGIN", NULL, errstr, errsize) != 0) return -1;
     build_transacoes(s, b);
-    if (copy_in(s,
-                "COPY transacoes (id_transacao, id_usuario_pagador, id_usuario_recebedor,"
-                " id_regiao, modalidade_pagamento, data_horario, valor_transacao,"
-                " transacao_aprovada, tempo_saida_resultado, tempo_entrada_kafka,"
-                " tempo_inicio_processamento, latencia_total_ms, tempo_processamento_ms, status,"
-                " motivo, batch_id, kafka_particao, kafka_offset) FROM STDIN (FORMAT binary)",
-                errstr, errsize) != 0)
+    if (pgcopy_send(
+            s->conn,
+            "COPY transacoes (id_transacao, id_usuario_pagador, id_usuario_recebedor,"
+            " id_regiao, modalidade_pagamento, data_horario, valor_transacao,"
+            " transacao_aprovada, tempo_saida_resultado, tempo_entrada_kafka,"
+            " tempo_inicio_processamento, latencia_total_ms, tempo_processamento_ms, status,"
+            " motivo, batch_id, kafka_particao, kafka_offset) FROM STDIN (FORMAT binary)",
+            &s->copy, errstr, errsize) != 0)
         goto fail;
     build_scores(s, b);
-    if (copy_in(s,
-                "COPY transacoes_scores (id_transacao, t5_score, t6_score, t7_score)"
-                " FROM STDIN (FORMAT binary)",
-                errstr, errsize) != 0)
+    if (pgcopy_send(s->conn,
+                    "COPY transacoes_scores (id_transacao, t5_score, t6_score, t7_score)"
+                    " FROM STDIN (FORMAT binary)",
+                    &s->copy, errstr, errsize) != 0)
         goto fail;
     if (b->n_duplicates) {
         build_duplicates(s, b);
-        if (copy_in(s,
-                    "COPY transacoes_duplicadas (id_transacao, batch_id, kafka_particao,"
-                    " kafka_offset, tempo_entrada_kafka, payload) FROM STDIN (FORMAT binary)",
-                    errstr, errsize) != 0)
+        if (pgcopy_send(s->conn,
+                        "COPY transacoes_duplicadas (id_transacao, batch_id, kafka_particao,"
+                        " kafka_offset, tempo_entrada_kafka, payload) FROM STDIN (FORMAT binary)",
+                        &s->copy, errstr, errsize) != 0)
             goto fail;
     }
     if (b->n_dead) {
         build_dead_letters(s, b);
-        if (copy_in(s,
-                    "COPY dead_letters (batch_id, kafka_particao, kafka_offset,"
-                    " tempo_entrada_kafka, payload, erro) FROM STDIN (FORMAT binary)",
-                    errstr, errsize) != 0)
+        if (pgcopy_send(s->conn,
+                        "COPY dead_letters (batch_id, kafka_particao, kafka_offset,"
+                        " tempo_entrada_kafka, payload, erro) FROM STDIN (FORMAT binary)",
+                        &s->copy, errstr, errsize) != 0)
             goto fail;
     }
     if (insert_batch_log(s, b, errstr, errsize) != 0) goto fail;
-    return exec_ok(s->conn, "COMMIT", errstr, errsize);
+    return pgconn_exec(s->conn, "COMMIT", NULL, errstr, errsize);
 fail:
     if (PQstatus(s->conn) == CONNECTION_OK) {
         char ignored[256];
-        exec_ok(s->conn, "ROLLBACK", ignored, sizeof ignored);
+        pgconn_exec(s->conn, "ROLLBACK", NULL, ignored, sizeof ignored);
     }
     return -1;
 }
