@@ -9,12 +9,12 @@
 #define BS_LOADER_H
 
 #include "cluster/cluster.h"
-#include "pg/pgsink.h"
+#include <libpq-fe.h>
 
 #include <stddef.h>
 #include <stdint.h>
 
-int loader_users(cluster_t *c, pgsink_t *sink, char *errstr, size_t errsize);
-int loader_deltas(cluster_t *c, pgsink_t *sink, int64_t after_batch, char *errstr, size_t errsize);
+int loader_users(cluster_t *c, PGconn *db, char *errstr, size_t errsize);
+int loader_deltas(cluster_t *c, PGconn *db, int64_t after_batch, char *errstr, size_t errsize);
 
 #endif

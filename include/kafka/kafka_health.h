@@ -44,6 +44,10 @@ int64_t kafka_health_tick(kafka_health_t *h);
 /* Mark the cluster reachable (a message or an answer came in). */
 void kafka_health_up(kafka_health_t *h);
 
+/* 1 when a librdkafka log line is about a broker connection failing (what
+ * an outage report summarizes). */
+int kafka_health_is_connection_line(const char *buf);
+
 /* 1 when the cluster is known to be unreachable. */
 int kafka_health_down(kafka_health_t *h);
 

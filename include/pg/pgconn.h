@@ -1,4 +1,5 @@
-/* pgconn.h - find and open the PostgreSQL database bankstream talks to.
+/* pgconn.h - find and open the PostgreSQL database bankstream talks to, and
+ * turn its errors into one line.
  *
  * Resolution order, the same for every command:
  *   1. --pg CONNINFO given on the command line: used as is;
@@ -12,13 +13,38 @@
 #include <libpq-fe.h>
 #include <stddef.h>
 
+/* How long commands wait for a database that is down or starting up, by default. */
+#define PGCONN_WAIT_SECONDS 60
+
 /* Resolve the conninfo into out. Returns 0, or -1 with errstr filled (for
  * example when the embedded cluster cannot be started). */
 int pgconn_resolve(const char *flag_conninfo, char *out, size_t outsize, char *errstr,
                    size_t errsize);
 
-/* Connect; returns a connection or NULL with errstr naming the server and the
- * libpq message. The caller PQfinish()es the connection. */
+/* Connect once; returns a connection or NULL with errstr naming the server
+ * and the libpq message. The caller PQfinish()es the connection. */
 PGconn *pgconn_open(const char *conninfo, char *errstr, size_t errsize);
+
+/* Connect, waiting up to wait_seconds for a server that is unreachable or
+ * starting up (libpq's PQping says no response, or that it rejects
+ * connections for now), with backoff up to 2 s between attempts. Logs a
+ * warning naming host:port and libpq's reason when the wait starts, one
+ * about every 10 s while it lasts and one when connected. A server that
+ * answers and refuses (authentication, no such database, bad options) fails
+ * at once. Returns the connection, or NULL with errstr as pgconn_open's
+ * (plus how long it waited). While waiting, each attempt is bounded by a
+ * connect_timeout of 10 s unless the conninfo or PGCONNECT_TIMEOUT sets one.
+ * wait_seconds 0 is pgconn_open. */
+PGconn *pgconn_open_wait(const char *conninfo, int wait_seconds, char *errstr, size_t errsize);
+
+/* Describe a failure as one line in errstr: "<what>: <message>", the
+ * message being res's primary message and hint, else the connection's
+ * (res may be NULL). */
+void pgconn_error(PGconn *conn, const PGresult *res, const char *what, char *errstr,
+                  size_t errsize);
+
+/* Run sql (one or several statements). Returns 0, or -1 with errstr
+ * "<what> failed: <message>" (what NULL: the SQL's first 80 characters). */
+int pgconn_exec(PGconn *conn, const char *sql, const char *what, char *errstr, size_t errsize);
 
 #endif

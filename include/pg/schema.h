@@ -3,7 +3,8 @@
  * The tables, views and function of the original system (SYSTEM.md), with the
  * same names and columns, plus bankstream's additions: status/motivo and the
  * Kafka position of each result row, transacoes_duplicadas, batch_log (the
- * exactly-once ledger), dead_letters and bankstream_meta.
+ * exactly-once ledger), dead_letters and bankstream_meta; and the tables of
+ * replay's results (replay_runs, replay_resultados).
  *
  * schema_ddl and schema_drop_ddl first take the advisory lock SCHEMA_LOCK_KEY
  * for their transaction, so concurrent creators (several commands started at
@@ -28,6 +29,11 @@ extern const char schema_ddl[];
 /* Drops every bankstream table, view and function (IF EXISTS ... CASCADE). */
 extern const char schema_drop_ddl[];
 
+/* The tables `replay --out postgres` writes (replay_runs,
+ * replay_resultados), idempotent; created by the first replay inside its
+ * own transaction, not by init, and not dropped by schema_drop_ddl. */
+extern const char schema_replay_ddl[];
+
 /* bankstream's tables, in creation order, NULL-terminated. */
 extern const char *const schema_tables[];
 
@@ -36,6 +42,10 @@ extern const char *const schema_tables[];
  * implicit transaction. Returns 0, or -1 with err filled (the caller's
  * transaction is then aborted; without one, nothing was created). */
 int schema_create(PGconn *conn, char *err, size_t errsize);
+
+/* Create the replay tables if missing (schema_replay_ddl), same transaction
+ * rules as schema_create. Returns 0 or -1 with err filled. */
+int schema_create_replay(PGconn *conn, char *err, size_t errsize);
 
 /* Drop the whole schema (schema_drop_ddl), same transaction rules as
  * schema_create. Returns 0 or -1 with err filled. */

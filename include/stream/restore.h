@@ -15,7 +15,7 @@
 
 #include "base/job.h"
 #include "cluster/cluster.h"
-#include "pg/pgsink.h"
+#include <libpq-fe.h>
 #include "stream/archiver.h"
 #include "stream/cutter.h"
 
@@ -34,7 +34,7 @@ typedef struct restored {
 
 /* Restore as above into the ranks' shards, ct->seen and ct->next_batch_id,
  * and arch. 0 with *out filled, or -1 with errstr. */
-int stream_restore(cluster_t *c, pgsink_t *db, const job_config_t *job, cutter_t *ct,
+int stream_restore(cluster_t *c, PGconn *db, const job_config_t *job, cutter_t *ct,
                    archiver_t *arch, restored_t *out, char *errstr, size_t errsize);
 
 #endif

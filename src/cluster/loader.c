@@ -4,6 +4,7 @@
 #include "cluster/loader.h"
 #include "base/log.h"
 #include "engine/exchange.h"
+#include "pg/pgstate.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -20,7 +21,7 @@ typedef struct chunker {
     int *dest, *counts;
     size_t n;
     int64_t missing; /* deltas of users no worker has */
-    pgsink_t *db;    /* where the records come from */
+    PGconn *db;      /* where the records come from */
     int64_t after;   /* deltas: of the batches after this one */
     char err[1024];  /* why a step failed */
 } chunker_t;
@@ -85,7 +86,7 @@ static int on_delta(void *ctx, const ledger_delta_t *d)
 
 /* Read the records with `read` into a chunker (which sends them as it
  * fills), then send the rest. 0 or -1 with errstr. */
-static int load(cluster_t *c, pgsink_t *db, int64_t after, int cmd, size_t record_size,
+static int load(cluster_t *c, PGconn *db, int64_t after, int cmd, size_t record_size,
                 int (*read)(chunker_t *ch, char *, size_t), int64_t *missing, char *errstr,
                 size_t errsize)
 {
@@ -109,24 +110,24 @@ static int load(cluster_t *c, pgsink_t *db, int64_t after, int cmd, size_t recor
 
 static int read_users(chunker_t *ch, char *errstr, size_t errsize)
 {
-    return pgsink_each_user(ch->db, on_user, ch, errstr, errsize);
+    return pgstate_each_user(ch->db, on_user, ch, errstr, errsize);
 }
 
 static int read_deltas(chunker_t *ch, char *errstr, size_t errsize)
 {
-    return pgsink_each_ledger_delta(ch->db, ch->after, on_delta, ch, errstr, errsize);
+    return pgstate_each_ledger_delta(ch->db, ch->after, on_delta, ch, errstr, errsize);
 }
 
-int loader_users(cluster_t *c, pgsink_t *sink, char *errstr, size_t errsize)
+int loader_users(cluster_t *c, PGconn *db, char *errstr, size_t errsize)
 {
-    return load(c, sink, 0, CLUSTER_CMD_USERS, sizeof(user_state_t), read_users, NULL, errstr,
+    return load(c, db, 0, CLUSTER_CMD_USERS, sizeof(user_state_t), read_users, NULL, errstr,
                 errsize);
 }
 
-int loader_deltas(cluster_t *c, pgsink_t *sink, int64_t after_batch, char *errstr, size_t errsize)
+int loader_deltas(cluster_t *c, PGconn *db, int64_t after_batch, char *errstr, size_t errsize)
 {
     int64_t missing = 0;
-    int rc = load(c, sink, after_batch, CLUSTER_CMD_DELTAS, sizeof(ledger_delta_t), read_deltas,
+    int rc = load(c, db, after_batch, CLUSTER_CMD_DELTAS, sizeof(ledger_delta_t), read_deltas,
                   &missing, errstr, errsize);
     if (rc == 0 && missing > 0)
         log_warn("the ledger names %" PRId64 " users missing from usuarios; their balances are "

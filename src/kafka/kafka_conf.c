@@ -4,6 +4,7 @@
  * order given (so a job file or a flag can replace anything set before). */
 #include "kafka/kafka_conf.h"
 #include "base/log.h"
+#include "kafka/kafka_health.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -18,10 +19,13 @@
 
 /* librdkafka logs through this: errors and warnings (levels 0-4) reach
  * stderr, at most one line every 10 s, so that a retry loop cannot flood
- * it (a client that tracks outages replaces this, kafka_health.h). */
+ * it; failures to connect are left to the caller, which probes the cluster
+ * and reports them in its own words (a client that tracks outages replaces
+ * this callback, kafka_health.h). */
 static void kafka_conf_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
-    if (level <= 4) log_warn_every("kafka", 10, "kafka: %s: %s", fac, buf);
+    if (level > 4 || kafka_health_is_connection_line(buf)) return;
+    log_warn_every("kafka", 10, "kafka: %s: %s", fac, buf);
 }
 
 int kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, char *errstr,

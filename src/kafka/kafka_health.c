@@ -101,6 +101,13 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         set_down(h, reason);
 }
 
+int kafka_health_is_connection_line(const char *buf)
+{
+    return strstr(buf, "Connect to") || strstr(buf, "Connection refused") ||
+           strstr(buf, "brokers are down") || strstr(buf, "Receive failed") ||
+           strstr(buf, "Disconnected");
+}
+
 /* librdkafka's log lines: connection failures (level 3) become the outage's
  * reason; other errors and warnings (levels 0-4) are printed, at most one
  * per facility every 10 s so that a retry loop cannot flood the log. */
@@ -108,9 +115,7 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
 {
     kafka_health_t *h = rd_kafka_opaque(rk);
     if (level > 4) return;
-    if (h && (strstr(buf, "Connect to") || strstr(buf, "Connection refused") ||
-              strstr(buf, "brokers are down") || strstr(buf, "Receive failed") ||
-              strstr(buf, "Disconnected"))) {
+    if (h && kafka_health_is_connection_line(buf)) {
         pthread_mutex_lock(&h->mu);
         snprintf(h->reason, sizeof h->reason, "%s", buf);
         pthread_mutex_unlock(&h->mu);

@@ -123,8 +123,10 @@ void kafka_source_commit(kafka_source_t *src, const int64_t *end_offsets, int np
     if (nparts > src->ntarget) src->ntarget = nparts;
     pthread_mutex_unlock(&src->mu);
     rd_kafka_topic_partition_list_t *l = target_list(src);
-    if (l) rd_kafka_commit(src->rk, l, 1);
-    rd_kafka_topic_partition_list_destroy(l);
+    if (l) {
+        rd_kafka_commit(src->rk, l, 1);
+        rd_kafka_topic_partition_list_destroy(l);
+    }
 }
 
 /* Say what we are waiting for: at once, then every 10 s. */
@@ -355,7 +357,7 @@ void kafka_source_close(kafka_source_t *src)
             }
             rd_kafka_queue_destroy(q);
         }
-        rd_kafka_topic_partition_list_destroy(l);
+        if (l) rd_kafka_topic_partition_list_destroy(l);
         rd_kafka_destroy_flags(src->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     }
     kafka_health_free(&src->health);
@@ -477,8 +479,10 @@ int kafka_source_poll(kafka_source_t *src, int timeout_ms, char *errstr, size_t 
     pthread_mutex_unlock(&src->mu);
     if (recommit) {
         rd_kafka_topic_partition_list_t *l = target_list(src);
-        if (l) rd_kafka_commit(src->rk, l, 1);
-        rd_kafka_topic_partition_list_destroy(l);
+        if (l) {
+            rd_kafka_commit(src->rk, l, 1);
+            rd_kafka_topic_partition_list_destroy(l);
+        }
     }
     return added;
 }

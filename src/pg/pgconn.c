@@ -2,13 +2,19 @@
  *
  * Every command resolves its database the same way (see pgconn.h), so that
  * `bankstream init`, `produce` and `run` with no flags all meet in the
- * embedded cluster, which is started on first use. */
+ * embedded cluster, which is started on first use. A server that is down or
+ * starting up is waited for (pgconn_open_wait); whether a failed connection
+ * is worth waiting for is libpq's PQping verdict: no response, or "not
+ * accepting connections yet", is; a server that answered and refused
+ * (authentication, a missing database) is not. */
 #include "pg/pgconn.h"
+#include "base/log.h"
 #include "pg/embedded_pg.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int pgconn_env_set(void)
 {
@@ -56,37 +62,121 @@ static void pgconn_one_line(const char *msg, char *out, size_t size)
     size_t k = 0;
     for (const char *p = msg; *p && k + 3 < size; p++) {
         if (*p == '\n') {
+            while (p[1] == ' ' || p[1] == '\t')
+                p++;
             if (p[1] == '\0') break;
             out[k++] = ';';
             out[k++] = ' ';
         } else {
-            out[k++] = *p;
+            out[k++] = *p == '\t' ? ' ' : *p;
         }
     }
-    out[k] = '\0';
+    if (size > 0) out[k] = '\0';
+}
+
+void pgconn_error(PGconn *conn, const PGresult *res, const char *what, char *errstr, size_t errsize)
+{
+    const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    const char *hint = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_HINT) : NULL;
+    char line[2048];
+    snprintf(line, sizeof line, "%s: %s%s%s%s", what, msg ? msg : PQerrorMessage(conn),
+             hint ? " (hint: " : "", hint ? hint : "", hint ? ")" : "");
+    pgconn_one_line(line, errstr, errsize);
+}
+
+int pgconn_exec(PGconn *conn, const char *sql, const char *what, char *errstr, size_t errsize)
+{
+    PGresult *res = PQexec(conn, sql);
+    ExecStatusType st = PQresultStatus(res);
+    int rc = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? 0 : -1;
+    if (rc != 0) {
+        char head[320];
+        if (what)
+            snprintf(head, sizeof head, "%s failed", what);
+        else
+            snprintf(head, sizeof head, "%.80s failed", sql);
+        pgconn_error(conn, res, head, errstr, errsize);
+    }
+    PQclear(res);
+    return rc;
+}
+
+static double pgconn_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 PGconn *pgconn_open(const char *conninfo, char *errstr, size_t errsize)
 {
-    /* expand_dbname: conninfo may be "k=v ..." or a postgresql:// URI; the
-     * empty conninfo falls back to the PG* environment. */
-    const char *keys[] = {"dbname", "fallback_application_name", NULL};
-    const char *vals[] = {conninfo ? conninfo : "", "bankstream", NULL};
-    PGconn *conn = PQconnectdbParams(keys, vals, 1);
-    if (conn == NULL) {
-        snprintf(errstr, errsize, "cannot connect to PostgreSQL: out of memory");
-        return NULL;
-    }
-    if (PQstatus(conn) == CONNECTION_OK) return conn;
+    return pgconn_open_wait(conninfo, 0, errstr, errsize);
+}
 
-    char msg[768];
-    pgconn_one_line(PQerrorMessage(conn), msg, sizeof msg);
-    const char *host = PQhost(conn), *port = PQport(conn), *db = PQdb(conn);
-    snprintf(errstr, errsize,
-             "cannot connect to PostgreSQL at host=%s port=%s dbname=%s: %s; start it with "
-             "'bankstream db start' or pass --pg",
-             host && *host ? host : "(default)", port && *port ? port : "(default)",
-             db && *db ? db : "(default)", msg);
-    PQfinish(conn);
-    return NULL;
+PGconn *pgconn_open_wait(const char *conninfo, int wait_seconds, char *errstr, size_t errsize)
+{
+    /* expand_dbname: conninfo may be "k=v ..." or a postgresql:// URI; the
+     * empty conninfo falls back to the PG* environment. Keywords apply in
+     * order, so a connect_timeout in the conninfo overrides the one before
+     * it, which is left out when not waiting or when PGCONNECT_TIMEOUT is set. */
+    const char *env_timeout = getenv("PGCONNECT_TIMEOUT");
+    int bound = wait_seconds > 0 && !(env_timeout && *env_timeout);
+    const char *keys[] = {"connect_timeout", "dbname", "fallback_application_name", NULL};
+    const char *vals[] = {"10", conninfo ? conninfo : "", "bankstream", NULL};
+    const char *const *k = keys + !bound, *const *v = vals + !bound;
+    double t0 = pgconn_now(), next_note = 0;
+    unsigned backoff_ms = 100;
+    int waiting = 0, answered = 0;
+    for (;;) {
+        PGconn *conn = PQconnectdbParams(k, v, 1);
+        if (conn == NULL) {
+            snprintf(errstr, errsize, "cannot connect to PostgreSQL: out of memory");
+            return NULL;
+        }
+        const char *host = PQhost(conn), *port = PQport(conn), *db = PQdb(conn);
+        host = host && *host ? host : "(default)";
+        port = port && *port ? port : "(default)";
+        double waited = pgconn_now() - t0;
+        if (PQstatus(conn) == CONNECTION_OK) {
+            if (waiting)
+                log_warn("connected to PostgreSQL at %s:%s after %.1f s", host, port, waited);
+            return conn;
+        }
+        PGPing ping = wait_seconds > 0 ? PQpingParams(k, v, 1) : PQPING_NO_ATTEMPT;
+        if (ping == PQPING_OK && !answered) {
+            /* It answers now: it may just have come up. One more try. */
+            answered = 1;
+            PQfinish(conn);
+            continue;
+        }
+        answered = 0;
+        int transient = ping == PQPING_NO_RESPONSE || ping == PQPING_REJECT;
+        char reason[768];
+        pgconn_one_line(PQerrorMessage(conn), reason, sizeof reason);
+        if (!transient || waited >= wait_seconds) {
+            char waited_for[48] = "";
+            if (waiting) snprintf(waited_for, sizeof waited_for, "waited %.0f s; ", waited);
+            snprintf(errstr, errsize,
+                     "cannot connect to PostgreSQL at host=%s port=%s dbname=%s: %s%s%s%s", host,
+                     port, db && *db ? db : "(default)", reason, ping == PQPING_OK ? "" : "; ",
+                     waited_for,
+                     ping == PQPING_OK ? "" : "start it with 'bankstream db start' or pass --pg");
+            PQfinish(conn);
+            return NULL;
+        }
+        if (!waiting)
+            log_warn("PostgreSQL at %s:%s is not available (%s); waiting up to %d s for it", host,
+                     port, reason, wait_seconds);
+        else if (waited >= next_note)
+            log_warn("still waiting for PostgreSQL at %s:%s after %.0f s (%s)", host, port, waited,
+                     reason);
+        if (!waiting || waited >= next_note) next_note = waited + 10;
+        waiting = 1;
+        PQfinish(conn);
+        double left_ms = (wait_seconds - waited) * 1000;
+        unsigned ms = left_ms < backoff_ms ? (unsigned)left_ms + 1 : backoff_ms;
+        struct timespec nap = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+        nanosleep(&nap, NULL);
+        backoff_ms = backoff_ms < 1000 ? backoff_ms * 2 : 2000;
+    }
 }

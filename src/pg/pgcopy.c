@@ -1,9 +1,17 @@
 /* pgcopy.c - PostgreSQL binary COPY encoding (see the COPY page of the
- * PostgreSQL manual, "Binary Format"). Integers are big-endian; timestamps
- * are µs since 2000-01-01; numeric is base-10000 digits with weight, sign
- * and display scale. */
+ * PostgreSQL manual, "Binary Format"), and the one way bankstream sends COPY
+ * data. Integers are big-endian; timestamps are µs since 2000-01-01; numeric
+ * is base-10000 digits with weight, sign and display scale.
+ *
+ * Sending: open (PQexec gives PGRES_COPY_IN) -> data in chunks of at most
+ * PGCOPY_CHUNK (PQputCopyData takes an int) -> end (PQputCopyEnd, with a
+ * reason to abort) -> results drained until PQgetResult is NULL, the first
+ * failure kept as the one-line error. Every failure path ends the COPY, so
+ * the connection is never left in COPY mode while it is alive. */
 #include "pg/pgcopy.h"
+#include "pg/pgconn.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -159,4 +167,111 @@ void pgcopy_numeric_cents(pgcopy_t *b, int64_t cents)
     put_be(b, 2, 2); /* dscale */
     for (int i = 0; i < ndigits; i++)
         put_be(b, digits[i], 2);
+}
+
+/* ---- sending ---- */
+
+/* Hand len bytes to libpq, PGCOPY_CHUNK at most at a time. */
+static int put_bytes(PGconn *conn, const char *p, size_t len, char *errstr, size_t errsize)
+{
+    while (len > 0) {
+        size_t n = len < PGCOPY_CHUNK ? len : PGCOPY_CHUNK;
+        if (PQputCopyData(conn, p, (int)n) != 1) {
+            pgconn_error(conn, NULL, "sending COPY data failed", errstr, errsize);
+            return -1;
+        }
+        p += n;
+        len -= n;
+    }
+    return 0;
+}
+
+/* End the COPY (abort_reason NULL: cleanly) and drain its results. Returns
+ * 0, or -1 with errstr "<what>: <first error>" (always -1 when aborting). */
+static int finish(PGconn *conn, const char *abort_reason, const char *what, char *errstr,
+                  size_t errsize)
+{
+    int rc = 0;
+    if (PQputCopyEnd(conn, abort_reason) != 1) {
+        pgconn_error(conn, NULL, what, errstr, errsize);
+        rc = -1;
+    }
+    PGresult *res;
+    while ((res = PQgetResult(conn)) != NULL) {
+        ExecStatusType st = PQresultStatus(res);
+        if (st != PGRES_COMMAND_OK && rc == 0) {
+            pgconn_error(conn, res, what, errstr, errsize);
+            rc = -1;
+        }
+        PQclear(res);
+        /* Still in COPY mode (the end was not sent): never loop on it. */
+        if (st == PGRES_COPY_IN && PQputCopyEnd(conn, "bankstream gave up") != 1) break;
+    }
+    return abort_reason ? -1 : rc;
+}
+
+/* "COPY <table> failed" from "COPY <table> (columns) FROM STDIN ...". */
+static void copy_what(const char *sql, char *what, size_t size)
+{
+    int n = (int)strcspn(sql, "(");
+    while (n > 0 && sql[n - 1] == ' ')
+        n--;
+    snprintf(what, size, "%.*s failed", n < 64 ? n : 64, sql);
+}
+
+int pgcopy_stream_open(PGconn *conn, const char *sql, char *errstr, size_t errsize)
+{
+    PGresult *res = PQexec(conn, sql);
+    int rc = PQresultStatus(res) == PGRES_COPY_IN ? 0 : -1;
+    if (rc != 0) {
+        char what[96];
+        copy_what(sql, what, sizeof what);
+        pgconn_error(conn, res, what, errstr, errsize);
+    }
+    PQclear(res);
+    return rc;
+}
+
+void pgcopy_stream_abort(PGconn *conn, const char *reason)
+{
+    char ignored[256];
+    finish(conn, reason ? reason : "aborted by bankstream", "COPY", ignored, sizeof ignored);
+}
+
+int pgcopy_stream_flush(PGconn *conn, pgcopy_t *b, size_t threshold, char *errstr, size_t errsize)
+{
+    if (b->failed) {
+        snprintf(errstr, errsize, "out of memory building the COPY data");
+        pgcopy_stream_abort(conn, errstr);
+        return -1;
+    }
+    if (b->len == 0 || b->len < threshold) return 0;
+    if (put_bytes(conn, b->data, b->len, errstr, errsize) != 0) {
+        pgcopy_stream_abort(conn, "sending COPY data failed");
+        return -1;
+    }
+    b->len = 0;
+    return 0;
+}
+
+int pgcopy_stream_close(PGconn *conn, pgcopy_t *b, char *errstr, size_t errsize)
+{
+    if (b && pgcopy_stream_flush(conn, b, 0, errstr, errsize) != 0) return -1;
+    return finish(conn, NULL, "COPY failed", errstr, errsize);
+}
+
+int pgcopy_send(PGconn *conn, const char *sql, const pgcopy_t *b, char *errstr, size_t errsize)
+{
+    if (b->failed) {
+        snprintf(errstr, errsize, "out of memory building the COPY data");
+        return -1;
+    }
+    if (pgcopy_stream_open(conn, sql, errstr, errsize) != 0) return -1;
+    if (put_bytes(conn, b->data, b->len, errstr, errsize) != 0) {
+        pgcopy_stream_abort(conn, "sending COPY data failed");
+        return -1;
+    }
+    char what[96];
+    copy_what(sql, what, sizeof what);
+    return finish(conn, NULL, what, errstr, errsize);
 }

@@ -9,6 +9,7 @@
  *      system's transacoes) instead of failing later in a COPY.
  *   3. schema_checks below mirrors the CREATE TABLEs: keep them in step. */
 #include "pg/schema.h"
+#include "pg/pgconn.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -154,6 +155,28 @@ const char schema_ddl[] = SCHEMA_LOCK
     "END\n"
     "$fn$;\n";
 
+/* The replay tables: not bankstream's stream state, so neither init nor
+ * --force touches them. SET LOCAL quiets "already exists, skipping". */
+const char schema_replay_ddl[] =
+    "SET LOCAL client_min_messages = warning;\n"
+    "CREATE TABLE IF NOT EXISTS replay_runs (\n"
+    "    replay_id bigserial PRIMARY KEY,\n"
+    "    descricao text NOT NULL,\n"
+    "    started_at timestamptz NOT NULL DEFAULT now()\n"
+    ");\n"
+    "CREATE TABLE IF NOT EXISTS replay_resultados (\n"
+    "    replay_id bigint NOT NULL REFERENCES replay_runs,\n"
+    "    id_transacao uuid NOT NULL,\n"
+    "    batch_id bigint NOT NULL,\n"
+    "    status varchar(14),\n"
+    "    motivo varchar(24),\n"
+    "    transacao_aprovada bool,\n"
+    "    t5_score float,\n"
+    "    t6_score float,\n"
+    "    t7_score float\n"
+    ");\n"
+    "CREATE INDEX IF NOT EXISTS idx_replay_resultados_run ON replay_resultados (replay_id);\n";
+
 const char schema_drop_ddl[] = SCHEMA_LOCK
     "DROP FUNCTION IF EXISTS limpar_transacoes_antigas(integer) CASCADE;\n"
     "DROP VIEW IF EXISTS vw_performance_temporal, vw_performance_stats CASCADE;\n"
@@ -208,33 +231,19 @@ static const struct {
     {"bankstream_meta", "chave text, valor text"},
 };
 
-/* Run a multi-statement string; 0 or -1 with err filled (one line). */
-static int schema_exec(PGconn *conn, const char *sql, const char *what, char *err, size_t errsize)
-{
-    PGresult *res = PQexec(conn, sql);
-    int rc = 0;
-    if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
-        const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-        const char *hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
-        if (!msg) msg = PQerrorMessage(conn);
-        snprintf(err, errsize, "%s failed: %s%s%s%s", what, msg, hint ? " (hint: " : "",
-                 hint ? hint : "", hint ? ")" : "");
-        char *nl = strchr(err, '\n');
-        if (nl) *nl = '\0';
-        rc = -1;
-    }
-    PQclear(res);
-    return rc;
-}
-
 int schema_create(PGconn *conn, char *err, size_t errsize)
 {
-    return schema_exec(conn, schema_ddl, "creating the bankstream schema", err, errsize);
+    return pgconn_exec(conn, schema_ddl, "creating the bankstream schema", err, errsize);
+}
+
+int schema_create_replay(PGconn *conn, char *err, size_t errsize)
+{
+    return pgconn_exec(conn, schema_replay_ddl, "creating the replay tables", err, errsize);
 }
 
 int schema_drop(PGconn *conn, char *err, size_t errsize)
 {
-    return schema_exec(conn, schema_drop_ddl, "dropping the bankstream schema", err, errsize);
+    return pgconn_exec(conn, schema_drop_ddl, "dropping the bankstream schema", err, errsize);
 }
 
 int schema_check(PGconn *conn, char *err, size_t errsize)

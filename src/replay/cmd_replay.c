@@ -15,7 +15,6 @@
 #include "cluster/loader.h"
 #include "base/log.h"
 #include "pg/pgconn.h"
-#include "pg/pgsink.h"
 #include "replay/replay.h"
 #include "replay/replay_out.h"
 #include "engine/rules.h"
@@ -194,7 +193,7 @@ int cmd_replay(int argc, char **argv)
     char err[1024] = "", conninfo[1024] = "";
     replay_out_t out = {0};
     replay_t *replay = NULL;
-    pgsink_t *db = NULL;
+    PGconn *db = NULL;
     int ok = 1;
     if (cluster_init(&e, MPI_COMM_WORLD, &a.job, 1, err, sizeof err) != 0) {
         if (rank == 0) log_error("%s", err);
@@ -213,7 +212,7 @@ int cmd_replay(int argc, char **argv)
     if (rank == 0 && need_db) {
         ok = pgconn_resolve(a.pg, conninfo, sizeof conninfo, err, sizeof err) == 0;
         if (ok && a.snapshot == NULL)
-            ok = (db = pgsink_open(conninfo, 0, "", err, sizeof err)) != NULL;
+            ok = (db = pgconn_open_wait(conninfo, PGCONN_WAIT_SECONDS, err, sizeof err)) != NULL;
         if (!ok) log_error("%s", err);
     }
     if (share_ok(&ok) != 0) goto done;
@@ -273,7 +272,7 @@ int cmd_replay(int argc, char **argv)
     status = rc == 0 ? 0 : 1;
 done:
     replay_close(replay);
-    pgsink_close(db);
+    if (db) PQfinish(db);
     cluster_free(&e);
     MPI_Finalize();
     return status;

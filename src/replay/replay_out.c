@@ -3,6 +3,7 @@
 #include "engine/exchange.h"
 #include "pg/pgconn.h"
 #include "pg/pgcopy.h"
+#include "pg/schema.h"
 #include "engine/rules.h"
 
 #include <libpq-fe.h>
@@ -43,26 +44,6 @@ typedef struct pg_row {
     uint8_t status, reason, pad[6];
 } pg_row_t;
 
-static const char replay_ddl[] =
-    "SET LOCAL client_min_messages = warning;"
-    "CREATE TABLE IF NOT EXISTS replay_runs ("
-    " replay_id bigserial PRIMARY KEY, descricao text NOT NULL,"
-    " started_at timestamptz NOT NULL DEFAULT now());"
-    "CREATE TABLE IF NOT EXISTS replay_resultados ("
-    " replay_id bigint NOT NULL REFERENCES replay_runs, id_transacao uuid NOT NULL,"
-    " batch_id bigint NOT NULL, status varchar(14), motivo varchar(24),"
-    " transacao_aprovada bool, t5_score float, t6_score float, t7_score float);"
-    "CREATE INDEX IF NOT EXISTS idx_replay_resultados_run ON replay_resultados (replay_id);";
-
-static int pg_exec(PGconn *conn, const char *sql, char *errstr, size_t errsize)
-{
-    PGresult *r = PQexec(conn, sql);
-    int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
-    if (!ok) snprintf(errstr, errsize, "%s", PQerrorMessage(conn));
-    PQclear(r);
-    return ok ? 0 : -1;
-}
-
 /* Rank 0: COPY rows[0..n) into replay_resultados. 0 or -1 + errstr. */
 static int pg_copy(pg_out_t *o, const pg_row_t *rows, int n, char *errstr, size_t errsize)
 {
@@ -97,25 +78,11 @@ static int pg_copy(pg_out_t *o, const pg_row_t *rows, int n, char *errstr, size_
         }
     }
     pgcopy_end(c);
-    if (c->failed) {
-        snprintf(errstr, errsize, "out of memory building COPY data");
-        return -1;
-    }
-    PGresult *r = PQexec(o->conn, "COPY replay_resultados (replay_id, id_transacao, batch_id,"
-                                  " status, motivo, transacao_aprovada, t5_score, t6_score,"
-                                  " t7_score) FROM STDIN (FORMAT binary)");
-    int rc = PQresultStatus(r) == PGRES_COPY_IN ? 0 : -1;
-    PQclear(r);
-    if (rc == 0 &&
-        (PQputCopyData(o->conn, c->data, (int)c->len) != 1 || PQputCopyEnd(o->conn, NULL) != 1))
-        rc = -1;
-    while ((r = PQgetResult(o->conn)) != NULL) {
-        if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_COPY_IN) rc = -1;
-        PQclear(r);
-    }
-    if (rc != 0)
-        snprintf(errstr, errsize, "writing replay_resultados: %s", PQerrorMessage(o->conn));
-    return rc;
+    return pgcopy_send(
+        o->conn,
+        "COPY replay_resultados (replay_id, id_transacao, batch_id, status, motivo,"
+        " transacao_aprovada, t5_score, t6_score, t7_score) FROM STDIN (FORMAT binary)",
+        c, errstr, errsize);
 }
 
 /* Collective: the slices of all ranks, in rank (= row) order, to rank 0,
@@ -158,10 +125,10 @@ static int pg_close(void *state, int ok, char *errstr, size_t errsize)
     pg_out_t *o = state;
     int rc = 0;
     if (o->rank == 0) {
-        rc = ok ? pg_exec(o->conn, "COMMIT", errstr, errsize) : -1;
+        rc = ok ? pgconn_exec(o->conn, "COMMIT", NULL, errstr, errsize) : -1;
         if (rc != 0) {
             char ignored[256];
-            pg_exec(o->conn, "ROLLBACK", ignored, sizeof ignored);
+            pgconn_exec(o->conn, "ROLLBACK", NULL, ignored, sizeof ignored);
         }
         PQfinish(o->conn);
         pgcopy_free(&o->copy);
@@ -175,10 +142,10 @@ static int pg_close(void *state, int ok, char *errstr, size_t errsize)
 static int pg_open_root(pg_out_t *o, const char *conninfo, const char *description, char *errstr,
                         size_t errsize)
 {
-    o->conn = pgconn_open(conninfo, errstr, errsize);
+    o->conn = pgconn_open_wait(conninfo, PGCONN_WAIT_SECONDS, errstr, errsize);
     if (o->conn == NULL) return -1;
-    if (pg_exec(o->conn, "BEGIN", errstr, errsize) != 0 ||
-        pg_exec(o->conn, replay_ddl, errstr, errsize) != 0)
+    if (pgconn_exec(o->conn, "BEGIN", NULL, errstr, errsize) != 0 ||
+        schema_create_replay(o->conn, errstr, errsize) != 0)
         return -1;
     const char *params[1] = {description};
     PGresult *r =

@@ -12,7 +12,7 @@
 #include "base/log.h"
 #include "base/timeparse.h"
 #include "kafka/kafka_source.h"
-#include "pg/pgsink.h"
+#include "pg/pgconn.h"
 #include "stream/archiver.h"
 #include "stream/commitq.h"
 #include "stream/cutter.h"
@@ -33,7 +33,7 @@ typedef struct coord {
     cluster_t *c;
     const job_config_t *job;
     metrics_t *metrics;
-    pgsink_t *db; /* the state reads of restore */
+    PGconn *db; /* the state reads of restore */
     stream_sink_t *sink;
     archiver_t *arch;
     kafka_source_t *src;
@@ -174,7 +174,7 @@ static int coord_open(coord_t *co, const char *conninfo)
         snprintf(err, sizeof err, "out of memory");
         goto fail;
     }
-    co->db = pgsink_open(conninfo, job->sink_retry_seconds, job->topic, err, sizeof err);
+    co->db = pgconn_open(conninfo, err, sizeof err);
     if (co->db == NULL) goto fail;
     co->sink = job->sink_off
                    ? sink_none()
@@ -237,7 +237,7 @@ int coordinator_run(cluster_t *c, const job_config_t *job, const char *conninfo)
     archiver_close(co.arch);
     kafka_source_close(co.src);
     sink_close(co.sink);
-    pgsink_close(co.db);
+    if (co.db) PQfinish(co.db);
     cutter_free(&co.cut);
     totals_free(&co.totals);
     return status;

@@ -4,6 +4,7 @@
 #include "base/log.h"
 #include "base/timeparse.h"
 #include "cluster/loader.h"
+#include "pg/pgstate.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -14,7 +15,7 @@
 /* Is the snapshot at path usable: this topic and database, a batch that
  * committed with the same offsets? 1 yes, 0 no (why says), -1 on a database
  * failure (why says). */
-static int snapshot_usable(pgsink_t *db, const char *topic, const char *database_id,
+static int snapshot_usable(PGconn *db, const char *topic, const char *database_id,
                            int64_t last_batch, const char *path, const h5snap_meta_t *meta,
                            char *why, size_t whysize)
 {
@@ -32,8 +33,8 @@ static int snapshot_usable(pgsink_t *db, const char *topic, const char *database
                  path, meta->origin[0] ? meta->origin : "(unknown)", database_id);
         return 0;
     }
-    int found = pgsink_batch_offsets(db, meta->batch_id, logged, RESTORE_MAX_PARTITIONS, &nlogged,
-                                     why, whysize);
+    int found = pgstate_batch_offsets(db, topic, meta->batch_id, logged, RESTORE_MAX_PARTITIONS,
+                                      &nlogged, why, whysize);
     if (found < 0) return -1;
     if (found != 0 || nlogged != meta->nparts ||
         memcmp(logged, meta->end_offsets, sizeof(int64_t) * (size_t)nlogged) != 0) {
@@ -48,7 +49,7 @@ static int snapshot_usable(pgsink_t *db, const char *topic, const char *database
 
 /* Load the newest usable snapshot into the shards. Returns its batch id, 0
  * when none was usable, -1 with errstr. */
-static int64_t load_snapshot(cluster_t *c, pgsink_t *db, const job_config_t *job,
+static int64_t load_snapshot(cluster_t *c, PGconn *db, const job_config_t *job,
                              const restored_t *st, char *errstr, size_t errsize)
 {
     char **paths = NULL, why[1024];
@@ -113,22 +114,22 @@ static int on_record(void *ctx, const txn_record_t *r)
     return rb->stopped ? -1 : 0;
 }
 
-int stream_restore(cluster_t *c, pgsink_t *db, const job_config_t *job, cutter_t *ct,
+int stream_restore(cluster_t *c, PGconn *db, const job_config_t *job, cutter_t *ct,
                    archiver_t *arch, restored_t *st, char *errstr, size_t errsize)
 {
     char err[1024] = "";
     int64_t t0 = timeparse_now_us();
     memset(st, 0, sizeof *st);
-    if (pgsink_last_batch(db, &st->last_batch, st->start_offsets, RESTORE_MAX_PARTITIONS,
-                          &st->nstart, errstr, errsize) != 0 ||
-        pgsink_database_id(db, st->database_id, sizeof st->database_id, errstr, errsize) != 0)
+    if (pgstate_last_batch(db, job->topic, &st->last_batch, st->start_offsets,
+                           RESTORE_MAX_PARTITIONS, &st->nstart, errstr, errsize) != 0 ||
+        pgstate_database_id(db, st->database_id, sizeof st->database_id, errstr, errsize) != 0)
         return -1;
     ct->next_batch_id = st->last_batch + 1;
     st->last_snapshot = load_snapshot(c, db, job, st, errstr, errsize);
     if (st->last_snapshot < 0) return -1;
     int rc = st->last_snapshot > 0 ? 0 : loader_users(c, db, err, sizeof err);
     if (rc == 0) rc = loader_deltas(c, db, st->last_snapshot, err, sizeof err);
-    if (rc == 0) rc = pgsink_each_seen_id(db, on_seen, &ct->seen, err, sizeof err);
+    if (rc == 0) rc = pgstate_each_seen_id(db, on_seen, &ct->seen, err, sizeof err);
     if (rc != 0) {
         snprintf(errstr, errsize, "restoring state from the database failed: %s", err);
         return -1;
@@ -138,7 +139,8 @@ int stream_restore(cluster_t *c, pgsink_t *db, const job_config_t *job, cutter_t
     rebuild_t rb = {arch, st->last_snapshot + 1, 0};
     if (st->last_batch > st->last_snapshot && arch != archiver_none() &&
         arch->append(arch, rb.first, NULL, 0) == 0) {
-        if (pgsink_each_archive_row(db, st->last_snapshot, on_record, &rb, err, sizeof err) == 0)
+        if (pgstate_each_record(db, job->topic, st->last_snapshot, on_record, &rb, err,
+                                sizeof err) == 0)
             log_info("archive of batches %" PRId64 "..%" PRId64 " rebuilt from the database",
                      rb.first, st->last_batch);
         else if (!rb.stopped) {

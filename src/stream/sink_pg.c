@@ -34,41 +34,6 @@ typedef struct pg_sink {
     pgcopy_t copy;
 } pg_sink_t;
 
-static int exec_ok(PGconn *conn, const char *sql, char *errstr, size_t errsize)
-{
-    PGresult *r = PQexec(conn, sql);
-    ExecStatusType st = PQresultStatus(r);
-    int ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
-    if (!ok) snprintf(errstr, errsize, "%s: %s", sql, PQerrorMessage(conn));
-    PQclear(r);
-    return ok ? 0 : -1;
-}
-
-static int copy_in(pg_sink_t *s, const char *sql, char *errstr, size_t errsize)
-{
-    if (s->copy.failed) {
-        snprintf(errstr, errsize, "out of memory building COPY data");
-        return -1;
-    }
-    PGresult *r = PQexec(s->conn, sql);
-    if (PQresultStatus(r) != PGRES_COPY_IN) {
-        snprintf(errstr, errsize, "%s", PQerrorMessage(s->conn));
-        PQclear(r);
-        return -1;
-    }
-    PQclear(r);
-    int rc = 0;
-    if (PQputCopyData(s->conn, s->copy.data, (int)s->copy.len) != 1 ||
-        PQputCopyEnd(s->conn, NULL) != 1)
-        rc = -1;
-    while ((r = PQgetResult(s->conn)) != NULL) {
-        if (PQresultStatus(r) != PGRES_COMMAND_OK) rc = -1;
-        PQclear(r);
-    }
-    if (rc != 0) snprintf(errstr, errsize, "%s", PQerrorMessage(s->conn));
-    return rc;
-}
-
 static void build_transacoes(pg_sink_t *s, const batch_t *b)
 {
     pgcopy_t *c = &s->copy;
@@ -199,44 +164,45 @@ static int insert_batch_log(pg_sink_t *s, const batch_t *b, char *errstr, size_t
 
 static int commit_once(pg_sink_t *s, const batch_t *b, char *errstr, size_t errsize)
 {
-    if (exec_ok(s->conn, "BEGIN", errstr, errsize) != 0) return -1;
+    if (pgconn_exec(s->conn, "BEGIN", NULL, errstr, errsize) != 0) return -1;
     build_transacoes(s, b);
-    if (copy_in(s,
-                "COPY transacoes (id_transacao, id_usuario_pagador, id_usuario_recebedor,"
-                " id_regiao, modalidade_pagamento, data_horario, valor_transacao,"
-                " transacao_aprovada, tempo_saida_resultado, tempo_entrada_kafka,"
-                " tempo_inicio_processamento, latencia_total_ms, tempo_processamento_ms, status,"
-                " motivo, batch_id, kafka_particao, kafka_offset) FROM STDIN (FORMAT binary)",
-                errstr, errsize) != 0)
+    if (pgcopy_send(
+            s->conn,
+            "COPY transacoes (id_transacao, id_usuario_pagador, id_usuario_recebedor,"
+            " id_regiao, modalidade_pagamento, data_horario, valor_transacao,"
+            " transacao_aprovada, tempo_saida_resultado, tempo_entrada_kafka,"
+            " tempo_inicio_processamento, latencia_total_ms, tempo_processamento_ms, status,"
+            " motivo, batch_id, kafka_particao, kafka_offset) FROM STDIN (FORMAT binary)",
+            &s->copy, errstr, errsize) != 0)
         goto fail;
     build_scores(s, b);
-    if (copy_in(s,
-                "COPY transacoes_scores (id_transacao, t5_score, t6_score, t7_score)"
-                " FROM STDIN (FORMAT binary)",
-                errstr, errsize) != 0)
+    if (pgcopy_send(s->conn,
+                    "COPY transacoes_scores (id_transacao, t5_score, t6_score, t7_score)"
+                    " FROM STDIN (FORMAT binary)",
+                    &s->copy, errstr, errsize) != 0)
         goto fail;
     if (b->counts.duplicates) {
         build_duplicates(s, b);
-        if (copy_in(s,
-                    "COPY transacoes_duplicadas (id_transacao, batch_id, kafka_particao,"
-                    " kafka_offset, tempo_entrada_kafka, payload) FROM STDIN (FORMAT binary)",
-                    errstr, errsize) != 0)
+        if (pgcopy_send(s->conn,
+                        "COPY transacoes_duplicadas (id_transacao, batch_id, kafka_particao,"
+                        " kafka_offset, tempo_entrada_kafka, payload) FROM STDIN (FORMAT binary)",
+                        &s->copy, errstr, errsize) != 0)
             goto fail;
     }
     if (b->counts.dead) {
         build_dead_letters(s, b);
-        if (copy_in(s,
-                    "COPY dead_letters (batch_id, kafka_particao, kafka_offset,"
-                    " tempo_entrada_kafka, payload, erro) FROM STDIN (FORMAT binary)",
-                    errstr, errsize) != 0)
+        if (pgcopy_send(s->conn,
+                        "COPY dead_letters (batch_id, kafka_particao, kafka_offset,"
+                        " tempo_entrada_kafka, payload, erro) FROM STDIN (FORMAT binary)",
+                        &s->copy, errstr, errsize) != 0)
             goto fail;
     }
     if (insert_batch_log(s, b, errstr, errsize) != 0) goto fail;
-    return exec_ok(s->conn, "COMMIT", errstr, errsize);
+    return pgconn_exec(s->conn, "COMMIT", NULL, errstr, errsize);
 fail:
     if (PQstatus(s->conn) == CONNECTION_OK) {
         char ignored[256];
-        exec_ok(s->conn, "ROLLBACK", ignored, sizeof ignored);
+        pgconn_exec(s->conn, "ROLLBACK", NULL, ignored, sizeof ignored);
     }
     return -1;
 }

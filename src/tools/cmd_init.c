@@ -15,7 +15,6 @@
 #include "base/cli.h"
 #include "commands.h"
 #include "base/log.h"
-#include "base/money.h"
 #include "pg/pgconn.h"
 #include "pg/pgcopy.h"
 #include "base/refdata.h"
@@ -30,30 +29,32 @@
 #include <string.h>
 #include <time.h>
 
-#define INIT_CHUNK (1 << 20)
-
 typedef struct init_opts {
     const char *pg;
     int64_t users;
     int64_t seed;
+    int64_t pg_wait;
     int force;
 } init_opts_t;
 
 static void init_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: bankstream init [--pg CONNINFO] [--users N] [--seed S] [--force]\n"
-            "\n"
-            "Create bankstream's tables, views and function in the database and load the\n"
-            "reference data: the 27 regions and N users drawn from seed S. Runs as one\n"
-            "transaction; running it again with the same N and S changes nothing.\n"
-            "\n"
-            "  --pg CONNINFO  libpq conninfo or URI (default: PG* environment, else the\n"
-            "                 embedded cluster under $BANKSTREAM_PGDIR or ./var/pg)\n"
-            "  --users N      number of users, 1..%d (default %d)\n"
-            "  --seed S       generator seed (default %d)\n"
-            "  --force        drop and recreate bankstream's tables (all data!) and reload\n",
-            REFDATA_MAX_USERS, REFDATA_DEFAULT_USERS, REFDATA_DEFAULT_SEED);
+    fprintf(
+        out,
+        "usage: bankstream init [--pg CONNINFO] [--pg-wait S] [--users N] [--seed S] [--force]\n"
+        "\n"
+        "Create bankstream's tables, views and function in the database and load the\n"
+        "reference data: the 27 regions and N users drawn from seed S. Runs as one\n"
+        "transaction; running it again with the same N and S changes nothing.\n"
+        "\n"
+        "  --pg CONNINFO  libpq conninfo or URI (default: PG* environment, else the\n"
+        "                 embedded cluster under $BANKSTREAM_PGDIR or ./var/pg)\n"
+        "  --pg-wait S    wait up to S seconds for a database that is down or starting\n"
+        "                 up (default %d)\n"
+        "  --users N      number of users, 1..%d (default %d)\n"
+        "  --seed S       generator seed (default %d)\n"
+        "  --force        drop and recreate bankstream's tables (all data!) and reload\n",
+        PGCONN_WAIT_SECONDS, REFDATA_MAX_USERS, REFDATA_DEFAULT_USERS, REFDATA_DEFAULT_SEED);
 }
 
 static double init_now(void)
@@ -63,117 +64,43 @@ static double init_now(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* Keep a libpq message to one line. */
-static void init_one_line(char *s)
-{
-    for (char *p = s; *p; p++)
-        if (*p == '\n') *p = (p[1] ? ' ' : '\0');
-}
-
-/* Describe a failed result (or connection) in err, as one line. */
-static void init_pgerr(PGconn *conn, const PGresult *res, const char *what, char *err,
-                       size_t errsize)
-{
-    const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-    const char *hint = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_HINT) : NULL;
-    if (!msg) msg = PQerrorMessage(conn);
-    snprintf(err, errsize, "%s: %s%s%s%s", what, msg, hint ? " (hint: " : "", hint ? hint : "",
-             hint ? ")" : "");
-    init_one_line(err);
-}
-
-/* Run one command; 0 or -1 with err filled. */
-static int init_exec(PGconn *conn, const char *sql, char *err, size_t errsize)
-{
-    PGresult *res = PQexec(conn, sql);
-    ExecStatusType st = PQresultStatus(res);
-    int rc = (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) ? 0 : -1;
-    if (rc) {
-        char what[96];
-        snprintf(what, sizeof what, "%.80s failed", sql);
-        init_pgerr(conn, res, what, err, errsize);
-    }
-    PQclear(res);
-    return rc;
-}
-
-/* Stream len bytes of COPY data. */
-static int init_put(PGconn *conn, const char *buf, size_t len, char *err, size_t errsize)
-{
-    if (len == 0) return 0;
-    if (PQputCopyData(conn, buf, (int)len) != 1) {
-        snprintf(err, errsize, "sending COPY data failed: %s", PQerrorMessage(conn));
-        init_one_line(err);
-        return -1;
-    }
-    return 0;
-}
-
-/* Finish a COPY begun by PQexec(sql): end it (or abort it with a reason when
- * failed) and collect the result. Returns 0 or -1 with err filled. */
-static int init_copy_end(PGconn *conn, int failed, char *err, size_t errsize)
-{
-    int rc = failed ? -1 : 0;
-    if (PQputCopyEnd(conn, failed ? "aborted by bankstream init" : NULL) != 1 && !failed) {
-        snprintf(err, errsize, "ending COPY failed: %s", PQerrorMessage(conn));
-        rc = -1;
-    }
-    PGresult *res;
-    while ((res = PQgetResult(conn)) != NULL) {
-        if (PQresultStatus(res) != PGRES_COMMAND_OK && !failed && rc == 0) {
-            init_pgerr(conn, res, "COPY failed", err, errsize);
-            rc = -1;
-        }
-        PQclear(res);
-    }
-    if (rc) init_one_line(err);
-    return rc;
-}
-
-static int init_copy_begin(PGconn *conn, const char *sql, char *err, size_t errsize)
-{
-    PGresult *res = PQexec(conn, sql);
-    int rc = PQresultStatus(res) == PGRES_COPY_IN ? 0 : -1;
-    if (rc) init_pgerr(conn, res, "starting COPY failed", err, errsize);
-    PQclear(res);
-    return rc;
-}
-
 static int init_load_regions(PGconn *conn, uint64_t seed, char *err, size_t errsize)
 {
-    if (init_copy_begin(conn,
-                        "COPY regioes (id_regiao, latitude, longitude, media_transacional_mensal,"
-                        " num_fraudes_ult_30d) FROM STDIN (FREEZE)",
-                        err, errsize) != 0)
-        return -1;
     refdata_region_t regs[REGION_COUNT];
     refdata_regions_generate(seed, regs);
-    char buf[REGION_COUNT * 96];
-    size_t len = 0;
+    pgcopy_t b = {0};
+    pgcopy_begin(&b);
     for (int i = 0; i < REGION_COUNT; i++) {
-        char media[32];
-        money_format(regs[i].media_cents, media, sizeof media);
-        len += (size_t)snprintf(buf + len, sizeof buf - len, "%s\t%.2f\t%.2f\t%s\t%d\n",
-                                region_table[i].code, region_table[i].latitude,
-                                region_table[i].longitude, media, regs[i].fraudes);
+        pgcopy_row(&b, 5);
+        pgcopy_text(&b, region_table[i].code, 2);
+        pgcopy_float8(&b, region_table[i].latitude);
+        pgcopy_float8(&b, region_table[i].longitude);
+        pgcopy_numeric_cents(&b, regs[i].media_cents);
+        pgcopy_int4(&b, regs[i].fraudes);
     }
-    int failed = init_put(conn, buf, len, err, errsize) != 0;
-    return init_copy_end(conn, failed, err, errsize);
+    pgcopy_end(&b);
+    int rc = pgcopy_send(conn,
+                         "COPY regioes (id_regiao, latitude, longitude, media_transacional_mensal,"
+                         " num_fraudes_ult_30d) FROM STDIN (FORMAT binary, FREEZE)",
+                         &b, err, errsize);
+    pgcopy_free(&b);
+    return rc;
 }
 
+/* Users are generated while they stream out, PGCOPY_CHUNK at a time. */
 static int init_load_users(PGconn *conn, int64_t n, uint64_t seed, char *err, size_t errsize)
 {
-    if (init_copy_begin(conn,
-                        "COPY usuarios (id_usuario, id_regiao, saldo, limite_pix, limite_ted,"
-                        " limite_doc, limite_boleto) FROM STDIN (FORMAT binary, FREEZE)",
-                        err, errsize) != 0)
+    if (pgcopy_stream_open(conn,
+                           "COPY usuarios (id_usuario, id_regiao, saldo, limite_pix, limite_ted,"
+                           " limite_doc, limite_boleto) FROM STDIN (FORMAT binary, FREEZE)",
+                           err, errsize) != 0)
         return -1;
     pgcopy_t b = {0};
     pgcopy_begin(&b);
-    int failed = 0;
     rng_t r;
     refdata_users_seed(&r, seed);
-    for (int64_t i = 0; i < n && !failed; i++) {
+    int rc = 0;
+    for (int64_t i = 0; i < n && rc == 0; i++) {
         refdata_user_t u;
         refdata_user_next(&r, &u);
         pgcopy_row(&b, 7);
@@ -182,27 +109,14 @@ static int init_load_users(PGconn *conn, int64_t n, uint64_t seed, char *err, si
         pgcopy_numeric_cents(&b, u.saldo_cents);
         for (int k = 0; k < 4; k++)
             pgcopy_numeric_cents(&b, u.limite_cents);
-        if (b.len > INIT_CHUNK - 256 || b.failed) {
-            if (b.failed) {
-                snprintf(err, errsize, "out of memory for the COPY buffer");
-                failed = 1;
-            } else {
-                failed = init_put(conn, b.data, b.len, err, errsize) != 0;
-            }
-            b.len = 0;
-        }
+        rc = pgcopy_stream_flush(conn, &b, PGCOPY_CHUNK, err, errsize);
     }
-    if (!failed) {
+    if (rc == 0) {
         pgcopy_end(&b);
-        if (b.failed) {
-            snprintf(err, errsize, "out of memory for the COPY buffer");
-            failed = 1;
-        } else {
-            failed = init_put(conn, b.data, b.len, err, errsize) != 0;
-        }
+        rc = pgcopy_stream_close(conn, &b, err, errsize);
     }
     pgcopy_free(&b);
-    return init_copy_end(conn, failed, err, errsize);
+    return rc;
 }
 
 /* What bankstream_meta says. */
@@ -220,19 +134,20 @@ static int init_read_meta(PGconn *conn, int force, init_meta_t *m, char *err, si
     memset(m, 0, sizeof *m);
     PGresult *res = NULL;
     int rc = -1;
-    if (init_exec(conn, "SAVEPOINT init_meta", err, errsize) != 0) return -1;
+    if (pgconn_exec(conn, "SAVEPOINT init_meta", NULL, err, errsize) != 0) return -1;
     res = PQexec(conn, "SELECT chave::text, valor::text FROM bankstream_meta"
                        " WHERE chave IN ('users', 'seed', 'schema_version')");
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
         int missing = state && !strcmp(state, "42P01"); /* undefined_table */
         if (!missing)
-            init_pgerr(conn, res,
-                       "reading bankstream_meta failed (use --force to drop and recreate it)", err,
-                       errsize);
+            pgconn_error(conn, res,
+                         "reading bankstream_meta failed (use --force to drop and recreate it)",
+                         err, errsize);
         PQclear(res);
         res = NULL;
-        if (init_exec(conn, "ROLLBACK TO SAVEPOINT init_meta", err, errsize) != 0) goto done;
+        if (pgconn_exec(conn, "ROLLBACK TO SAVEPOINT init_meta", NULL, err, errsize) != 0)
+            goto done;
         if (missing || force) rc = 0;
         goto done;
     }
@@ -245,7 +160,7 @@ static int init_read_meta(PGconn *conn, int force, init_meta_t *m, char *err, si
         if (!strcmp(k, "schema_version")) m->version = v;
     }
     m->initialized = have_users && have_seed;
-    rc = init_exec(conn, "RELEASE SAVEPOINT init_meta", err, errsize);
+    rc = pgconn_exec(conn, "RELEASE SAVEPOINT init_meta", NULL, err, errsize);
 done:
     PQclear(res);
     return rc;
@@ -262,7 +177,7 @@ static int init_check_empty(PGconn *conn, char *err, size_t errsize)
         int bad = PQresultStatus(res) != PGRES_TUPLES_OK;
         int full = !bad && !strcmp(PQgetvalue(res, 0, 0), "t");
         if (bad) {
-            init_pgerr(conn, res, "reading a bankstream table failed", err, errsize);
+            pgconn_error(conn, res, "reading a bankstream table failed", err, errsize);
         } else if (full) {
             snprintf(err, errsize,
                      "table %s already holds rows that 'bankstream init' did not load; use "
@@ -290,7 +205,7 @@ static int init_write_meta(PGconn *conn, const init_opts_t *o, char *err, size_t
         " ON CONFLICT (chave) DO UPDATE SET valor = EXCLUDED.valor",
         3, NULL, params, NULL, NULL, 0);
     int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : -1;
-    if (rc) init_pgerr(conn, res, "writing bankstream_meta failed", err, errsize);
+    if (rc) pgconn_error(conn, res, "writing bankstream_meta failed", err, errsize);
     PQclear(res);
     return rc;
 }
@@ -302,9 +217,9 @@ enum { INIT_LOADED = 0, INIT_ALREADY = 1, INIT_FAILED = -1, INIT_REFUSED = -2 };
 static int init_run(PGconn *conn, const init_opts_t *o, init_meta_t *m, char *err, size_t errsize)
 {
     int rc = INIT_FAILED;
-    if (init_exec(conn, "SET client_min_messages = warning", err, errsize) != 0) return rc;
-    if (init_exec(conn, "BEGIN", err, errsize) != 0) return rc;
-    if (init_exec(conn, schema_lock_sql, err, errsize) != 0) goto rollback;
+    if (pgconn_exec(conn, "SET client_min_messages = warning", NULL, err, errsize) != 0) return rc;
+    if (pgconn_exec(conn, "BEGIN", NULL, err, errsize) != 0) return rc;
+    if (pgconn_exec(conn, schema_lock_sql, NULL, err, errsize) != 0) goto rollback;
     if (init_read_meta(conn, o->force, m, err, errsize) != 0) goto rollback;
     if (m->initialized && !o->force) {
         if (m->users == o->users && m->seed == o->seed && m->version == SCHEMA_VERSION) {
@@ -331,24 +246,24 @@ static int init_run(PGconn *conn, const init_opts_t *o, init_meta_t *m, char *er
     }
     /* Empty the two tables in this transaction (COPY FREEZE, no WAL with
      * wal_level=minimal) and build the user key after the load. */
-    if (init_exec(conn,
-                  "TRUNCATE regioes, usuarios;"
-                  " ALTER TABLE usuarios DROP CONSTRAINT IF EXISTS usuarios_pkey",
-                  err, errsize) != 0)
+    if (pgconn_exec(conn,
+                    "TRUNCATE regioes, usuarios;"
+                    " ALTER TABLE usuarios DROP CONSTRAINT IF EXISTS usuarios_pkey",
+                    NULL, err, errsize) != 0)
         goto rollback;
     if (init_load_regions(conn, (uint64_t)o->seed, err, errsize) != 0) goto rollback;
     if (init_load_users(conn, o->users, (uint64_t)o->seed, err, errsize) != 0) goto rollback;
-    if (init_exec(conn,
-                  "ALTER TABLE usuarios ADD CONSTRAINT usuarios_pkey PRIMARY KEY (id_usuario)", err,
-                  errsize) != 0)
+    if (pgconn_exec(conn,
+                    "ALTER TABLE usuarios ADD CONSTRAINT usuarios_pkey PRIMARY KEY (id_usuario)",
+                    NULL, err, errsize) != 0)
         goto rollback;
     if (init_write_meta(conn, o, err, errsize) != 0) goto rollback;
-    if (init_exec(conn, "COMMIT", err, errsize) != 0) return INIT_FAILED;
+    if (pgconn_exec(conn, "COMMIT", NULL, err, errsize) != 0) return INIT_FAILED;
     return INIT_LOADED;
 rollback:
     if (PQtransactionStatus(conn) != PQTRANS_IDLE) {
         char ignored[256];
-        init_exec(conn, "ROLLBACK", ignored, sizeof ignored);
+        pgconn_exec(conn, "ROLLBACK", NULL, ignored, sizeof ignored);
     }
     return rc;
 }
@@ -356,11 +271,15 @@ rollback:
 int cmd_init(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"pg", required_argument, NULL, 'p'},   {"users", required_argument, NULL, 'u'},
-        {"seed", required_argument, NULL, 's'}, {"force", no_argument, NULL, 'f'},
-        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
+        {"pg", required_argument, NULL, 'p'},
+        {"users", required_argument, NULL, 'u'},
+        {"seed", required_argument, NULL, 's'},
+        {"force", no_argument, NULL, 'f'},
+        {"pg-wait", required_argument, NULL, 'w'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
-    init_opts_t o = {NULL, REFDATA_DEFAULT_USERS, REFDATA_DEFAULT_SEED, 0};
+    init_opts_t o = {NULL, REFDATA_DEFAULT_USERS, REFDATA_DEFAULT_SEED, PGCONN_WAIT_SECONDS, 0};
     int c;
     opterr = 0;
     optind = 1;
@@ -378,6 +297,9 @@ int cmd_init(int argc, char **argv)
         case 'f':
             o.force = 1;
             break;
+        case 'w':
+            if (cli_parse_int64("--pg-wait", optarg, 0, 86400, &o.pg_wait) != 0) return 2;
+            break;
         case 'h':
             init_usage(stdout);
             return 0;
@@ -392,7 +314,7 @@ int cmd_init(int argc, char **argv)
         log_error("%s", err);
         return 1;
     }
-    PGconn *conn = pgconn_open(conninfo, err, sizeof err);
+    PGconn *conn = pgconn_open_wait(conninfo, (int)o.pg_wait, err, sizeof err);
     if (!conn) {
         log_error("%s", err);
         return 1;
@@ -405,7 +327,7 @@ int cmd_init(int argc, char **argv)
     switch (rc) {
     case INIT_LOADED:
         /* Fresh statistics for the planner; not part of the transaction. */
-        if (init_exec(conn, "ANALYZE regioes, usuarios", err, sizeof err) != 0)
+        if (pgconn_exec(conn, "ANALYZE regioes, usuarios", NULL, err, sizeof err) != 0)
             log_warn("ANALYZE after loading failed: %s", err);
         printf("initialized: %" PRId64 " users, %d regions, seed %" PRId64 " in %.2f s\n", o.users,
                REGION_COUNT, o.seed, secs);

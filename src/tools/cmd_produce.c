@@ -831,7 +831,7 @@ int cmd_produce(int argc, char **argv)
     rc = 1;
 
     if (pgconn_resolve(o.pg, conninfo, sizeof conninfo, errstr, sizeof errstr) != 0) goto fail;
-    pg = pgconn_open(conninfo, errstr, sizeof errstr);
+    pg = pgconn_open_wait(conninfo, PGCONN_WAIT_SECONDS, errstr, sizeof errstr);
     if (pg == NULL) goto fail;
     if (produce_load_users(pg, &users, &n_users, errstr, sizeof errstr) != 0) goto fail;
     if (n_users < 2) {

@@ -105,6 +105,82 @@ assert_eq "$("$BANKSTREAM" db start --dir "$dir")" "$want" "start after a kill"
 assert_eq "$(psql_q "$want" "SELECT x FROM keep_me")" 42 "data kept across a kill"
 "$BANKSTREAM" db stop --dir "$dir" >/dev/null
 
+# --- a database that is down at start is waited for (--pg-wait): a warning
+# naming host:port and libpq's reason when the wait starts, one when connected
+errf="$work/wait.err"
+"$BANKSTREAM" init --pg "$want" --users 50 --pg-wait 60 >/dev/null 2>"$errf" &
+initpid=$!
+for _ in $(seq 100); do grep -q "waiting up to 60 s" "$errf" && break; sleep 0.1; done
+assert_contains "$(head -1 "$errf")" "warning: PostgreSQL at 127.0.0.1:$port is not available (connection to server" \
+    "warning when the wait starts"
+"$BANKSTREAM" db start --dir "$dir" >/dev/null
+rc=0; wait "$initpid" || rc=$?
+assert_eq "$rc" 0 "exit status of an init that waited for the server"
+assert_contains "$(tail -1 "$errf")" "warning: connected to PostgreSQL at 127.0.0.1:$port after" \
+    "line when connected"
+# A server that answers and refuses (here: no such database) is not waited for.
+t0=$SECONDS
+rc=0; err=$("$BANKSTREAM" init --pg "${want/dbname=bank/dbname=no_such_db}" --pg-wait 60 2>&1 >/dev/null) || rc=$?
+assert_eq "$rc" 1 "exit status for a missing database"
+assert_contains "$err" 'database "no_such_db" does not exist' "missing-database message"
+assert_eq "$(printf '%s\n' "$err" | wc -l)" 1 "missing-database error is one line"
+[ $((SECONDS - t0)) -lt 10 ] || fail "a missing database was waited for ($((SECONDS - t0)) s)"
+"$BANKSTREAM" db stop --dir "$dir" >/dev/null
+# Gives up after --pg-wait seconds, saying so.
+t0=$SECONDS
+rc=0; err=$("$BANKSTREAM" init --pg "$want" --pg-wait 3 2>&1 >/dev/null) || rc=$?
+elapsed=$((SECONDS - t0))
+assert_eq "$rc" 1 "exit status when the server never comes"
+assert_contains "$(tail -1 <<<"$err")" "error: cannot connect to PostgreSQL at host=127.0.0.1 port=$port dbname=bank: " \
+    "give-up message"
+assert_contains "$(tail -1 <<<"$err")" "; waited 3 s; start it with 'bankstream db start'" "give-up message"
+[ "$elapsed" -ge 3 ] && [ "$elapsed" -lt 10 ] || fail "gave up after $elapsed s, not 3"
+
+# A server that says it is starting up (SQLSTATE 57P03, here from a stand-in
+# speaking just enough of the protocol) is waited for; one that refuses the
+# password (28P01) is not.
+if command -v python3 >/dev/null; then
+    fake_pg() { # port sqlstate message
+        python3 - "$@" <<'PY' &
+import socket, struct, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(16); print("up", flush=True)
+err = b"SFATAL\0VFATAL\0C" + sys.argv[2].encode() + b"\0M" + sys.argv[3].encode() + b"\0\0"
+while True:
+    c, _ = s.accept()
+    try:
+        while True:  # SSL or GSS encryption requests get "N", the startup packet the error
+            n = struct.unpack("!I", c.recv(4, socket.MSG_WAITALL))[0]
+            body = c.recv(n - 4, socket.MSG_WAITALL)
+            if struct.unpack("!I", body[:4])[0] not in (80877103, 80877104): break
+            c.sendall(b"N")
+        c.sendall(b"E" + struct.pack("!I", len(err) + 4) + err)
+    except Exception: pass
+    c.close()
+PY
+        listener=$!
+    }
+    fport=$(free_port)
+    fake_pg "$fport" 57P03 "the database system is starting up" >"$work/fake.out"
+    for _ in $(seq 50); do [ -s "$work/fake.out" ] && break; sleep 0.1; done
+    t0=$SECONDS
+    rc=0; err=$("$BANKSTREAM" init --pg "host=127.0.0.1 port=$fport user=postgres" --pg-wait 2 2>&1 >/dev/null) || rc=$?
+    assert_eq "$rc" 1 "exit status for a server that stays in start-up"
+    assert_contains "$(head -1 <<<"$err")" "127.0.0.1:$fport is not available (connection to server at \"127.0.0.1\", port $fport failed: FATAL:  the database system is starting up); waiting up to 2 s" \
+        "a server starting up is waited for"
+    [ $((SECONDS - t0)) -ge 2 ] || fail "a server starting up was not waited for"
+    kill "$listener"; wait "$listener" 2>/dev/null || true
+    fport=$(free_port)
+    fake_pg "$fport" 28P01 'password authentication failed for user "postgres"' >"$work/fake.out"
+    for _ in $(seq 50); do [ -s "$work/fake.out" ] && break; sleep 0.1; done
+    rc=0; err=$("$BANKSTREAM" init --pg "host=127.0.0.1 port=$fport user=postgres" --pg-wait 60 2>&1 >/dev/null) || rc=$?
+    assert_eq "$rc" 1 "exit status for a refused password"
+    assert_eq "$err" "bankstream init: error: cannot connect to PostgreSQL at host=127.0.0.1 port=$fport dbname=postgres: connection to server at \"127.0.0.1\", port $fport failed: FATAL:  password authentication failed for user \"postgres\"" \
+        "a refused password fails at once, in one line"
+    kill "$listener"; wait "$listener" 2>/dev/null || true
+    listener=""
+fi
+
 # --- a directory the postgres user cannot reach (root only)
 if [ "$(id -u)" = 0 ]; then
     private=$(mktemp -d /tmp/bs-test-private.XXXXXX) # mode 0700, owned by root

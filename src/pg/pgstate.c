@@ -1,55 +1,18 @@
-/* pgsink.c - the recovery reads (see pgsink.h). */
-#include "pg/pgsink.h"
+/* pgstate.c - the state reads of the processor (see pgstate.h).
+ *
+ * Small answers come from parameterized SELECTs; row streams from
+ * COPY (SELECT ...) TO STDOUT in text format, one line per row, parsed
+ * here into the engine's fixed-size records (copy_out, split_tabs). */
+#include "pg/pgstate.h"
 #include "base/ids.h"
-#include "base/log.h"
 #include "base/money.h"
-#include "pg/pgconn.h"
-#include "pg/pgcopy.h"
 #include "base/regions.h"
 
 #include <inttypes.h>
 #include <math.h>
-#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
-
-struct pgsink {
-    PGconn *conn;
-    char conninfo[1024];
-    char topic[256];
-    int64_t retry_seconds;
-    pgcopy_t copy;
-};
-
-pgsink_t *pgsink_open(const char *conninfo, int64_t retry_seconds, const char *topic, char *errstr,
-                      size_t errsize)
-{
-    pgsink_t *s = calloc(1, sizeof *s);
-    if (s == NULL) {
-        snprintf(errstr, errsize, "out of memory");
-        return NULL;
-    }
-    snprintf(s->conninfo, sizeof s->conninfo, "%s", conninfo);
-    snprintf(s->topic, sizeof s->topic, "%s", topic);
-    s->retry_seconds = retry_seconds;
-    s->conn = pgconn_open(conninfo, errstr, errsize);
-    if (s->conn == NULL) {
-        free(s);
-        return NULL;
-    }
-    return s;
-}
-
-void pgsink_close(pgsink_t *s)
-{
-    if (s == NULL) return;
-    if (s->conn) PQfinish(s->conn);
-    pgcopy_free(&s->copy);
-    free(s);
-}
 
 /* "12,0,7" (array_to_string of an offsets array) into offsets[], *n. */
 static void parse_offsets(const char *p, int64_t *offsets, int max, int *n)
@@ -62,19 +25,19 @@ static void parse_offsets(const char *p, int64_t *offsets, int max, int *n)
     }
 }
 
-int pgsink_last_batch(pgsink_t *s, int64_t *batch_id, int64_t *end_offsets, int max_parts,
-                      int *nparts, char *errstr, size_t errsize)
+int pgstate_last_batch(PGconn *conn, const char *topic, int64_t *batch_id, int64_t *end_offsets,
+                       int max_parts, int *nparts, char *errstr, size_t errsize)
 {
-    /* Batch ids are global to the database; offsets belong to our topic. */
-    const char *params[1] = {s->topic};
-    PGresult *r = PQexecParams(s->conn,
+    /* Batch ids are global to the database; offsets belong to the topic. */
+    const char *params[1] = {topic};
+    PGresult *r = PQexecParams(conn,
                                "SELECT (SELECT coalesce(max(batch_id), 0) FROM batch_log),"
                                " (SELECT array_to_string(end_offsets, ',') FROM batch_log"
                                "  WHERE topic = $1 ORDER BY batch_id DESC LIMIT 1)",
                                1, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         snprintf(errstr, errsize, "reading batch_log: %s(run 'bankstream init' first?)",
-                 PQerrorMessage(s->conn));
+                 PQerrorMessage(conn));
         PQclear(r);
         return -1;
     }
@@ -86,32 +49,32 @@ int pgsink_last_batch(pgsink_t *s, int64_t *batch_id, int64_t *end_offsets, int 
     return 0;
 }
 
-int pgsink_database_id(pgsink_t *s, char *out, size_t outsize, char *errstr, size_t errsize)
+int pgstate_database_id(PGconn *conn, char *out, size_t outsize, char *errstr, size_t errsize)
 {
-    PGresult *r = PQexec(s->conn, "SELECT coalesce((SELECT valor FROM bankstream_meta"
-                                  " WHERE chave = 'database_id'), (SELECT valor FROM"
-                                  " bankstream_meta WHERE chave = 'initialized_at'), '')");
+    PGresult *r = PQexec(conn, "SELECT coalesce((SELECT valor FROM bankstream_meta"
+                               " WHERE chave = 'database_id'), (SELECT valor FROM"
+                               " bankstream_meta WHERE chave = 'initialized_at'), '')");
     int rc = PQresultStatus(r) == PGRES_TUPLES_OK ? 0 : -1;
     if (rc == 0)
         snprintf(out, outsize, "%s", PQgetvalue(r, 0, 0));
     else
-        snprintf(errstr, errsize, "reading bankstream_meta: %s", PQerrorMessage(s->conn));
+        snprintf(errstr, errsize, "reading bankstream_meta: %s", PQerrorMessage(conn));
     PQclear(r);
     return rc;
 }
 
-int pgsink_batch_offsets(pgsink_t *s, int64_t batch_id, int64_t *end_offsets, int max_parts,
-                         int *nparts, char *errstr, size_t errsize)
+int pgstate_batch_offsets(PGconn *conn, const char *topic, int64_t batch_id, int64_t *end_offsets,
+                          int max_parts, int *nparts, char *errstr, size_t errsize)
 {
     char id[24];
     snprintf(id, sizeof id, "%" PRId64, batch_id);
-    const char *params[2] = {id, s->topic};
-    PGresult *r = PQexecParams(s->conn,
+    const char *params[2] = {id, topic};
+    PGresult *r = PQexecParams(conn,
                                "SELECT array_to_string(end_offsets, ',') FROM batch_log"
                                " WHERE batch_id = $1 AND topic = $2",
                                2, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        snprintf(errstr, errsize, "reading batch_log: %s", PQerrorMessage(s->conn));
+        snprintf(errstr, errsize, "reading batch_log: %s", PQerrorMessage(conn));
         PQclear(r);
         return -1;
     }
@@ -123,19 +86,19 @@ int pgsink_batch_offsets(pgsink_t *s, int64_t batch_id, int64_t *end_offsets, in
 }
 
 /* Run COPY ... TO STDOUT (text) and hand each line to `line`. */
-static int copy_out(pgsink_t *s, const char *sql, int (*line)(void *ctx, char *text), void *ctx,
+static int copy_out(PGconn *conn, const char *sql, int (*line)(void *ctx, char *text), void *ctx,
                     char *errstr, size_t errsize)
 {
-    PGresult *r = PQexec(s->conn, sql);
+    PGresult *r = PQexec(conn, sql);
     if (PQresultStatus(r) != PGRES_COPY_OUT) {
-        snprintf(errstr, errsize, "%s", PQerrorMessage(s->conn));
+        snprintf(errstr, errsize, "%s", PQerrorMessage(conn));
         PQclear(r);
         return -1;
     }
     PQclear(r);
     char *buf;
     int n, rc = 0;
-    while ((n = PQgetCopyData(s->conn, &buf, 0)) > 0) {
+    while ((n = PQgetCopyData(conn, &buf, 0)) > 0) {
         if (rc == 0) {
             if (n > 0 && buf[n - 1] == '\n') buf[n - 1] = '\0';
             rc = line(ctx, buf);
@@ -144,12 +107,12 @@ static int copy_out(pgsink_t *s, const char *sql, int (*line)(void *ctx, char *t
         PQfreemem(buf);
     }
     if (n == -2) {
-        snprintf(errstr, errsize, "%s", PQerrorMessage(s->conn));
+        snprintf(errstr, errsize, "%s", PQerrorMessage(conn));
         rc = -1;
     }
-    while ((r = PQgetResult(s->conn)) != NULL) {
+    while ((r = PQgetResult(conn)) != NULL) {
         if (PQresultStatus(r) != PGRES_COMMAND_OK && rc == 0) {
-            snprintf(errstr, errsize, "%s", PQerrorMessage(s->conn));
+            snprintf(errstr, errsize, "%s", PQerrorMessage(conn));
             rc = -1;
         }
         PQclear(r);
@@ -191,11 +154,11 @@ static int user_line(void *ctx, char *text)
     return c->each(c->ctx, &u);
 }
 
-int pgsink_each_user(pgsink_t *s, int (*each)(void *ctx, const user_state_t *u), void *ctx,
-                     char *errstr, size_t errsize)
+int pgstate_each_user(PGconn *conn, int (*each)(void *ctx, const user_state_t *u), void *ctx,
+                      char *errstr, size_t errsize)
 {
     struct user_cb c = {each, ctx};
-    return copy_out(s,
+    return copy_out(conn,
                     "COPY (SELECT id_usuario, id_regiao, coalesce(saldo, 0), coalesce(limite_pix, "
                     "0), coalesce(limite_ted, 0), coalesce(limite_doc, 0), coalesce(limite_boleto, "
                     "0) FROM usuarios) TO STDOUT",
@@ -218,9 +181,9 @@ static int delta_line(void *ctx, char *text)
     return c->each(c->ctx, &d);
 }
 
-int pgsink_each_ledger_delta(pgsink_t *s, int64_t after_batch,
-                             int (*each)(void *ctx, const ledger_delta_t *d), void *ctx,
-                             char *errstr, size_t errsize)
+int pgstate_each_ledger_delta(PGconn *conn, int64_t after_batch,
+                              int (*each)(void *ctx, const ledger_delta_t *d), void *ctx,
+                              char *errstr, size_t errsize)
 {
     struct delta_cb c = {each, ctx};
     char sql[1024];
@@ -233,7 +196,7 @@ int pgsink_each_ledger_delta(pgsink_t *s, int64_t after_batch,
         " FROM transacoes WHERE status = 'aprovada' AND batch_id > %" PRId64
         ") AS x GROUP BY u) TO STDOUT",
         after_batch, after_batch);
-    return copy_out(s, sql, delta_line, &c, errstr, errsize);
+    return copy_out(conn, sql, delta_line, &c, errstr, errsize);
 }
 
 struct id_cb {
@@ -249,34 +212,27 @@ static int id_line(void *ctx, char *text)
     return c->each(c->ctx, id);
 }
 
-int pgsink_each_seen_id(pgsink_t *s, int (*each)(void *ctx, const uint8_t id[16]), void *ctx,
-                        char *errstr, size_t errsize)
+int pgstate_each_seen_id(PGconn *conn, int (*each)(void *ctx, const uint8_t id[16]), void *ctx,
+                         char *errstr, size_t errsize)
 {
     struct id_cb c = {each, ctx};
-    return copy_out(s, "COPY (SELECT id_transacao FROM transacoes) TO STDOUT", id_line, &c, errstr,
-                    errsize);
+    return copy_out(conn, "COPY (SELECT id_transacao FROM transacoes) TO STDOUT", id_line, &c,
+                    errstr, errsize);
 }
 
-struct archive_cb {
+struct record_cb {
     int (*each)(void *, const txn_record_t *);
     void *ctx;
 };
-
-static int name_index(const char *const *names, int n, const char *name)
-{
-    for (int i = 0; i < n; i++)
-        if (names[i] && strcmp(names[i], name) == 0) return i;
-    return -1;
-}
 
 static double score_of(const char *text)
 {
     return strcmp(text, "\\N") == 0 ? NAN : strtod(text, NULL);
 }
 
-static int archive_line(void *ctx, char *text)
+static int record_line(void *ctx, char *text)
 {
-    struct archive_cb *c = ctx;
+    struct record_cb *c = ctx;
     char *f[16];
     txn_record_t r;
     memset(&r, 0, sizeof r);
@@ -284,9 +240,8 @@ static int archive_line(void *ctx, char *text)
         ids_parse(f[1], strlen(f[1]), r.txn.payer) || ids_parse(f[2], strlen(f[2]), r.txn.receiver))
         return -1;
     int region = region_index(f[3], strlen(f[3])), modality = modality_index(f[4], strlen(f[4]));
-    int status = name_index(txn_status_names, 3, f[11]);
-    int reason =
-        strcmp(f[12], "\\N") == 0 ? REASON_NONE : name_index(txn_reason_names, REASON_COUNT, f[12]);
+    int status = txn_status_index(f[11]);
+    int reason = strcmp(f[12], "\\N") == 0 ? REASON_NONE : txn_reason_index(f[12]);
     if (region < 0 || modality < 0 || status < 0 || reason < 0) return -1;
     r.txn.region = (uint8_t)region;
     r.txn.modality = (uint8_t)modality;
@@ -304,14 +259,14 @@ static int archive_line(void *ctx, char *text)
     return c->each(c->ctx, &r);
 }
 
-int pgsink_each_archive_row(pgsink_t *s, int64_t after_batch,
-                            int (*each)(void *ctx, const txn_record_t *row), void *ctx,
-                            char *errstr, size_t errsize)
+int pgstate_each_record(PGconn *conn, const char *topic, int64_t after_batch,
+                        int (*each)(void *ctx, const txn_record_t *r), void *ctx, char *errstr,
+                        size_t errsize)
 {
-    struct archive_cb c = {each, ctx};
-    char *topic = PQescapeLiteral(s->conn, s->topic, strlen(s->topic)), sql[2048];
-    if (topic == NULL) {
-        snprintf(errstr, errsize, "%s", PQerrorMessage(s->conn));
+    struct record_cb c = {each, ctx};
+    char *lit = PQescapeLiteral(conn, topic, strlen(topic)), sql[2048];
+    if (lit == NULL) {
+        snprintf(errstr, errsize, "%s", PQerrorMessage(conn));
         return -1;
     }
     snprintf(sql, sizeof sql,
@@ -326,7 +281,7 @@ int pgsink_each_archive_row(pgsink_t *s, int64_t after_batch,
              " AND t.batch_id IN (SELECT batch_id FROM batch_log WHERE topic = %s)"
              " ORDER BY t.batch_id, t.data_horario, t.tempo_entrada_kafka, t.kafka_particao,"
              " t.kafka_offset) TO STDOUT",
-             after_batch, topic);
-    PQfreemem(topic);
-    return copy_out(s, sql, archive_line, &c, errstr, errsize);
+             after_batch, lit);
+    PQfreemem(lit);
+    return copy_out(conn, sql, record_line, &c, errstr, errsize);
 }

@@ -1,0 +1,59 @@
+/* pgstate.h - what the database says the processor's state is: the reads a
+ * restart, a restore, a replay and an archive rebuild make. Plain functions
+ * on a connection the caller opened (pgconn.h) and owns; each runs in the
+ * caller's transaction if one is open. None writes.
+ *
+ * A topic's batches are the batch_log rows of that topic; batch ids are
+ * global to the database. The ledger is transacoes (status 'aprovada'). */
+#ifndef BS_PGSTATE_H
+#define BS_PGSTATE_H
+
+#include "base/txn.h"
+#include "engine/user.h"
+
+#include <libpq-fe.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The newest committed batch id of the database (*batch_id, 0 when none),
+ * and the end offsets of the newest batch of topic, written into
+ * end_offsets[0..max_parts) (missing partitions = -1) with their count in
+ * *nparts (0 when the topic has none). Returns 0 or -1 with errstr. */
+int pgstate_last_batch(PGconn *conn, const char *topic, int64_t *batch_id, int64_t *end_offsets,
+                       int max_parts, int *nparts, char *errstr, size_t errsize);
+
+/* The identity `init` gave the database (bankstream_meta database_id, else
+ * initialized_at, else ""), into out. Returns 0 or -1 with errstr. */
+int pgstate_database_id(PGconn *conn, char *out, size_t outsize, char *errstr, size_t errsize);
+
+/* The end offsets batch_log holds for batch_id of topic, as above.
+ * Returns 0 (found), 1 (no such batch of this topic) or -1 with errstr. */
+int pgstate_batch_offsets(PGconn *conn, const char *topic, int64_t batch_id, int64_t *end_offsets,
+                          int max_parts, int *nparts, char *errstr, size_t errsize);
+
+/* Stream rows to a callback, which returns 0 to go on or nonzero to stop.
+ * Each returns 0, or -1 with errstr ("bad row from database: <row>" for a
+ * row that does not parse or that the callback stopped at):
+ *   each_user          every user of usuarios (NULL amounts as 0,
+ *                      last_approved_us INT64_MIN);
+ *   each_ledger_delta  per user, credits - debits of the approved
+ *                      transactions of batches after after_batch, and the
+ *                      time of its newest approved payment in them;
+ *   each_seen_id       every transaction id in transacoes;
+ *   each_record        the transactions of topic's batches after
+ *                      after_batch with their results, in the order they
+ *                      were decided (batch, then event order: data_horario,
+ *                      Kafka timestamp, partition, offset), to rebuild an
+ *                      archive. */
+int pgstate_each_user(PGconn *conn, int (*each)(void *ctx, const user_state_t *u), void *ctx,
+                      char *errstr, size_t errsize);
+int pgstate_each_ledger_delta(PGconn *conn, int64_t after_batch,
+                              int (*each)(void *ctx, const ledger_delta_t *d), void *ctx,
+                              char *errstr, size_t errsize);
+int pgstate_each_seen_id(PGconn *conn, int (*each)(void *ctx, const uint8_t id[16]), void *ctx,
+                         char *errstr, size_t errsize);
+int pgstate_each_record(PGconn *conn, const char *topic, int64_t after_batch,
+                        int (*each)(void *ctx, const txn_record_t *r), void *ctx, char *errstr,
+                        size_t errsize);
+
+#endif
