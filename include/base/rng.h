@@ -17,6 +17,7 @@ enum rng_stream {
     RNG_STREAM_USERS = 1,
     RNG_STREAM_REGIONS = 2,
     RNG_STREAM_TRANSACTIONS = 3,
+    RNG_STREAM_PARTITIONS = 4, /* produce --key none: each message's partition */
 };
 
 void rng_seed(rng_t *r, uint64_t seed, uint64_t stream);

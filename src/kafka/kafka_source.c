@@ -231,7 +231,7 @@ static int assign_partitions(kafka_source_t *src, int from, int to, const int64_
     int64_t empty = 0;
     rd_kafka_topic_partition_list_t *assign = rd_kafka_topic_partition_list_new(to - from);
     for (int p = from; p < to; p++) {
-        int64_t start = p < n_start ? start_offsets[p] : -1, low, high;
+        int64_t start = start_offsets && p < n_start ? start_offsets[p] : -1, low, high;
         if (wait_for_watermarks(src, p, &low, &high, errstr, errsize) != 0) goto fail;
         if (start > high) {
             /* Resuming there would silently skip whatever the topic holds now. */
@@ -380,8 +380,11 @@ int kafka_source_refresh(kafka_source_t *src)
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(src->rk, src->topic, NULL);
     rd_kafka_resp_err_t err = rd_kafka_metadata(src->rk, 0, rkt, &md, 1000);
     rd_kafka_topic_destroy(rkt);
-    int n = !err && md->topic_cnt == 1 && !md->topics[0].err ? md->topics[0].partition_cnt : 0;
-    if (md) rd_kafka_metadata_destroy(md);
+    int n = 0;
+    if (!err) {
+        if (md->topic_cnt == 1 && !md->topics[0].err) n = md->topics[0].partition_cnt;
+        rd_kafka_metadata_destroy(md);
+    }
     if (n <= src->nparts || n > MAX_PARTITIONS) return src->nparts;
     char why[512];
     if (grow_parts(src, n) != 0 ||

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # 40-produce.sh - `bankstream produce` against the shared broker and database:
 # the wire format read back with kcat and checked with Python's json, keys and
-# partitions (librdkafka's CRC32 partitioner, recomputed with zlib), users
+# partitions (librdkafka's CRC32 partitioner, recomputed with zlib), --key
+# none (no key, each payer over several partitions, deterministic), users
 # checked with psql, byte-for-byte determinism, the historic default, pacing,
 # SIGINT, and the failure modes (bad flags exit 2; unreachable broker, missing
 # users exit 1).
@@ -113,6 +114,56 @@ assert mini[0] < start and mini[1000] == start, "no transacoes table should mean
 assert when(lines("mini2")[0]) == start, "a non-empty transacoes should mean no historic"
 EOF
 
+# --- --key none: no key, each payer over every partition, still deterministic ---
+T5=$(new_topic produce_nokey_a)
+T6=$(new_topic produce_nokey_b)
+produce --topic "$T5" --key none --count $N --rate 0 --start-time $START --historic 0 --seed 7
+produce --topic "$T6" --key none --count $N --rate 0 --start-time $START --historic 0 --seed 7
+produce --output "$WORK/nokey" --key none --count $N --rate 0 --start-time $START --historic 0 --seed 7
+for t in "$T5" "$T6"; do # partition<TAB>key length (-1: no key)<TAB>key<TAB>value
+    kcat -C -b "$BS_TEST_BROKERS" -t "$t" -e -q -f '%p\t%K\t%k\t%s\n' >"$WORK/$t"
+done
+kcat -L -b "$BS_TEST_BROKERS" -t "$T5" -J >"$WORK/meta5.json"
+python3 - "$WORK" "$T5" "$T6" <<'EOF'
+import collections, json, sys
+work, t5, t6 = sys.argv[1:]
+def lines(name):
+    return [l.rstrip("\n") for l in open(f"{work}/{name}")]
+parts = len(json.load(open(f"{work}/meta5.json"))["topics"][0]["partitions"])
+assert parts > 1, f"the test topic has {parts} partition"
+keyed = [l.split("\t")[1] for l in lines("file")]
+
+# The file: an empty key field, the same values as with --key payer.
+nokey = lines("nokey")
+assert all(l.split("\t")[0] == "" for l in nokey), "--output with --key none wrote a key"
+assert [l.split("\t")[1] for l in nokey] == keyed, "--key none changed the messages"
+
+def topic(name):
+    out = collections.defaultdict(list)
+    for n, l in enumerate(lines(name), 1):
+        p, klen, key, value = l.split("\t")
+        assert klen == "-1" and key == "", f"{name} message {n} has a key: {klen} '{key}'"
+        out[int(p)].append(value)
+    return dict(out)
+a, b = topic(t5), topic(t6)
+assert a == b, "two runs of --key none with the same flags gave different partitions"
+# Every partition is used, each keeps the send order, nothing is lost.
+assert sorted(a) == list(range(parts)), f"partitions used: {sorted(a)} of {parts}"
+order = {v: i for i, v in enumerate(keyed)}
+for p, values in a.items():
+    at = [order[v] for v in values]
+    assert at == sorted(at), f"partition {p} is not in send order"
+assert sorted(v for vs in a.values() for v in vs) == sorted(keyed), "messages lost or added"
+# Payers spread over partitions: 5000 messages from 1000 users, so most
+# payers have several transactions, in more than one partition.
+where = collections.defaultdict(set)
+for p, values in a.items():
+    for v in values:
+        where[json.loads(v)["id_usuario_pagador"]].add(p)
+several = [u for u, ps in where.items() if len(ps) > 1]
+assert len(several) > len(where) // 2, f"only {len(several)} of {len(where)} payers in 2+ partitions"
+EOF
+
 # --- pacing and SIGINT -------------------------------------------------------
 T3=$(new_topic produce_c)
 t0=$(date +%s%N)
@@ -166,6 +217,7 @@ expect_exit 2 "--seed" "$BANKSTREAM" produce --pg "$PG" --seed 1x
 expect_exit 2 "--start-time" "$BANKSTREAM" produce --pg "$PG" --start-time yesterday
 expect_exit 2 "--bogus" "$BANKSTREAM" produce --pg "$PG" --bogus
 expect_exit 2 "-X" "$BANKSTREAM" produce --pg "$PG" -X nonsense
+expect_exit 2 "--key expects payer or none, got 'user'" "$BANKSTREAM" produce --pg "$PG" --key user
 
 port=$(free_port)
 t0=$(date +%s)
