@@ -14,7 +14,9 @@
  *   - id_regiao: one of the 27 UF codes, exact upper case (regions.h);
  *   - modalidade_pagamento: exactly "PIX", "TED", "DOC" or "Boleto";
  *   - valor_transacao: a JSON number (not a string) in reais, rounded to
- *     centavos by money_from_double, then 0 < cents <= MONEY_MAX_TXN_CENTS;
+ *     centavos by money_from_double, then 0 < cents <= MONEY_MAX_CENTS (what
+ *     the database's numeric(15,2) holds: R$ 9,999,999,999,999.99; larger
+ *     amounts are decided by the rules, which reject what a payer cannot pay);
  *   - data_horario: a JSON number of integral epoch milliseconds, or an ISO-8601
  *     string "YYYY-MM-DD(T| )HH:MM:SS[.ffffff][Z|+HH:MM|-HH:MM]". A string
  *     WITHOUT zone is read as UTC (see timeparse.h); an offset is applied.

@@ -11,10 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Largest amount a single transaction may carry: R$ 1,000,000,000.00.
- * numeric(15,2) itself holds up to 9,999,999,999,999.99. */
-#define MONEY_MAX_TXN_CENTS 100000000000LL
-#define MONEY_MAX_CENTS     999999999999999LL
+/* The largest amount numeric(15,2) holds: R$ 9,999,999,999,999.99. */
+#define MONEY_MAX_CENTS 999999999999999LL
 
 enum money_rc {
     MONEY_OK = 0,

@@ -169,6 +169,18 @@ static int lex_check(const unsigned char *s, size_t len, char *errstr, size_t er
                                 i);
                         return -1;
                     }
+                    /* A UTF-16 surrogate must come as a high-low pair. */
+                    int pair_next = i + 11 < len && s[i + 6] == '\\' && s[i + 7] == 'u' &&
+                                    (s[i + 8] | 0x20) == 'd' && strchr("cdefCDEF", s[i + 9]);
+                    if ((v >= 0xDC00 && v <= 0xDFFF) ||
+                        (v >= 0xD800 && v <= 0xDBFF && !pair_next)) {
+                        set_err(errstr, errsize,
+                                "not valid JSON at byte %zu (\\u%04X is half of a UTF-16 "
+                                "surrogate pair, without its other half)",
+                                i, v);
+                        return -1;
+                    }
+                    if (v >= 0xD800 && v <= 0xDBFF) i += 6; /* the low half is checked here */
                     i += 5;
                 } else if (c == '"' || c == '\\' || c == '/' || c == 'b' || c == 'f' || c == 'n' ||
                            c == 'r' || c == 't') {
@@ -314,15 +326,12 @@ static int decode_amount(const cJSON *v, int64_t *cents, char *errstr, size_t er
         set_err(errstr, errsize, "valor_transacao must be positive (got %.15g)", reais);
         return -1;
     case MONEY_TOO_BIG:
-        c = MONEY_MAX_TXN_CENTS + 1;
-        break;
+        set_err(errstr, errsize,
+                "valor_transacao %.15g does not fit the database's numeric(15,2) (max %lld.%02lld)",
+                reais, MONEY_MAX_CENTS / 100, MONEY_MAX_CENTS % 100);
+        return -1;
     default:
         set_err(errstr, errsize, "valor_transacao is not finite");
-        return -1;
-    }
-    if (c > MONEY_MAX_TXN_CENTS) {
-        set_err(errstr, errsize, "valor_transacao too large (max %lld.%02lld)",
-                MONEY_MAX_TXN_CENTS / 100, MONEY_MAX_TXN_CENTS % 100);
         return -1;
     }
     if (c == 0) {

@@ -118,8 +118,10 @@ def build_cases(phase, users, regions, existing):
     add(0, "dead", "nul-escape", js(txn(extra="a\x00b")))
     # -- partition 1: malformed
     add(1, "dead", "zero-amount", raw(txn(), b"0"))
-    add(1, "dead", "absurd-amount", raw(txn(), b"1e12"))
-    add(1, "dead", "amount-over-max", raw(txn(), b"1000000000.01"))
+    add(1, "dead", "amount-over-numeric-15-2", raw(txn(), b"1e13"))
+    add(1, "txn:rejeitada/saldo_insuficiente", "amount-1e12", raw(txn(), b"1e12"))
+    add(1, "txn:rejeitada/saldo_insuficiente", "amount-max-numeric",
+        raw(txn(), b"9999999999999.99"))
     add(1, "dead", "string-amount", js(txn(valor_transacao="10.00")))
     add(1, "dead", "trailing-garbage", js(txn()) + b" x")
     add(1, "dead", "empty", b"")

@@ -33,7 +33,8 @@ Rules (the specification, not a translation of the C code):
     epoch ms or ISO-8601 'YYYY-MM-DD(T| )HH:MM:SS[.f{1,6}][Z|+HH:MM|-HH:MM]'
     (UTC when zone-less) within [1970-01-01, 2100-01-01], valor_transacao a
     JSON number rounded to centavos: nearest to its exact binary value, exact
-    ties to even (as Python's round(x, 2) in the original producer, and printf), 0 < valor <= 1,000,000,000.00. Duplicate keys (top level), 'NaN',
+    ties to even (as Python's round(x, 2) in the original producer, and printf),
+    0 < valor <= 9,999,999,999,999.99 (what numeric(15,2) holds). Duplicate keys (top level), 'NaN',
     '\\u0000', unpaired surrogate escapes, a byte order mark and more than 65536
     bytes make it invalid; extra fields are ignored.
   * duplicates: a valid message whose id was already seen (valid messages only,
@@ -69,7 +70,7 @@ MODALITIES = {"PIX": "pix", "TED": "ted", "DOC": "doc", "Boleto": "boleto"}
 FIELDS = ("id_transacao", "id_usuario_pagador", "id_usuario_recebedor", "id_regiao",
           "modalidade_pagamento", "data_horario", "valor_transacao")
 MAX_BYTES = 65536
-MAX_TXN_CENTS = 100_000_000_000            # R$ 1,000,000,000.00
+MAX_TXN_CENTS = 999_999_999_999_999        # R$ 9,999,999,999,999.99: numeric(15,2)
 TIME_MIN_US, TIME_MAX_US = 0, 4_102_444_800_000_000  # 1970-01-01, 2100-01-01 (inclusive)
 T6_CENTS = 200_000                         # t6 = 1 when amount > 2,000.00
 RISK_THRESHOLD = 6.0

@@ -145,7 +145,7 @@ static void test_money_wire_round_trip(void **state)
     rng_t r;
     rng_seed(&r, 9, 99);
     for (int i = 0; i < 200000; i++) {
-        int64_t c = (int64_t)(rng_next(&r) % (uint64_t)(i % 2 ? 1000000 : MONEY_MAX_TXN_CENTS));
+        int64_t c = (int64_t)(rng_next(&r) % (uint64_t)(i % 2 ? 1000000 : MONEY_MAX_CENTS));
         char text[64];
         money_format(c, text, sizeof text);
         double d = strtod(text, NULL);

@@ -40,7 +40,7 @@ static void random_txn(rng_t *r, txn_t *t, int i)
         t->amount_cents = (int64_t)(rng_exponential(r, 100000.0)) + 1;
         break;
     case 2:
-        t->amount_cents = (int64_t)(rng_next(r) % (uint64_t)MONEY_MAX_TXN_CENTS);
+        t->amount_cents = (int64_t)(rng_next(r) % (uint64_t)MONEY_MAX_CENTS);
         break;
     default:
         t->amount_cents = (int64_t)(rng_next(r) % (uint64_t)(MONEY_MAX_CENTS + 1));
@@ -154,7 +154,7 @@ static void test_extremes(void **state)
     rng_seed(&r, 5, 77);
     char buf[JSON_ENCODE_TXN_MAX];
     static const int64_t amounts[] = {
-        0, 1, 9, 10, 99, 100, 101, 1000, MONEY_MAX_TXN_CENTS, MONEY_MAX_CENTS};
+        0, 1, 9, 10, 99, 100, 101, 1000, 100000000000LL, MONEY_MAX_CENTS};
     for (size_t a = 0; a < sizeof amounts / sizeof amounts[0]; a++) {
         for (int reg = 0; reg < REGION_COUNT; reg++) {
             for (int mod = 0; mod < MOD_COUNT; mod++) {
