@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 void rules_config_default(rules_config_t *cfg)
 {
@@ -102,6 +103,22 @@ static int on_entry(void *user, const char *section, const char *key, const char
     } while (0)
 
     if (strcmp(section, "kafka") == 0) {
+        static const char *const owned[][2] = {
+            /* what bankstream's exactly-once reading relies on, and why */
+            {"enable.auto.commit", "offsets come from batch_log"},
+            {"enable.auto.offset.store", "offsets come from batch_log"},
+            {"enable.partition.eof", "--until-idle and batch cutting need the end of partitions"},
+            {"auto.offset.reset", "a missing offset must stop the run, not skip or replay"},
+            {"isolation.level", "aborted transactions must never be decided"},
+        };
+        for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
+            if (strcmp(key, owned[i][0]) == 0) {
+                snprintf(c->err, c->errsize,
+                         "%s: [kafka] %s cannot be set: bankstream sets it itself (%s); remove "
+                         "the line",
+                         c->path, key, owned[i][1]);
+                return 0;
+            }
         if (job_config_set_kafka(job, key, value) != 0) BAD("at most 64 [kafka] properties");
         return 1;
     }
@@ -183,7 +200,15 @@ bad:
 int job_config_load(job_config_t *job, const char *path, char *errstr, size_t errsize)
 {
     struct load_ctx ctx = {job, errstr, errsize, path};
+    struct stat st;
     errstr[0] = '\0';
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        snprintf(errstr, errsize,
+                 "job file %s is not a regular file (a directory?); give an INI file "
+                 "such as jobs/local.ini",
+                 path);
+        return -1;
+    }
     int rc = ini_parse(path, on_entry, &ctx);
     if (rc == 0) return 0;
     if (rc == -1)

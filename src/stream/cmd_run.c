@@ -112,6 +112,13 @@ static int parse_args(int argc, char **argv, job_config_t *job, int speak)
         }
     }
     if (!speak) log_set_quiet(1);
+    if ((topic && (!*topic || topic[0] == '-')) || (brokers && (!*brokers || brokers[0] == '-'))) {
+        if (speak)
+            log_error("--%s needs a value, got '%s'",
+                      topic && (!*topic || topic[0] == '-') ? "topic" : "brokers",
+                      topic && (!*topic || topic[0] == '-') ? topic : brokers);
+        return 2;
+    }
     if (brokers) job_config_set_kafka(job, "bootstrap.servers", brokers);
     if (topic) snprintf(job->topic, sizeof job->topic, "%s", topic);
     /* mpirun drops empty arguments, so "none" is how a flag turns snapshots off. */

@@ -174,7 +174,7 @@ static int coord_open(coord_t *co, const char *conninfo)
         snprintf(err, sizeof err, "out of memory");
         goto fail;
     }
-    co->db = pgconn_open(conninfo, err, sizeof err);
+    co->db = pgconn_open_wait(conninfo, (int)job->sink_retry_seconds, err, sizeof err);
     if (co->db == NULL) goto fail;
     co->sink = job->sink_off
                    ? sink_none()

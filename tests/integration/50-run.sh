@@ -59,8 +59,17 @@ printf '[rules]\nthreshold = 6\n' >"$BS_TEST_TMP/bad2.ini"
 assert_fails "unknown key 'threshold'" mpirun_bs 1 run "$BS_TEST_TMP/bad2.ini" --pg "$PG"
 assert_fails "--batch-size expects" mpirun_bs 1 run --batch-size -3 --pg "$PG"
 assert_fails "unknown option" mpirun_bs 1 run --bogus --pg "$PG"
-assert_fails "cannot connect" mpirun_bs 1 run --pg "host=127.0.0.1 port=1 dbname=x" \
-    --brokers "$BS_TEST_BROKERS" --topic "$TOPIC"
+printf '[sink]\nretry_seconds = 2\n' >"$BS_TEST_TMP/wait2.ini"
+t0=$SECONDS
+assert_fails "cannot connect" mpirun_bs 1 run "$BS_TEST_TMP/wait2.ini" \
+    --pg "host=127.0.0.1 port=1 dbname=x" --brokers "$BS_TEST_BROKERS" --topic "$TOPIC"
+[ $((SECONDS - t0)) -ge 2 ] || fail "a database that is down at start is waited for (retry_seconds)"
+assert_fails "not a regular file" mpirun_bs 1 run "$BS_TEST_TMP" --pg "$PG"
+printf '[kafka]\nenable.partition.eof = false\n' >"$BS_TEST_TMP/eof.ini"
+assert_fails "[kafka] enable.partition.eof cannot be set" mpirun_bs 1 run "$BS_TEST_TMP/eof.ini" --pg "$PG"
+printf '[kafka]\nauto.offset.reset = earliest\n' >"$BS_TEST_TMP/reset.ini"
+assert_fails "[kafka] auto.offset.reset cannot be set" mpirun_bs 1 run "$BS_TEST_TMP/reset.ini" --pg "$PG"
+assert_fails "--topic needs a value" "$BANKSTREAM" run --topic "" --pg "$PG"
 
 # 5. New messages, a long-running job, and a graceful stop with SIGUSR1.
 "$BANKSTREAM" produce --pg "$PG" --brokers "$BS_TEST_BROKERS" --topic "$TOPIC" --count 1000 \
