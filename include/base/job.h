@@ -6,7 +6,8 @@
  *   [source]   topic, wait_seconds (how long the broker or the topic may be
  *              missing, at start or while running, before the run fails;
  *              0 = wait for ever)
- *   [batch]    size (messages, > 0), max_ms (0 = count-bounded only)
+ *   [batch]    size (messages, > 0), max_ms (0 = count-bounded only),
+ *              max_bytes (the messages' bytes a batch may hold, default 64 MiB)
  *   [postgres] conninfo (libpq; empty = PG* environment or embedded cluster)
  *   [sink]     retry_seconds (how long a lost database is retried)
  *   [rules]    weight_t5 weight_t6 weight_t7 score_divisor risk_threshold
@@ -46,6 +47,7 @@ typedef struct job_config {
     int conninfo_set; /* from the file or --pg */
     int64_t batch_size;
     int64_t batch_max_ms;
+    int64_t batch_max_bytes; /* [batch] max_bytes: bound on a batch's message bytes */
     int64_t sink_retry_seconds;
     int64_t metrics_port;
     char snapshot_dir[512];

@@ -5,7 +5,8 @@
  * offsets the batch log says come next; Kafka's committed offsets are only
  * written afterwards for monitoring (kafka_source_commit). Messages wait in
  * a per-partition FIFO until the cutter takes them into a batch; a partition
- * whose FIFO grows past its bound is paused until it drains.
+ * whose FIFO grows past its bound (in messages, or in bytes: twice a
+ * batch's byte share) is paused until it drains.
  *
  * No silent waits: a broker that cannot be reached, a topic that does not
  * exist yet, an outage while running are reported when they start, every
@@ -50,6 +51,9 @@ int kafka_source_poll(kafka_source_t *src, int timeout_ms, char *errstr, size_t 
 int kafka_source_refresh(kafka_source_t *src);
 
 size_t kafka_source_buffered(const kafka_source_t *src, int partition);
+/* How many leading buffered messages of a partition, at most max, fit
+ * `bytes` of payload together (at least one when one is buffered). */
+size_t kafka_source_fitting(const kafka_source_t *src, int partition, int64_t bytes, size_t max);
 /* 1 when the partition is read up to its end (high watermark) and its FIFO
  * is empty. */
 int kafka_source_drained(const kafka_source_t *src, int partition);

@@ -7,6 +7,10 @@
  * has its quota buffered or is read to its end. With max_ms > 0 a batch is
  * also cut max_ms after its first message arrived, whatever is buffered
  * then (timing-dependent, but recorded in batch_log like any other).
+ * Bytes bound a batch too, as deterministically: partition p contributes
+ * only the leading messages whose bytes fit max_bytes / nparts (at least
+ * one message), and a partition whose next message would not fit is
+ * complete.
  *
  * Cutting decodes each message (a message that is not a valid transaction
  * becomes a dead-letter row), drops ids seen before (duplicate rows: the
@@ -34,15 +38,16 @@ typedef struct cutter {
 /* The cut of one partition, as cutter_plan sees it. */
 typedef struct cut_partition {
     size_t buffered; /* messages waiting in the source */
+    size_t fit;      /* how many of the leading ones fit the byte quota (<= buffered) */
     int at_end;      /* everything up to the partition's end is buffered */
     int drained;     /* at_end and nothing buffered */
 } cut_partition_t;
 
 /* The rule above, without the source: is a batch of batch_size messages
  * over nparts partitions ready (1), to wait for (0), or is nothing left
- * (-1)? pending_ms is how long the oldest buffered message has waited and
- * max_ms the time bound (0 = none). When ready, take[p] is how many
- * messages partition p contributes. Pure. */
+ * (-1)? (fit < buffered means the byte quota is full.) pending_ms is how long the oldest buffered
+ * message has waited and max_ms the time bound (0 = none). When ready, take[p] is how many messages
+ * partition p contributes. Pure. */
 int cutter_plan(const cut_partition_t *parts, int nparts, int64_t batch_size, int64_t max_ms,
                 int64_t pending_ms, size_t *take);
 

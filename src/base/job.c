@@ -32,6 +32,7 @@ void job_config_default(job_config_t *job)
     job->source_wait_seconds = 300;
     job->batch_size = 10000;
     job->batch_max_ms = 500;
+    job->batch_max_bytes = 64 << 20;
     job->sink_retry_seconds = 120;
     job->metrics_port = 0;
     strcpy(job->snapshot_dir, "var/snapshots");
@@ -130,6 +131,9 @@ static int on_entry(void *user, const char *section, const char *key, const char
             BAD("seconds, 0 = wait for ever");
     } else if (strcmp(section, "batch") == 0 && strcmp(key, "size") == 0) {
         if (parse_int(value, 1, 10000000, &job->batch_size)) BAD("a count from 1 to 10000000");
+    } else if (strcmp(section, "batch") == 0 && strcmp(key, "max_bytes") == 0) {
+        if (parse_int(value, 1 << 20, INT64_C(1) << 40, &job->batch_max_bytes))
+            BAD("bytes, at least 1048576 (1 MiB)");
     } else if (strcmp(section, "batch") == 0 && strcmp(key, "max_ms") == 0) {
         if (parse_int(value, 0, 3600000, &job->batch_max_ms))
             BAD("milliseconds from 0 (count-bounded only) to 3600000");

@@ -31,6 +31,7 @@
 typedef struct partition_fifo {
     rd_kafka_message_t **msgs;
     size_t head, count, cap;
+    size_t bytes;     /* payload bytes buffered */
     int64_t position; /* next offset a batch takes */
     int64_t eof_end;  /* the end offset the last EOF event reported, -1 = none */
     int at_eof;
@@ -47,6 +48,7 @@ struct kafka_source {
     int nparts;
     partition_fifo_t *parts;
     size_t max_buffered;
+    int64_t max_bytes; /* per partition */
     int64_t wait_seconds;
     int64_t last_refresh_us;
     /* group commits (any thread) */
@@ -77,6 +79,7 @@ static int fifo_push(partition_fifo_t *f, rd_kafka_message_t *m)
         f->cap = cap;
     }
     f->msgs[(f->head + f->count++) % f->cap] = m;
+    f->bytes += m->len;
     return 0;
 }
 
@@ -284,6 +287,7 @@ kafka_source_t *kafka_source_open(const job_config_t *job, const int64_t *start_
     snprintf(src->topic, sizeof src->topic, "%s", job->topic);
     snprintf(src->brokers, sizeof src->brokers, "%s", brokers ? brokers : "");
     src->max_buffered = max_buffered;
+    src->max_bytes = job->batch_max_bytes * 2;
     src->wait_seconds = job->source_wait_seconds;
     kafka_health_init(&src->health, src->brokers);
 
@@ -467,7 +471,8 @@ int kafka_source_poll(kafka_source_t *src, int timeout_ms, char *errstr, size_t 
             snprintf(errstr, errsize, "out of memory buffering Kafka messages");
             return -1;
         }
-        if (f->count >= src->max_buffered) set_paused(src, p, 1);
+        if (f->count >= src->max_buffered || (int64_t)f->bytes >= src->max_bytes / src->nparts)
+            set_paused(src, p, 1);
         if (++added >= 100000) break;
     }
     int64_t down = kafka_health_tick(&src->health);
@@ -495,6 +500,19 @@ size_t kafka_source_buffered(const kafka_source_t *src, int partition)
     return src->parts[partition].count;
 }
 
+size_t kafka_source_fitting(const kafka_source_t *src, int partition, int64_t bytes, size_t max)
+{
+    const partition_fifo_t *f = &src->parts[partition];
+    int64_t sum = 0;
+    size_t n = 0;
+    while (n < f->count && n < max) {
+        sum += (int64_t)f->msgs[(f->head + n) % f->cap]->len;
+        if (sum > bytes && n > 0) break;
+        n++;
+    }
+    return n;
+}
+
 int kafka_source_drained(const kafka_source_t *src, int partition)
 {
     const partition_fifo_t *f = &src->parts[partition];
@@ -516,11 +534,14 @@ void kafka_source_drop(kafka_source_t *src, int partition, size_t n)
 {
     partition_fifo_t *f = &src->parts[partition];
     for (size_t i = 0; i < n && f->count > 0; i++) {
+        f->bytes -= f->msgs[f->head]->len;
         rd_kafka_message_destroy(f->msgs[f->head]);
         f->head = (f->head + 1) % f->cap;
         f->count--;
     }
-    if (f->paused && f->count < src->max_buffered / 2) set_paused(src, partition, 0);
+    if (f->paused && f->count < src->max_buffered / 2 &&
+        (int64_t)f->bytes < src->max_bytes / src->nparts / 2)
+        set_paused(src, partition, 0);
 }
 
 int64_t kafka_source_position(const kafka_source_t *src, int partition)

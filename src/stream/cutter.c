@@ -35,8 +35,10 @@ int cutter_plan(const cut_partition_t *parts, int nparts, int64_t batch_size, in
         drained &= parts[p].drained;
         /* A partition is complete when it has its quota buffered, or
          * everything up to its end. */
-        if (parts[p].buffered < q && !parts[p].at_end) complete = 0;
-        take[p] = parts[p].buffered < q ? parts[p].buffered : q;
+        size_t n = parts[p].fit < parts[p].buffered ? parts[p].fit : parts[p].buffered;
+        int full = n < parts[p].buffered || n >= q; /* its byte or count quota is reached */
+        if (!full && !parts[p].at_end) complete = 0;
+        take[p] = n < q ? n : q;
     }
     if (total == 0) return drained ? -1 : 0;
     return complete || (max_ms > 0 && pending_ms >= max_ms) ? 1 : 0;
@@ -46,8 +48,11 @@ int cutter_plan(const cut_partition_t *parts, int nparts, int64_t batch_size, in
 static int plan_now(cutter_t *ct, size_t *take)
 {
     cut_partition_t parts[ct->nparts];
+    int64_t byte_quota = ct->job->batch_max_bytes / ct->nparts;
     for (int p = 0; p < ct->nparts; p++) {
         parts[p].buffered = kafka_source_buffered(ct->src, p);
+        parts[p].fit = kafka_source_fitting(ct->src, p, byte_quota,
+                                            quota(ct->job->batch_size, ct->nparts, p) + 1);
         parts[p].at_end = kafka_source_at_end(ct->src, p);
         parts[p].drained = kafka_source_drained(ct->src, p);
     }
