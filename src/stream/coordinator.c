@@ -79,9 +79,10 @@ typedef struct coord {
 
 static int sink_drain(coord_t *c);
 /* ---- transaction archive (main thread) ----
- * Decided transactions with their results go to DIR/archive-<first>-open.h5;
+ * Decided transactions with their results go to DIR/archive-<first>.h5.partial;
  * at each snapshot, once the sink has committed every batch in it, the file
- * is closed and published as DIR/archive-<first>-<last>.h5, one file per
+ * is closed and published as DIR/archive-<first>-<last>.h5 (one rename and a
+ * directory fsync, in h5archive_close), one file per
  * snapshot interval (the snapshot directory). Debian's parallel HDF5 is not
  * thread-safe, so every HDF5 call stays on the main thread. A failure here is
  * reported once and archiving stops; the stream itself goes on. */
@@ -96,18 +97,13 @@ static void archive_fail(coord_t *c, const char *err)
 
 static void archive_close(coord_t *c, int64_t last_batch)
 {
-    char err[1024], open_path[1100], final_path[1100];
+    char err[1024], final_path[1100];
     if (c->archive == NULL) return;
-    snprintf(open_path, sizeof open_path, "%s/archive-%012" PRId64 "-open.h5", c->job->snapshot_dir,
-             c->archive_first);
     snprintf(final_path, sizeof final_path, "%s/archive-%012" PRId64 "-%012" PRId64 ".h5",
              c->job->snapshot_dir, c->archive_first, last_batch);
-    int rc = h5archive_close(c->archive, err, sizeof err);
+    int rc = h5archive_close(c->archive, final_path, err, sizeof err);
     c->archive = NULL;
-    if (rc != 0)
-        archive_fail(c, err);
-    else if (rename(open_path, final_path) != 0)
-        log_warn("archive: cannot rename %s to %s", open_path, final_path);
+    if (rc != 0) archive_fail(c, err);
 }
 
 /* Open the archive of the interval that starts at batch `first`. */
@@ -120,7 +116,7 @@ static int archive_open(coord_t *c, int64_t first)
         return -1;
     }
     c->archive_first = first;
-    snprintf(path, sizeof path, "%s/archive-%012" PRId64 "-open.h5", c->job->snapshot_dir, first);
+    snprintf(path, sizeof path, "%s/archive-%012" PRId64 ".h5", c->job->snapshot_dir, first);
     c->archive = h5archive_create(path, "stream", c->job->topic, 0, err, sizeof err);
     if (c->archive == NULL) {
         archive_fail(c, err);

@@ -807,7 +807,7 @@ static int produce_archive(const produce_opts_t *o, txgen_t *gen, long long *sen
         if (h5archive_append(w, rows, n, errstr, errsize) != 0) goto done;
         *sent += (long long)n;
     }
-    rc = h5archive_close(w, errstr, errsize);
+    rc = h5archive_close(w, NULL, errstr, errsize);
     w = NULL;
 done:
     h5archive_abort(w);
