@@ -63,8 +63,13 @@ int h5util_precheck(const char *path, char *errstr, size_t errsize);
  * and gets the message of the lowest failing rank in errstr. `step` names
  * the step in the message of a failed MPI call ("an archive step"). Waits
  * without spinning (exchange_wait), so a rank waiting for a slower one
- * leaves it the CPU; one rank costs nothing. Returns 0 or -1. */
+ * leaves it the CPU; one rank costs nothing. With rc 0 everywhere and
+ * errstr NULL it is a barrier. Returns 0 or -1. */
 int h5util_agree(MPI_Comm comm, int rc, const char *step, char *errstr, size_t errsize);
+
+/* Collective over comm: broadcast buf[0..n) from rank 0, waiting without
+ * spinning as h5util_agree does. Returns 0, or -1 when MPI failed. */
+int h5util_bcast(MPI_Comm comm, void *buf, size_t n);
 
 /* malloc for large buffers filled once: from 4 MiB, 2 MiB-aligned and
  * marked for transparent huge pages, which cuts page faults 512-fold

@@ -41,7 +41,6 @@
 #include "h5/h5util.h"
 #include "base/timeparse.h"
 #include "base/txn.h"
-#include "engine/exchange.h"
 
 #include <hdf5.h>
 
@@ -128,15 +127,6 @@ typedef struct res_header {
     uint64_t inputs_len, rules_len; /* bytes, without the NUL */
 } res_header_t;
 
-/* Collective broadcast of n bytes from rank 0, napping like h5util_agree.
- * Returns an MPI code. */
-static int res_bcast(void *buf, size_t n, MPI_Comm comm)
-{
-    MPI_Request req;
-    int rc = MPI_Ibcast(buf, (int)n, MPI_BYTE, 0, comm, &req);
-    return rc == MPI_SUCCESS ? exchange_wait(&req) : rc;
-}
-
 /* Close the HDF5 objects (the file too: collective with MPI-IO). Returns 0,
  * or -1 when closing the file failed. */
 static int res_close_ids(h5results_writer_t *w)
@@ -222,14 +212,14 @@ static int res_share_meta(MPI_Comm comm, int rank, int size, const char *name, i
         lens[0] = h->inputs_len;
         lens[1] = h->rules_len;
     }
-    int rc = res_bcast(lens, sizeof lens, comm) == MPI_SUCCESS ? 0 : -1;
+    int rc = h5util_bcast(comm, lens, sizeof lens);
     size_t len = sizeof(res_header_t) + lens[0] + 1 + lens[1] + 1;
     if (rc == 0 && rank != 0) rc = (*pack = malloc(len)) ? 0 : -1;
     /* Agree before the second broadcast, which every rank must join. */
     if (rc)
         h5util_err(errstr, errsize, "%s: cannot create: out of memory or MPI_Bcast failed", name);
     if (h5util_agree(comm, rc, "a results-file step", errstr, errsize)) return -1;
-    if (res_bcast(*pack, len, comm) != MPI_SUCCESS) {
+    if (h5util_bcast(comm, *pack, len) != 0) {
         h5util_err(errstr, errsize, "%s: cannot create: MPI_Bcast of the metadata failed", name);
         return -1;
     }
@@ -487,8 +477,6 @@ void h5results_abort(h5results_writer_t *w)
     res_close_ids(w);
     H5Eclear2(H5E_DEFAULT);
     if (w->rank == 0) unlink(w->partial);
-    /* Return on every rank once the file is gone. */
-    MPI_Request req;
-    if (w->size > 1 && MPI_Ibarrier(w->comm, &req) == MPI_SUCCESS) exchange_wait(&req);
+    h5util_agree(w->comm, 0, "a results-file step", NULL, 0); /* returns once the file is gone */
     res_free(w);
 }

@@ -173,11 +173,12 @@ static uint64_t snap_offsets_hash(const h5snap_meta_t *m)
 
 /* ---- sums over rows ----------------------------------------------------- */
 
-/* Running sums over rows: per column, per user, balance; first bad region row. */
+/* Running sums over rows (mod 2^64): per column, per user (SUM_USERS), the
+ * balances (SUM_BALANCE); and the first row with a bad region. */
+enum { SUM_USERS = COL_COUNT, SUM_BALANCE, SUM_COUNT };
+
 typedef struct snap_sums {
-    uint64_t col[COL_COUNT];
-    uint64_t users;
-    uint64_t balance;
+    uint64_t sum[SUM_COUNT];
     int64_t bad_region_row; /* INT64_MAX = none */
 } snap_sums_t;
 
@@ -204,13 +205,15 @@ static void snap_cols_hash(const snap_cols_t *c, size_t i, int64_t row, snap_sum
     w[0] = (uint64_t)c->last[i];
     h[COL_LAST] = snap_hash_words(SNAP_SEED_COL * (COL_LAST + 1), w, 1);
     for (int k = 0; k < COL_COUNT; k++)
-        s->col[k] += h[k];
-    s->users += snap_fmix(h[COL_ID] ^ snap_rotl(h[COL_BALANCE], 13) ^ snap_rotl(h[COL_LIMIT], 26) ^
-                          snap_rotl(h[COL_REGION], 39) ^ snap_rotl(h[COL_LAST], 52));
-    s->balance += (uint64_t)c->balance[i];
+        s->sum[k] += h[k];
+    s->sum[SUM_USERS] +=
+        snap_fmix(h[COL_ID] ^ snap_rotl(h[COL_BALANCE], 13) ^ snap_rotl(h[COL_LIMIT], 26) ^
+                  snap_rotl(h[COL_REGION], 39) ^ snap_rotl(h[COL_LAST], 52));
+    s->sum[SUM_BALANCE] += (uint64_t)c->balance[i];
     if (c->region[i] >= REGION_COUNT && row < s->bad_region_row) s->bad_region_row = row;
 }
 
+/* Row i of the columns <- user u. */
 static void snap_cols_pack(snap_cols_t *c, size_t i, const user_state_t *u)
 {
     memcpy(c->id[i], u->id, 16);
@@ -220,6 +223,7 @@ static void snap_cols_pack(snap_cols_t *c, size_t i, const user_state_t *u)
     c->last[i] = u->last_approved_us;
 }
 
+/* User u <- row i of the columns (pad bytes zeroed). */
 static void snap_cols_unpack(const snap_cols_t *c, size_t i, user_state_t *u)
 {
     memset(u, 0, sizeof *u);
@@ -392,16 +396,29 @@ static int snap_rows_scan(MPI_Comm comm, snap_file_t *f, hid_t dxpl, uint64_t lo
     return rc;
 }
 
+/* Collective: every rank's sums added up into *all (bad_region_row: the
+ * lowest). Returns 0 or -1 with errstr. */
+static int snap_sums_allreduce(MPI_Comm comm, const snap_sums_t *mine, snap_sums_t *all,
+                               const char *path, char *errstr, size_t errsize)
+{
+    if (MPI_Allreduce(mine->sum, all->sum, SUM_COUNT, MPI_UINT64_T, MPI_SUM, comm) == MPI_SUCCESS &&
+        MPI_Allreduce(&mine->bad_region_row, &all->bad_region_row, 1, MPI_INT64_T, MPI_MIN, comm) ==
+            MPI_SUCCESS)
+        return 0;
+    h5util_err(errstr, errsize, "%s: MPI_Allreduce of the checksums failed", path);
+    return -1;
+}
+
 /* Compare the sums over all rows with what the file stores. 0 or -1 + errstr. */
 static int snap_sums_check(const char *path, const h5snap_meta_t *m, const snap_file_t *f,
                            const snap_sums_t *s, char *errstr, size_t errsize)
 {
     for (int c = 0; c < COL_COUNT; c++) {
-        if (s->col[c] != f->col_checksum[c]) {
+        if (s->sum[c] != f->col_checksum[c]) {
             h5util_err(errstr, errsize,
                        "%s: dataset %s fails its checksum (stored 0x%016" PRIx64
                        ", computed 0x%016" PRIx64 "): the snapshot is corrupt",
-                       path, snap_user_defs[c].path, f->col_checksum[c], s->col[c]);
+                       path, snap_user_defs[c].path, f->col_checksum[c], s->sum[c]);
             return -1;
         }
     }
@@ -412,15 +429,15 @@ static int snap_sums_check(const char *path, const h5snap_meta_t *m, const snap_
                    path, s->bad_region_row, REGION_COUNT - 1);
         return -1;
     }
-    if ((int64_t)s->balance != m->total_balance_cents) {
+    if ((int64_t)s->sum[SUM_BALANCE] != m->total_balance_cents) {
         h5util_err(errstr, errsize,
                    "%s: the sum of dataset /users/balance_cents (%" PRId64
                    ") differs from attribute total_balance_cents (%" PRId64
                    "): the snapshot is corrupt",
-                   path, (int64_t)s->balance, m->total_balance_cents);
+                   path, (int64_t)s->sum[SUM_BALANCE], m->total_balance_cents);
         return -1;
     }
-    uint64_t want = snap_header_hash(m) + s->users;
+    uint64_t want = snap_header_hash(m) + s->sum[SUM_USERS];
     if (want != m->checksum) {
         h5util_err(errstr, errsize,
                    "%s: attribute checksum of / (0x%016" PRIx64
@@ -524,20 +541,9 @@ int h5snap_read(MPI_Comm comm, const char *file, h5snap_meta_t *meta, user_state
     snap_sums_init(&local);
     if (snap_rows_scan(comm, &f, dxpl, lo, cnt, rounds, out, &local, file, errstr, errsize))
         goto fail;
-    uint64_t sums[COL_COUNT + 2], totals[COL_COUNT + 2];
-    memcpy(sums, local.col, sizeof local.col);
-    sums[COL_COUNT] = local.users;
-    sums[COL_COUNT + 1] = local.balance;
-    if (MPI_Allreduce(sums, totals, COL_COUNT + 2, MPI_UINT64_T, MPI_SUM, comm) != MPI_SUCCESS ||
-        MPI_Allreduce(&local.bad_region_row, &all.bad_region_row, 1, MPI_INT64_T, MPI_MIN, comm) !=
-            MPI_SUCCESS) {
-        h5util_err(errstr, errsize, "%s: MPI_Allreduce of the checksums failed", file);
-        goto fail;
-    }
-    memcpy(all.col, totals, sizeof all.col);
-    all.users = totals[COL_COUNT];
-    all.balance = totals[COL_COUNT + 1];
-    if (snap_sums_check(file, &m, &f, &all, errstr, errsize)) goto fail; /* same on all ranks */
+    if (snap_sums_allreduce(comm, &local, &all, file, errstr, errsize) ||
+        snap_sums_check(file, &m, &f, &all, errstr, errsize))
+        goto fail; /* same on all ranks */
 
     rc = snap_file_close(&f);
     if (rc) h5util_err(errstr, errsize, "%s: closing the file failed", file);
@@ -793,23 +799,16 @@ static int snap_write_src(MPI_Comm comm, const char *dir, const h5snap_meta_t *m
         if (h5util_agree(comm, rc, "a snapshot step", errstr, errsize)) goto fail;
         done += n;
     }
-    if (sums.bad_region_row != INT64_MAX) rc = -1;
-    if (rc)
+    snap_sums_t all;
+    if (snap_sums_allreduce(comm, &sums, &all, partial, errstr, errsize)) goto fail;
+    if (all.bad_region_row != INT64_MAX) { /* the same on every rank */
         h5util_err(errstr, errsize, "%s: user row %" PRId64 " has region index >= %d", partial,
-                   sums.bad_region_row, REGION_COUNT);
-    if (h5util_agree(comm, rc, "a snapshot step", errstr, errsize)) goto fail;
-
-    uint64_t mine[COL_COUNT + 2], all[COL_COUNT + 2];
-    memcpy(mine, sums.col, sizeof sums.col);
-    mine[COL_COUNT] = sums.users;
-    mine[COL_COUNT + 1] = sums.balance;
-    if (MPI_Allreduce(mine, all, COL_COUNT + 2, MPI_UINT64_T, MPI_SUM, comm) != MPI_SUCCESS) {
-        h5util_err(errstr, errsize, "%s: MPI_Allreduce of the checksums failed", partial);
+                   all.bad_region_row, REGION_COUNT);
         goto fail;
     }
-    m.total_balance_cents = (int64_t)all[COL_COUNT + 1];
-    m.checksum = snap_header_hash(&m) + all[COL_COUNT];
-    rc = snap_write_root_attrs(&f, &m, all, partial, errstr, errsize);
+    m.total_balance_cents = (int64_t)all.sum[SUM_BALANCE];
+    m.checksum = snap_header_hash(&m) + all.sum[SUM_USERS];
+    rc = snap_write_root_attrs(&f, &m, all.sum, partial, errstr, errsize);
     if (rc == 0 && H5Fflush(f.fid, H5F_SCOPE_GLOBAL) < 0) {
         char why[256];
         h5util_err(errstr, errsize, "%s: flushing failed: %s", partial,
@@ -873,16 +872,16 @@ static int64_t snap_name_batch(const char *name)
     return digits > 0 && strcmp(p, ".h5") == 0 ? b : -1;
 }
 
-typedef struct snap_entry {
-    int64_t batch;
-    char *path;
-} snap_entry_t;
-
-static int snap_entry_cmp(const void *a, const void *b)
+static int snap_is_published(const struct dirent *de)
 {
-    const snap_entry_t *x = a, *y = b;
-    if (x->batch != y->batch) return x->batch > y->batch ? -1 : 1;
-    return strcmp(x->path, y->path);
+    return snap_name_batch(de->d_name) >= 0;
+}
+
+/* Newest batch first; the name breaks ties. */
+static int snap_newest_first(const struct dirent **a, const struct dirent **b)
+{
+    int64_t x = snap_name_batch((*a)->d_name), y = snap_name_batch((*b)->d_name);
+    return x != y ? (x > y ? -1 : 1) : strcmp((*a)->d_name, (*b)->d_name);
 }
 
 void h5snap_list_free(char **paths, int n)
@@ -894,55 +893,29 @@ void h5snap_list_free(char **paths, int n)
 
 int h5snap_list(const char *dir, char ***paths, int *n, char *errstr, size_t errsize)
 {
+    struct dirent **names = NULL;
     *paths = NULL;
     *n = 0;
-    DIR *d = opendir(dir);
-    if (!d) {
+    int count = scandir(dir, &names, snap_is_published, snap_newest_first);
+    if (count < 0) {
         h5util_err(errstr, errsize, "%s: %s", dir, strerror(errno));
         return -1;
     }
-    snap_entry_t *e = NULL;
-    int count = 0, cap = 0, rc = 0;
-    struct dirent *de;
-    while (rc == 0 && (de = readdir(d)) != NULL) {
-        int64_t b = snap_name_batch(de->d_name);
-        if (b < 0) continue;
-        if (count == cap) {
-            int ncap = cap ? cap * 2 : 16;
-            snap_entry_t *bigger = realloc(e, (size_t)ncap * sizeof *e);
-            if (!bigger) {
-                rc = -1;
-                break;
-            }
-            e = bigger;
-            cap = ncap;
-        }
-        size_t len = strlen(dir) + strlen(de->d_name) + 2;
-        e[count].path = malloc(len);
-        if (!e[count].path) {
+    char **out = count > 0 ? calloc((size_t)count, sizeof *out) : NULL;
+    int rc = count > 0 && out == NULL ? -1 : 0;
+    for (int i = 0; i < count; i++) {
+        if (rc == 0 && asprintf(&out[i], "%s/%s", dir, names[i]->d_name) < 0) {
+            out[i] = NULL;
             rc = -1;
-            break;
         }
-        snprintf(e[count].path, len, "%s/%s", dir, de->d_name);
-        e[count++].batch = b;
+        free(names[i]);
     }
-    closedir(d);
-    char **out = NULL;
-    if (rc == 0 && count > 0) {
-        qsort(e, (size_t)count, sizeof *e, snap_entry_cmp);
-        out = malloc((size_t)count * sizeof *out);
-        if (!out) rc = -1;
-        for (int i = 0; out && i < count; i++)
-            out[i] = e[i].path;
-    }
+    free(names);
     if (rc) {
-        for (int i = 0; i < count; i++)
-            free(e[i].path);
-        free(e);
+        h5snap_list_free(out, count);
         h5util_err(errstr, errsize, "%s: out of memory listing snapshots", dir);
         return -1;
     }
-    free(e);
     *paths = out;
     *n = count;
     return 0;

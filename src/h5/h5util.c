@@ -261,6 +261,15 @@ int h5util_agree(MPI_Comm comm, int rc, const char *step, char *errstr, size_t e
     return -1;
 }
 
+int h5util_bcast(MPI_Comm comm, void *buf, size_t n)
+{
+    MPI_Request req;
+    return MPI_Ibcast(buf, (int)n, MPI_BYTE, 0, comm, &req) == MPI_SUCCESS &&
+                   exchange_wait(&req) == MPI_SUCCESS
+               ? 0
+               : -1;
+}
+
 void *h5util_big_alloc(size_t bytes)
 {
     const size_t huge = (size_t)2 << 20;
