@@ -104,6 +104,8 @@ typedef int (*h5snap_accept_fn)(void *arg, const char *path, const h5snap_meta_t
  * (NULL: take any) refuses; the one taken is read by every rank
  * (h5snap_read), and one that fails there (checksums) is skipped for an
  * older one too. Each skip is warned about on rank 0 (warn may be NULL).
+ * dir, accept and warn are used on rank 0 only: the other ranks may pass
+ * NULL for them (a worker need not know the coordinator's predicate).
  * Returns 0 with meta, *users, *n as h5snap_read and the chosen path in
  * path[pathsize] (path may be NULL); 1 when DIR holds no usable snapshot
  * (missing DIR included), *users NULL and meta zeroed; -1 on all ranks with
