@@ -4,7 +4,8 @@
  * This module converts at the edges, with no locale and no TZ-variable dependence:
  *
  *   - timeparse_iso8601 reads the producer's data_horario strings,
- *   - timeparse_format_iso writes the form PostgreSQL reads for `timestamp`;
+ *   - timeparse_format_iso writes the form PostgreSQL reads for `timestamp`,
+ *     timeparse_format_utc the ISO-8601 UTC form the HDF5 files record;
  *   - the local hour in a named zone is tz.h's.
  *
  * Calendar arithmetic is proleptic Gregorian (days-from-civil), so every
@@ -33,6 +34,11 @@ int timeparse_iso8601(const char *text, size_t len, int64_t *us);
  * 0000-9999 take more digits or a sign). Returns what snprintf returns: the
  * length it wanted, output truncated and NUL-terminated if size is too small. */
 int timeparse_format_iso(int64_t us, char *buf, size_t size);
+
+/* Format us as ISO-8601 UTC "YYYY-MM-DDTHH:MM:SS.ffffffZ" (27 chars), as the
+ * HDF5 files' created_iso attributes and `snapshot ls/show` print it.
+ * Returns what snprintf returns. */
+int timeparse_format_utc(int64_t us, char *buf, size_t size);
 
 /* Wall-clock time now (CLOCK_REALTIME), µs since the epoch. */
 int64_t timeparse_now_us(void);

@@ -16,6 +16,8 @@
  *   CLUSTER_CMD_SNAP_WRITE  every rank writes its users into one snapshot
  *   CLUSTER_CMD_SNAP_READ   every rank reads a slice of a snapshot; users go
  *                           to their owners (any N to any N)
+ *   CLUSTER_CMD_SNAP_NEWEST the same, from the newest snapshot of the
+ *                           snapshot directory that rank 0 accepts
  *   CLUSTER_CMD_STOP        leave cluster_serve
  * Replay calls the steps on every rank in lockstep, without commands.
  * Workers wait for a command without spinning (MPI_Ibcast + MPI_Test + a
@@ -42,6 +44,7 @@ enum cluster_cmd {
     CLUSTER_CMD_STOP,
     CLUSTER_CMD_SNAP_WRITE,
     CLUSTER_CMD_SNAP_READ,
+    CLUSTER_CMD_SNAP_NEWEST,
 };
 
 typedef struct cluster {
@@ -113,5 +116,14 @@ int cluster_step_snap_write(cluster_t *c, const h5snap_meta_t *meta /*root*/, ch
  * On success *meta is filled (on root); on failure the shards are unchanged. */
 int cluster_step_snap_read(cluster_t *c, const char *path /*root*/, h5snap_meta_t *meta,
                            char *errstr, size_t errsize);
+
+/* Restore from the newest snapshot of c->snapshot_dir that accept (called
+ * on rank 0, see h5snap_read_newest) takes, skipping (with a warning) those
+ * it refuses and those that do not read back intact. Returns 0 with *meta
+ * and its path (root), 1 when no snapshot was usable (the shards are
+ * unchanged), -1 with errstr. */
+int cluster_step_snap_newest(cluster_t *c, h5snap_accept_fn accept /*root*/,
+                             void *accept_arg /*root*/, h5snap_meta_t *meta, char *path /*root*/,
+                             size_t pathsize, char *errstr, size_t errsize);
 
 #endif

@@ -34,9 +34,10 @@
  *
  * Invariants:
  *   1. A file at its final name is complete: the writer fills PATH.partial,
- *      flushes and fsyncs it, then renames it over PATH and fsyncs the
- *      directory (h5archive_close). Failure or h5archive_abort removes the
- *      .partial and leaves PATH as it was.
+ *      flushes and fsyncs it, then renames it over PATH (or the final name
+ *      given at close) and fsyncs the directory (h5archive_close, through
+ *      h5util_publish). Failure or h5archive_abort removes the .partial and
+ *      leaves PATH as it was.
  *   2. Row order is append order; nothing in the file depends on how many
  *      ranks read it.
  *   3. Readers check the whole layout at open (kind, version, every dataset's
@@ -100,10 +101,12 @@ int h5archive_append(h5archive_writer_t *w, const txn_record_t *rows, size_t n, 
 int64_t h5archive_writer_rows(const h5archive_writer_t *w);
 
 /* Write the buffered rows, set n_rows and the batch-id attributes, close,
- * fsync, rename PATH.partial to PATH, fsync the directory; frees w (NULL is
- * a no-op returning 0). Returns 0, or -1 with errstr; on failure the .partial
- * is removed and PATH is untouched. */
-int h5archive_close(h5archive_writer_t *w, char *errstr, size_t errsize);
+ * fsync, rename PATH.partial to final_path (NULL: PATH, the path given to
+ * h5archive_create) in one step, fsync its directory (which must be
+ * PATH's file system); frees w (NULL is a no-op returning 0). Returns 0, or
+ * -1 with errstr; on failure the .partial is removed and the final name is
+ * untouched (unless only the directory's fsync failed, after the rename). */
+int h5archive_close(h5archive_writer_t *w, const char *final_path, char *errstr, size_t errsize);
 
 /* Close and delete PATH.partial, free w; PATH is untouched. NULL-safe. */
 void h5archive_abort(h5archive_writer_t *w);

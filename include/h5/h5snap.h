@@ -18,7 +18,8 @@
  *
  * Invariants:
  *   1. A file named snap-*.h5 is complete: writers fill DIR/.snap-<batch>.h5.partial,
- *      sync it, and only then rename it (atomic publish) and sync DIR.
+ *      sync it, and only then rename it (atomic publish) and sync DIR
+ *      (h5util_publish).
  *   2. checksum = H(header) + sum over users of H(user), mod 2^64 (see h5snap.c),
  *      so every reader recomputes it whatever the number of ranks.
  *   3. Every collective function returns the same code and message on all ranks.
@@ -29,8 +30,8 @@
 #ifndef BS_H5SNAP_H
 #define BS_H5SNAP_H
 
-#include "engine/rules.h"
 #include "engine/shard.h"
+#include "engine/user.h"
 
 #include <mpi.h>
 #include <stddef.h>
@@ -77,8 +78,8 @@ int h5snap_write_shard(MPI_Comm comm, const char *dir, const h5snap_meta_t *meta
 /* Collective: open FILE (written by any number of ranks), check its format,
  * read its meta (every rank gets it) and this rank's share of the users: rank
  * r of size gets rows [r*n/size, (r+1)*n/size), in file order, which the
- * caller re-routes to their owners (their `used` and pad bytes are 0, as
- * shard_put expects). The checksum and the total balance are
+ * caller re-routes to their owners (their pad bytes are 0, as shard_put
+ * expects). The checksum and the total balance are
  * verified over all ranks' shares. Returns 0 with *users malloc'd (free it;
  * non-NULL even when *n is 0), or -1 on all ranks with errstr naming the file
  * and the dataset at fault, *users NULL and *n 0. */
@@ -89,16 +90,31 @@ int h5snap_read(MPI_Comm comm, const char *file, h5snap_meta_t *meta, user_state
  * naming the file. */
 typedef void (*h5snap_warn_fn)(void *arg, const char *message);
 
-/* Collective: restore from the newest usable snapshot in DIR whose batch_id
- * <= max_batch (INT64_MAX: any). A snapshot that fails to open, is foreign,
- * newer than this format, or fails its checksum is skipped for an older one,
- * after warn(arg, reason) on rank 0 (warn may be NULL). Returns 0 with meta,
- * *users, *n as h5snap_read and the chosen path in path[pathsize] (may be
- * NULL); 1 when DIR holds no usable snapshot (missing DIR included), *users
- * NULL; -1 on all ranks for other failures (out of memory, MPI). */
-int h5snap_read_newest(MPI_Comm comm, const char *dir, int64_t max_batch, h5snap_meta_t *meta,
-                       user_state_t **users, size_t *n, char *path, size_t pathsize,
-                       h5snap_warn_fn warn, void *warn_arg, char *errstr, size_t errsize);
+/* Asked by h5snap_read_newest, on rank 0 only, about each candidate that
+ * reads back (meta checked, not yet its users), newest first: whether to
+ * restore from `path` with `meta`. Returns 1 to use it, 0 to skip it (a
+ * non-empty `why` is passed to warn; empty: skipped silently), or -1 to fail
+ * the whole search with `why` as errstr. */
+typedef int (*h5snap_accept_fn)(void *arg, const char *path, const h5snap_meta_t *meta, char *why,
+                                size_t whysize);
+
+/* Collective: restore from the newest usable snapshot in DIR. Rank 0 goes
+ * through DIR's published snapshots newest first: one whose meta fails to
+ * read (foreign, newer format, damaged) is skipped, as is one `accept`
+ * (NULL: take any) refuses; the one taken is read by every rank
+ * (h5snap_read), and one that fails there (checksums) is skipped for an
+ * older one too. Each skip is warned about on rank 0 (warn may be NULL).
+ * dir, accept and warn are used on rank 0 only: the other ranks may pass
+ * NULL for them (a worker need not know the coordinator's predicate).
+ * Returns 0 with meta, *users, *n as h5snap_read and the chosen path in
+ * path[pathsize] (path may be NULL); 1 when DIR holds no usable snapshot
+ * (missing DIR included), *users NULL and meta zeroed; -1 on all ranks with
+ * the same errstr when accept failed, DIR is unreadable, out of memory or
+ * MPI failed. */
+int h5snap_read_newest(MPI_Comm comm, const char *dir, h5snap_accept_fn accept, void *accept_arg,
+                       h5snap_meta_t *meta, user_state_t **users, size_t *n, char *path,
+                       size_t pathsize, h5snap_warn_fn warn, void *warn_arg, char *errstr,
+                       size_t errsize);
 
 /* Not collective: DIR's published snapshots (snap-<digits>.h5; .partial files
  * and other names are ignored), newest batch first. Returns 0 with *paths a
@@ -122,8 +138,5 @@ int h5snap_read_meta(const char *file, int verify, h5snap_meta_t *meta, char *er
 
 /* The published path of batch's snapshot in DIR. Returns snprintf's value. */
 int h5snap_path(const char *dir, int64_t batch, char *buf, size_t size);
-
-/* Format µs since the epoch as ISO-8601 UTC "2025-06-20T14:03:11.123456Z" into buf[32]. */
-void h5snap_format_time(int64_t us, char *buf, size_t size);
 
 #endif

@@ -124,7 +124,8 @@ int timeparse_iso8601(const char *s, size_t len, int64_t *us)
     return 0;
 }
 
-int timeparse_format_iso(int64_t us, char *buf, size_t size)
+/* us as "YYYY-MM-DD<sep>HH:MM:SS.ffffff<zone>"; snprintf's return. */
+static int format_time(int64_t us, char sep, const char *zone, char *buf, size_t size)
 {
     int64_t secs = timeparse_floor_div(us, US_PER_SEC);
     int64_t frac =
@@ -134,8 +135,19 @@ int timeparse_format_iso(int64_t us, char *buf, size_t size)
     int64_t y;
     int m, d;
     timeparse_civil_from_days(days, &y, &m, &d);
-    return snprintf(buf, size, "%04lld-%02d-%02d %02d:%02d:%02d.%06lld", (long long)y, m, d,
-                    (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60), (long long)frac);
+    return snprintf(buf, size, "%04lld-%02d-%02d%c%02d:%02d:%02d.%06lld%s", (long long)y, m, d, sep,
+                    (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60), (long long)frac,
+                    zone);
+}
+
+int timeparse_format_iso(int64_t us, char *buf, size_t size)
+{
+    return format_time(us, ' ', "", buf, size);
+}
+
+int timeparse_format_utc(int64_t us, char *buf, size_t size)
+{
+    return format_time(us, 'T', "Z", buf, size);
 }
 
 int64_t timeparse_now_us(void)

@@ -2,6 +2,7 @@
  * (see cluster.h for the protocol). */
 #include "cluster/cluster.h"
 #include "engine/exchange.h"
+#include "base/log.h"
 #include "engine/route.h"
 
 #include <stdio.h>
@@ -226,21 +227,17 @@ int cluster_step_snap_write(cluster_t *c, const h5snap_meta_t *meta, char *errst
     return h5snap_write(c->world, c->snapshot_dir, meta, NULL, 0, errstr, errsize);
 }
 
-int cluster_step_snap_read(cluster_t *c, const char *path, h5snap_meta_t *meta, char *errstr,
-                           size_t errsize)
+/* Every rank holds an arbitrary slice of a snapshot's users (n at slice,
+ * freed here): send each user to its owner, which loads it. 0, or -1 with
+ * errstr on every rank (naming `file`); the shards are then partly loaded
+ * only if a rank ran out of memory loading. */
+static int distribute_users(cluster_t *c, user_state_t *slice, size_t n, const char *file,
+                            char *errstr, size_t errsize)
 {
-    char file[1024] = "";
-    if (c->rank == 0) snprintf(file, sizeof file, "%s", path);
-    int mpi = MPI_Bcast(file, sizeof file, MPI_CHAR, 0, c->world);
-    if (mpi != MPI_SUCCESS) return exchange_mpi_error(mpi, "MPI_Bcast", errstr, errsize);
-    user_state_t *slice = NULL, *packed = NULL;
-    int *dest = NULL, counts[c->size], rcounts[c->size], nmine = 0, rc = 0;
+    int counts[c->size], rcounts[c->size], nmine = 0, rc = 0;
     exchange_buf_t mine = {NULL, 0};
-    size_t n = 0;
-    if (h5snap_read(c->world, file, meta, &slice, &n, errstr, errsize) != 0) return -1;
-    /* Every rank holds an arbitrary slice: send each user to its owner. */
-    dest = malloc((n ? n : 1) * sizeof *dest);
-    packed = malloc((n ? n : 1) * sizeof *packed);
+    int *dest = calloc(n ? n : 1, sizeof *dest);
+    user_state_t *packed = malloc((n ? n : 1) * sizeof *packed);
     if (dest == NULL || packed == NULL) {
         snprintf(errstr, errsize, "rank %d: out of memory", c->rank);
         rc = -1;
@@ -270,6 +267,39 @@ int cluster_step_snap_read(cluster_t *c, const char *path, h5snap_meta_t *meta, 
     snprintf(why, sizeof why, "%s", errstr);
     snprintf(errstr, errsize, "distributing snapshot %s: %s", file, why);
     return -1;
+}
+
+int cluster_step_snap_read(cluster_t *c, const char *path, h5snap_meta_t *meta, char *errstr,
+                           size_t errsize)
+{
+    char file[1024] = "";
+    if (c->rank == 0) snprintf(file, sizeof file, "%s", path);
+    int mpi = MPI_Bcast(file, sizeof file, MPI_CHAR, 0, c->world);
+    if (mpi != MPI_SUCCESS) return exchange_mpi_error(mpi, "MPI_Bcast", errstr, errsize);
+    user_state_t *slice = NULL;
+    size_t n = 0;
+    if (h5snap_read(c->world, file, meta, &slice, &n, errstr, errsize) != 0) return -1;
+    return distribute_users(c, slice, n, file, errstr, errsize);
+}
+
+static void warn_skip(void *arg, const char *message)
+{
+    log_warn("%s", message);
+}
+
+int cluster_step_snap_newest(cluster_t *c, h5snap_accept_fn accept, void *accept_arg,
+                             h5snap_meta_t *meta, char *path, size_t pathsize, char *errstr,
+                             size_t errsize)
+{
+    user_state_t *slice = NULL;
+    size_t n = 0;
+    char file[1024] = "";
+    int rc = h5snap_read_newest(c->world, c->rank == 0 ? c->snapshot_dir : NULL, accept,
+                                accept_arg, meta, &slice, &n, file, sizeof file, warn_skip, NULL,
+                                errstr, errsize);
+    if (rc != 0) return rc;
+    if (path) snprintf(path, pathsize, "%s", file);
+    return distribute_users(c, slice, n, file, errstr, errsize);
 }
 
 int cluster_serve(cluster_t *c, char *errstr, size_t errsize)
@@ -305,6 +335,11 @@ int cluster_serve(cluster_t *c, char *errstr, size_t errsize)
         case CLUSTER_CMD_SNAP_READ: {
             h5snap_meta_t meta;
             rc = cluster_step_snap_read(c, NULL, &meta, err, sizeof err);
+            break;
+        }
+        case CLUSTER_CMD_SNAP_NEWEST: {
+            h5snap_meta_t meta;
+            rc = cluster_step_snap_newest(c, NULL, NULL, &meta, NULL, 0, err, sizeof err);
             break;
         }
         default:

@@ -4,8 +4,8 @@
  * Design:
  *   1. Columns, not records: each field is its own 1-D dataset (the UUIDs
  *      [n][16]), so h5dump and h5py show plain typed arrays and a reader takes
- *      any slice of rows as one hyperslab per dataset. A column table
- *      (arch_cols) drives creation, checking, writing and reading alike.
+ *      any slice of rows as one hyperslab per dataset. The column table
+ *      (arch_table, h5cols.h) drives creation, checking, writing and reading.
  *   2. Chunks: ARCH_CHUNK_ROWS rows in every dataset, so row r lives in chunk
  *      r / ARCH_CHUNK_ROWS of each column. The writer buffers exactly one
  *      chunk of rows and writes it when full (H5Dset_extent, then one H5Dwrite
@@ -27,8 +27,9 @@
  *   Chunks of 16,384 and 65,536 rows read alike; 131,072 and 262,144 were
  *   slower (the UUID chunks, 2-4 MB, outgrow the chunk cache).
  *   4. Publish: the writer works on PATH.partial with the default (serial)
- *      driver; h5archive_close flushes, closes, fsyncs, renames and fsyncs the
- *      directory. Metadata is in the 1.8 format (libver bounds V18), which
+ *      driver; h5archive_close flushes, then publishes it under its final
+ *      name in one step (h5util_publish: close, fsync, rename, fsync the
+ *      directory). Metadata is in the 1.8 format (libver bounds V18), which
  *      checksums object headers, so damage there fails at open.
  *   5. Readers: rank 0 checks the file serially first (precheck, kind,
  *      version, every dataset), then every rank opens it with MPI-IO and reads
@@ -38,40 +39,32 @@
  *      h5util_agree(), so all ranks return the same code and message.
  *
  * State of a writer: created (PATH.partial open, no rows) -> appending (rows
- * buffered, whole chunks in the file) -> closed (h5archive_close: published)
+ * buffered, whole chunks in the file) -> closed (h5archive_close: published
+ * as PATH or the final name given)
  * or aborted (h5archive_abort, or a failed close: .partial removed). */
 #include "h5/h5archive.h"
+#include "h5/h5cols.h"
 #include "h5/h5util.h"
-#include "base/timeparse.h"
-#include "engine/exchange.h"
-#include "h5/h5snap.h"
 #include "base/regions.h"
-#include "engine/rules.h"
+#include "base/timeparse.h"
 
 #include <hdf5.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 /* Rows per chunk (see design note 3). */
 #define ARCH_CHUNK_ROWS     ((size_t)65536)
 #define ARCH_READ_MAX_PIECE ((size_t)1 << 20) /* bigger chunks (foreign writers) read in pieces */
 #define ARCH_TRANSPOSE_ROWS ((size_t)512)
-#define ARCH_DEFLATE        1
 #define ARCH_KIND           "a bankstream transaction archive" /* in attribute errors */
 
 /* ---- the columns ---------------------------------------------------------- */
-
-enum arch_kind { K_UUID, K_U8, K_I32, K_I64, K_F64 };
 
 enum arch_col {
     C_ID,
@@ -93,126 +86,90 @@ enum arch_col {
     C_COUNT
 };
 
-static const struct arch_col_def {
-    int group;        /* 0 = /transactions, 1 = /results */
-    const char *name; /* dataset name inside the group */
-    const char *path; /* full path, for messages */
-    enum arch_kind kind;
-    const char *shape; /* for messages */
-    const char *units;
-    const char *meaning;
-} arch_cols[C_COUNT] = {
-    {0, "id", "/transactions/id", K_UUID, "uint8[n][16]", "bytes",
-     "transaction UUID (id_transacao), 16 bytes in RFC 4122 order"},
-    {0, "payer", "/transactions/payer", K_UUID, "uint8[n][16]", "bytes",
-     "paying user's UUID (id_usuario_pagador), 16 bytes in RFC 4122 order"},
-    {0, "receiver", "/transactions/receiver", K_UUID, "uint8[n][16]", "bytes",
-     "receiving user's UUID (id_usuario_recebedor), 16 bytes in RFC 4122 order"},
-    {0, "time_us", "/transactions/time_us", K_I64, "int64[n]", "microseconds since 1970-01-01 UTC",
-     "data_horario of the transaction"},
-    {0, "amount_cents", "/transactions/amount_cents", K_I64, "int64[n]", "centavos (BRL / 100)",
-     "valor_transacao"},
-    {0, "region", "/transactions/region", K_U8, "uint8[n]", "index",
-     "id_regiao: index into the comma-separated attribute codes, 0 = AC"},
-    {0, "modality", "/transactions/modality", K_U8, "uint8[n]", "index",
-     "modalidade_pagamento: index into the comma-separated attribute names, 0 = PIX"},
-    {0, "kafka_partition", "/transactions/kafka_partition", K_I32, "int32[n]", "partition",
-     "Kafka partition the message was read from; -1 = not from Kafka (produce)"},
-    {0, "kafka_offset", "/transactions/kafka_offset", K_I64, "int64[n]", "offset",
-     "Kafka offset of the message in its partition; -1 = not from Kafka (produce)"},
-    {0, "kafka_ts_ms", "/transactions/kafka_ts_ms", K_I64, "int64[n]",
-     "milliseconds since 1970-01-01 UTC",
-     "broker timestamp of the message; for produce, data_horario in milliseconds"},
-    {0, "batch_id", "/transactions/batch_id", K_I64, "int64[n]", "batch",
-     "micro-batch that decided the transaction; 0 = none (produce)"},
-    {1, "status", "/results/status", K_U8, "uint8[n]", "code",
-     "0 = aprovada, 1 = rejeitada, 2 = nao_processada, 255 = not decided (produce)"},
-    {1, "reason", "/results/reason", K_U8, "uint8[n]", "code",
+#define COL(field) offsetof(h5archive_columns_t, field)
+#define F          H5COLS_FILTER
+
+static const h5cols_def_t arch_defs[C_COUNT] = {
+    {"/transactions/id", H5COLS_U8, 16, 0, 0, "bytes",
+     "transaction UUID (id_transacao), 16 bytes in RFC 4122 order", NULL, H5COLS_NO_EXTRA, COL(id)},
+    {"/transactions/payer", H5COLS_U8, 16, 0, 0, "bytes",
+     "paying user's UUID (id_usuario_pagador), 16 bytes in RFC 4122 order", NULL, H5COLS_NO_EXTRA,
+     COL(payer)},
+    {"/transactions/receiver", H5COLS_U8, 16, 0, 0, "bytes",
+     "receiving user's UUID (id_usuario_recebedor), 16 bytes in RFC 4122 order", NULL,
+     H5COLS_NO_EXTRA, COL(receiver)},
+    {"/transactions/time_us", H5COLS_I64, 1, F, 0, "microseconds since 1970-01-01 UTC",
+     "data_horario of the transaction", NULL, H5COLS_NO_EXTRA, COL(time_us)},
+    {"/transactions/amount_cents", H5COLS_I64, 1, F, 0, "centavos (BRL / 100)", "valor_transacao",
+     NULL, H5COLS_NO_EXTRA, COL(amount_cents)},
+    {"/transactions/region", H5COLS_U8, 1, F, REGION_COUNT, "index",
+     "id_regiao: index into the comma-separated attribute codes, 0 = AC", "codes",
+     H5COLS_REGION_CODES, COL(region)},
+    {"/transactions/modality", H5COLS_U8, 1, F, MOD_COUNT, "index",
+     "modalidade_pagamento: index into the comma-separated attribute names, 0 = PIX", "names",
+     H5COLS_MODALITY_NAMES, COL(modality)},
+    {"/transactions/kafka_partition", H5COLS_I32, 1, F, 0, "partition",
+     "Kafka partition the message was read from; -1 = not from Kafka (produce)", NULL,
+     H5COLS_NO_EXTRA, COL(kafka_partition)},
+    {"/transactions/kafka_offset", H5COLS_I64, 1, F, 0, "offset",
+     "Kafka offset of the message in its partition; -1 = not from Kafka (produce)", NULL,
+     H5COLS_NO_EXTRA, COL(kafka_offset)},
+    {"/transactions/kafka_ts_ms", H5COLS_I64, 1, F, 0, "milliseconds since 1970-01-01 UTC",
+     "broker timestamp of the message; for produce, data_horario in milliseconds", NULL,
+     H5COLS_NO_EXTRA, COL(kafka_ts_ms)},
+    {"/transactions/batch_id", H5COLS_I64, 1, F, 0, "batch",
+     "micro-batch that decided the transaction; 0 = none (produce)", NULL, H5COLS_NO_EXTRA,
+     COL(batch_id)},
+    {"/results/status", H5COLS_U8, 1, F | H5COLS_NONE_OK, STATUS_COUNT, "code",
+     "0 = aprovada, 1 = rejeitada, 2 = nao_processada, 255 = not decided (produce)", "names",
+     H5COLS_STATUS_NAMES, COL(status)},
+    {"/results/reason", H5COLS_U8, 1, F, REASON_COUNT, "code",
      "reason of a rejection or non-processing: index into the comma-separated attribute "
-     "names; 0 = none"},
-    {1, "t5", "/results/t5", K_F64, "float64[n]", "1",
-     "risk factor t5 (distance between home region and transaction region); NaN = not scored"},
-    {1, "t6", "/results/t6", K_F64, "float64[n]", "1",
-     "risk factor t6 (amount above the threshold); NaN = not scored"},
-    {1, "t7", "/results/t7", K_F64, "float64[n]", "1",
-     "risk factor t7 (hour of day); NaN = not scored"},
+     "names; 0 = none",
+     "names", H5COLS_REASON_NAMES, COL(reason)},
+    {"/results/t5", H5COLS_F64, 1, F, 0, "1",
+     "risk factor t5 (distance between home region and transaction region); NaN = not scored", NULL,
+     H5COLS_NO_EXTRA, COL(t5)},
+    {"/results/t6", H5COLS_F64, 1, F, 0, "1",
+     "risk factor t6 (amount above the threshold); NaN = not scored", NULL, H5COLS_NO_EXTRA,
+     COL(t6)},
+    {"/results/t7", H5COLS_F64, 1, F, 0, "1", "risk factor t7 (hour of day); NaN = not scored",
+     NULL, H5COLS_NO_EXTRA, COL(t7)},
 };
 
-static const char *const arch_groups[2] = {"transactions", "results"};
+#undef COL
+#undef F
 
-static size_t arch_elem_size(enum arch_kind k)
-{
-    switch (k) {
-    case K_UUID:
-        return 16;
-    case K_U8:
-        return 1;
-    case K_I32:
-        return 4;
-    default:
-        return 8;
-    }
-}
-
-static hid_t arch_file_type(enum arch_kind k)
-{
-    switch (k) {
-    case K_UUID:
-    case K_U8:
-        return H5T_STD_U8LE;
-    case K_I32:
-        return H5T_STD_I32LE;
-    case K_I64:
-        return H5T_STD_I64LE;
-    default:
-        return H5T_IEEE_F64LE;
-    }
-}
-
-static hid_t arch_mem_type(enum arch_kind k)
-{
-    switch (k) {
-    case K_UUID:
-    case K_U8:
-        return H5T_NATIVE_UINT8;
-    case K_I32:
-        return H5T_NATIVE_INT32;
-    case K_I64:
-        return H5T_NATIVE_INT64;
-    default:
-        return H5T_NATIVE_DOUBLE;
-    }
-}
+static const h5cols_table_t arch_table = {
+    arch_defs, C_COUNT,   ARCH_CHUNK_ROWS, 1, /* deflate level */
+    0,         ARCH_KIND, "the archive",   "n_rows", "n", 0};
 
 /* Where column c lives in a row. */
-static size_t arch_offset(int c)
-{
-    static const size_t off[C_COUNT] = {
-        offsetof(txn_record_t, txn.id),
-        offsetof(txn_record_t, txn.payer),
-        offsetof(txn_record_t, txn.receiver),
-        offsetof(txn_record_t, txn.time_us),
-        offsetof(txn_record_t, txn.amount_cents),
-        offsetof(txn_record_t, txn.region),
-        offsetof(txn_record_t, txn.modality),
-        offsetof(txn_record_t, partition),
-        offsetof(txn_record_t, offset),
-        offsetof(txn_record_t, kafka_ts_ms),
-        offsetof(txn_record_t, batch_id),
-        offsetof(txn_record_t, status),
-        offsetof(txn_record_t, reason),
-        offsetof(txn_record_t, t5),
-        offsetof(txn_record_t, t6),
-        offsetof(txn_record_t, t7),
-    };
-    return off[c];
-}
+static const size_t arch_rec_off[C_COUNT] = {
+    offsetof(txn_record_t, txn.id),
+    offsetof(txn_record_t, txn.payer),
+    offsetof(txn_record_t, txn.receiver),
+    offsetof(txn_record_t, txn.time_us),
+    offsetof(txn_record_t, txn.amount_cents),
+    offsetof(txn_record_t, txn.region),
+    offsetof(txn_record_t, txn.modality),
+    offsetof(txn_record_t, partition),
+    offsetof(txn_record_t, offset),
+    offsetof(txn_record_t, kafka_ts_ms),
+    offsetof(txn_record_t, batch_id),
+    offsetof(txn_record_t, status),
+    offsetof(txn_record_t, reason),
+    offsetof(txn_record_t, t5),
+    offsetof(txn_record_t, t6),
+    offsetof(txn_record_t, t7),
+};
 
-/* rows[0..n) -> column c's cells col[at..at+n). */
-static void arch_pack(int c, const txn_record_t *rows, size_t n, void *col, size_t at)
+/* rows[0..n) -> column c's cells at..at+n of the arrays in cols. */
+static void arch_pack(int c, const txn_record_t *rows, size_t n, const h5archive_columns_t *cols,
+                      size_t at)
 {
-    size_t sz = arch_elem_size(arch_cols[c].kind), off = arch_offset(c);
-    char *dst = (char *)col + at * sz;
+    size_t sz = h5cols_row_bytes(&arch_defs[c]), off = arch_rec_off[c];
+    char *dst = (char *)h5cols_col(&arch_defs[c], cols) + at * sz;
     for (size_t i = 0; i < n; i++)
         memcpy(dst + i * sz, (const char *)&rows[i] + off, sz);
 }
@@ -221,9 +178,9 @@ static void arch_pack(int c, const txn_record_t *rows, size_t n, void *col, size
  * that each memcpy is a single move. */
 static void arch_unpack(int c, const void *col, txn_record_t *rows, size_t n)
 {
-    size_t off = arch_offset(c);
+    size_t off = arch_rec_off[c];
     const char *src = col;
-    switch (arch_elem_size(arch_cols[c].kind)) {
+    switch (h5cols_row_bytes(&arch_defs[c])) {
     case 1:
         for (size_t i = 0; i < n; i++)
             memcpy((char *)&rows[i] + off, src + i, 1);
@@ -243,8 +200,6 @@ static void arch_unpack(int c, const void *col, txn_record_t *rows, size_t n)
     }
 }
 
-/* ---- attributes (read with h5util_attr_read_*) ---------------------------------- */
-
 /* Overwrite an existing scalar int64 attribute. */
 static int arch_attr_set_i64(hid_t obj, const char *name, int64_t v)
 {
@@ -258,136 +213,54 @@ static int arch_attr_set_i64(hid_t obj, const char *name, int64_t v)
 
 struct h5archive_writer {
     char *path, *partial;
-    hid_t fid, grp[2], dset[C_COUNT];
-    void *buf[C_COUNT]; /* ARCH_CHUNK_ROWS cells each */
-    size_t nbuf;        /* rows buffered, not yet in the file */
-    int64_t nfile;      /* rows in the file */
+    hid_t fid;
+    h5cols_set_t cols;       /* cols.rows: rows in the file */
+    h5archive_columns_t buf; /* ARCH_CHUNK_ROWS cells each */
+    size_t nbuf;             /* rows buffered, not yet in the file */
     int is_produce;
     int failed; /* a write failed: only abort is left */
     int64_t first_batch, last_batch;
 };
 
-static void arch_writer_close_ids(h5archive_writer_t *w)
-{
-    for (int c = 0; c < C_COUNT; c++)
-        if (w->dset[c] >= 0) {
-            H5Dclose(w->dset[c]);
-            w->dset[c] = H5I_INVALID_HID;
-        }
-    for (int g = 0; g < 2; g++)
-        if (w->grp[g] >= 0) {
-            H5Gclose(w->grp[g]);
-            w->grp[g] = H5I_INVALID_HID;
-        }
-}
-
 static void arch_writer_free(h5archive_writer_t *w)
 {
-    for (int c = 0; c < C_COUNT; c++)
-        free(w->buf[c]);
+    h5cols_free(&arch_table, &w->buf);
     free(w->path);
     free(w->partial);
     free(w);
 }
 
-/* Create the groups, the datasets (empty, extensible, chunked, filtered) and
- * their attributes. Returns 0 or -1 with errstr naming the object. */
-static int arch_create_layout(h5archive_writer_t *w, char *errstr, size_t errsize)
+/* The root attributes and the layout: /transactions (with attribute
+ * chunk_rows) and every dataset, empty. Returns 0 or -1 with errstr. */
+static int arch_create_layout(h5archive_writer_t *w, const char *source, const char *topic,
+                              uint64_t seed, char *errstr, size_t errsize)
 {
-    char codes[REGION_COUNT * 3 + 1] = "", mods[64] = "", reasons[256] = "";
-    for (int i = 0; i < REGION_COUNT; i++) {
-        strcat(codes, region_table[i].code);
-        if (i + 1 < REGION_COUNT) strcat(codes, ",");
-    }
-    for (int i = 0; i < MOD_COUNT; i++) {
-        strcat(mods, modality_names[i]);
-        if (i + 1 < MOD_COUNT) strcat(mods, ",");
-    }
-    for (int i = 0; i < REASON_COUNT; i++) {
-        if (txn_reason_names[i]) strcat(reasons, txn_reason_names[i]);
-        if (i + 1 < REASON_COUNT) strcat(reasons, ",");
-    }
     char why[256];
-    for (int g = 0; g < 2; g++) {
-        w->grp[g] = H5Gcreate2(w->fid, arch_groups[g], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-        if (w->grp[g] < 0) {
-            h5util_err(errstr, errsize, "%s: cannot create group /%s: %s", w->partial,
-                       arch_groups[g], h5util_reason(why, sizeof why));
-            return -1;
-        }
-    }
-    if (h5util_attr_i64(w->grp[0], "chunk_rows", (int64_t)ARCH_CHUNK_ROWS) < 0) {
-        h5util_err(errstr, errsize, "%s: cannot write attribute chunk_rows of /transactions: %s",
-                   w->partial, h5util_reason(why, sizeof why));
-        return -1;
-    }
-    int rc = 0;
-    for (int c = 0; c < C_COUNT && rc == 0; c++) {
-        const struct arch_col_def *d = &arch_cols[c];
-        int two = d->kind == K_UUID;
-        hsize_t dims[2] = {0, 16}, maxdims[2] = {H5S_UNLIMITED, 16};
-        hsize_t chunk[2] = {ARCH_CHUNK_ROWS, 16};
-        hid_t space = H5Screate_simple(two ? 2 : 1, dims, maxdims);
-        hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-        rc = (space < 0 || dcpl < 0 || H5Pset_chunk(dcpl, two ? 2 : 1, chunk) < 0 ||
-              H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) < 0 ||
-              (!two && (H5Pset_shuffle(dcpl) < 0 || H5Pset_deflate(dcpl, ARCH_DEFLATE) < 0)))
-                 ? -1
-                 : 0;
-        if (rc == 0) {
-            w->dset[c] = H5Dcreate2(w->grp[d->group], d->name, arch_file_type(d->kind), space,
-                                    H5P_DEFAULT, dcpl, H5P_DEFAULT);
-            rc = w->dset[c] < 0 ? -1 : 0;
-        }
-        if (rc == 0)
-            rc = (h5util_attr_str(w->dset[c], "units", d->units) < 0 ||
-                  h5util_attr_str(w->dset[c], "meaning", d->meaning) < 0)
-                     ? -1
-                     : 0;
-        if (rc == 0 && c == C_REGION) rc = h5util_attr_str(w->dset[c], "codes", codes) < 0 ? -1 : 0;
-        if (rc == 0 && c == C_MODALITY)
-            rc = h5util_attr_str(w->dset[c], "names", mods) < 0 ? -1 : 0;
-        if (rc == 0 && c == C_REASON)
-            rc = h5util_attr_str(w->dset[c], "names", reasons) < 0 ? -1 : 0;
-        if (rc == 0 && c == C_STATUS)
-            rc = h5util_attr_str(w->dset[c], "names", "aprovada,rejeitada,nao_processada") < 0 ? -1
-                                                                                               : 0;
-        if (rc)
-            h5util_err(errstr, errsize, "%s: cannot create dataset %s: %s", w->partial, d->path,
-                       h5util_reason(why, sizeof why));
-        if (dcpl >= 0) H5Pclose(dcpl);
-        if (space >= 0) H5Sclose(space);
-    }
-    return rc;
-}
-
-static int arch_write_root_attrs(h5archive_writer_t *w, const char *source, const char *topic,
-                                 uint64_t seed, char *errstr, size_t errsize)
-{
-    int64_t now = timeparse_now_us();
-    char iso[40];
-    h5snap_format_time(now, iso, sizeof iso);
-    int32_t version = H5ARCHIVE_FORMAT_VERSION;
-    int rc = (h5util_attr_write(w->fid, "format_version", H5T_STD_I32LE, H5T_NATIVE_INT32,
-                                &version) < 0 ||
+    int rc = (h5util_attr_i32(w->fid, "format_version", H5ARCHIVE_FORMAT_VERSION) < 0 ||
               h5util_attr_str(w->fid, "kind", H5ARCHIVE_KIND) < 0 ||
-              h5util_attr_i64(w->fid, "created_unix_us", now) < 0 ||
-              h5util_attr_str(w->fid, "created_iso", iso) < 0 ||
+              h5util_attr_created(w->fid, timeparse_now_us()) < 0 ||
               h5util_attr_str(w->fid, "source", source) < 0 ||
               h5util_attr_str(w->fid, "topic", topic) < 0 ||
               h5util_attr_i64(w->fid, "first_batch_id", -1) < 0 ||
               h5util_attr_i64(w->fid, "last_batch_id", -1) < 0 ||
               h5util_attr_i64(w->fid, "n_rows", 0) < 0 ||
-              (w->is_produce &&
-               h5util_attr_write(w->fid, "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, &seed) < 0))
+              (w->is_produce && h5util_attr_u64(w->fid, "seed", seed) < 0))
                  ? -1
                  : 0;
     if (rc) {
-        char why[256];
         h5util_err(errstr, errsize, "%s: cannot write the root attributes: %s", w->partial,
                    h5util_reason(why, sizeof why));
+        return -1;
     }
-    return rc;
+    hid_t g = H5Gcreate2(w->fid, "transactions", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    rc = g < 0 || h5util_attr_i64(g, "chunk_rows", (int64_t)ARCH_CHUNK_ROWS) < 0 ? -1 : 0;
+    if (g >= 0) H5Gclose(g);
+    if (rc) {
+        h5util_err(errstr, errsize, "%s: cannot create group /transactions: %s", w->partial,
+                   h5util_reason(why, sizeof why));
+        return -1;
+    }
+    return h5cols_create(&w->cols, w->fid, 0, errstr, errsize);
 }
 
 h5archive_writer_t *h5archive_create(const char *path, const char *source, const char *topic,
@@ -409,25 +282,19 @@ h5archive_writer_t *h5archive_create(const char *path, const char *source, const
         return NULL;
     }
     w->fid = H5I_INVALID_HID;
-    for (int g = 0; g < 2; g++)
-        w->grp[g] = H5I_INVALID_HID;
-    for (int c = 0; c < C_COUNT; c++)
-        w->dset[c] = H5I_INVALID_HID;
     w->is_produce = strcmp(source, "produce") == 0;
     w->first_batch = w->last_batch = -1;
     size_t plen = strlen(path);
     w->path = strdup(path);
     w->partial = malloc(plen + sizeof ".partial");
-    int ok = w->path && w->partial;
-    for (int c = 0; c < C_COUNT && ok; c++)
-        ok = (w->buf[c] = malloc(ARCH_CHUNK_ROWS * arch_elem_size(arch_cols[c].kind))) != NULL;
-    if (!ok) {
+    if (!w->path || !w->partial || h5cols_alloc(&arch_table, &w->buf, ARCH_CHUNK_ROWS) != 0) {
         h5util_err(errstr, errsize, "%s: out of memory for the archive buffers", path);
         arch_writer_free(w);
         return NULL;
     }
     memcpy(w->partial, path, plen);
     memcpy(w->partial + plen, ".partial", sizeof ".partial");
+    h5cols_init(&w->cols, &arch_table, w->partial);
 
     fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl < 0 || H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0) {
@@ -445,8 +312,7 @@ h5archive_writer_t *h5archive_create(const char *path, const char *source, const
         h5util_err(errstr, errsize, "%s: cannot create: %s", w->partial, e ? strerror(e) : why);
         goto fail;
     }
-    if (arch_write_root_attrs(w, source, topic, seed, errstr, errsize) != 0) goto fail;
-    if (arch_create_layout(w, errstr, errsize) != 0) goto fail;
+    if (arch_create_layout(w, source, topic, seed, errstr, errsize) != 0) goto fail;
     H5Pclose(fapl);
     return w;
 fail:
@@ -460,35 +326,11 @@ fail:
 static int arch_flush(h5archive_writer_t *w, char *errstr, size_t errsize)
 {
     if (w->nbuf == 0) return 0;
-    int rc = 0;
-    char why[256];
-    for (int c = 0; c < C_COUNT && rc == 0; c++) {
-        int two = arch_cols[c].kind == K_UUID;
-        hsize_t start[2] = {(hsize_t)w->nfile, 0}, count[2] = {w->nbuf, 16};
-        hsize_t size[2] = {(hsize_t)w->nfile + w->nbuf, 16};
-        hid_t fspace = H5I_INVALID_HID, mspace = H5I_INVALID_HID;
-        rc = H5Dset_extent(w->dset[c], size) < 0 ? -1 : 0;
-        if (rc == 0) {
-            fspace = H5Dget_space(w->dset[c]);
-            mspace = H5Screate_simple(two ? 2 : 1, count, NULL);
-            rc = (fspace < 0 || mspace < 0 ||
-                  H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
-                  H5Dwrite(w->dset[c], arch_mem_type(arch_cols[c].kind), mspace, fspace,
-                           H5P_DEFAULT, w->buf[c]) < 0)
-                     ? -1
-                     : 0;
-        }
-        if (mspace >= 0) H5Sclose(mspace);
-        if (fspace >= 0) H5Sclose(fspace);
-        if (rc)
-            h5util_err(errstr, errsize, "%s: writing dataset %s failed: %s", w->partial,
-                       arch_cols[c].path, h5util_reason(why, sizeof why));
-    }
-    if (rc) {
+    if (h5cols_io(&w->cols, 1, H5P_DEFAULT, w->cols.rows, (int64_t)w->nbuf, &w->buf, errstr,
+                  errsize) != 0) {
         w->failed = 1;
         return -1;
     }
-    w->nfile += (int64_t)w->nbuf;
     w->nbuf = 0;
     return 0;
 }
@@ -496,11 +338,11 @@ static int arch_flush(h5archive_writer_t *w, char *errstr, size_t errsize)
 /* Check one row's enum columns; returns NULL or the dataset at fault. */
 static const char *arch_row_bad(const txn_record_t *r)
 {
-    if (r->txn.region >= REGION_COUNT) return arch_cols[C_REGION].path;
-    if (r->txn.modality >= MOD_COUNT) return arch_cols[C_MODALITY].path;
+    if (r->txn.region >= REGION_COUNT) return arch_defs[C_REGION].path;
+    if (r->txn.modality >= MOD_COUNT) return arch_defs[C_MODALITY].path;
     if (r->status > STATUS_NOT_PROCESSED && r->status != STATUS_NONE)
-        return arch_cols[C_STATUS].path;
-    if (r->reason >= REASON_COUNT) return arch_cols[C_REASON].path;
+        return arch_defs[C_STATUS].path;
+    if (r->reason >= REASON_COUNT) return arch_defs[C_REASON].path;
     return NULL;
 }
 
@@ -518,7 +360,7 @@ int h5archive_append(h5archive_writer_t *w, const txn_record_t *rows, size_t n, 
             h5util_err(errstr, errsize,
                        "%s: row %" PRId64 " has a value outside %s; nothing of this append was "
                        "written",
-                       w->partial, w->nfile + (int64_t)(w->nbuf + i), bad);
+                       w->partial, w->cols.rows + (int64_t)(w->nbuf + i), bad);
             return -1;
         }
     }
@@ -532,7 +374,7 @@ int h5archive_append(h5archive_writer_t *w, const txn_record_t *rows, size_t n, 
         size_t take = ARCH_CHUNK_ROWS - w->nbuf;
         if (take > n - done) take = n - done;
         for (int c = 0; c < C_COUNT; c++)
-            arch_pack(c, rows + done, take, w->buf[c], w->nbuf);
+            arch_pack(c, rows + done, take, &w->buf, w->nbuf);
         w->nbuf += take;
         done += take;
         if (w->nbuf == ARCH_CHUNK_ROWS && arch_flush(w, errstr, errsize) != 0) return -1;
@@ -542,66 +384,44 @@ int h5archive_append(h5archive_writer_t *w, const txn_record_t *rows, size_t n, 
 
 int64_t h5archive_writer_rows(const h5archive_writer_t *w)
 {
-    return w->nfile + (int64_t)w->nbuf;
+    return w->cols.rows + (int64_t)w->nbuf;
 }
 
-int h5archive_close(h5archive_writer_t *w, char *errstr, size_t errsize)
+int h5archive_close(h5archive_writer_t *w, const char *final_path, char *errstr, size_t errsize)
 {
     if (w == NULL) return 0;
     h5util_quiet();
-    char why[256];
     int rc = w->failed ? -1 : 0;
     if (rc)
         h5util_err(errstr, errsize, "%s: an earlier write failed; the archive was not published",
                    w->partial);
     if (rc == 0) rc = arch_flush(w, errstr, errsize);
+    if (rc == 0 && (arch_attr_set_i64(w->fid, "n_rows", w->cols.rows) < 0 ||
+                    arch_attr_set_i64(w->fid, "first_batch_id", w->first_batch) < 0 ||
+                    arch_attr_set_i64(w->fid, "last_batch_id", w->last_batch) < 0)) {
+        char why[256];
+        h5util_err(errstr, errsize, "%s: cannot update the root attributes: %s", w->partial,
+                   h5util_reason(why, sizeof why));
+        rc = -1;
+    }
     if (rc == 0) {
-        rc = (arch_attr_set_i64(w->fid, "n_rows", w->nfile) < 0 ||
-              arch_attr_set_i64(w->fid, "first_batch_id", w->first_batch) < 0 ||
-              arch_attr_set_i64(w->fid, "last_batch_id", w->last_batch) < 0)
-                 ? -1
-                 : 0;
-        if (rc)
-            h5util_err(errstr, errsize, "%s: cannot update the root attributes: %s", w->partial,
-                       h5util_reason(why, sizeof why));
+        h5cols_close(&w->cols);
+        rc = h5util_publish(w->fid, w->partial, final_path ? final_path : w->path, errstr, errsize);
+        w->fid = H5I_INVALID_HID; /* closed, or failed to close: not to be closed again */
     }
     if (rc) {
         h5archive_abort(w);
         return -1;
     }
-    arch_writer_close_ids(w);
-    herr_t closed = H5Fclose(w->fid);
-    w->fid = H5I_INVALID_HID;
-    if (closed < 0) {
-        h5util_err(errstr, errsize, "%s: closing (flushing) failed: %s", w->partial,
-                   h5util_reason(why, sizeof why));
-        h5archive_abort(w);
-        return -1;
-    }
-    int fd = open(w->partial, O_RDONLY);
-    if (fd < 0 || fsync(fd) != 0) {
-        h5util_err(errstr, errsize, "%s: fsync failed: %s", w->partial, strerror(errno));
-        if (fd >= 0) close(fd);
-        h5archive_abort(w);
-        return -1;
-    }
-    close(fd);
-    if (rename(w->partial, w->path) != 0) {
-        h5util_err(errstr, errsize, "cannot rename %s to %s: %s", w->partial, w->path,
-                   strerror(errno));
-        h5archive_abort(w);
-        return -1;
-    }
-    rc = h5util_sync_dir(w->path, errstr, errsize);
     arch_writer_free(w);
-    return rc;
+    return 0;
 }
 
 void h5archive_abort(h5archive_writer_t *w)
 {
     if (w == NULL) return;
     h5util_quiet();
-    arch_writer_close_ids(w);
+    h5cols_close(&w->cols);
     if (w->fid >= 0) H5Fclose(w->fid);
     H5Eclear2(H5E_DEFAULT);
     if (w->partial) unlink(w->partial);
@@ -614,60 +434,12 @@ struct h5archive_reader {
     MPI_Comm comm;
     int size;
     char *path;
-    hid_t fid, dxpl, dset[C_COUNT];
+    hid_t fid, dxpl;
+    h5cols_set_t cols;
     h5archive_info_t info;
-    int64_t piece;      /* rows per H5Dread: whole file chunks */
-    void *col[C_COUNT]; /* piece cells of each column, allocated on first read */
+    int64_t piece;           /* rows per H5Dread: whole file chunks */
+    h5archive_columns_t col; /* piece cells of each column, allocated on first read */
 };
-
-/* The file exists, is a readable regular file and carries the HDF5 signature.
- * Returns 0 or -1 with errstr. */
-/* Dataset d (column c) has the column's type class, size and sign, the
- * right rank and width, and n rows. Returns 0 or -1 with errstr. */
-static int arch_check_dataset(hid_t d, int c, const char *path, int64_t n, int64_t *chunk_rows,
-                              char *errstr, size_t errsize)
-{
-    const struct arch_col_def *def = &arch_cols[c];
-    hid_t type = H5Dget_type(d), space = H5Dget_space(d), dcpl = H5Dget_create_plist(d);
-    hsize_t dims[2] = {0, 0}, chunk[2] = {0, 0};
-    int two = def->kind == K_UUID;
-    int rank = space >= 0 ? H5Sget_simple_extent_ndims(space) : -1;
-    H5T_class_t cls = type >= 0 ? H5Tget_class(type) : H5T_NO_CLASS;
-    size_t bytes = two ? 1 : arch_elem_size(def->kind); /* a UUID is 16 uint8 */
-    int type_ok = type >= 0 && H5Tget_size(type) == bytes;
-    if (def->kind == K_F64)
-        type_ok = type_ok && cls == H5T_FLOAT;
-    else
-        type_ok = type_ok && cls == H5T_INTEGER &&
-                  H5Tget_sign(type) ==
-                      (def->kind == K_I32 || def->kind == K_I64 ? H5T_SGN_2 : H5T_SGN_NONE);
-    int shape_ok = rank == (two ? 2 : 1) && H5Sget_simple_extent_dims(space, dims, NULL) == rank &&
-                   (!two || dims[1] == 16);
-    if (shape_ok && dcpl >= 0 && H5Pget_layout(dcpl) == H5D_CHUNKED &&
-        H5Pget_chunk(dcpl, 2, chunk) == rank)
-        *chunk_rows = (int64_t)chunk[0];
-    else
-        *chunk_rows = 0;
-    if (dcpl >= 0) H5Pclose(dcpl);
-    if (type >= 0) H5Tclose(type);
-    if (space >= 0) H5Sclose(space);
-    H5Eclear2(H5E_DEFAULT);
-    if (!type_ok || !shape_ok) {
-        h5util_err(errstr, errsize,
-                   "%s: dataset %s has the wrong type or shape (expected %s): not a bankstream "
-                   "transaction archive, or a damaged one",
-                   path, def->path, def->shape);
-        return -1;
-    }
-    if (dims[0] != (hsize_t)n) {
-        h5util_err(errstr, errsize,
-                   "%s: dataset %s has %llu rows but attribute n_rows says %" PRId64
-                   ": the archive is damaged",
-                   path, def->path, (unsigned long long)dims[0], n);
-        return -1;
-    }
-    return 0;
-}
 
 /* Check the open file r->fid and read its root attributes: kind and format
  * version first (so foreign files and newer formats get their own message),
@@ -677,7 +449,7 @@ static int arch_check(h5archive_reader_t *r, char *errstr, size_t errsize)
 {
     const char *p = r->path;
     h5archive_info_t *in = &r->info;
-    char kind[64] = "", why[256];
+    char kind[64] = "";
     memset(in, 0, sizeof *in);
     htri_t ex = H5Aexists(r->fid, "kind");
     if (ex == 0) {
@@ -736,40 +508,14 @@ static int arch_check(h5archive_reader_t *r, char *errstr, size_t errsize)
                    p);
         return -1;
     }
-    for (int c = 0; c < C_COUNT; c++) {
-        const char *full = arch_cols[c].path;
-        htri_t g = H5Lexists(r->fid, arch_groups[arch_cols[c].group], H5P_DEFAULT);
-        htri_t e = g > 0 ? H5Lexists(r->fid, full, H5P_DEFAULT) : g;
-        if (e == 0) {
-            h5util_err(errstr, errsize, "%s: dataset %s is missing", p, full);
-            return -1;
-        }
-        hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
-        /* Room for a few chunks of this column, so slices that cut through a
-         * chunk do not inflate it again on the next read. */
-        size_t bytes = 4 * ARCH_CHUNK_ROWS * arch_elem_size(arch_cols[c].kind);
-        if (dapl >= 0) H5Pset_chunk_cache(dapl, 521, bytes, 1.0);
-        r->dset[c] = e < 0 ? -1 : H5Dopen2(r->fid, full, dapl >= 0 ? dapl : H5P_DEFAULT);
-        if (dapl >= 0) H5Pclose(dapl);
-        if (r->dset[c] < 0) {
-            h5util_err(errstr, errsize, "%s: cannot open dataset %s: %s", p, full,
-                       h5util_reason(why, sizeof why));
-            return -1;
-        }
-        int64_t chunk = 0;
-        if (arch_check_dataset(r->dset[c], c, p, in->n_rows, &chunk, errstr, errsize)) return -1;
-        if (c == 0) in->chunk_rows = chunk;
-    }
+    if (h5cols_open(&r->cols, r->fid, in->n_rows, errstr, errsize)) return -1;
+    in->chunk_rows = r->cols.chunk_rows;
     return 0;
 }
 
 static void arch_reader_close_ids(h5archive_reader_t *r)
 {
-    for (int c = 0; c < C_COUNT; c++)
-        if (r->dset[c] >= 0) {
-            H5Dclose(r->dset[c]);
-            r->dset[c] = H5I_INVALID_HID;
-        }
+    h5cols_close(&r->cols);
     if (r->dxpl >= 0) {
         H5Pclose(r->dxpl);
         r->dxpl = H5I_INVALID_HID;
@@ -806,9 +552,8 @@ h5archive_reader_t *h5archive_open(MPI_Comm comm, const char *path, char *errstr
         r->comm = comm;
         r->size = size;
         r->fid = r->dxpl = H5I_INVALID_HID;
-        for (int c = 0; c < C_COUNT; c++)
-            r->dset[c] = H5I_INVALID_HID;
         r->path = strdup(path);
+        h5cols_init(&r->cols, &arch_table, r->path);
     }
     if (r == NULL || r->path == NULL) {
         h5util_err(errstr, errsize, "%s: out of memory", path);
@@ -858,55 +603,6 @@ const h5archive_info_t *h5archive_info(const h5archive_reader_t *r)
     return &r->info;
 }
 
-/* Read column c, rows [first, first + count) (count > 0), into dst.
- * 0 or -1 + errstr. */
-static int arch_read_col(h5archive_reader_t *r, int c, int64_t first, int64_t count, void *dst,
-                         char *errstr, size_t errsize)
-{
-    hid_t fspace, mspace;
-    int rc = (h5util_select_rows(r->dset[c], first, count, arch_cols[c].kind == K_UUID ? 16 : 1,
-                                 &fspace, &mspace) < 0 ||
-              H5Dread(r->dset[c], arch_mem_type(arch_cols[c].kind), mspace, fspace,
-                      r->dxpl >= 0 ? r->dxpl : H5P_DEFAULT, dst) < 0)
-                 ? -1
-                 : 0;
-    if (mspace >= 0) H5Sclose(mspace);
-    if (fspace >= 0) H5Sclose(fspace);
-    if (rc) {
-        char why[256];
-        h5util_err(errstr, errsize,
-                   "%s: reading dataset %s (rows %" PRId64 "..%" PRId64 ") failed: %s", r->path,
-                   arch_cols[c].path, first, first + count, h5util_reason(why, sizeof why));
-    }
-    return rc;
-}
-
-/* The first row of column c (an enum) in col[0..n) outside its range, or -1. */
-static int64_t arch_bad_enum(int c, const uint8_t *col, size_t n)
-{
-    unsigned limit = c == C_REGION     ? REGION_COUNT
-                     : c == C_MODALITY ? MOD_COUNT
-                     : c == C_REASON   ? REASON_COUNT
-                                       : STATUS_NOT_PROCESSED + 1;
-    for (size_t i = 0; i < n; i++)
-        if (col[i] >= limit && !(c == C_STATUS && col[i] == STATUS_NONE)) return (int64_t)i;
-    return -1;
-}
-
-/* arch_read_col, then the range check of an enum column. 0 or -1 + errstr. */
-static int arch_read_checked(h5archive_reader_t *r, int c, int64_t first, int64_t count, void *dst,
-                             char *errstr, size_t errsize)
-{
-    if (arch_read_col(r, c, first, count, dst, errstr, errsize) != 0) return -1;
-    if (c != C_REGION && c != C_MODALITY && c != C_STATUS && c != C_REASON) return 0;
-    int64_t bad = arch_bad_enum(c, dst, (size_t)count);
-    if (bad < 0) return 0;
-    h5util_err(errstr, errsize,
-               "%s: dataset %s, row %" PRId64 ": value %u is out of range: the archive is damaged",
-               r->path, arch_cols[c].path, first + bad, ((const uint8_t *)dst)[bad]);
-    return -1;
-}
-
 /* Rows per read call: whole chunks of the file, about ARCH_CHUNK_ROWS. */
 static int64_t arch_piece_rows(const h5archive_reader_t *r)
 {
@@ -923,18 +619,20 @@ static int arch_read_rows(h5archive_reader_t *r, int64_t first, int64_t count, t
                           char *errstr, size_t errsize)
 {
     int64_t piece = r->piece;
+    hid_t dxpl = r->dxpl >= 0 ? r->dxpl : H5P_DEFAULT;
     for (int64_t at = first; at < first + count;) {
         int64_t end = (at / piece + 1) * piece;
         if (end > first + count) end = first + count;
         size_t n = (size_t)(end - at);
         txn_record_t *out = rows + (at - first);
-        for (int c = 0; c < C_COUNT; c++)
-            if (arch_read_checked(r, c, at, (int64_t)n, r->col[c], errstr, errsize) != 0) return -1;
+        if (h5cols_io(&r->cols, 0, dxpl, at, (int64_t)n, &r->col, errstr, errsize) != 0) return -1;
         for (size_t b = 0; b < n; b += ARCH_TRANSPOSE_ROWS) {
             size_t k = n - b < ARCH_TRANSPOSE_ROWS ? n - b : ARCH_TRANSPOSE_ROWS;
             memset(out + b, 0, k * sizeof *out); /* padding bytes too */
             for (int c = 0; c < C_COUNT; c++)
-                arch_unpack(c, (const char *)r->col[c] + b * arch_elem_size(arch_cols[c].kind),
+                arch_unpack(c,
+                            (const char *)h5cols_col(&arch_defs[c], &r->col) +
+                                b * h5cols_row_bytes(&arch_defs[c]),
                             out + b, k);
         }
         at = end;
@@ -959,14 +657,10 @@ int h5archive_read(h5archive_reader_t *r, int64_t first, int64_t count, txn_reco
 {
     h5util_quiet();
     int rc = arch_check_range(r, first, count, errstr, errsize);
-    if (rc == 0 && count > 0 && r->col[0] == NULL) {
+    if (rc == 0 && count > 0 && r->col.id == NULL) {
         r->piece = arch_piece_rows(r);
-        for (int c = 0; c < C_COUNT && rc == 0; c++)
-            if ((r->col[c] = malloc((size_t)r->piece * arch_elem_size(arch_cols[c].kind))) ==
-                NULL) {
-                h5util_err(errstr, errsize, "%s: out of memory for the read buffers", r->path);
-                rc = -1;
-            }
+        rc = h5cols_alloc(&arch_table, &r->col, (size_t)r->piece);
+        if (rc) h5util_err(errstr, errsize, "%s: out of memory for the read buffers", r->path);
     }
     if (rc == 0 && count > 0) rc = arch_read_rows(r, first, count, rows, errstr, errsize);
     return h5util_agree(r->comm, rc, "an archive step", errstr, errsize);
@@ -975,16 +669,11 @@ int h5archive_read(h5archive_reader_t *r, int64_t first, int64_t count, txn_reco
 int h5archive_read_columns(h5archive_reader_t *r, int64_t first, int64_t count,
                            const h5archive_columns_t *cols, char *errstr, size_t errsize)
 {
-    void *const dst[C_COUNT] = {
-        cols->id,           cols->payer,       cols->receiver, cols->time_us,
-        cols->amount_cents, cols->region,      cols->modality, cols->kafka_partition,
-        cols->kafka_offset, cols->kafka_ts_ms, cols->batch_id, cols->status,
-        cols->reason,       cols->t5,          cols->t6,       cols->t7,
-    };
     h5util_quiet();
     int rc = arch_check_range(r, first, count, errstr, errsize);
-    for (int c = 0; rc == 0 && count > 0 && c < C_COUNT; c++)
-        if (dst[c] != NULL) rc = arch_read_checked(r, c, first, count, dst[c], errstr, errsize);
+    if (rc == 0 && count > 0)
+        rc = h5cols_io(&r->cols, 0, r->dxpl >= 0 ? r->dxpl : H5P_DEFAULT, first, count, cols,
+                       errstr, errsize);
     return h5util_agree(r->comm, rc, "an archive step", errstr, errsize);
 }
 
@@ -993,8 +682,7 @@ void h5archive_close_reader(h5archive_reader_t *r)
     if (r == NULL) return;
     h5util_quiet();
     arch_reader_close_ids(r);
-    for (int c = 0; c < C_COUNT; c++)
-        free(r->col[c]);
+    h5cols_free(&arch_table, &r->col);
     free(r->path);
     free(r);
 }

@@ -22,8 +22,9 @@
  *      requires; writes touch raw data only.
  *   3. Publish: as h5archive_close. With MPI-IO every rank first syncs its
  *      own writes (H5Fflush: MPI_File_sync, for file systems shared between
- *      nodes), then the file is closed (collective), and rank 0 fsyncs it,
- *      renames PATH.partial to PATH and fsyncs the directory. To keep
+ *      nodes), then the file is closed (collective), and rank 0 publishes it
+ *      (h5util_publish: fsync, rename PATH.partial to PATH, fsync the
+ *      directory). To keep
  *      that fsync short, rank 0 starts the kernel's writeback of the file
  *      after every write call (sync_file_range(SYNC_FILE_RANGE_WRITE) on a
  *      read-only descriptor it keeps open, see RES_KICK_WRITEBACK), so the
@@ -36,11 +37,10 @@
  * published (h5results_close) or removed (h5results_abort, or a failed
  * write or close). */
 #include "h5/h5results.h"
-#include "engine/exchange.h"
-#include "h5/h5snap.h"
+#include "h5/h5cols.h"
 #include "h5/h5util.h"
-#include "engine/rules.h"
 #include "base/timeparse.h"
+#include "base/txn.h"
 
 #include <hdf5.h>
 
@@ -72,79 +72,39 @@
 
 enum res_col { R_ID, R_BATCH, R_STATUS, R_REASON, R_T5, R_T6, R_T7, R_COUNT };
 
-static const char *const res_groups[2] = {"transactions", "results"};
+#define COL(field) offsetof(h5results_columns_t, field)
 
-static const struct res_col_def {
-    int group;        /* 0 = /transactions, 1 = /results */
-    const char *name; /* dataset name inside the group */
-    const char *path; /* full path, for messages */
-    const char *units;
-    const char *meaning;
-} res_cols[R_COUNT] = {
-    {0, "id", "/transactions/id", "bytes",
-     "id_transacao of the input row: transaction UUID, 16 bytes in RFC 4122 order"},
-    {1, "batch_id", "/results/batch_id", "batch",
+static const h5cols_def_t res_defs[R_COUNT] = {
+    {"/transactions/id", H5COLS_U8, 16, 0, 0, "bytes",
+     "id_transacao of the input row: transaction UUID, 16 bytes in RFC 4122 order", NULL,
+     H5COLS_NO_EXTRA, COL(id)},
+    {"/results/batch_id", H5COLS_I64, 1, 0, 0, "batch",
      "batch the replay decided the row in: the archive's batch_id when the root attribute "
-     "batch_size is 0, else the replay's own batches of batch_size rows"},
-    {1, "status", "/results/status", "code",
-     "0 = aprovada, 1 = rejeitada, 2 = nao_processada (attribute names)"},
-    {1, "reason", "/results/reason", "code",
+     "batch_size is 0, else the replay's own batches of batch_size rows",
+     NULL, H5COLS_NO_EXTRA, COL(batch_id)},
+    {"/results/status", H5COLS_U8, 1, 0, 0, "code",
+     "0 = aprovada, 1 = rejeitada, 2 = nao_processada (attribute names)", "names",
+     H5COLS_STATUS_NAMES, COL(status)},
+    {"/results/reason", H5COLS_U8, 1, 0, 0, "code",
      "reason of a rejection or non-processing: index into the comma-separated attribute "
-     "names; 0 = none"},
-    {1, "t5", "/results/t5", "1",
-     "risk factor t5 (distance between home region and transaction region); NaN = not scored"},
-    {1, "t6", "/results/t6", "1", "risk factor t6 (amount above the threshold); NaN = not scored"},
-    {1, "t7", "/results/t7", "1", "risk factor t7 (hour of day); NaN = not scored"},
+     "names; 0 = none",
+     "names", H5COLS_REASON_NAMES, COL(reason)},
+    {"/results/t5", H5COLS_F64, 1, 0, 0, "1",
+     "risk factor t5 (distance between home region and transaction region); NaN = not scored", NULL,
+     H5COLS_NO_EXTRA, COL(t5)},
+    {"/results/t6", H5COLS_F64, 1, 0, 0, "1",
+     "risk factor t6 (amount above the threshold); NaN = not scored", NULL, H5COLS_NO_EXTRA,
+     COL(t6)},
+    {"/results/t7", H5COLS_F64, 1, 0, 0, "1", "risk factor t7 (hour of day); NaN = not scored",
+     NULL, H5COLS_NO_EXTRA, COL(t7)},
 };
 
-static hid_t res_file_type(int c)
-{
-    switch (c) {
-    case R_BATCH:
-        return H5T_STD_I64LE;
-    case R_T5:
-    case R_T6:
-    case R_T7:
-        return H5T_IEEE_F64LE;
-    default:
-        return H5T_STD_U8LE;
-    }
-}
+#undef COL
 
-static hid_t res_mem_type(int c)
-{
-    switch (c) {
-    case R_BATCH:
-        return H5T_NATIVE_INT64;
-    case R_T5:
-    case R_T6:
-    case R_T7:
-        return H5T_NATIVE_DOUBLE;
-    default:
-        return H5T_NATIVE_UINT8;
-    }
-}
-
-/* The caller's array of column c. */
-static const void *res_col_data(const h5results_columns_t *cols, int c)
-{
-    switch (c) {
-    case R_ID:
-        return cols->id;
-    case R_BATCH:
-        return cols->batch_id;
-    case R_STATUS:
-        return cols->status;
-    case R_REASON:
-        return cols->reason;
-    case R_T5:
-        return cols->t5;
-    case R_T6:
-        return cols->t6;
-    default:
-        return cols->t7;
-    }
-}
+/* Contiguous, allocated at creation (parallel HDF5 requires it); never read
+ * back by bankstream, so the message strings are for completeness. */
+static const h5cols_table_t res_table = {
+    res_defs, R_COUNT, 0, 0, 1, "bankstream replay results", "the results file", "n_rows", "n", 0};
 
 /* ---- the writer --------------------------------------------------------------- */
 
@@ -153,7 +113,8 @@ struct h5results_writer {
     int rank, size;
     char *path, *partial;
     int64_t n_rows;
-    hid_t fid, dxpl, grp[2], dset[R_COUNT];
+    hid_t fid, dxpl;
+    h5cols_set_t cols;
     int fd;     /* rank 0: read-only descriptor of the .partial (kicks); else -1 */
     int failed; /* a write failed: only abort is left */
 };
@@ -166,30 +127,12 @@ typedef struct res_header {
     uint64_t inputs_len, rules_len; /* bytes, without the NUL */
 } res_header_t;
 
-/* Collective broadcast of n bytes from rank 0, napping like h5util_agree.
- * Returns an MPI code. */
-static int res_bcast(void *buf, size_t n, MPI_Comm comm)
-{
-    MPI_Request req;
-    int rc = MPI_Ibcast(buf, (int)n, MPI_BYTE, 0, comm, &req);
-    return rc == MPI_SUCCESS ? exchange_wait(&req) : rc;
-}
-
 /* Close the HDF5 objects (the file too: collective with MPI-IO). Returns 0,
  * or -1 when closing the file failed. */
 static int res_close_ids(h5results_writer_t *w)
 {
     int rc = 0;
-    for (int c = 0; c < R_COUNT; c++)
-        if (w->dset[c] >= 0) {
-            H5Dclose(w->dset[c]);
-            w->dset[c] = H5I_INVALID_HID;
-        }
-    for (int g = 0; g < 2; g++)
-        if (w->grp[g] >= 0) {
-            H5Gclose(w->grp[g]);
-            w->grp[g] = H5I_INVALID_HID;
-        }
+    h5cols_close(&w->cols);
     if (w->dxpl >= 0) {
         H5Pclose(w->dxpl);
         w->dxpl = H5I_INVALID_HID;
@@ -269,14 +212,14 @@ static int res_share_meta(MPI_Comm comm, int rank, int size, const char *name, i
         lens[0] = h->inputs_len;
         lens[1] = h->rules_len;
     }
-    int rc = res_bcast(lens, sizeof lens, comm) == MPI_SUCCESS ? 0 : -1;
+    int rc = h5util_bcast(comm, lens, sizeof lens);
     size_t len = sizeof(res_header_t) + lens[0] + 1 + lens[1] + 1;
     if (rc == 0 && rank != 0) rc = (*pack = malloc(len)) ? 0 : -1;
     /* Agree before the second broadcast, which every rank must join. */
     if (rc)
         h5util_err(errstr, errsize, "%s: cannot create: out of memory or MPI_Bcast failed", name);
     if (h5util_agree(comm, rc, "a results-file step", errstr, errsize)) return -1;
-    if (res_bcast(*pack, len, comm) != MPI_SUCCESS) {
+    if (h5util_bcast(comm, *pack, len) != 0) {
         h5util_err(errstr, errsize, "%s: cannot create: MPI_Bcast of the metadata failed", name);
         return -1;
     }
@@ -296,14 +239,9 @@ static int res_write_root_attrs(h5results_writer_t *w, const char *pack, char *e
 {
     const res_header_t *h = (const res_header_t *)pack;
     const char *inputs = pack + sizeof *h, *rules = inputs + h->inputs_len + 1;
-    char iso[40];
-    h5snap_format_time(h->created_us, iso, sizeof iso);
-    int32_t version = H5RESULTS_FORMAT_VERSION;
-    int rc = (h5util_attr_write(w->fid, "format_version", H5T_STD_I32LE, H5T_NATIVE_INT32,
-                                &version) < 0 ||
+    int rc = (h5util_attr_i32(w->fid, "format_version", H5RESULTS_FORMAT_VERSION) < 0 ||
               h5util_attr_str(w->fid, "kind", H5RESULTS_KIND) < 0 ||
-              h5util_attr_i64(w->fid, "created_unix_us", h->created_us) < 0 ||
-              h5util_attr_str(w->fid, "created_iso", iso) < 0 ||
+              h5util_attr_created(w->fid, h->created_us) < 0 ||
               h5util_attr_i64(w->fid, "n_rows", h->n_rows) < 0 ||
               h5util_attr_str(w->fid, "inputs", inputs) < 0 ||
               h5util_attr_i64(w->fid, "batch_size", h->batch_size) < 0 ||
@@ -314,59 +252,6 @@ static int res_write_root_attrs(h5results_writer_t *w, const char *pack, char *e
         char why[256];
         h5util_err(errstr, errsize, "%s: cannot write the root attributes: %s", w->partial,
                    h5util_reason(why, sizeof why));
-    }
-    return rc;
-}
-
-/* Groups, datasets (contiguous, allocated now, never filled) and their
- * attributes. Returns 0 or -1 with errstr naming the object. */
-static int res_create_layout(h5results_writer_t *w, char *errstr, size_t errsize)
-{
-    char reasons[256] = "", why[256];
-    for (int i = 0; i < REASON_COUNT; i++) {
-        if (txn_reason_names[i]) strcat(reasons, txn_reason_names[i]);
-        if (i + 1 < REASON_COUNT) strcat(reasons, ",");
-    }
-    for (int g = 0; g < 2; g++) {
-        w->grp[g] = H5Gcreate2(w->fid, res_groups[g], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-        if (w->grp[g] < 0) {
-            h5util_err(errstr, errsize, "%s: cannot create group /%s: %s", w->partial,
-                       res_groups[g], h5util_reason(why, sizeof why));
-            return -1;
-        }
-    }
-    int rc = 0;
-    for (int c = 0; c < R_COUNT && rc == 0; c++) {
-        const struct res_col_def *d = &res_cols[c];
-        int two = c == R_ID;
-        hsize_t dims[2] = {(hsize_t)w->n_rows, 16};
-        hid_t space = H5Screate_simple(two ? 2 : 1, dims, NULL);
-        hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-        rc = (space < 0 || dcpl < 0 || H5Pset_layout(dcpl, H5D_CONTIGUOUS) < 0 ||
-              H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY) < 0 ||
-              H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) < 0)
-                 ? -1
-                 : 0;
-        if (rc == 0) {
-            w->dset[c] = H5Dcreate2(w->grp[d->group], d->name, res_file_type(c), space, H5P_DEFAULT,
-                                    dcpl, H5P_DEFAULT);
-            rc = w->dset[c] < 0 ? -1 : 0;
-        }
-        if (rc == 0)
-            rc = (h5util_attr_str(w->dset[c], "units", d->units) < 0 ||
-                  h5util_attr_str(w->dset[c], "meaning", d->meaning) < 0)
-                     ? -1
-                     : 0;
-        if (rc == 0 && c == R_STATUS)
-            rc = h5util_attr_str(w->dset[c], "names", "aprovada,rejeitada,nao_processada") < 0 ? -1
-                                                                                               : 0;
-        if (rc == 0 && c == R_REASON)
-            rc = h5util_attr_str(w->dset[c], "names", reasons) < 0 ? -1 : 0;
-        if (rc)
-            h5util_err(errstr, errsize, "%s: cannot create dataset %s: %s", w->partial, d->path,
-                       h5util_reason(why, sizeof why));
-        if (dcpl >= 0) H5Pclose(dcpl);
-        if (space >= 0) H5Sclose(space);
     }
     return rc;
 }
@@ -415,14 +300,11 @@ h5results_writer_t *h5results_create(MPI_Comm comm, const char *path, int64_t n_
         w->n_rows = n_rows;
         w->fd = -1;
         w->fid = w->dxpl = H5I_INVALID_HID;
-        for (int g = 0; g < 2; g++)
-            w->grp[g] = H5I_INVALID_HID;
-        for (int c = 0; c < R_COUNT; c++)
-            w->dset[c] = H5I_INVALID_HID;
         size_t plen = strlen(name) + sizeof ".partial";
         w->path = strdup(name);
         w->partial = malloc(plen);
         if (w->partial) snprintf(w->partial, plen, "%s.partial", name);
+        h5cols_init(&w->cols, &res_table, w->partial);
     }
     if (w == NULL || w->path == NULL || w->partial == NULL) {
         h5util_err(errstr, errsize, "%s: cannot create: out of memory", name);
@@ -453,7 +335,7 @@ h5results_writer_t *h5results_create(MPI_Comm comm, const char *path, int64_t n_
     rc = res_open_hdf5(w, comm, errstr, errsize);
     if (h5util_agree(comm, rc, "a results-file step", errstr, errsize)) goto fail;
     rc = res_write_root_attrs(w, pack, errstr, errsize);
-    if (rc == 0) rc = res_create_layout(w, errstr, errsize);
+    if (rc == 0) rc = h5cols_create(&w->cols, w->fid, n_rows, errstr, errsize);
     if (h5util_agree(comm, rc, "a results-file step", errstr, errsize)) goto fail;
 
     /* Rank 0 keeps a descriptor for the writeback kicks. */
@@ -496,9 +378,9 @@ static int res_check(const h5results_writer_t *w, int64_t first, int64_t count,
     }
     if (count == 0) return 0;
     for (int c = 0; c < R_COUNT; c++)
-        if (cols == NULL || res_col_data(cols, c) == NULL) {
+        if (h5cols_col(&res_defs[c], cols) == NULL) {
             h5util_err(errstr, errsize, "%s: no array given for dataset %s", w->partial,
-                       res_cols[c].path);
+                       res_defs[c].path);
             return -1;
         }
     /* One pass the compiler vectorizes; the row is looked for on failure only. */
@@ -514,49 +396,25 @@ static int res_check(const h5results_writer_t *w, int64_t first, int64_t count,
                        "%s: row %" PRId64 ": value %u is outside dataset %s; nothing of rows "
                        "%" PRId64 "..%" PRId64 " was written",
                        w->partial, first + i, st ? cols->status[i] : cols->reason[i],
-                       res_cols[st ? R_STATUS : R_REASON].path, first, first + count);
+                       res_defs[st ? R_STATUS : R_REASON].path, first, first + count);
             break;
         }
     }
     return -1;
 }
 
-/* Write column c's cells for rows [first, first + count) (count 0: an empty
- * selection). Returns 0 or -1 with errstr. */
-static int res_write_col(h5results_writer_t *w, int c, int64_t first, int64_t count,
-                         const void *data, char *errstr, size_t errsize)
-{
-    hid_t fspace, mspace;
-    int rc = h5util_select_rows(w->dset[c], first, count, c == R_ID ? 16 : 1, &fspace, &mspace);
-    if (rc == 0)
-        rc = H5Dwrite(w->dset[c], res_mem_type(c), mspace, fspace,
-                      w->dxpl >= 0 ? w->dxpl : H5P_DEFAULT, data) < 0
-                 ? -1
-                 : 0;
-    if (mspace >= 0) H5Sclose(mspace);
-    if (fspace >= 0) H5Sclose(fspace);
-    if (rc) {
-        char why[256];
-        h5util_err(errstr, errsize,
-                   "%s: writing dataset %s (rows %" PRId64 "..%" PRId64 ") failed: %s", w->partial,
-                   res_cols[c].path, first, first + count, h5util_reason(why, sizeof why));
-    }
-    return rc;
-}
-
 int h5results_write(h5results_writer_t *w, int64_t first, int64_t count,
                     const h5results_columns_t *cols, char *errstr, size_t errsize)
 {
-    static const uint8_t none[16]; /* the buffer of an empty selection */
     h5util_quiet();
     int rc = res_check(w, first, count, cols, errstr, errsize);
     /* Collective transfers need every rank in every H5Dwrite: agree first. */
     if (RES_COLLECTIVE && h5util_agree(w->comm, rc, "a results-file step", errstr, errsize))
         rc = -1;
     /* HDF5 refuses any write, even an empty one, to a dataset of no rows. */
-    for (int c = 0; c < R_COUNT && rc == 0 && w->n_rows > 0; c++)
-        rc = res_write_col(w, c, first, count, count ? res_col_data(cols, c) : none, errstr,
-                           errsize);
+    if (rc == 0 && w->n_rows > 0)
+        rc = h5cols_io(&w->cols, 1, w->dxpl >= 0 ? w->dxpl : H5P_DEFAULT, first, count, cols,
+                       errstr, errsize);
     if (h5util_agree(w->comm, rc, "a results-file step", errstr, errsize)) {
         w->failed = 1;
         return -1;
@@ -569,34 +427,10 @@ int h5results_write(h5results_writer_t *w, int64_t first, int64_t count,
     return 0;
 }
 
-/* Rank 0: make the .partial durable, rename it, make the rename durable.
- * Returns 0 or -1 with errstr; *renamed tells whether PATH was replaced. */
-static int res_publish(h5results_writer_t *w, int *renamed, char *errstr, size_t errsize)
-{
-    /* A descriptor of its own: whatever a driver did to the file at create,
-     * this is the inode about to be renamed. */
-    close(w->fd);
-    w->fd = -1;
-    int fd = open(w->partial, O_RDONLY);
-    if (fd < 0 || fsync(fd) != 0) {
-        h5util_err(errstr, errsize, "%s: fsync failed: %s", w->partial, strerror(errno));
-        if (fd >= 0) close(fd);
-        return -1;
-    }
-    close(fd);
-    if (rename(w->partial, w->path) != 0) {
-        h5util_err(errstr, errsize, "cannot rename %s to %s: %s", w->partial, w->path,
-                   strerror(errno));
-        return -1;
-    }
-    *renamed = 1;
-    return h5util_sync_dir(w->path, errstr, errsize);
-}
-
 int h5results_close(h5results_writer_t *w, char *errstr, size_t errsize)
 {
     h5util_quiet();
-    int rc = 0, renamed = 0;
+    int rc = 0;
     if (w->failed) {
         h5util_err(errstr, errsize, "%s: an earlier write failed; the results were not published",
                    w->partial);
@@ -620,14 +454,18 @@ int h5results_close(h5results_writer_t *w, char *errstr, size_t errsize)
         rc = -1;
     }
     if (h5util_agree(w->comm, rc, "a results-file step", errstr, errsize)) goto fail;
-    if (w->rank == 0) rc = res_publish(w, &renamed, errstr, errsize);
+    if (w->rank == 0) {
+        close(w->fd); /* h5util_publish syncs through a descriptor of its own */
+        w->fd = -1;
+        rc = h5util_publish(H5I_INVALID_HID, w->partial, w->path, errstr, errsize);
+    }
     if (h5util_agree(w->comm, rc, "a results-file step", errstr, errsize)) goto fail;
     res_free(w);
     return 0;
 fail:
     res_close_ids(w);
     H5Eclear2(H5E_DEFAULT);
-    if (w->rank == 0 && !renamed) unlink(w->partial);
+    if (w->rank == 0) unlink(w->partial); /* gone already when only the fsync of DIR failed */
     res_free(w);
     return -1;
 }
@@ -639,8 +477,6 @@ void h5results_abort(h5results_writer_t *w)
     res_close_ids(w);
     H5Eclear2(H5E_DEFAULT);
     if (w->rank == 0) unlink(w->partial);
-    /* Return on every rank once the file is gone. */
-    MPI_Request req;
-    if (w->size > 1 && MPI_Ibarrier(w->comm, &req) == MPI_SUCCESS) exchange_wait(&req);
+    h5util_agree(w->comm, 0, "a results-file step", NULL, 0); /* returns once the file is gone */
     res_free(w);
 }

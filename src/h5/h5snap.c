@@ -8,8 +8,8 @@
  *      MPI-IO; every rank takes part in every round (an empty selection when
  *      it has nothing left), so the collective calls always match.
  *   2. Atomic publish: write DIR/.snap-<batch>.h5.partial, H5Fflush (which
- *      MPI_File_sync's every rank's writes), close, then rank 0 fsyncs the
- *      file, renames it to DIR/snap-<batch>.h5 and fsyncs DIR.
+ *      MPI_File_sync's every rank's writes), close, then rank 0 publishes it
+ *      as DIR/snap-<batch>.h5 (h5util_publish: fsync, rename, fsync DIR).
  *   3. Corruption is caught two ways. HDF5 metadata (superblock, object
  *      headers with their attributes) is written in the 1.8 format, which
  *      checksums it, so damage there fails at open. Raw data is covered by
@@ -34,26 +34,22 @@
  * Sums do not depend on the order of the rows, hence not on how many ranks
  * wrote or read them. */
 #include "h5/h5snap.h"
+#include "h5/h5cols.h"
 #include "h5/h5util.h"
 #include "base/mkdirs.h"
 #include "base/timeparse.h"
 #include "base/regions.h"
-#include "base/txn.h"
 
 #include <hdf5.h>
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #define SNAP_ROUND_ROWS   ((size_t)1 << 20)
@@ -63,44 +59,54 @@
 #define SNAP_SEED_OFFSETS 0x6b61666b616f6666ULL /* "kafkaoff" */
 #define SNAP_SEED_HEADER  0x62736e6170686472ULL /* "bsnaphdr" */
 
+/* ---- the columns ---------------------------------------------------------- */
+
 enum { COL_ID, COL_BALANCE, COL_LIMIT, COL_REGION, COL_LAST, COL_COUNT };
 
-static const struct snap_col_def {
-    const char *name;  /* dataset under /users */
-    int is_u8;         /* uint8 elements, else int64 */
-    hsize_t width;     /* second dimension; 1 = a 1-D dataset */
-    const char *shape; /* for messages */
-    const char *units;
-    const char *meaning;
-} snap_cols_def[COL_COUNT] = {
-    {"id", 1, 16, "uint8[n][16]", "bytes", "user UUID (id_usuario), 16 bytes in RFC 4122 order"},
-    {"balance_cents", 0, 1, "int64[n]", "centavos (BRL / 100)",
-     "balance (saldo) after batch batch_id"},
-    {"limit_cents", 0, MOD_COUNT, "int64[n][4]", "centavos (BRL / 100)",
+/* A round of users as columns (the table's `at`). */
+typedef struct snap_cols {
+    uint8_t (*id)[16];
+    int64_t *balance;
+    int64_t (*limit)[MOD_COUNT];
+    uint8_t *region;
+    int64_t *last;
+} snap_cols_t;
+
+static const h5cols_def_t snap_user_defs[COL_COUNT] = {
+    {"/users/id", H5COLS_U8, 16, 0, 0, "bytes",
+     "user UUID (id_usuario), 16 bytes in RFC 4122 order", NULL, H5COLS_NO_EXTRA,
+     offsetof(snap_cols_t, id)},
+    {"/users/balance_cents", H5COLS_I64, 1, 0, 0, "centavos (BRL / 100)",
+     "balance (saldo) after batch batch_id", NULL, H5COLS_NO_EXTRA, offsetof(snap_cols_t, balance)},
+    {"/users/limit_cents", H5COLS_I64, MOD_COUNT, 0, 0, "centavos (BRL / 100)",
      "per-transaction limit of each payment modality; columns in the order of attribute "
-     "modalities"},
-    {"region", 1, 1, "uint8[n]", "index",
-     "home region (id_regiao): index into the comma-separated attribute codes, 0 = AC"},
-    {"last_approved_us", 0, 1, "int64[n]", "microseconds since 1970-01-01 UTC",
+     "modalities",
+     "modalities", H5COLS_MODALITY_NAMES, offsetof(snap_cols_t, limit)},
+    {"/users/region", H5COLS_U8, 1, 0, 0, "index",
+     "home region (id_regiao): index into the comma-separated attribute codes, 0 = AC", "codes",
+     H5COLS_REGION_CODES, offsetof(snap_cols_t, region)},
+    {"/users/last_approved_us", H5COLS_I64, 1, 0, 0, "microseconds since 1970-01-01 UTC",
      "data_horario of the user's last approved transaction as payer; "
-     "-9223372036854775808 (INT64_MIN, attribute none_value) = none"},
+     "-9223372036854775808 (INT64_MIN, attribute none_value) = none",
+     "none_value", H5COLS_INT64_MIN, offsetof(snap_cols_t, last)},
 };
 
-/* ---- small helpers ------------------------------------------------------ */
+static const h5cols_table_t snap_users = {snap_user_defs, COL_COUNT,      0,         0,   0,
+                                          SNAP_KIND,      "the snapshot", "n_users", "n", 1};
 
-void h5snap_format_time(int64_t us, char *buf, size_t size)
-{
-    int64_t sec = us / 1000000, frac = us % 1000000;
-    if (frac < 0) {
-        frac += 1000000;
-        sec--;
-    }
-    time_t t = (time_t)sec;
-    struct tm tm;
-    char base[32] = "?";
-    if (gmtime_r(&t, &tm)) strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf, size, "%s.%06dZ", base, (int)frac);
-}
+/* /kafka/end_offsets, a table of one column of nparts rows (`at` 0: the
+ * caller passes the address of its int64_t pointer). */
+static const h5cols_def_t snap_offsets_def[1] = {
+    {"/kafka/end_offsets", H5COLS_I64, 1, 0, 0, "offset",
+     "next offset to read per partition of the topic (root attribute topic), index = "
+     "partition: the batch ends before these",
+     NULL, H5COLS_NO_EXTRA, 0},
+};
+
+static const h5cols_table_t snap_offsets = {snap_offsets_def, 1,        0,        0, 0, SNAP_KIND,
+                                            "the snapshot",   "nparts", "nparts", 1};
+
+/* ---- small helpers ------------------------------------------------------ */
 
 int h5snap_path(const char *dir, int64_t batch, char *buf, size_t size)
 {
@@ -165,80 +171,16 @@ static uint64_t snap_offsets_hash(const h5snap_meta_t *m)
     return snap_hash_words(SNAP_SEED_OFFSETS, w, (size_t)m->nparts);
 }
 
-/* ---- column buffers ----------------------------------------------------- */
+/* ---- sums over rows ----------------------------------------------------- */
 
-/* malloc for large buffers filled once: 2 MiB-aligned and marked for
- * transparent huge pages, which cuts page faults 512-fold (measured: reading
- * 10M users on one rank spent most of its time faulting in the 800 MB array).
- * Free with free(). NULL when out of memory. */
-static void *snap_big_alloc(size_t bytes)
-{
-    const size_t huge = (size_t)2 << 20;
-    if (bytes < 2 * huge) return malloc(bytes ? bytes : 1);
-    void *p = NULL;
-    if (posix_memalign(&p, huge, bytes) != 0) return NULL;
-    madvise(p, bytes, MADV_HUGEPAGE); /* advice only: failure is harmless */
-    return p;
-}
+/* Running sums over rows (mod 2^64): per column, per user (SUM_USERS), the
+ * balances (SUM_BALANCE); and the first row with a bad region. */
+enum { SUM_USERS = COL_COUNT, SUM_BALANCE, SUM_COUNT };
 
-typedef struct snap_cols {
-    uint8_t (*id)[16];
-    int64_t *balance;
-    int64_t (*limit)[MOD_COUNT];
-    uint8_t *region;
-    int64_t *last;
-    size_t cap;
-} snap_cols_t;
-
-/* Running sums over rows: per column, per user, balance; first bad region row. */
 typedef struct snap_sums {
-    uint64_t col[COL_COUNT];
-    uint64_t users;
-    uint64_t balance;
+    uint64_t sum[SUM_COUNT];
     int64_t bad_region_row; /* INT64_MAX = none */
 } snap_sums_t;
-
-static void snap_cols_free(snap_cols_t *c)
-{
-    free(c->id);
-    free(c->balance);
-    free(c->limit);
-    free(c->region);
-    free(c->last);
-    memset(c, 0, sizeof *c);
-}
-
-/* Room for cap rows (at least 1). Returns 0 or -1 (out of memory, c freed). */
-static int snap_cols_alloc(snap_cols_t *c, size_t cap)
-{
-    if (cap == 0) cap = 1;
-    memset(c, 0, sizeof *c);
-    c->cap = cap;
-    c->id = snap_big_alloc(cap * sizeof *c->id);
-    c->balance = snap_big_alloc(cap * sizeof *c->balance);
-    c->limit = snap_big_alloc(cap * sizeof *c->limit);
-    c->region = snap_big_alloc(cap * sizeof *c->region);
-    c->last = snap_big_alloc(cap * sizeof *c->last);
-    if (c->id && c->balance && c->limit && c->region && c->last) return 0;
-    snap_cols_free(c);
-    return -1;
-}
-
-static void *snap_cols_buf(const snap_cols_t *c, int col)
-{
-    switch (col) {
-    case COL_ID:
-        return c->id;
-    case COL_BALANCE:
-        return c->balance;
-    case COL_LIMIT:
-        return c->limit;
-    case COL_REGION:
-        return c->region;
-    default:
-        return c->last;
-    }
-}
 
 static void snap_sums_init(snap_sums_t *s)
 {
@@ -263,13 +205,15 @@ static void snap_cols_hash(const snap_cols_t *c, size_t i, int64_t row, snap_sum
     w[0] = (uint64_t)c->last[i];
     h[COL_LAST] = snap_hash_words(SNAP_SEED_COL * (COL_LAST + 1), w, 1);
     for (int k = 0; k < COL_COUNT; k++)
-        s->col[k] += h[k];
-    s->users += snap_fmix(h[COL_ID] ^ snap_rotl(h[COL_BALANCE], 13) ^ snap_rotl(h[COL_LIMIT], 26) ^
-                          snap_rotl(h[COL_REGION], 39) ^ snap_rotl(h[COL_LAST], 52));
-    s->balance += (uint64_t)c->balance[i];
+        s->sum[k] += h[k];
+    s->sum[SUM_USERS] +=
+        snap_fmix(h[COL_ID] ^ snap_rotl(h[COL_BALANCE], 13) ^ snap_rotl(h[COL_LIMIT], 26) ^
+                  snap_rotl(h[COL_REGION], 39) ^ snap_rotl(h[COL_LAST], 52));
+    s->sum[SUM_BALANCE] += (uint64_t)c->balance[i];
     if (c->region[i] >= REGION_COUNT && row < s->bad_region_row) s->bad_region_row = row;
 }
 
+/* Row i of the columns <- user u. */
 static void snap_cols_pack(snap_cols_t *c, size_t i, const user_state_t *u)
 {
     memcpy(c->id[i], u->id, 16);
@@ -279,6 +223,7 @@ static void snap_cols_pack(snap_cols_t *c, size_t i, const user_state_t *u)
     c->last[i] = u->last_approved_us;
 }
 
+/* User u <- row i of the columns (pad bytes zeroed). */
 static void snap_cols_unpack(const snap_cols_t *c, size_t i, user_state_t *u)
 {
     memset(u, 0, sizeof *u);
@@ -289,106 +234,35 @@ static void snap_cols_unpack(const snap_cols_t *c, size_t i, user_state_t *u)
     u->last_approved_us = c->last[i];
 }
 
-/* ---- attributes --------------------------------------------------------- */
-
-static int snap_attr_u64(hid_t obj, const char *name, uint64_t v)
-{
-    return h5util_attr_write(obj, name, H5T_STD_U64LE, H5T_NATIVE_UINT64, &v);
-}
-
-static int snap_attr_i32(hid_t obj, const char *name, int32_t v)
-{
-    return h5util_attr_write(obj, name, H5T_STD_I32LE, H5T_NATIVE_INT32, &v);
-}
-
 /* ---- the open file ------------------------------------------------------ */
 
 typedef struct snap_file {
-    hid_t fid, kafka, users, offsets;
-    hid_t dset[COL_COUNT];
+    hid_t fid;
+    h5cols_set_t users, offsets;
     uint64_t col_checksum[COL_COUNT]; /* as stored */
 } snap_file_t;
 
-static void snap_file_init(snap_file_t *f)
+/* Nothing open; messages name `path` (kept alive by the caller). */
+static void snap_file_init(snap_file_t *f, const char *path)
 {
-    f->fid = f->kafka = f->users = f->offsets = H5I_INVALID_HID;
-    for (int c = 0; c < COL_COUNT; c++)
-        f->dset[c] = H5I_INVALID_HID;
+    f->fid = H5I_INVALID_HID;
+    h5cols_init(&f->users, &snap_users, path);
+    h5cols_init(&f->offsets, &snap_offsets, path);
 }
 
 /* Close everything; returns -1 when closing the file failed (data not flushed). */
 static int snap_file_close(snap_file_t *f)
 {
-    int rc = 0;
-    for (int c = 0; c < COL_COUNT; c++)
-        if (f->dset[c] >= 0) H5Dclose(f->dset[c]);
-    if (f->offsets >= 0) H5Dclose(f->offsets);
-    if (f->users >= 0) H5Gclose(f->users);
-    if (f->kafka >= 0) H5Gclose(f->kafka);
-    if (f->fid >= 0 && H5Fclose(f->fid) < 0) rc = -1;
-    snap_file_init(f);
+    h5cols_close(&f->users);
+    h5cols_close(&f->offsets);
+    int rc = f->fid >= 0 && H5Fclose(f->fid) < 0 ? -1 : 0;
+    f->fid = H5I_INVALID_HID;
     return rc;
-}
-
-/* Open the object `name` under loc as a group (is_group) or a dataset.
- * Returns its id, or -1 with errstr naming `full` (its path in the file). */
-static hid_t snap_open_obj(hid_t loc, const char *name, int is_group, const char *path,
-                           const char *full, char *errstr, size_t errsize)
-{
-    htri_t ex = H5Lexists(loc, name, H5P_DEFAULT);
-    if (ex == 0) {
-        h5util_err(errstr, errsize,
-                   "%s: %s %s is missing: not a bankstream snapshot, or a damaged one", path,
-                   is_group ? "group" : "dataset", full);
-        return -1;
-    }
-    hid_t id = ex < 0     ? -1
-               : is_group ? H5Gopen2(loc, name, H5P_DEFAULT)
-                          : H5Dopen2(loc, name, H5P_DEFAULT);
-    if (id < 0) {
-        char why[256];
-        h5util_err(errstr, errsize, "%s: cannot open %s %s: %s", path,
-                   is_group ? "group" : "dataset", full, h5util_reason(why, sizeof why));
-    }
-    return id;
-}
-
-/* Check that dataset d (named full) holds integers of `bytes` bytes in rows
- * rows (rows < 0: any) of width (1 = 1-D). Sets *nrows. 0 or -1 + errstr. */
-static int snap_check_shape(hid_t d, const char *path, const char *full, const char *shape,
-                            size_t bytes, int64_t rows, hsize_t width, hsize_t *nrows, char *errstr,
-                            size_t errsize)
-{
-    hid_t type = H5Dget_type(d), space = H5Dget_space(d);
-    hsize_t dims[2] = {0, 0};
-    int rank = space >= 0 ? H5Sget_simple_extent_ndims(space) : -1;
-    int type_ok = type >= 0 && H5Tget_class(type) == H5T_INTEGER && H5Tget_size(type) == bytes;
-    int shape_ok = (width == 1 ? rank == 1 : rank == 2) &&
-                   H5Sget_simple_extent_dims(space, dims, NULL) == rank &&
-                   (width == 1 || dims[1] == width);
-    if (type >= 0) H5Tclose(type);
-    if (space >= 0) H5Sclose(space);
-    if (!type_ok || !shape_ok) {
-        h5util_err(errstr, errsize,
-                   "%s: dataset %s has the wrong type or shape (expected %s): not a bankstream "
-                   "snapshot, or a damaged one",
-                   path, full, shape);
-        return -1;
-    }
-    if (rows >= 0 && dims[0] != (hsize_t)rows) {
-        h5util_err(errstr, errsize,
-                   "%s: dataset %s has %llu rows but attribute n_users says %" PRId64
-                   ": the snapshot is damaged",
-                   path, full, (unsigned long long)dims[0], rows);
-        return -1;
-    }
-    *nrows = dims[0];
-    return 0;
 }
 
 /* Check the layout of the open file f->fid and read its meta: format version
  * first (so foreign files and newer formats get their own message), then
- * every attribute and dataset. Leaves the groups and datasets open in f.
+ * every attribute and dataset. Leaves the datasets open in f.
  * Returns 0 or -1 with errstr naming path and the object at fault. */
 static int snap_file_check(snap_file_t *f, const char *path, h5snap_meta_t *m, char *errstr,
                            size_t errsize)
@@ -448,34 +322,32 @@ static int snap_file_check(snap_file_t *f, const char *path, h5snap_meta_t *m, c
         return -1;
     }
 
+    for (int g = 0; g < 2; g++) {
+        const char *group = g ? "/users" : "/kafka";
+        if (H5Lexists(f->fid, group, H5P_DEFAULT) <= 0) {
+            h5util_err(errstr, errsize,
+                       "%s: group %s is missing: not a bankstream snapshot, or a damaged one", path,
+                       group);
+            return -1;
+        }
+    }
+
     /* /kafka/end_offsets: small, read here and checked against its checksum. */
-    f->kafka = snap_open_obj(f->fid, "kafka", 1, path, "/kafka", errstr, errsize);
-    if (f->kafka < 0) return -1;
-    f->offsets =
-        snap_open_obj(f->kafka, "end_offsets", 0, path, "/kafka/end_offsets", errstr, errsize);
-    if (f->offsets < 0) return -1;
-    hsize_t nparts = 0;
     uint64_t stored = 0;
-    if (snap_check_shape(f->offsets, path, "/kafka/end_offsets", "int64[nparts]", 8, -1, 1, &nparts,
-                         errstr, errsize))
-        return -1;
-    if (nparts > H5SNAP_MAX_PARTS) {
+    int64_t *offsets = m->end_offsets;
+    if (h5cols_open(&f->offsets, f->fid, -1, errstr, errsize)) return -1;
+    if (f->offsets.rows > H5SNAP_MAX_PARTS) {
         h5util_err(errstr, errsize,
-                   "%s: dataset /kafka/end_offsets has %llu partitions, more than the %d "
+                   "%s: dataset /kafka/end_offsets has %" PRId64 " partitions, more than the %d "
                    "supported",
-                   path, (unsigned long long)nparts, H5SNAP_MAX_PARTS);
+                   path, f->offsets.rows, H5SNAP_MAX_PARTS);
         return -1;
     }
-    m->nparts = (int)nparts;
-    if (nparts > 0 &&
-        H5Dread(f->offsets, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, m->end_offsets) < 0) {
-        char why[256];
-        h5util_err(errstr, errsize, "%s: reading dataset /kafka/end_offsets failed: %s", path,
-                   h5util_reason(why, sizeof why));
-        return -1;
-    }
-    if (h5util_attr_read_int(f->offsets, path, "/kafka/end_offsets", "checksum", SNAP_KIND, 0,
-                             H5T_NATIVE_UINT64, &stored, errstr, errsize))
+    m->nparts = (int)f->offsets.rows;
+    if ((m->nparts > 0 &&
+         h5cols_io(&f->offsets, 0, H5P_DEFAULT, 0, m->nparts, &offsets, errstr, errsize)) ||
+        h5util_attr_read_int(f->offsets.dset[0], path, "/kafka/end_offsets", "checksum", SNAP_KIND,
+                             0, H5T_NATIVE_UINT64, &stored, errstr, errsize))
         return -1;
     if (stored != snap_offsets_hash(m)) {
         h5util_err(errstr, errsize,
@@ -485,53 +357,12 @@ static int snap_file_check(snap_file_t *f, const char *path, h5snap_meta_t *m, c
         return -1;
     }
 
-    f->users = snap_open_obj(f->fid, "users", 1, path, "/users", errstr, errsize);
-    if (f->users < 0) return -1;
-    for (int c = 0; c < COL_COUNT; c++) {
-        const struct snap_col_def *d = &snap_cols_def[c];
-        char full[64];
-        hsize_t rows;
-        snprintf(full, sizeof full, "/users/%s", d->name);
-        f->dset[c] = snap_open_obj(f->users, d->name, 0, path, full, errstr, errsize);
-        if (f->dset[c] < 0 ||
-            snap_check_shape(f->dset[c], path, full, d->shape, d->is_u8 ? 1 : 8, m->n_users,
-                             d->width, &rows, errstr, errsize) ||
-            h5util_attr_read_int(f->dset[c], path, full, "checksum", SNAP_KIND, 0,
-                                 H5T_NATIVE_UINT64, &f->col_checksum[c], errstr, errsize))
+    if (h5cols_open(&f->users, f->fid, m->n_users, errstr, errsize)) return -1;
+    for (int c = 0; c < COL_COUNT; c++)
+        if (h5util_attr_read_int(f->users.dset[c], path, snap_user_defs[c].path, "checksum",
+                                 SNAP_KIND, 0, H5T_NATIVE_UINT64, &f->col_checksum[c], errstr,
+                                 errsize))
             return -1;
-    }
-    return 0;
-}
-
-/* Read (writing = 0) or write rows [row, row + cnt) of every /users dataset
- * from or into c[0..cnt) with transfer list dxpl. cnt = 0 takes part in a
- * collective transfer with an empty selection. Returns 0 or -1 + errstr. */
-static int snap_rows_io(int writing, const snap_file_t *f, hid_t dxpl, uint64_t row, size_t cnt,
-                        const snap_cols_t *c, const char *path, char *errstr, size_t errsize)
-{
-    for (int k = 0; k < COL_COUNT; k++) {
-        const struct snap_col_def *d = &snap_cols_def[k];
-        hid_t fspace, mspace;
-        int rc =
-            h5util_select_rows(f->dset[k], (int64_t)row, (int64_t)cnt, d->width, &fspace, &mspace);
-        hid_t mtype = d->is_u8 ? H5T_NATIVE_UINT8 : H5T_NATIVE_INT64;
-        if (rc == 0)
-            rc = (writing
-                      ? H5Dwrite(f->dset[k], mtype, mspace, fspace, dxpl, snap_cols_buf(c, k))
-                      : H5Dread(f->dset[k], mtype, mspace, fspace, dxpl, snap_cols_buf(c, k))) < 0
-                     ? -1
-                     : 0;
-        if (mspace >= 0) H5Sclose(mspace);
-        if (fspace >= 0) H5Sclose(fspace);
-        if (rc) {
-            char why[256];
-            h5util_err(errstr, errsize,
-                       "%s: %s dataset /users/%s rows %" PRIu64 "..%" PRIu64 " failed: %s", path,
-                       writing ? "writing" : "reading", d->name, row, row + cnt,
-                       h5util_reason(why, sizeof why));
-            return -1;
-        }
-    }
     return 0;
 }
 
@@ -539,19 +370,20 @@ static int snap_rows_io(int writing, const snap_file_t *f, hid_t dxpl, uint64_t 
  * MPI_COMM_NULL: every rank runs the same number of rounds), adding them to
  * sums and, when out is not NULL, unpacking them into out[0..cnt).
  * Returns 0 or -1 + errstr (the same on all ranks when collective). */
-static int snap_rows_scan(MPI_Comm comm, const snap_file_t *f, hid_t dxpl, uint64_t lo, size_t cnt,
+static int snap_rows_scan(MPI_Comm comm, snap_file_t *f, hid_t dxpl, uint64_t lo, size_t cnt,
                           size_t rounds, user_state_t *out, snap_sums_t *sums, const char *path,
                           char *errstr, size_t errsize)
 {
     snap_cols_t cols;
-    int rc = snap_cols_alloc(&cols, cnt < SNAP_ROUND_ROWS ? cnt : SNAP_ROUND_ROWS);
+    int rc = h5cols_alloc(&snap_users, &cols, cnt < SNAP_ROUND_ROWS ? cnt : SNAP_ROUND_ROWS);
     if (rc) h5util_err(errstr, errsize, "%s: out of memory for reading the users", path);
     if (comm != MPI_COMM_NULL && h5util_agree(comm, rc, "a snapshot step", errstr, errsize))
         rc = -1;
     size_t done = 0;
     for (size_t r = 0; rc == 0 && r < rounds; r++) {
         size_t n = cnt - done < SNAP_ROUND_ROWS ? cnt - done : SNAP_ROUND_ROWS;
-        rc = snap_rows_io(0, f, dxpl, lo + done, n, &cols, path, errstr, errsize);
+        rc =
+            h5cols_io(&f->users, 0, dxpl, (int64_t)(lo + done), (int64_t)n, &cols, errstr, errsize);
         if (comm != MPI_COMM_NULL && h5util_agree(comm, rc, "a snapshot step", errstr, errsize))
             rc = -1;
         for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -560,8 +392,21 @@ static int snap_rows_scan(MPI_Comm comm, const snap_file_t *f, hid_t dxpl, uint6
         }
         done += n;
     }
-    snap_cols_free(&cols);
+    h5cols_free(&snap_users, &cols);
     return rc;
+}
+
+/* Collective: every rank's sums added up into *all (bad_region_row: the
+ * lowest). Returns 0 or -1 with errstr. */
+static int snap_sums_allreduce(MPI_Comm comm, const snap_sums_t *mine, snap_sums_t *all,
+                               const char *path, char *errstr, size_t errsize)
+{
+    if (MPI_Allreduce(mine->sum, all->sum, SUM_COUNT, MPI_UINT64_T, MPI_SUM, comm) == MPI_SUCCESS &&
+        MPI_Allreduce(&mine->bad_region_row, &all->bad_region_row, 1, MPI_INT64_T, MPI_MIN, comm) ==
+            MPI_SUCCESS)
+        return 0;
+    h5util_err(errstr, errsize, "%s: MPI_Allreduce of the checksums failed", path);
+    return -1;
 }
 
 /* Compare the sums over all rows with what the file stores. 0 or -1 + errstr. */
@@ -569,11 +414,11 @@ static int snap_sums_check(const char *path, const h5snap_meta_t *m, const snap_
                            const snap_sums_t *s, char *errstr, size_t errsize)
 {
     for (int c = 0; c < COL_COUNT; c++) {
-        if (s->col[c] != f->col_checksum[c]) {
+        if (s->sum[c] != f->col_checksum[c]) {
             h5util_err(errstr, errsize,
-                       "%s: dataset /users/%s fails its checksum (stored 0x%016" PRIx64
+                       "%s: dataset %s fails its checksum (stored 0x%016" PRIx64
                        ", computed 0x%016" PRIx64 "): the snapshot is corrupt",
-                       path, snap_cols_def[c].name, f->col_checksum[c], s->col[c]);
+                       path, snap_user_defs[c].path, f->col_checksum[c], s->sum[c]);
             return -1;
         }
     }
@@ -584,15 +429,15 @@ static int snap_sums_check(const char *path, const h5snap_meta_t *m, const snap_
                    path, s->bad_region_row, REGION_COUNT - 1);
         return -1;
     }
-    if ((int64_t)s->balance != m->total_balance_cents) {
+    if ((int64_t)s->sum[SUM_BALANCE] != m->total_balance_cents) {
         h5util_err(errstr, errsize,
                    "%s: the sum of dataset /users/balance_cents (%" PRId64
                    ") differs from attribute total_balance_cents (%" PRId64
                    "): the snapshot is corrupt",
-                   path, (int64_t)s->balance, m->total_balance_cents);
+                   path, (int64_t)s->sum[SUM_BALANCE], m->total_balance_cents);
         return -1;
     }
-    uint64_t want = snap_header_hash(m) + s->users;
+    uint64_t want = snap_header_hash(m) + s->sum[SUM_USERS];
     if (want != m->checksum) {
         h5util_err(errstr, errsize,
                    "%s: attribute checksum of / (0x%016" PRIx64
@@ -615,7 +460,7 @@ int h5snap_read_meta(const char *file, int verify, h5snap_meta_t *meta, char *er
     memset(meta, 0, sizeof *meta);
     if (h5util_precheck(file, errstr, errsize)) return -1;
     snap_file_t f;
-    snap_file_init(&f);
+    snap_file_init(&f, file);
     int rc = 0;
     f.fid = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f.fid < 0) {
@@ -651,7 +496,7 @@ int h5snap_read(MPI_Comm comm, const char *file, h5snap_meta_t *meta, user_state
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &size);
     snap_file_t f;
-    snap_file_init(&f);
+    snap_file_init(&f, file);
     hid_t fapl = H5I_INVALID_HID, dxpl = H5I_INVALID_HID;
     user_state_t *out = NULL;
     h5snap_meta_t m;
@@ -687,7 +532,7 @@ int h5snap_read(MPI_Comm comm, const char *file, h5snap_meta_t *meta, user_state
     uint64_t hi = total * (uint64_t)(rank + 1) / (uint64_t)size;
     size_t cnt = (size_t)(hi - lo), maxcnt = (size_t)((total + size - 1) / size);
     size_t rounds = (maxcnt + SNAP_ROUND_ROWS - 1) / SNAP_ROUND_ROWS;
-    out = snap_big_alloc(cnt * sizeof *out);
+    out = h5util_big_alloc(cnt * sizeof *out);
     rc = out ? 0 : -1;
     if (rc) h5util_err(errstr, errsize, "%s: out of memory for %zu users", file, cnt);
     if (h5util_agree(comm, rc, "a snapshot step", errstr, errsize)) goto fail;
@@ -696,20 +541,9 @@ int h5snap_read(MPI_Comm comm, const char *file, h5snap_meta_t *meta, user_state
     snap_sums_init(&local);
     if (snap_rows_scan(comm, &f, dxpl, lo, cnt, rounds, out, &local, file, errstr, errsize))
         goto fail;
-    uint64_t sums[COL_COUNT + 2], totals[COL_COUNT + 2];
-    memcpy(sums, local.col, sizeof local.col);
-    sums[COL_COUNT] = local.users;
-    sums[COL_COUNT + 1] = local.balance;
-    if (MPI_Allreduce(sums, totals, COL_COUNT + 2, MPI_UINT64_T, MPI_SUM, comm) != MPI_SUCCESS ||
-        MPI_Allreduce(&local.bad_region_row, &all.bad_region_row, 1, MPI_INT64_T, MPI_MIN, comm) !=
-            MPI_SUCCESS) {
-        h5util_err(errstr, errsize, "%s: MPI_Allreduce of the checksums failed", file);
-        goto fail;
-    }
-    memcpy(all.col, totals, sizeof all.col);
-    all.users = totals[COL_COUNT];
-    all.balance = totals[COL_COUNT + 1];
-    if (snap_sums_check(file, &m, &f, &all, errstr, errsize)) goto fail; /* same on all ranks */
+    if (snap_sums_allreduce(comm, &local, &all, file, errstr, errsize) ||
+        snap_sums_check(file, &m, &f, &all, errstr, errsize))
+        goto fail; /* same on all ranks */
 
     rc = snap_file_close(&f);
     if (rc) h5util_err(errstr, errsize, "%s: closing the file failed", file);
@@ -774,24 +608,6 @@ static int snap_mkdirs(const char *dir, char *errstr, size_t errsize)
     return 0;
 }
 
-/* Rank 0: make the .partial durable, rename it, make the rename durable. */
-static int snap_publish(const char *partial, const char *final, char *errstr, size_t errsize)
-{
-    int fd = open(partial, O_RDONLY);
-    if (fd < 0 || fsync(fd) != 0) {
-        h5util_err(errstr, errsize, "%s: fsync failed: %s", partial, strerror(errno));
-        if (fd >= 0) close(fd);
-        return -1;
-    }
-    close(fd);
-    if (rename(partial, final) != 0) {
-        h5util_err(errstr, errsize, "publishing %s as %s failed: %s", partial, final,
-                   strerror(errno));
-        return -1;
-    }
-    return h5util_sync_dir(final, errstr, errsize);
-}
-
 /* Rank 0, after a publish: remove .partial files left by interrupted writes
  * (one job writes a directory at a time, so any other .partial is garbage).
  * Best effort: errors are ignored. */
@@ -811,78 +627,32 @@ static void snap_remove_stale(const char *dir)
     closedir(d);
 }
 
-/* Create the groups and datasets and their descriptive attributes. */
+/* Create the datasets and the groups with their descriptive attributes.
+ * Returns 0 or -1 with errstr naming the object. */
 static int snap_create_layout(snap_file_t *f, const h5snap_meta_t *m, const char *path,
                               char *errstr, size_t errsize)
 {
-    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    int rc = (dcpl >= 0 && H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) >= 0) ? 0 : -1;
-    const char *failed = "a property list";
-    if (rc == 0) {
-        failed = "group /kafka";
-        f->kafka = H5Gcreate2(f->fid, "kafka", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-        rc = f->kafka < 0 ? -1 : 0;
-    }
-    if (rc == 0) {
-        failed = "dataset /kafka/end_offsets";
-        hsize_t dims[1] = {(hsize_t)m->nparts};
-        hid_t space = H5Screate_simple(1, dims, NULL);
-        f->offsets = space < 0 ? -1
-                               : H5Dcreate2(f->kafka, "end_offsets", H5T_STD_I64LE, space,
-                                            H5P_DEFAULT, dcpl, H5P_DEFAULT);
-        if (space >= 0) H5Sclose(space);
-        rc = (f->offsets < 0 || h5util_attr_str(f->offsets, "units", "offset") ||
-              h5util_attr_str(f->offsets, "meaning",
-                              "next offset to read per partition of the topic (root attribute "
-                              "topic), index = partition: the batch ends before these") ||
-              snap_attr_u64(f->offsets, "checksum", snap_offsets_hash(m)))
-                 ? -1
-                 : 0;
-    }
+    if (h5cols_create(&f->offsets, f->fid, m->nparts, errstr, errsize)) return -1;
+    const char *failed = "dataset /kafka/end_offsets";
+    hid_t users = H5I_INVALID_HID;
+    int rc = h5util_attr_u64(f->offsets.dset[0], "checksum", snap_offsets_hash(m));
     if (rc == 0) {
         failed = "group /users";
-        f->users = H5Gcreate2(f->fid, "users", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-        rc = (f->users < 0 || h5util_attr_str(f->users, "meaning",
-                                              "one row per user, the same row in every dataset; "
-                                              "rows in no particular order"))
+        users = H5Gcreate2(f->fid, "users", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        rc = users < 0 || h5util_attr_str(users, "meaning",
+                                          "one row per user, the same row in every dataset; "
+                                          "rows in no particular order")
                  ? -1
                  : 0;
     }
-    char codes[REGION_COUNT * 3 + 1] = "";
-    for (int i = 0; i < REGION_COUNT; i++) {
-        strcat(codes, region_table[i].code);
-        if (i + 1 < REGION_COUNT) strcat(codes, ",");
-    }
-    char modalities[64] = "";
-    for (int i = 0; i < MOD_COUNT; i++) {
-        strcat(modalities, modality_names[i]);
-        if (i + 1 < MOD_COUNT) strcat(modalities, ",");
-    }
-    for (int c = 0; rc == 0 && c < COL_COUNT; c++) {
-        const struct snap_col_def *d = &snap_cols_def[c];
-        failed = d->name;
-        hsize_t dims[2] = {(hsize_t)m->n_users, d->width};
-        hid_t space = H5Screate_simple(d->width > 1 ? 2 : 1, dims, NULL);
-        f->dset[c] = space < 0
-                         ? -1
-                         : H5Dcreate2(f->users, d->name, d->is_u8 ? H5T_STD_U8LE : H5T_STD_I64LE,
-                                      space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-        if (space >= 0) H5Sclose(space);
-        rc = (f->dset[c] < 0 || h5util_attr_str(f->dset[c], "units", d->units) ||
-              h5util_attr_str(f->dset[c], "meaning", d->meaning))
-                 ? -1
-                 : 0;
-        if (rc == 0 && c == COL_LIMIT) rc = h5util_attr_str(f->dset[c], "modalities", modalities);
-        if (rc == 0 && c == COL_REGION) rc = h5util_attr_str(f->dset[c], "codes", codes);
-        if (rc == 0 && c == COL_LAST) rc = h5util_attr_i64(f->dset[c], "none_value", INT64_MIN);
-    }
-    if (dcpl >= 0) H5Pclose(dcpl);
+    if (users >= 0) H5Gclose(users);
     if (rc) {
         char why[256];
         h5util_err(errstr, errsize, "%s: creating %s failed: %s", path, failed,
                    h5util_reason(why, sizeof why));
+        return -1;
     }
-    return rc;
+    return h5cols_create(&f->users, f->fid, m->n_users, errstr, errsize);
 }
 
 /* The root attributes, once the sums are known. */
@@ -890,26 +660,23 @@ static int snap_write_root_attrs(const snap_file_t *f, const h5snap_meta_t *m,
                                  const uint64_t col_sums[COL_COUNT], const char *path, char *errstr,
                                  size_t errsize)
 {
-    char iso[40];
-    h5snap_format_time(m->created_us, iso, sizeof iso);
     int rc = 0;
     for (int c = 0; rc == 0 && c < COL_COUNT; c++)
-        rc = snap_attr_u64(f->dset[c], "checksum", col_sums[c]);
+        rc = h5util_attr_u64(f->users.dset[c], "checksum", col_sums[c]);
     if (rc == 0)
-        rc = snap_attr_i32(f->fid, "format_version", H5SNAP_FORMAT_VERSION) ||
+        rc = h5util_attr_i32(f->fid, "format_version", H5SNAP_FORMAT_VERSION) ||
              h5util_attr_str(f->fid, "meaning",
                              "bankstream state snapshot: every user's state after batch batch_id "
                              "and the Kafka offsets to resume from; restorable on any number of "
                              "ranks") ||
              h5util_attr_i64(f->fid, "batch_id", m->batch_id) ||
-             h5util_attr_i64(f->fid, "created_unix_us", m->created_us) ||
-             h5util_attr_str(f->fid, "created_iso", iso) ||
+             h5util_attr_created(f->fid, m->created_us) ||
              h5util_attr_str(f->fid, "topic", m->topic) ||
              h5util_attr_str(f->fid, "origin", m->origin) ||
              h5util_attr_i64(f->fid, "n_users", m->n_users) ||
              h5util_attr_i64(f->fid, "total_balance_cents", m->total_balance_cents) ||
-             snap_attr_u64(f->fid, "checksum", m->checksum) ||
-             snap_attr_i32(f->fid, "writer_ranks", m->writer_ranks) ||
+             h5util_attr_u64(f->fid, "checksum", m->checksum) ||
+             h5util_attr_i32(f->fid, "writer_ranks", m->writer_ranks) ||
              h5util_attr_str(f->fid, "units",
                              "created_unix_us: microseconds since 1970-01-01 UTC; "
                              "total_balance_cents: centavos (BRL / 100); batch_id, n_users, "
@@ -933,11 +700,11 @@ static int snap_write_src(MPI_Comm comm, const char *dir, const h5snap_meta_t *m
     int rank, size, rc = 0, created = 0;
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &size);
+    char partial[PATH_MAX] = "", final[PATH_MAX];
     snap_file_t f;
-    snap_file_init(&f);
+    snap_file_init(&f, partial);
     hid_t fapl = H5I_INVALID_HID, dxpl = H5I_INVALID_HID;
     snap_cols_t cols = {0};
-    char partial[PATH_MAX], final[PATH_MAX];
     h5snap_meta_t m;
     memset(&m, 0, sizeof m);
 
@@ -1005,35 +772,15 @@ static int snap_write_src(MPI_Comm comm, const char *dir, const h5snap_meta_t *m
 
     /* End offsets: rank 0 writes them all, the others take part with nothing.
      * (HDF5 refuses any write to a zero-sized dataset, even an empty one.) */
-    if (m.nparts > 0) {
-        hid_t fspace = H5Dget_space(f.offsets);
-        hsize_t one = 1;
-        hid_t mspace = H5Screate_simple(1, &one, NULL);
-        rc = (fspace < 0 || mspace < 0) ? -1 : 0;
-        if (rc == 0 && rank != 0)
-            rc = (H5Sselect_none(fspace) < 0 || H5Sselect_none(mspace) < 0) ? -1 : 0;
-        else if (rc == 0) {
-            H5Sclose(mspace);
-            hsize_t np = (hsize_t)m.nparts;
-            mspace = H5Screate_simple(1, &np, NULL);
-            rc = mspace < 0 ? -1 : 0;
-        }
-        if (rc == 0)
-            rc = H5Dwrite(f.offsets, H5T_NATIVE_INT64, mspace, fspace, dxpl, m.end_offsets) < 0 ? -1
-                                                                                                : 0;
-        if (mspace >= 0) H5Sclose(mspace);
-        if (fspace >= 0) H5Sclose(fspace);
-        if (rc) {
-            char why[256];
-            h5util_err(errstr, errsize, "%s: writing dataset /kafka/end_offsets failed: %s",
-                       partial, h5util_reason(why, sizeof why));
-        }
-    }
+    int64_t *offsets = m.end_offsets;
+    if (m.nparts > 0)
+        rc = h5cols_io(&f.offsets, 1, dxpl, 0, rank == 0 ? m.nparts : 0, &offsets, errstr, errsize);
     if (h5util_agree(comm, rc, "a snapshot step", errstr, errsize)) goto fail;
 
     /* Users, in rounds; every rank joins every round. */
     size_t rounds = (size_t)((maxlocal + SNAP_ROUND_ROWS - 1) / SNAP_ROUND_ROWS);
-    rc = snap_cols_alloc(&cols, local < SNAP_ROUND_ROWS ? (size_t)local : SNAP_ROUND_ROWS);
+    size_t cap = local < SNAP_ROUND_ROWS ? (size_t)local : SNAP_ROUND_ROWS;
+    rc = h5cols_alloc(&snap_users, &cols, cap);
     if (rc) h5util_err(errstr, errsize, "%s: out of memory for the column buffers", partial);
     if (h5util_agree(comm, rc, "a snapshot step", errstr, errsize)) goto fail;
     snap_sums_t sums;
@@ -1042,32 +789,26 @@ static int snap_write_src(MPI_Comm comm, const char *dir, const h5snap_meta_t *m
     for (size_t r = 0; r < rounds; r++) {
         size_t n = 0;
         const user_state_t *u;
-        while (n < cols.cap && done + n < local && (u = snap_src_next(src)) != NULL) {
+        while (n < cap && done + n < local && (u = snap_src_next(src)) != NULL) {
             snap_cols_pack(&cols, n, u);
             snap_cols_hash(&cols, n, (int64_t)(first + done + n), &sums);
             n++;
         }
-        rc = snap_rows_io(1, &f, dxpl, first + done, n, &cols, partial, errstr, errsize);
+        rc = h5cols_io(&f.users, 1, dxpl, (int64_t)(first + done), (int64_t)n, &cols, errstr,
+                       errsize);
         if (h5util_agree(comm, rc, "a snapshot step", errstr, errsize)) goto fail;
         done += n;
     }
-    if (sums.bad_region_row != INT64_MAX) rc = -1;
-    if (rc)
+    snap_sums_t all;
+    if (snap_sums_allreduce(comm, &sums, &all, partial, errstr, errsize)) goto fail;
+    if (all.bad_region_row != INT64_MAX) { /* the same on every rank */
         h5util_err(errstr, errsize, "%s: user row %" PRId64 " has region index >= %d", partial,
-                   sums.bad_region_row, REGION_COUNT);
-    if (h5util_agree(comm, rc, "a snapshot step", errstr, errsize)) goto fail;
-
-    uint64_t mine[COL_COUNT + 2], all[COL_COUNT + 2];
-    memcpy(mine, sums.col, sizeof sums.col);
-    mine[COL_COUNT] = sums.users;
-    mine[COL_COUNT + 1] = sums.balance;
-    if (MPI_Allreduce(mine, all, COL_COUNT + 2, MPI_UINT64_T, MPI_SUM, comm) != MPI_SUCCESS) {
-        h5util_err(errstr, errsize, "%s: MPI_Allreduce of the checksums failed", partial);
+                   all.bad_region_row, REGION_COUNT);
         goto fail;
     }
-    m.total_balance_cents = (int64_t)all[COL_COUNT + 1];
-    m.checksum = snap_header_hash(&m) + all[COL_COUNT];
-    rc = snap_write_root_attrs(&f, &m, all, partial, errstr, errsize);
+    m.total_balance_cents = (int64_t)all.sum[SUM_BALANCE];
+    m.checksum = snap_header_hash(&m) + all.sum[SUM_USERS];
+    rc = snap_write_root_attrs(&f, &m, all.sum, partial, errstr, errsize);
     if (rc == 0 && H5Fflush(f.fid, H5F_SCOPE_GLOBAL) < 0) {
         char why[256];
         h5util_err(errstr, errsize, "%s: flushing failed: %s", partial,
@@ -1083,17 +824,17 @@ static int snap_write_src(MPI_Comm comm, const char *dir, const h5snap_meta_t *m
     }
     if (h5util_agree(comm, rc, "a snapshot step", errstr, errsize)) goto fail;
 
-    if (rank == 0) rc = snap_publish(partial, final, errstr, errsize);
+    if (rank == 0) rc = h5util_publish(H5I_INVALID_HID, partial, final, errstr, errsize);
     if (h5util_agree(comm, rc, "a snapshot step", errstr, errsize)) goto fail;
     if (rank == 0) snap_remove_stale(dir);
-    snap_cols_free(&cols);
+    h5cols_free(&snap_users, &cols);
     H5Pclose(fapl);
     H5Pclose(dxpl);
     return 0;
 
 fail:
     snap_file_close(&f);
-    snap_cols_free(&cols);
+    h5cols_free(&snap_users, &cols);
     if (fapl >= 0) H5Pclose(fapl);
     if (dxpl >= 0) H5Pclose(dxpl);
     if (created && rank == 0) unlink(partial);
@@ -1131,16 +872,16 @@ static int64_t snap_name_batch(const char *name)
     return digits > 0 && strcmp(p, ".h5") == 0 ? b : -1;
 }
 
-typedef struct snap_entry {
-    int64_t batch;
-    char *path;
-} snap_entry_t;
-
-static int snap_entry_cmp(const void *a, const void *b)
+static int snap_is_published(const struct dirent *de)
 {
-    const snap_entry_t *x = a, *y = b;
-    if (x->batch != y->batch) return x->batch > y->batch ? -1 : 1;
-    return strcmp(x->path, y->path);
+    return snap_name_batch(de->d_name) >= 0;
+}
+
+/* Newest batch first; the name breaks ties. */
+static int snap_newest_first(const struct dirent **a, const struct dirent **b)
+{
+    int64_t x = snap_name_batch((*a)->d_name), y = snap_name_batch((*b)->d_name);
+    return x != y ? (x > y ? -1 : 1) : strcmp((*a)->d_name, (*b)->d_name);
 }
 
 void h5snap_list_free(char **paths, int n)
@@ -1152,55 +893,29 @@ void h5snap_list_free(char **paths, int n)
 
 int h5snap_list(const char *dir, char ***paths, int *n, char *errstr, size_t errsize)
 {
+    struct dirent **names = NULL;
     *paths = NULL;
     *n = 0;
-    DIR *d = opendir(dir);
-    if (!d) {
+    int count = scandir(dir, &names, snap_is_published, snap_newest_first);
+    if (count < 0) {
         h5util_err(errstr, errsize, "%s: %s", dir, strerror(errno));
         return -1;
     }
-    snap_entry_t *e = NULL;
-    int count = 0, cap = 0, rc = 0;
-    struct dirent *de;
-    while (rc == 0 && (de = readdir(d)) != NULL) {
-        int64_t b = snap_name_batch(de->d_name);
-        if (b < 0) continue;
-        if (count == cap) {
-            int ncap = cap ? cap * 2 : 16;
-            snap_entry_t *bigger = realloc(e, (size_t)ncap * sizeof *e);
-            if (!bigger) {
-                rc = -1;
-                break;
-            }
-            e = bigger;
-            cap = ncap;
-        }
-        size_t len = strlen(dir) + strlen(de->d_name) + 2;
-        e[count].path = malloc(len);
-        if (!e[count].path) {
+    char **out = count > 0 ? calloc((size_t)count, sizeof *out) : NULL;
+    int rc = count > 0 && out == NULL ? -1 : 0;
+    for (int i = 0; i < count; i++) {
+        if (rc == 0 && asprintf(&out[i], "%s/%s", dir, names[i]->d_name) < 0) {
+            out[i] = NULL;
             rc = -1;
-            break;
         }
-        snprintf(e[count].path, len, "%s/%s", dir, de->d_name);
-        e[count++].batch = b;
+        free(names[i]);
     }
-    closedir(d);
-    char **out = NULL;
-    if (rc == 0 && count > 0) {
-        qsort(e, (size_t)count, sizeof *e, snap_entry_cmp);
-        out = malloc((size_t)count * sizeof *out);
-        if (!out) rc = -1;
-        for (int i = 0; out && i < count; i++)
-            out[i] = e[i].path;
-    }
+    free(names);
     if (rc) {
-        for (int i = 0; i < count; i++)
-            free(e[i].path);
-        free(e);
+        h5snap_list_free(out, count);
         h5util_err(errstr, errsize, "%s: out of memory listing snapshots", dir);
         return -1;
     }
-    free(e);
     *paths = out;
     *n = count;
     return 0;
@@ -1228,16 +943,50 @@ int h5snap_prune(const char *dir, int keep, int *removed, char *errstr, size_t e
     return rc;
 }
 
-int h5snap_read_newest(MPI_Comm comm, const char *dir, int64_t max_batch, h5snap_meta_t *meta,
-                       user_state_t **users, size_t *n, char *path, size_t pathsize,
-                       h5snap_warn_fn warn, void *warn_arg, char *errstr, size_t errsize)
+/* Rank 0: from candidate *i of paths[0..count) on, the first whose meta
+ * reads and that accept takes, into cand (cand[0] 0 when none is left);
+ * skipped ones go to warn. Returns 0, or -1 with errstr when accept failed. */
+static int snap_next_candidate(char **paths, int count, int *i, h5snap_accept_fn accept,
+                               void *accept_arg, h5snap_warn_fn warn, void *warn_arg, char *cand,
+                               size_t candsize, char *errstr, size_t errsize)
+{
+    cand[0] = '\0';
+    for (; *i < count; (*i)++) {
+        h5snap_meta_t meta;
+        char why[SNAP_ERR_MAX] = "";
+        int ok = 1;
+        if (h5snap_read_meta(paths[*i], 0, &meta, why, sizeof why) != 0) {
+            size_t len = strlen(why);
+            snprintf(why + len, sizeof why - len, "; skipped for an older snapshot");
+            ok = 0;
+        } else if (accept) {
+            ok = accept(accept_arg, paths[*i], &meta, why, sizeof why);
+        }
+        if (ok < 0) {
+            h5util_err(errstr, errsize, "%s", why);
+            return -1;
+        }
+        if (ok > 0) {
+            snprintf(cand, candsize, "%s", paths[(*i)++]);
+            return 0;
+        }
+        if (warn && why[0]) warn(warn_arg, why);
+    }
+    return 0;
+}
+
+int h5snap_read_newest(MPI_Comm comm, const char *dir, h5snap_accept_fn accept, void *accept_arg,
+                       h5snap_meta_t *meta, user_state_t **users, size_t *n, char *path,
+                       size_t pathsize, h5snap_warn_fn warn, void *warn_arg, char *errstr,
+                       size_t errsize)
 {
     int rank;
     MPI_Comm_rank(comm, &rank);
     *users = NULL;
     *n = 0;
+    memset(meta, 0, sizeof *meta);
     char **paths = NULL;
-    int count = 0, rc = 0;
+    int count = 0, next = 0, rc = 0, result = 1;
     if (rank == 0) {
         struct stat st;
         if (stat(dir, &st) != 0 && errno == ENOENT)
@@ -1248,23 +997,14 @@ int h5snap_read_newest(MPI_Comm comm, const char *dir, int64_t max_batch, h5snap
     if (h5util_agree(comm, rc, "a snapshot step", errstr, errsize)) return -1;
 
     /* Rank 0 proposes candidates newest first; all ranks read each collectively. */
-    int result = 1;
-    for (int i = 0;; i++) {
-        char cand[PATH_MAX] = "";
-        if (rank == 0) {
-            for (; i < count; i++) {
-                int64_t b = snap_name_batch(strrchr(paths[i], '/') + 1);
-                if (b <= max_batch) break;
-                if (warn) {
-                    char msg[SNAP_ERR_MAX];
-                    h5util_err(msg, sizeof msg,
-                               "%s: skipped: batch %" PRId64
-                               " is newer than the last committed batch %" PRId64,
-                               paths[i], b, max_batch);
-                    warn(warn_arg, msg);
-                }
-            }
-            if (i < count) snprintf(cand, sizeof cand, "%s", paths[i]);
+    for (;;) {
+        char cand[PATH_MAX] = "", why[SNAP_ERR_MAX] = "";
+        if (rank == 0)
+            rc = snap_next_candidate(paths, count, &next, accept, accept_arg, warn, warn_arg, cand,
+                                     sizeof cand, errstr, errsize);
+        if (h5util_agree(comm, rc, "a snapshot step", errstr, errsize)) {
+            result = -1;
+            break;
         }
         if (MPI_Bcast(cand, sizeof cand, MPI_CHAR, 0, comm) != MPI_SUCCESS) {
             h5util_err(errstr, errsize, "MPI_Bcast of a snapshot path failed");
@@ -1272,20 +1012,10 @@ int h5snap_read_newest(MPI_Comm comm, const char *dir, int64_t max_batch, h5snap
             break;
         }
         if (!cand[0]) break; /* none left */
-        char why[SNAP_ERR_MAX] = "";
         if (h5snap_read(comm, cand, meta, users, n, why, sizeof why) == 0) {
-            if (meta->batch_id <= max_batch) {
-                if (path) snprintf(path, pathsize, "%s", cand);
-                result = 0;
-                break;
-            }
-            h5util_err(why, sizeof why,
-                       "%s: attribute batch_id %" PRId64
-                       " is newer than the last committed batch %" PRId64,
-                       cand, meta->batch_id, max_batch);
-            free(*users);
-            *users = NULL;
-            *n = 0;
+            if (path) snprintf(path, pathsize, "%s", cand);
+            result = 0;
+            break;
         }
         if (rank == 0 && warn) {
             char msg[SNAP_ERR_MAX + 64];
@@ -1294,6 +1024,6 @@ int h5snap_read_newest(MPI_Comm comm, const char *dir, int64_t max_batch, h5snap
         }
     }
     h5snap_list_free(paths, count);
-    if (result == 1) memset(meta, 0, sizeof *meta);
+    if (result != 0) memset(meta, 0, sizeof *meta);
     return result;
 }

@@ -1,5 +1,7 @@
-/* h5util.c - HDF5 helpers shared by the snapshot, archive and results code. */
+/* h5util.c - HDF5 helpers shared by the snapshot, archive, results and
+ * column code (contracts in h5util.h). */
 #include "h5/h5util.h"
+#include "base/timeparse.h"
 #include "engine/exchange.h"
 
 #include <errno.h>
@@ -9,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -57,9 +60,19 @@ int h5util_attr_write(hid_t obj, const char *name, hid_t ftype, hid_t mtype, con
     return rc;
 }
 
+int h5util_attr_i32(hid_t obj, const char *name, int32_t v)
+{
+    return h5util_attr_write(obj, name, H5T_STD_I32LE, H5T_NATIVE_INT32, &v);
+}
+
 int h5util_attr_i64(hid_t obj, const char *name, int64_t v)
 {
     return h5util_attr_write(obj, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v);
+}
+
+int h5util_attr_u64(hid_t obj, const char *name, uint64_t v)
+{
+    return h5util_attr_write(obj, name, H5T_STD_U64LE, H5T_NATIVE_UINT64, &v);
 }
 
 int h5util_attr_str(hid_t obj, const char *name, const char *s)
@@ -71,6 +84,16 @@ int h5util_attr_str(hid_t obj, const char *name, const char *s)
         rc = h5util_attr_write(obj, name, t, t, s);
     if (t >= 0) H5Tclose(t);
     return rc;
+}
+
+int h5util_attr_created(hid_t obj, int64_t us)
+{
+    char iso[40];
+    timeparse_format_utc(us, iso, sizeof iso);
+    return h5util_attr_i64(obj, "created_unix_us", us) < 0 ||
+                   h5util_attr_str(obj, "created_iso", iso) < 0
+               ? -1
+               : 0;
 }
 
 /* Why a scalar attribute could not be read, in errstr. */
@@ -238,7 +261,29 @@ int h5util_agree(MPI_Comm comm, int rc, const char *step, char *errstr, size_t e
     return -1;
 }
 
-int h5util_sync_dir(const char *path, char *errstr, size_t errsize)
+int h5util_bcast(MPI_Comm comm, void *buf, size_t n)
+{
+    MPI_Request req;
+    return MPI_Ibcast(buf, (int)n, MPI_BYTE, 0, comm, &req) == MPI_SUCCESS &&
+                   exchange_wait(&req) == MPI_SUCCESS
+               ? 0
+               : -1;
+}
+
+void *h5util_big_alloc(size_t bytes)
+{
+    const size_t huge = (size_t)2 << 20;
+    if (bytes < 2 * huge) return malloc(bytes ? bytes : 1);
+    void *p = NULL;
+    if (posix_memalign(&p, huge, bytes) != 0) return NULL;
+    madvise(p, bytes, MADV_HUGEPAGE); /* advice only: failure is harmless */
+    return p;
+}
+
+/* fsync the directory holding path, so that a rename into it is durable
+ * (best effort on file systems that cannot fsync a directory). 0 or -1 with
+ * errstr. */
+static int sync_dir(const char *path, char *errstr, size_t errsize)
 {
     char *copy = strdup(path);
     if (copy == NULL) {
@@ -254,4 +299,28 @@ int h5util_sync_dir(const char *path, char *errstr, size_t errsize)
     if (dfd >= 0) close(dfd);
     free(copy);
     return rc;
+}
+
+int h5util_publish(hid_t fid, const char *partial, const char *final, char *errstr, size_t errsize)
+{
+    if (fid >= 0 && H5Fclose(fid) < 0) {
+        char why[256];
+        h5util_err(errstr, errsize, "%s: closing (flushing) failed: %s", partial,
+                   h5util_reason(why, sizeof why));
+        return -1;
+    }
+    /* A descriptor of its own: whatever a driver did to the file, this is the
+     * inode about to be renamed. */
+    int fd = open(partial, O_RDONLY);
+    if (fd < 0 || fsync(fd) != 0) {
+        h5util_err(errstr, errsize, "%s: fsync failed: %s", partial, strerror(errno));
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    close(fd);
+    if (rename(partial, final) != 0) {
+        h5util_err(errstr, errsize, "cannot rename %s to %s: %s", partial, final, strerror(errno));
+        return -1;
+    }
+    return sync_dir(final, errstr, errsize);
 }

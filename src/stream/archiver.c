@@ -7,7 +7,6 @@
 #include "base/log.h"
 #include "base/mkdirs.h"
 #include "h5/h5archive.h"
-#include "h5/h5util.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -89,17 +88,9 @@ static void h5_publish(archiver_t *base)
     if (a->w == NULL) return;
     snprintf(final_path, sizeof final_path, "%s/archive-%012" PRId64 "-%012" PRId64 ".h5", a->dir,
              a->first, a->last);
-    char open_path[1100];
-    snprintf(open_path, sizeof open_path, "%s/archive-%012" PRId64 ".h5", a->dir, a->first);
-    int rc = h5archive_close(a->w, err, sizeof err);
+    int rc = h5archive_close(a->w, final_path, err, sizeof err);
     a->w = NULL;
-    if (rc != 0) {
-        stop_archiving(a, err);
-    } else if (rename(open_path, final_path) != 0 ||
-               h5util_sync_dir(final_path, err, sizeof err) != 0) {
-        snprintf(err, sizeof err, "cannot publish %s", final_path);
-        stop_archiving(a, err);
-    }
+    if (rc != 0) stop_archiving(a, err);
 }
 
 static void h5_close(archiver_t *base)

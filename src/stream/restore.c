@@ -6,35 +6,38 @@
 #include "cluster/loader.h"
 #include "pg/pgstate.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
-/* Is the snapshot at path usable: this topic and database, a batch that
- * committed with the same offsets? 1 yes, 0 no (why says), -1 on a database
- * failure (why says). */
-static int snapshot_usable(PGconn *db, const char *topic, const char *database_id,
-                           int64_t last_batch, const char *path, const h5snap_meta_t *meta,
-                           char *why, size_t whysize)
+/* What the acceptance of a snapshot needs to know. */
+typedef struct usable {
+    PGconn *db;
+    const char *topic, *database_id;
+    int64_t last_batch;
+} usable_t;
+
+/* h5snap_accept_fn (rank 0): is the snapshot at path usable: this topic
+ * and database, a batch that committed with the same offsets? 1 yes, 0 no
+ * (why says, or is empty for another topic's or a newer batch's), -1 on a
+ * database failure. */
+static int snapshot_usable(void *arg, const char *path, const h5snap_meta_t *meta, char *why,
+                           size_t whysize)
 {
+    const usable_t *u = arg;
     int64_t logged[RESTORE_MAX_PARTITIONS];
     int nlogged = 0;
-    if (meta->batch_id > last_batch || strcmp(meta->topic, topic) != 0) {
-        snprintf(why, whysize, "skipping snapshot %s: of batch %" PRId64 " of topic %s", path,
-                 meta->batch_id, meta->topic);
-        return 0;
-    }
-    if (strcmp(meta->origin, database_id) != 0) {
+    why[0] = '\0';
+    if (meta->batch_id > u->last_batch || strcmp(meta->topic, u->topic) != 0) return 0;
+    if (strcmp(meta->origin, u->database_id) != 0) {
         snprintf(why, whysize,
                  "skipping snapshot %s: it belongs to database %s, not this one (%s); give "
                  "each database its own [snapshot] dir",
-                 path, meta->origin[0] ? meta->origin : "(unknown)", database_id);
+                 path, meta->origin[0] ? meta->origin : "(unknown)", u->database_id);
         return 0;
     }
-    int found = pgstate_batch_offsets(db, topic, meta->batch_id, logged, RESTORE_MAX_PARTITIONS,
-                                      &nlogged, why, whysize);
+    int found = pgstate_batch_offsets(u->db, u->topic, meta->batch_id, logged,
+                                      RESTORE_MAX_PARTITIONS, &nlogged, why, whysize);
     if (found < 0) return -1;
     if (found != 0 || nlogged != meta->nparts ||
         memcmp(logged, meta->end_offsets, sizeof(int64_t) * (size_t)nlogged) != 0) {
@@ -52,53 +55,17 @@ static int snapshot_usable(PGconn *db, const char *topic, const char *database_i
 static int64_t load_snapshot(cluster_t *c, PGconn *db, const job_config_t *job,
                              const restored_t *st, char *errstr, size_t errsize)
 {
-    char **paths = NULL, why[1024];
-    int n = 0;
-    int64_t loaded = 0;
-    struct stat sb;
     if (job->snapshot_dir[0] == '\0') return 0;
-    if (stat(job->snapshot_dir, &sb) != 0 && errno == ENOENT) return 0; /* first run */
-    if (h5snap_list(job->snapshot_dir, &paths, &n, why, sizeof why) != 0) {
-        log_warn("%s; starting from the reference data", why);
-        return 0;
-    }
-    for (int i = 0; i < n && loaded == 0; i++) {
-        h5snap_meta_t meta;
-        if (h5snap_read_meta(paths[i], 0, &meta, why, sizeof why) != 0) {
-            log_warn("skipping snapshot: %s", why);
-            continue;
-        }
-        int ok = snapshot_usable(db, job->topic, st->database_id, st->last_batch, paths[i], &meta,
-                                 why, sizeof why);
-        if (ok < 0) {
-            snprintf(errstr, errsize, "%s", why);
-            loaded = -1;
-            break;
-        }
-        if (ok == 0) {
-            if (meta.batch_id <= st->last_batch && strcmp(meta.topic, job->topic) == 0)
-                log_warn("%s", why);
-            continue;
-        }
-        if (cluster_command(c, CLUSTER_CMD_SNAP_READ, errstr, errsize) != 0) {
-            loaded = -1;
-            break;
-        }
-        if (cluster_step_snap_read(c, paths[i], &meta, why, sizeof why) != 0) {
-            log_warn("skipping snapshot: %s", why);
-            continue;
-        }
-        log_info("restored %" PRId64 " users from %s (batch %" PRId64 ")", meta.n_users, paths[i],
-                 meta.batch_id);
-        loaded = meta.batch_id;
-    }
-    h5snap_list_free(paths, n);
-    return loaded;
-}
-
-static int on_seen(void *ctx, const uint8_t id[16])
-{
-    return idset_add(ctx, id) < 0 ? -1 : 0;
+    usable_t u = {db, job->topic, st->database_id, st->last_batch};
+    h5snap_meta_t meta;
+    char path[1024];
+    if (cluster_command(c, CLUSTER_CMD_SNAP_NEWEST, errstr, errsize) != 0) return -1;
+    int rc = cluster_step_snap_newest(c, snapshot_usable, &u, &meta, path, sizeof path, errstr,
+                                      errsize);
+    if (rc != 0) return rc > 0 ? 0 : -1;
+    log_info("restored %" PRId64 " users from %s (batch %" PRId64 ")", meta.n_users, path,
+             meta.batch_id);
+    return meta.batch_id;
 }
 
 typedef struct rebuild {

@@ -9,6 +9,7 @@
 #include "h5/h5snap.h"
 #include "base/log.h"
 #include "base/money.h"
+#include "base/timeparse.h"
 
 #include <getopt.h>
 #include <inttypes.h>
@@ -66,7 +67,7 @@ static int snapshot_ls(const char *dir, int verify)
             snprintf(batch, sizeof batch, "%" PRId64, m.batch_id);
             snprintf(users, sizeof users, "%" PRId64, m.n_users);
             money_format(m.total_balance_cents, money, sizeof money);
-            h5snap_format_time(m.created_us, created, sizeof created);
+            timeparse_format_utc(m.created_us, created, sizeof created);
         }
         /* The reason without the file name, which starts the line already. */
         const char *why = errstr;
@@ -89,7 +90,7 @@ static int snapshot_show(const char *file)
     }
     char money[48], created[40];
     snapshot_money(m.total_balance_cents, money, sizeof money);
-    h5snap_format_time(m.created_us, created, sizeof created);
+    timeparse_format_utc(m.created_us, created, sizeof created);
     printf("file:           %s\n", file);
     printf("format_version: %d\n", m.format_version);
     printf("batch:          %" PRId64 "\n", m.batch_id);

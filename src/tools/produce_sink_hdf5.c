@@ -63,7 +63,7 @@ static int hdf5_sink_finish(produce_sink_t *s, int stopping, char *errstr, size_
     if (hdf5_sink_append(hs, errstr, errsize) != 0) return -1;
     h5archive_writer_t *w = hs->w;
     hs->w = NULL; /* h5archive_close frees it, published or not */
-    return h5archive_close(w, errstr, errsize);
+    return h5archive_close(w, NULL, errstr, errsize);
 }
 
 static void hdf5_sink_destroy(produce_sink_t *s)

@@ -9,7 +9,8 @@
  *                                    with --block (bench: no rank generates all)
  *   read FILE OUT                    collective read; rank r prints its users to OUT.r;
  *                                    rank 0 prints the meta
- *   newest DIR MAXBATCH              collective h5snap_read_newest; warnings on stderr
+ *   newest DIR MAXBATCH              collective h5snap_read_newest of batches <= MAXBATCH;
+ *                                    warnings on stderr
  *   snapshot ARGS...                 cmd_snapshot, as `bankstream snapshot`
  *   set-version FILE V               overwrite the root attribute format_version
  *   strip FILE OBJECT                delete a link (e.g. /users/region)
@@ -187,6 +188,17 @@ static int do_read(int argc, char **argv)
     return 0;
 }
 
+/* h5snap_accept_fn: batches up to *(int64_t *)arg. */
+static int accept_upto(void *arg, const char *path, const h5snap_meta_t *meta, char *why,
+                       size_t whysize)
+{
+    int64_t max = *(const int64_t *)arg;
+    if (meta->batch_id <= max) return 1;
+    snprintf(why, whysize, "%s: skipped: batch %" PRId64 " is newer than batch %" PRId64, path,
+             meta->batch_id, max);
+    return 0;
+}
+
 static int do_newest(int argc, char **argv)
 {
     if (argc < 3) return 2;
@@ -196,7 +208,8 @@ static int do_newest(int argc, char **argv)
     user_state_t *users = NULL;
     size_t n = 0;
     char err[1024], path[4096] = "";
-    int rc = h5snap_read_newest(MPI_COMM_WORLD, argv[1], atoll(argv[2]), &m, &users, &n, path,
+    int64_t max = atoll(argv[2]);
+    int rc = h5snap_read_newest(MPI_COMM_WORLD, argv[1], accept_upto, &max, &m, &users, &n, path,
                                 sizeof path, warn_cb, NULL, err, sizeof err);
     uint64_t mine = n, total = 0;
     MPI_Reduce(&mine, &total, 1, MPI_UINT64_T, MPI_SUM, 0, MPI_COMM_WORLD);

@@ -103,7 +103,7 @@ static void write_archive(const char *path, const char *source, const txn_record
         done += take;
         assert_int_equal(h5archive_writer_rows(w), (int64_t)done);
     }
-    if (h5archive_close(w, err, sizeof err) != 0) fail_msg("h5archive_close: %s", err);
+    if (h5archive_close(w, NULL, err, sizeof err) != 0) fail_msg("h5archive_close: %s", err);
 }
 
 static void assert_rows_equal(const txn_record_t *got, const txn_record_t *want, size_t n,
@@ -284,7 +284,7 @@ static void test_partial_and_abort(void **state)
     assert_non_null(r);
     assert_int_equal(h5archive_rows(r), 50); /* still the old one */
     h5archive_close_reader(r);
-    assert_int_equal(h5archive_close(w, err, sizeof err), 0);
+    assert_int_equal(h5archive_close(w, NULL, err, sizeof err), 0);
     assert_false(exists(partial));
     r = h5archive_open(MPI_COMM_SELF, path, err, sizeof err);
     assert_non_null(r);
@@ -303,7 +303,7 @@ static void test_partial_and_abort(void **state)
     assert_int_equal(h5archive_rows(r), 100);
     h5archive_close_reader(r);
     h5archive_abort(NULL);
-    assert_int_equal(h5archive_close(NULL, err, sizeof err), 0);
+    assert_int_equal(h5archive_close(NULL, NULL, err, sizeof err), 0);
 
     /* A bad row appends nothing; the writer goes on. */
     w = h5archive_create(path, "stream", "t", 0, err, sizeof err);

@@ -219,6 +219,14 @@ static void test_format_edges(void **state)
     /* extremes do not trap (UBSan) and still print something */
     assert_true(timeparse_format_iso(INT64_MIN, buf, sizeof buf) > 0);
     assert_true(timeparse_format_iso(INT64_MAX, buf, sizeof buf) > 0);
+
+    /* The HDF5 files' form (created_iso). */
+    assert_int_equal(timeparse_format_utc(0, buf, sizeof buf), 27);
+    assert_string_equal(buf, "1970-01-01T00:00:00.000000Z");
+    timeparse_format_utc(1750428191123456LL, buf, sizeof buf);
+    assert_string_equal(buf, "2025-06-20T14:03:11.123456Z");
+    timeparse_format_utc(-1, buf, sizeof buf);
+    assert_string_equal(buf, "1969-12-31T23:59:59.999999Z");
 }
 
 static void test_now(void **state)
