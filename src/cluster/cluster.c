@@ -294,9 +294,9 @@ int cluster_step_snap_newest(cluster_t *c, h5snap_accept_fn accept, void *accept
     user_state_t *slice = NULL;
     size_t n = 0;
     char file[1024] = "";
-    int rc = h5snap_read_newest(c->world, c->rank == 0 ? c->snapshot_dir : NULL, accept,
-                                accept_arg, meta, &slice, &n, file, sizeof file, warn_skip, NULL,
-                                errstr, errsize);
+    int rc =
+        h5snap_read_newest(c->world, c->rank == 0 ? c->snapshot_dir : NULL, accept, accept_arg,
+                           meta, &slice, &n, file, sizeof file, warn_skip, NULL, errstr, errsize);
     if (rc != 0) return rc;
     if (path) snprintf(path, pathsize, "%s", file);
     return distribute_users(c, slice, n, file, errstr, errsize);

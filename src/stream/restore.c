@@ -60,12 +60,17 @@ static int64_t load_snapshot(cluster_t *c, PGconn *db, const job_config_t *job,
     h5snap_meta_t meta;
     char path[1024];
     if (cluster_command(c, CLUSTER_CMD_SNAP_NEWEST, errstr, errsize) != 0) return -1;
-    int rc = cluster_step_snap_newest(c, snapshot_usable, &u, &meta, path, sizeof path, errstr,
-                                      errsize);
+    int rc =
+        cluster_step_snap_newest(c, snapshot_usable, &u, &meta, path, sizeof path, errstr, errsize);
     if (rc != 0) return rc > 0 ? 0 : -1;
     log_info("restored %" PRId64 " users from %s (batch %" PRId64 ")", meta.n_users, path,
              meta.batch_id);
     return meta.batch_id;
+}
+
+static int on_seen(void *ctx, const uint8_t id[16])
+{
+    return idset_add(ctx, id) < 0 ? -1 : 0;
 }
 
 typedef struct rebuild {

@@ -62,7 +62,7 @@ run 2 "$REF" --snapshot-dir none >/dev/null
 truncate -s 3000 "$newest"
 out=$(run 2 "$PG" "$BS_TEST_TMP/snap.ini")
 echo "$out" | grep -E "snapshot|restored"
-assert_contains "$out" "skipping snapshot" "corrupt snapshot is reported"
+assert_contains "$out" "skipped for an older snapshot" "corrupt snapshot is reported"
 assert_contains "$out" "$(basename "$newest")" "the warning names the corrupt file"
 assert_contains "$out" "restored 800 users from $older" "restore from the older snapshot"
 assert_contains "$out" "snapshot + ledger" "state = snapshot + ledger"
