@@ -245,7 +245,9 @@ forward_stop() {
     if [ "$left" -gt 0 ]; then
         log "started less than $_grace s ago; forwarding the stop in $left s"
         sleep "$left" &
-        wait $! 2>/dev/null
+        local sp=$!
+        # another signal interrupts wait: keep waiting out the grace
+        while kill -0 "$sp" 2>/dev/null; do wait "$sp" 2>/dev/null; done
     fi
     _fwd=1
     kill -"$_fwd_sig" "$_child" 2>/dev/null

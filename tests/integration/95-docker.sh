@@ -24,7 +24,7 @@
 #     (2 ranks) until healthy, a bounded producer, an unbounded one stopped by
 #     SIGTERM, the processor stopped by SIGUSR1 (exit 0, drained within
 #     DRAIN_BOUND s, snapshot written); then more messages, a restart from the
-#     snapshot, and SIGTERM (forwarded as SIGUSR1: exit 0). Every message
+#     snapshot, and SIGTERM twice (forwarded as SIGUSR1: exit 0). Every message
 #     produced is one row; batch_log is filled. Bad settings fail fast with one
 #     line each. The tests' broker is used when it is Kafka; otherwise this
 #     test starts its own (scripts/kafka.sh) and stops it.
@@ -298,7 +298,7 @@ echo "dockerfile: ${#runtime_pkgs[@]} runtime and ${#build_pkgs[@]} build packag
 needed=$(objdump -p "$BANKSTREAM" | awk '$1 == "NEEDED" { print $2 }')
 for lib in $needed; do
     case "$lib" in libc.so.* | libm.so.* | libasan.so.* | libubsan.so.* | ld-linux*) continue ;; esac
-    path=$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64|x86_64|AArch64/ { print $NF; exit }')
+    path=$(ldconfig -p | awk -v l="$lib" '!found && $1 == l && /x86-64|AArch64/ { print $NF; found = 1 }')
     [ -n "$path" ] || path=$(ldd "$BANKSTREAM" | awk -v l="$lib" '$1 == l { print $3 }')
     pkg=$(dpkg -S "$(readlink -f "$path")" 2>/dev/null || dpkg -S "$path" 2>/dev/null) || true
     pkg=${pkg%%:*}
@@ -517,10 +517,12 @@ timing "restarted processor caught up (+500) in $(since "$t0") s"
 assert_contains "$(cat "$T/processor.2.out")" "users from $SNAP/snap-" "restart restored from the snapshot"
 t0=$(now)
 kill -TERM "$proc"
+sleep 1
+kill -TERM "$proc" # an impatient second stop changes nothing
 rc=0
 wait "$proc" || rc=$?
 reaped "$proc"
-timing "processor stopped $(since "$t0") s after SIGTERM (held until 10 s after its launch)"
+timing "processor stopped $(since "$t0") s after SIGTERM, sent twice (held until 10 s after its launch)"
 assert_eq "$rc" 0 "processor exit status after SIGTERM ($(tail -3 "$T/processor.2.out"))"
 rows=$(q "SELECT (SELECT count(*) FROM transacoes) + (SELECT count(*) FROM transacoes_duplicadas)
     + (SELECT count(*) FROM dead_letters)")
