@@ -7,11 +7,19 @@
 #   make bench      benchmarks (tests/bench/run)
 #   make format     clang-format the tree; make format-check fails on drift
 #   make lint       cppcheck over src/ (suppressions are justified in place)
+#   make install    the binary, job files, Slurm scripts, kafka.sh and docs under
+#                   $(DESTDIR)$(PREFIX) (default PREFIX=/usr/local); make uninstall
 #
 # Sources live in folders that say who runs them (src/base, src/engine, ...,
 # see the README's tour); each header sits in the same folder under include/
 # and is included by that path ("engine/rules.h"). Every object records the
 # headers it read (-MMD), so a changed header rebuilds exactly its users.
+
+# `bankstream --version` prints VERSION, then `git describe` of the tree when
+# there is one (none in a tarball or a Docker build context: pass
+# GIT_DESCRIBE=... to make to record it anyway).
+VERSION      := 0.1.0
+GIT_DESCRIBE := $(shell git describe --tags --always --dirty 2>/dev/null)
 
 CC       := mpicc
 PKGS     := rdkafka libpq hdf5-openmpi libcjson inih uuid libmicrohttpd
@@ -85,6 +93,43 @@ $(BUILD)/bench/%: tests/bench/%.c $(LIB)
 
 -include $(OBJS:.o=.d) $(UNIT_BINS:=.d) $(DRIVER_BINS:=.d)
 
+# The version reaches one object only, which is rebuilt when the version
+# string changes (the stamp is rewritten only then).
+VERSION_DEFS := -DBS_VERSION='"$(VERSION)"' -DBS_GIT_DESCRIBE='"$(GIT_DESCRIBE)"'
+$(BUILD)/obj/tools/version.o: CPPFLAGS += $(VERSION_DEFS)
+$(BUILD)/obj/tools/version.o: $(BUILD)/version.stamp
+$(BUILD)/version.stamp: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(VERSION_DEFS)' | cmp -s - $@ 2>/dev/null || echo '$(VERSION_DEFS)' >$@
+FORCE:
+
+# make install [PREFIX=/usr/local] [DESTDIR=staging]: the layout HPC sites and
+# docker/Dockerfile expect. slurm/launch.sh finds $(PREFIX)/bin/bankstream from
+# $(PREFIX)/share/bankstream/slurm, so the installed batch scripts need no
+# BANKSTREAM_BIN. DESTDIR only stages the files (packages, Docker).
+PREFIX   ?= /usr/local
+BINDIR   := $(PREFIX)/bin
+DATADIR  := $(PREFIX)/share/bankstream
+DOCDIR   := $(PREFIX)/share/doc/bankstream
+
+install: bankstream
+	install -D -m 0755 bankstream $(DESTDIR)$(BINDIR)/bankstream
+	@set -e; for f in $(wildcard jobs/*.ini) slurm/launch.sh; do \
+	    echo "install -D -m 0644 $$f $(DESTDIR)$(DATADIR)/$$f"; \
+	    install -D -m 0644 $$f $(DESTDIR)$(DATADIR)/$$f; done
+	@set -e; for f in $(wildcard slurm/*.sbatch) scripts/kafka.sh; do \
+	    echo "install -D -m 0755 $$f $(DESTDIR)$(DATADIR)/$$f"; \
+	    install -D -m 0755 $$f $(DESTDIR)$(DATADIR)/$$f; done
+	install -D -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	install -D -m 0644 docker/README.md $(DESTDIR)$(DOCDIR)/docker/README.md
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/bankstream
+	rm -f $(addprefix $(DESTDIR)$(DATADIR)/,$(wildcard jobs/*.ini slurm/launch.sh slurm/*.sbatch) scripts/kafka.sh)
+	rm -f $(DESTDIR)$(DOCDIR)/README.md $(DESTDIR)$(DOCDIR)/docker/README.md
+	-rmdir $(DESTDIR)$(DATADIR)/jobs $(DESTDIR)$(DATADIR)/slurm $(DESTDIR)$(DATADIR)/scripts \
+	    $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR)/docker $(DESTDIR)$(DOCDIR) 2>/dev/null
+
 deps:
 	@scripts/install-deps.sh
 
@@ -131,4 +176,5 @@ lint:
 clean:
 	rm -rf build build-asan bankstream
 
-.PHONY: all deps check test asan test-asan demo bench format format-check lint clean
+.PHONY: all deps check test asan test-asan demo bench format format-check lint clean \
+        install uninstall FORCE

@@ -13,5 +13,6 @@ int cmd_produce(int argc, char **argv);  /* cmd_produce.c: transaction generator
 int cmd_run(int argc, char **argv);      /* cmd_run.c: the MPI micro-batch processor */
 int cmd_replay(int argc, char **argv);   /* cmd_replay.c: batch replay of HDF5 archives */
 int cmd_snapshot(int argc, char **argv); /* cmd_snapshot.c: list and show HDF5 snapshots */
+int cmd_version(int argc, char **argv);  /* tools/version.c: versions built with and running */
 
 #endif

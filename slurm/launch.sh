@@ -23,7 +23,9 @@
 #
 # Environment read here (all optional):
 #   BANKSTREAM_BIN          the binary (default: the bankstream next to this
-#                           slurm/ directory, else bankstream on PATH)
+#                           slurm/ directory (a source tree), else PREFIX/bin/
+#                           bankstream when this is PREFIX/share/bankstream/slurm
+#                           (make install), else bankstream on PATH)
 #   BANKSTREAM_LAUNCHER     auto (default), mpirun or srun
 #   BANKSTREAM_MPIRUN_ARGS  extra mpirun options, e.g. "--bind-to none"
 #   BANKSTREAM_SRUN_ARGS    extra srun options
@@ -97,6 +99,9 @@ bs_launch_setup() {
         BS_BIN=$BANKSTREAM_BIN
     elif [ -x "$here/../bankstream" ]; then
         BS_BIN=$(cd "$here/.." && pwd)/bankstream
+    elif [ -x "$here/../../../bin/bankstream" ]; then
+        # installed by `make install`: PREFIX/share/bankstream/slurm -> PREFIX/bin
+        BS_BIN=$(cd "$here/../../../bin" && pwd)/bankstream
     else
         BS_BIN=$(command -v bankstream 2>/dev/null || echo bankstream)
     fi

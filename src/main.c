@@ -17,6 +17,7 @@ static const struct {
     {"run", cmd_run, "process the topic in micro-batches (under mpirun)"},
     {"replay", cmd_replay, "replay HDF5 transaction archives in batch mode (under mpirun)"},
     {"snapshot", cmd_snapshot, "list or show HDF5 state snapshots"},
+    {"version", cmd_version, "print the version and the library versions (also --version)"},
 };
 
 static void usage(FILE *out)
@@ -37,6 +38,8 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
+    static char version_cmd[] = "version";
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) argv[1] = version_cmd;
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(argv[1], commands[i].name) == 0) {
             log_set_command(commands[i].name);
