@@ -146,11 +146,19 @@ test-asan:
 	$(MAKE) SANITIZER=address
 	ASAN_OPTIONS=detect_leaks=0 BANKSTREAM_BIN=$(CURDIR)/build-asan/bankstream UNIT_DIR=$(CURDIR)/build-asan/tests tests/run
 
+# The tests whose behaviour depends on the broker, again against a real
+# Apache Kafka broker (scripts/kafka.sh) instead of the embedded mock.
+KAFKA_TESTS := 50-run 60-determinism 70-restart 75-run-snapshot 85-archive 88-replay 90-slurm
+test-kafka:
+	$(MAKE) all
+	BS_TEST_BROKER=kafka tests/run $(KAFKA_TESTS)
+
 # What CI runs (the README's test command is `make deps check`).
 check:
 	$(MAKE) format-check
 	$(MAKE) lint
 	$(MAKE) test
+	$(MAKE) test-kafka
 	$(MAKE) test-asan
 
 demo:
@@ -176,5 +184,5 @@ lint:
 clean:
 	rm -rf build build-asan bankstream
 
-.PHONY: all deps check test asan test-asan demo bench format format-check lint clean \
+.PHONY: all deps check test test-kafka asan test-asan demo bench format format-check lint clean \
         install uninstall FORCE
