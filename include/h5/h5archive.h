@@ -6,7 +6,10 @@
  * carries `units` and `meaning` attributes). Every dataset is 1-D of length
  * n_rows (the ids [n_rows][16]), chunked by the same number of rows
  * (attribute chunk_rows of /transactions, 65536); the numeric columns are
- * shuffled and deflated (level 1), the random UUIDs stored as they are:
+ * shuffled and deflated (level 1), the random UUIDs stored as they are;
+ * every chunk of every dataset carries a Fletcher32 checksum (HDF5's
+ * filter), so that a damaged chunk fails its read, naming the dataset,
+ * instead of replaying other data (archives of older versions have none):
  *   /                          attributes format_version (int32 = 1), kind
  *                              ("bankstream transaction archive"),
  *                              created_unix_us, created_iso, source ("stream" |

@@ -66,6 +66,8 @@ typedef struct h5cols_table {
     const char *rows_attr; /* root attribute with the row count ("n_users"), for messages */
     const char *dim;       /* the row count in shapes: "n" in "int64[n][4]" */
     int missing_says_kind; /* "dataset X is missing: not KIND, or a damaged one" */
+    int fletcher32;        /* chunked tables: a checksum per chunk of every column, so that a
+                            * damaged chunk fails its read instead of giving other data */
 } h5cols_table_t;
 
 /* One table's datasets in one open file. */

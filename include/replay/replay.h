@@ -65,12 +65,19 @@ typedef struct replay_stats {
 typedef struct replay replay_t;
 
 /* Collective over c->world: open and check every archive (so that a bad one
- * fails before anything is loaded or written). batch_size 0 means the
+ * fails before anything is loaded or written), and their batch ranges
+ * (REPLAY_ALLOW_* loosen that). batch_size 0 means the
  * archives' own batches; an archive written by produce has none, and is then
  * replayed in batches of 10000 rows. Returns the replay, or NULL on every
  * rank with errstr naming the file (and dataset). */
+/* What replay_open lets through among a stream's archives (whose batch
+ * ranges are known): by default they must follow each other, batch after
+ * batch, without overlap or gap, in the order given. */
+#define REPLAY_ALLOW_GAPS    1u /* batches missing between two archives */
+#define REPLAY_ALLOW_OVERLAP 2u /* an archive repeating batches of the one before */
+
 replay_t *replay_open(cluster_t *c, char *const *archives, int narchives, int64_t batch_size,
-                      char *errstr, size_t errsize);
+                      unsigned allow, char *errstr, size_t errsize);
 
 /* Rows over all the archives. */
 int64_t replay_total_rows(const replay_t *r);

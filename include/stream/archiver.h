@@ -6,7 +6,10 @@
  * directory and a sink) and none. Called on the main thread only (HDF5 is
  * not thread-safe here). An interval's file is written while its batches
  * are committed and published (one rename and a directory fsync) only at a
- * snapshot barrier, once all of them are committed. A failure is reported
+ * snapshot barrier, once all of them are committed; the archives it
+ * supersedes (same first batch, fewer batches: left by a crash between an
+ * archive and its snapshot) are then removed, so that the archives of a
+ * directory never overlap. A failure is reported
  * once and archiving stops for the rest of the run: the tables are the
  * record, the archive a copy for replays. */
 #ifndef BS_ARCHIVER_H

@@ -142,7 +142,7 @@ static const h5cols_def_t arch_defs[C_COUNT] = {
 
 static const h5cols_table_t arch_table = {
     arch_defs, C_COUNT,   ARCH_CHUNK_ROWS, 1, /* deflate level */
-    0,         ARCH_KIND, "the archive",   "n_rows", "n", 0};
+    0,         ARCH_KIND, "the archive",   "n_rows", "n", 0, 1 /* fletcher32 */};
 
 /* Where column c lives in a row. */
 static const size_t arch_rec_off[C_COUNT] = {

@@ -118,7 +118,8 @@ int h5cols_create(h5cols_set_t *s, hid_t fid, int64_t rows, char *errstr, size_t
         if (rc == 0 && t->chunk_rows)
             rc = H5Pset_chunk(dcpl, rank, chunk) < 0 ||
                          ((d->flags & H5COLS_FILTER) &&
-                          (H5Pset_shuffle(dcpl) < 0 || H5Pset_deflate(dcpl, t->deflate) < 0))
+                          (H5Pset_shuffle(dcpl) < 0 || H5Pset_deflate(dcpl, t->deflate) < 0)) ||
+                         (t->fletcher32 && H5Pset_fletcher32(dcpl) < 0)
                      ? -1
                      : 0;
         else if (rc == 0)
@@ -270,14 +271,16 @@ int h5cols_io(h5cols_set_t *s, int writing, hid_t dxpl, int64_t first, int64_t c
                           : H5Dread(s->dset[c], mtype, mspace, fspace, dxpl, data)) < 0
                      ? -1
                      : 0;
+        char why[256] = "";
+        if (rc) h5util_reason(why, sizeof why); /* before another call clears the stack */
         if (mspace >= 0) H5Sclose(mspace);
         if (fspace >= 0) H5Sclose(fspace);
         if (rc) {
-            char why[256];
             h5util_err(errstr, errsize,
-                       "%s: %s dataset %s (rows %" PRId64 "..%" PRId64 ") failed: %s", s->file,
-                       writing ? "writing" : "reading", d->path, first, first + count,
-                       h5util_reason(why, sizeof why));
+                       "%s: %s dataset %s (rows %" PRId64 "..%" PRId64 ") failed: %s%s", s->file,
+                       writing ? "writing" : "reading", d->path, first, first + count, why,
+                       !writing && t->fletcher32 ? " (a checksum mismatch means the file is damaged)"
+                                                 : "");
             return -1;
         }
         int64_t bad = !writing && d->limit ? cols_bad_enum(d, data, count) : -1;

@@ -104,7 +104,8 @@ static const h5cols_def_t res_defs[R_COUNT] = {
 /* Contiguous, allocated at creation (parallel HDF5 requires it); never read
  * back by bankstream, so the message strings are for completeness. */
 static const h5cols_table_t res_table = {
-    res_defs, R_COUNT, 0, 0, 1, "bankstream replay results", "the results file", "n_rows", "n", 0};
+    res_defs,           R_COUNT,  0,   0, 1, "bankstream replay results",
+    "the results file", "n_rows", "n", 0, 0};
 
 /* ---- the writer --------------------------------------------------------------- */
 

@@ -91,8 +91,8 @@ static const h5cols_def_t snap_user_defs[COL_COUNT] = {
      "none_value", H5COLS_INT64_MIN, offsetof(snap_cols_t, last)},
 };
 
-static const h5cols_table_t snap_users = {snap_user_defs, COL_COUNT,      0,         0,   0,
-                                          SNAP_KIND,      "the snapshot", "n_users", "n", 1};
+static const h5cols_table_t snap_users = {snap_user_defs, COL_COUNT, 0,   0, 0, SNAP_KIND,
+                                          "the snapshot", "n_users", "n", 1, 0};
 
 /* /kafka/end_offsets, a table of one column of nparts rows (`at` 0: the
  * caller passes the address of its int64_t pointer). */
@@ -104,7 +104,7 @@ static const h5cols_def_t snap_offsets_def[1] = {
 };
 
 static const h5cols_table_t snap_offsets = {snap_offsets_def, 1,        0,        0, 0, SNAP_KIND,
-                                            "the snapshot",   "nparts", "nparts", 1};
+                                            "the snapshot",   "nparts", "nparts", 1, 0};
 
 /* ---- small helpers ------------------------------------------------------ */
 

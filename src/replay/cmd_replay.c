@@ -24,6 +24,7 @@
 #include <mpi.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const char usage_text[] =
     "usage: mpirun -np N bankstream replay ARCHIVE... [options]\n"
@@ -39,7 +40,13 @@ static const char usage_text[] =
     "  --batch-size K        K rows per batch (default: the archive's own batches;\n"
     "                        10000 for archives that have none); a batch never\n"
     "                        spans two archives\n"
-    "  --pg CONNINFO         database (default: PG* environment, else the embedded one)\n";
+    "  --pg CONNINFO         database (default: PG* environment, else the embedded one)\n"
+    "  --force               replace an existing --out file\n"
+    "  --allow-gaps          accept stream archives with batches missing between them\n"
+    "  --allow-overlap       accept stream archives that repeat batches\n"
+    "\n"
+    "A stream's archives must be given in batch order, each batch once, none\n"
+    "missing; the output may not be one of the inputs.\n";
 
 typedef struct replay_args {
     job_config_t job;
@@ -47,7 +54,32 @@ typedef struct replay_args {
     int64_t batch_size;
     char **archives;
     int narchives;
+    int force;
+    unsigned allow; /* REPLAY_ALLOW_* */
 } replay_args_t;
+
+/* An HDF5 output must not be one of the inputs (the same file under any
+ * name), nor replace a file without --force. 0, or 2 (printed when speak). */
+static int check_output(const replay_args_t *a, int speak)
+{
+    struct stat out, in;
+    if (strcmp(a->out, "postgres") == 0 || stat(a->out, &out) != 0) return 0;
+    for (int i = 0; i < a->narchives; i++)
+        if (stat(a->archives[i], &in) == 0 && in.st_dev == out.st_dev && in.st_ino == out.st_ino) {
+            if (speak)
+                log_error("--out %s is the input archive %s: the results would replace it; "
+                          "choose another file",
+                          a->out, a->archives[i]);
+            return 2;
+        }
+    if (!a->force) {
+        if (speak)
+            log_error("--out %s exists; add --force to replace it, or choose another file",
+                      a->out);
+        return 2;
+    }
+    return 0;
+}
 
 /* 0 ok, 1 help, 2 usage error (printed when speak). */
 static int parse_args(int argc, char **argv, replay_args_t *a, int speak)
@@ -57,6 +89,9 @@ static int parse_args(int argc, char **argv, replay_args_t *a, int speak)
                                          {"out", required_argument, 0, 'o'},
                                          {"batch-size", required_argument, 0, 'k'},
                                          {"pg", required_argument, 0, 'p'},
+                                         {"force", no_argument, 0, 'f'},
+                                         {"allow-gaps", no_argument, 0, 'g'},
+                                         {"allow-overlap", no_argument, 0, 'v'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *rules = NULL, *size = NULL;
@@ -81,6 +116,15 @@ static int parse_args(int argc, char **argv, replay_args_t *a, int speak)
             break;
         case 'p':
             a->pg = optarg;
+            break;
+        case 'f':
+            a->force = 1;
+            break;
+        case 'g':
+            a->allow |= REPLAY_ALLOW_GAPS;
+            break;
+        case 'v':
+            a->allow |= REPLAY_ALLOW_OVERLAP;
             break;
         case 'h':
             return 1;
@@ -113,7 +157,7 @@ static int parse_args(int argc, char **argv, replay_args_t *a, int speak)
         if (speak) log_error("no archive given; see 'bankstream replay --help'");
         return 2;
     }
-    return 0;
+    return check_output(a, speak);
 }
 
 /* Collective: open the output. Returns 0 or -1 (logged on rank 0). */
@@ -202,7 +246,7 @@ int cmd_replay(int argc, char **argv)
         return 1;
     }
     /* The archives first: a bad one fails before anything is loaded or written. */
-    replay = replay_open(&e, a.archives, a.narchives, a.batch_size, err, sizeof err);
+    replay = replay_open(&e, a.archives, a.narchives, a.batch_size, a.allow, err, sizeof err);
     if (replay == NULL) {
         if (rank == 0) log_error("%s", err);
         goto done;

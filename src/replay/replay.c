@@ -204,8 +204,42 @@ static void buffers_free(buffers_t *b)
     worker_lookup_free(&b->lookup);
 }
 
+/* The stream archives among the inputs must follow each other batch after
+ * batch (what `allow` does not let through). 0, or -1 with errstr naming
+ * both files. Same on every rank: the attributes are. */
+static int check_ranges(const replay_t *r, unsigned allow, char *errstr, size_t errsize)
+{
+    int prev = -1;
+    for (int a = 0; a < r->narchives; a++) {
+        const h5archive_info_t *in = h5archive_info(r->readers[a]);
+        if (strcmp(in->source, "stream") != 0 || in->first_batch_id < 0) continue;
+        if (prev >= 0) {
+            const h5archive_info_t *p = h5archive_info(r->readers[prev]);
+            int64_t want = p->last_batch_id + 1;
+            if (in->first_batch_id < want && !(allow & REPLAY_ALLOW_OVERLAP)) {
+                snprintf(errstr, errsize,
+                         "%s (batches %" PRId64 "..%" PRId64 ") overlaps %s (batches %" PRId64
+                         "..%" PRId64 "), or comes before it: give each batch once, in order "
+                         "(or --allow-overlap)",
+                         r->archives[a], in->first_batch_id, in->last_batch_id, r->archives[prev],
+                         p->first_batch_id, p->last_batch_id);
+                return -1;
+            }
+            if (in->first_batch_id > want && !(allow & REPLAY_ALLOW_GAPS)) {
+                snprintf(errstr, errsize,
+                         "batches %" PRId64 "..%" PRId64 " are missing between %s and %s: "
+                         "give their archive too (or --allow-gaps)",
+                         want, in->first_batch_id - 1, r->archives[prev], r->archives[a]);
+                return -1;
+            }
+        }
+        prev = a;
+    }
+    return 0;
+}
+
 replay_t *replay_open(cluster_t *c, char *const *archives, int narchives, int64_t batch_size,
-                      char *errstr, size_t errsize)
+                      unsigned allow, char *errstr, size_t errsize)
 {
     replay_t *r = calloc(1, sizeof *r);
     int ok = r != NULL && (r->readers = calloc((size_t)narchives, sizeof *r->readers)) != NULL;
@@ -234,6 +268,10 @@ replay_t *replay_open(cluster_t *c, char *const *archives, int narchives, int64_
                 log_info("%s has no stream batches: replaying in batches of %d rows", archives[a],
                          DEFAULT_PRODUCE_BATCH);
         }
+    }
+    if (check_ranges(r, allow, errstr, errsize) != 0) {
+        replay_close(r);
+        return NULL;
     }
     return r;
 }

@@ -8,11 +8,14 @@
 #include "base/mkdirs.h"
 #include "h5/h5archive.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct h5_archiver {
     archiver_t base;
@@ -81,6 +84,43 @@ static void h5_append_batch(archiver_t *base, batch_t *b)
     batch_enter(b, BATCH_ARCHIVED);
 }
 
+/* After the interval [first, last] is published: remove the archives it
+ * supersedes (a crash after an interval's archive was published but before
+ * its snapshot makes the next run rebuild a longer interval from the same
+ * first batch), and partial files crashes left, so that the archives of a
+ * directory never overlap. */
+static void remove_superseded(h5_archiver_t *a)
+{
+    DIR *d = opendir(a->dir);
+    struct dirent *e;
+    int removed = 0;
+    while (d && (e = readdir(d)) != NULL) {
+        long long f = 0, l = 0;
+        int n = 0;
+        char path[1400];
+        snprintf(path, sizeof path, "%s/%s", a->dir, e->d_name);
+        size_t len = strlen(e->d_name);
+        if (sscanf(e->d_name, "archive-%lld-%lld.h5%n", &f, &l, &n) == 2 && (size_t)n == len &&
+            f >= a->first && l <= a->last && !(f == a->first && l == a->last)) {
+            if (unlink(path) == 0) {
+                log_info("archive %s removed: batches %lld..%lld are in the archive of %" PRId64
+                         "..%" PRId64,
+                         e->d_name, f, l, a->first, a->last);
+                removed++;
+            }
+        } else if (strncmp(e->d_name, "archive-", 8) == 0 && len > 8 &&
+                   strcmp(e->d_name + len - 8, ".partial") == 0 && unlink(path) == 0) {
+            removed++; /* left by a crash: its interval is rebuilt from the database */
+        }
+    }
+    if (d) closedir(d);
+    int dfd = removed ? open(a->dir, O_RDONLY | O_DIRECTORY) : -1;
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+}
+
 static void h5_publish(archiver_t *base)
 {
     h5_archiver_t *a = (h5_archiver_t *)base;
@@ -90,7 +130,10 @@ static void h5_publish(archiver_t *base)
              a->first, a->last);
     int rc = h5archive_close(a->w, final_path, err, sizeof err);
     a->w = NULL;
-    if (rc != 0) stop_archiving(a, err);
+    if (rc != 0)
+        stop_archiving(a, err);
+    else
+        remove_superseded(a);
 }
 
 static void h5_close(archiver_t *base)
