@@ -66,9 +66,18 @@ new_topic() { # name -> a topic name unique to this test run
     echo "t_$1_$$_$RANDOM"
 }
 
+# mpirun for tests: oversubscribed (more ranks than cores) and unbound (the
+# cores are shared). An array, for callers that put a command before it.
+BS_MPIRUN=(mpirun --oversubscribe --bind-to none)
+
+mpirun_np() { # N [mpirun options] program args... : run under mpirun with N ranks
+    local n=$1; shift
+    "${BS_MPIRUN[@]}" -np "$n" "$@"
+}
+
 mpirun_bs() { # N args... : run bankstream under mpirun with N ranks
     local n=$1; shift
-    mpirun --oversubscribe --bind-to none -wdir "$BS_TEST_TMP" -np "$n" "$BANKSTREAM" "$@"
+    mpirun_np "$n" -wdir "$BS_TEST_TMP" "$BANKSTREAM" "$@"
 }
 
 bs_test_services_start() {
