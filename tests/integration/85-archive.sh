@@ -12,8 +12,7 @@ source "$(dirname "$0")/../lib.sh"
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 WORK=$(mktemp -d "$BS_TEST_TMP/archive.XXXXXX")
-PG=$(new_database archive)
-"$BANKSTREAM" init --pg "$PG" --users 500 >/dev/null
+PG=$(new_database archive --users 500)
 FLAGS=(--count 20000 --seed 9 --start-time 1750000000000 --historic 0 --rate 0)
 produce() { "$BANKSTREAM" produce --pg "$PG" --quiet "$@"; }
 
