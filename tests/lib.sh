@@ -9,9 +9,11 @@
 #   BS_TEST_BROKERS=host:port   an existing broker, used as is
 # Tests see BS_TEST_BROKER_KIND (mock, kafka, or external unless BS_TEST_BROKER
 # names it) and skip mock-only checks with `mock_only "what" || ...`.
-# Tests isolate themselves by creating their own database (new_database) and
-# topic (new_topic). A test is a bash script that exits non-zero on failure;
-# `fail` and the assert_* helpers print what differed.
+# Tests isolate themselves by creating their own database (new_database,
+# dropped by drop_databases) and topic (new_topic). A test is a bash script
+# that exits non-zero on failure; `fail` and the assert_* helpers print what
+# differed. What processing wrote is compared through one canonical dump
+# (dump_decisions, diff_dumps); MPI programs run through mpirun_np.
 
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 # The server package's psql starts twice as fast as the Debian wrapper script.
@@ -61,20 +63,54 @@ psql_q() { # conninfo sql -> unaligned tuples, fields separated by |
     psql "$1" -XAtq -v ON_ERROR_STOP=1 -c "$2"
 }
 
-new_database() { # name -> prints a conninfo for a fresh database of that name
-    local name="t_$1_$$"
-    PGOPTIONS="-c client_min_messages=warning" psql_q "$BS_TEST_PG" "DROP DATABASE IF EXISTS $name" >/dev/null
+# A test's databases are named t_<name>_<the test's pid>, so that
+# drop_databases finds every one, also those made in a $(...) subshell.
+new_database() { # name [init flags...] -> prints a conninfo for a fresh database of that
+    # name; with flags, initialized by `bankstream init --pg DB FLAGS` (e.g. --users 2000)
+    local name="t_$1_$$" conn
+    shift
+    PGOPTIONS="-c client_min_messages=warning" psql_q "$BS_TEST_PG" \
+        "DROP DATABASE IF EXISTS $name WITH (FORCE)" >/dev/null
     psql_q "$BS_TEST_PG" "CREATE DATABASE $name" >/dev/null
-    echo "${BS_TEST_PG/dbname=postgres/dbname=$name}"
+    conn="${BS_TEST_PG/dbname=postgres/dbname=$name}"
+    if [ $# -gt 0 ]; then
+        "$BANKSTREAM" init --pg "$conn" "$@" >/dev/null || return 1
+    fi
+    echo "$conn"
+}
+
+db_name() { # conninfo -> the database name in it
+    sed 's/.*dbname=\([^ ]*\).*/\1/' <<<"$1"
+}
+
+test_databases() { # the names of the databases this test made (new_database)
+    psql_q "$BS_TEST_PG" "SELECT datname FROM pg_database WHERE datname LIKE 't\_%\_$$' ORDER BY 1"
+}
+
+drop_databases() { # drop every database this test made (for an EXIT trap; never fails)
+    local d
+    for d in $(test_databases 2>/dev/null); do
+        psql_q "$BS_TEST_PG" "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null 2>&1
+    done
+    return 0
 }
 
 new_topic() { # name -> a topic name unique to this test run
     echo "t_$1_$$_$RANDOM"
 }
 
+# mpirun for tests: oversubscribed (more ranks than cores) and unbound (the
+# cores are shared). An array, for callers that put a command before it.
+BS_MPIRUN=(mpirun --oversubscribe --bind-to none)
+
+mpirun_np() { # N [mpirun options] program args... : run under mpirun with N ranks
+    local n=$1; shift
+    "${BS_MPIRUN[@]}" -np "$n" "$@"
+}
+
 mpirun_bs() { # N args... : run bankstream under mpirun with N ranks
     local n=$1; shift
-    mpirun --oversubscribe --bind-to none -wdir "$BS_TEST_TMP" -np "$n" "$BANKSTREAM" "$@"
+    mpirun_np "$n" -wdir "$BS_TEST_TMP" "$BANKSTREAM" "$@"
 }
 
 bs_test_services_start() {
@@ -140,9 +176,17 @@ bs_test_services_stop() {
     return 0
 }
 
-dump_decisions() { # db dir: one file per table of what the processor decided
-    # (canonical order, no wall-clock columns), for comparing runs with cmp
+# One file per table of what the processor decided, in a canonical order and
+# without wall-clock columns, for comparing runs with cmp (diff_dumps). With
+# --reference, the files and formats that tests/reference/serial_ref.py
+# writes (NAME.txt, sorted bytewise; data_horario in µs, floats as %.12g,
+# balances in centavos), to compare with it.
+dump_decisions() { # db dir [--reference]
     mkdir -p "$2"
+    if [ "${3:-}" = --reference ]; then
+        dump_reference "$1" "$2"
+        return
+    fi
     local -A sql=(
         [transacoes]="SELECT id_transacao, id_usuario_pagador, id_usuario_recebedor, id_regiao,
             modalidade_pagamento, data_horario, valor_transacao, transacao_aprovada,
@@ -168,3 +212,46 @@ dump_decisions() { # db dir: one file per table of what the processor decided
         psql "$1" -XAtq -v ON_ERROR_STOP=1 -c "COPY (${sql[$t]}) TO STDOUT" >"$2/$t"
     done
 }
+
+dump_reference() { # db dir: dump_decisions --reference
+    local conn=$1 dir=$2
+    ref_copy() { # sql file; floats as "%.12g" (extra_float_digits <= 0 means printf's %.*g)
+        psql "$conn" -XAtq -v ON_ERROR_STOP=1 -c "SET extra_float_digits = -3" \
+            -c "COPY ($1) TO STDOUT" | LC_ALL=C sort >"$dir/$2.txt"
+    }
+    ref_copy "SELECT id_transacao, id_usuario_pagador, id_usuario_recebedor, id_regiao,
+                 modalidade_pagamento, (extract(epoch FROM data_horario) * 1000000)::bigint,
+                 valor_transacao, transacao_aprovada, status, motivo, batch_id, kafka_particao,
+                 kafka_offset FROM transacoes" transacoes
+    ref_copy "SELECT id_transacao, t5_score, t6_score, t7_score FROM transacoes_scores" scores
+    ref_copy "SELECT id_transacao, batch_id, kafka_particao, kafka_offset, md5(payload)
+                FROM transacoes_duplicadas" duplicadas
+    ref_copy "SELECT batch_id, kafka_particao, kafka_offset, md5(payload), erro <> ''
+                FROM dead_letters" dead_letters
+    ref_copy "SELECT batch_id, topic, start_offsets, end_offsets, n_mensagens, n_aprovadas,
+                 n_rejeitadas, n_nao_processadas, n_dead_letters FROM batch_log" batch_log
+    ref_copy "SELECT u.id_usuario, ((u.saldo - coalesce(d.s, 0) + coalesce(c.s, 0)) * 100)::bigint
+                FROM usuarios u
+                LEFT JOIN (SELECT id_usuario_pagador AS id, sum(valor_transacao) AS s
+                             FROM transacoes WHERE status = 'aprovada' GROUP BY 1) d
+                       ON d.id = u.id_usuario
+                LEFT JOIN (SELECT id_usuario_recebedor AS id, sum(valor_transacao) AS s
+                             FROM transacoes WHERE status = 'aprovada' GROUP BY 1) c
+                       ON c.id = u.id_usuario" saldos
+}
+
+diff_dumps() { # what expected-dir actual-dir: every file of actual-dir (a dump) must equal
+    # the file of that name in expected-dir; prints each difference to stderr, returns 1 if any
+    local f t bad=0
+    [ -n "$(ls -A "$3" 2>/dev/null)" ] || { echo "$1: $3 holds no dump" >&2; return 1; }
+    for f in "$3"/*; do
+        t=$(basename "$f")
+        cmp -s "$2/$t" "$f" && continue
+        bad=1
+        echo "$1: $t differs ($(wc -l <"$f") rows, $(cat "$2/$t" 2>/dev/null | wc -l) expected);" \
+            "diff expected actual:" >&2
+        diff "$2/$t" "$f" 2>&1 | head -10 | sed 's/^/    /' >&2 || true
+    done
+    return "$bad"
+}
+

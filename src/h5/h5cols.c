@@ -276,11 +276,11 @@ int h5cols_io(h5cols_set_t *s, int writing, hid_t dxpl, int64_t first, int64_t c
         if (mspace >= 0) H5Sclose(mspace);
         if (fspace >= 0) H5Sclose(fspace);
         if (rc) {
-            h5util_err(errstr, errsize,
-                       "%s: %s dataset %s (rows %" PRId64 "..%" PRId64 ") failed: %s%s", s->file,
-                       writing ? "writing" : "reading", d->path, first, first + count, why,
-                       !writing && t->fletcher32 ? " (a checksum mismatch means the file is damaged)"
-                                                 : "");
+            h5util_err(
+                errstr, errsize, "%s: %s dataset %s (rows %" PRId64 "..%" PRId64 ") failed: %s%s",
+                s->file, writing ? "writing" : "reading", d->path, first, first + count, why,
+                !writing && t->fletcher32 ? " (a checksum mismatch means the file is damaged)"
+                                          : "");
             return -1;
         }
         int64_t bad = !writing && d->limit ? cols_bad_enum(d, data, count) : -1;

@@ -74,8 +74,7 @@ static int check_output(const replay_args_t *a, int speak)
         }
     if (!a->force) {
         if (speak)
-            log_error("--out %s exists; add --force to replace it, or choose another file",
-                      a->out);
+            log_error("--out %s exists; add --force to replace it, or choose another file", a->out);
         return 2;
     }
     return 0;

@@ -159,7 +159,5 @@ assert_eq "$rc" 1 "exit status with no server"
 assert_contains "$err" "cannot connect to PostgreSQL at host=127.0.0.1" "no-server message"
 assert_eq "$(printf '%s\n' "$err" | wc -l)" 1 "no-server error is one line"
 
-for d in "$db" "$db2" "$db3"; do
-    psql_q "$BS_TEST_PG" "DROP DATABASE IF EXISTS $(sed 's/.*dbname=\([^ ]*\).*/\1/' <<<"$d")" >/dev/null
-done
+drop_databases
 echo "ok"

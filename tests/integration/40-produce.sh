@@ -10,8 +10,7 @@ set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 
 WORK=$(mktemp -d "$BS_TEST_TMP/produce.XXXXXX")
-PG=$(new_database produce)
-"$BANKSTREAM" init --pg "$PG" --users 1000 >/dev/null
+PG=$(new_database produce --users 1000)
 START=1750000000000
 N=5000
 

@@ -5,9 +5,8 @@
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 
-PG=$(new_database run)
+PG=$(new_database run --users 500)
 TOPIC=$(new_topic run)
-"$BANKSTREAM" init --pg "$PG" --users 500 >/dev/null
 "$BANKSTREAM" produce --pg "$PG" --brokers "$BS_TEST_BROKERS" --topic "$TOPIC" --count 3000 \
     --rate 0 --seed 5 --historic 100 --quiet
 

@@ -17,16 +17,9 @@ topic=$(new_topic determinism)
 
 # --- one fresh, identically initialized database per run (dropped at exit)
 declare -A db
-drop_databases() {
-    for conn in "${db[@]}"; do
-        psql_q "$BS_TEST_PG" "DROP DATABASE IF EXISTS $(sed 's/.*dbname=\([^ ]*\).*/\1/' <<<"$conn")" \
-            >/dev/null 2>&1 || true
-    done
-}
 trap drop_databases EXIT
 for n in $RANKS; do
-    db[$n]=$(new_database "det$n" 2>/dev/null)
-    "$BANKSTREAM" init --pg "${db[$n]}" --users 2000 >/dev/null
+    db[$n]=$(new_database "det$n" --users 2000)
 done
 users_md5() {
     psql_q "$1" "SELECT md5(string_agg(concat_ws(',', id_usuario, id_regiao, saldo, limite_pix,
@@ -61,35 +54,7 @@ done
 
 echo "reference: $SECONDS s"
 
-# --- canonical dumps of what the processor wrote (same format as serial_ref.py)
-dump() { # conninfo dir
-    local conn=$1 dir=$2
-    mkdir -p "$dir"
-    copy() { # sql file; floats as "%.12g" (extra_float_digits <= 0 means printf's %.*g)
-        psql "$conn" -XAtq -v ON_ERROR_STOP=1 -c "SET extra_float_digits = -3" \
-            -c "COPY ($1) TO STDOUT" | LC_ALL=C sort >"$dir/$2.txt"
-    }
-    copy "SELECT id_transacao, id_usuario_pagador, id_usuario_recebedor, id_regiao,
-                 modalidade_pagamento, (extract(epoch FROM data_horario) * 1000000)::bigint,
-                 valor_transacao, transacao_aprovada, status, motivo, batch_id, kafka_particao,
-                 kafka_offset FROM transacoes" transacoes
-    copy "SELECT id_transacao, t5_score, t6_score, t7_score FROM transacoes_scores" scores
-    copy "SELECT id_transacao, batch_id, kafka_particao, kafka_offset, md5(payload)
-            FROM transacoes_duplicadas" duplicadas
-    copy "SELECT batch_id, kafka_particao, kafka_offset, md5(payload), erro <> ''
-            FROM dead_letters" dead_letters
-    copy "SELECT batch_id, topic, start_offsets, end_offsets, n_mensagens, n_aprovadas,
-                 n_rejeitadas, n_nao_processadas, n_dead_letters FROM batch_log" batch_log
-    copy "SELECT u.id_usuario, ((u.saldo - coalesce(d.s, 0) + coalesce(c.s, 0)) * 100)::bigint
-            FROM usuarios u
-            LEFT JOIN (SELECT id_usuario_pagador AS id, sum(valor_transacao) AS s FROM transacoes
-                        WHERE status = 'aprovada' GROUP BY 1) d ON d.id = u.id_usuario
-            LEFT JOIN (SELECT id_usuario_recebedor AS id, sum(valor_transacao) AS s FROM transacoes
-                        WHERE status = 'aprovada' GROUP BY 1) c ON c.id = u.id_usuario" saldos
-}
-TABLES="transacoes scores duplicadas dead_letters batch_log saldos"
-
-# --- the runs
+# --- the runs, each dumped in serial_ref.py's format (dump_decisions --reference)
 for n in $RANKS; do
     t0=$SECONDS
     mpirun_bs "$n" run --pg "${db[$n]}" --brokers "$BS_TEST_BROKERS" --topic "$topic" \
@@ -98,29 +63,16 @@ for n in $RANKS; do
     echo "-np $n: $((SECONDS - t0)) s"
     assert_eq "$(psql_q "${db[$n]}" "SELECT count(*) FROM batch_log WHERE ranks <> $n")" 0 \
         "batch_log.ranks with -np $n"
-    dump "${db[$n]}" "$work/np$n"
+    dump_decisions "${db[$n]}" "$work/np$n" --reference
 done
 echo "runs and dumps: $SECONDS s"
 
 # --- compare: every run with -np 1, then -np 1 with the reference
-show_diff() { # what a b
-    echo "$1: $(wc -l <"$2") vs $(wc -l <"$3") rows; diff:"
-    diff "$2" "$3" | head -8 | sed 's/^/    /' || true
-}
 failed=0
 for n in $RANKS; do
-    for t in $TABLES; do
-        cmp -s "$work/np1/$t.txt" "$work/np$n/$t.txt" && continue
-        failed=1
-        show_diff "NOT DETERMINISTIC: $t, -np 1 vs -np $n" "$work/np1/$t.txt" "$work/np$n/$t.txt"
-    done
+    diff_dumps "NOT DETERMINISTIC: -np 1 vs -np $n" "$work/np1" "$work/np$n" || failed=1
 done
-for t in $TABLES; do
-    cmp -s "$work/ref/$t.txt" "$work/np1/$t.txt" && continue
-    failed=1
-    show_diff "MISMATCH: $t, serial reference vs database (-np 1)" "$work/ref/$t.txt" \
-        "$work/np1/$t.txt"
-done
+diff_dumps "MISMATCH: serial reference vs database (-np 1)" "$work/ref" "$work/np1" || failed=1
 if [ "$failed" -ne 0 ]; then
     fail "the database differs from the serial reference"
 fi

@@ -24,7 +24,6 @@ DEAD_WAIT=10 # seconds mpirun may take to end after a rank was killed
 
 work=$(mktemp -d /tmp/bs-test-restart.XXXXXX)
 chmod 755 "$work"
-dbs=()
 run_pid=""
 locker_pid=""
 cleanup() {
@@ -35,12 +34,10 @@ cleanup() {
         for p in $(pgrep -P "$run_pid"); do kill -9 "$p"; done
         kill -9 "$run_pid"
     fi
-    for d in "${dbs[@]}"; do
+    for d in $(test_databases 2>/dev/null); do
         for p in $(any_rank_left "dbname=$d "); do kill -9 "$p"; done
     done
-    for d in "${dbs[@]}"; do
-        psql_q "$BS_TEST_PG" "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null 2>&1
-    done
+    drop_databases
     if [ "$rc" -eq 0 ]; then rm -rf "$work"; else echo "run logs kept in $work" >&2; fi
 }
 trap cleanup EXIT
@@ -57,17 +54,7 @@ die() { # message: the scenario, the message, the tail of the last run's logs
     done
     exit 1
 }
-dbname() { sed 's/.*dbname=\([^ ]*\).*/\1/' <<<"$1"; }
 q() { psql_q "$1" "$2"; }
-
-# A fresh database initialized like all the others.
-fresh_db() { # tag -> conninfo
-    local db
-    db=$(PGOPTIONS="-c client_min_messages=warning" new_database "rs_$1")
-    dbs+=("$(dbname "$db")")
-    "$BANKSTREAM" init --pg "$db" --users "$USERS" >/dev/null
-    echo "$db"
-}
 
 # ------------------------------------------------------------------ the topic
 # 30000 generated transactions, then duplicates of some of them and malformed
@@ -75,7 +62,7 @@ fresh_db() { # tag -> conninfo
 # letters fall in the middle and at the end of the stream, so a restart
 # between an original and its duplicate needs the restored seen-set.
 topic=$(new_topic restart)
-gen_db=$(fresh_db gen)
+gen_db=$(new_database rs_gen --users "$USERS")
 produce() { "$BANKSTREAM" produce --pg "$gen_db" --brokers "$BS_TEST_BROKERS" --topic "$topic" \
     --rate 0 --historic 0 --quiet "$@"; }
 kcat_put() { kcat -b "$BS_TEST_BROKERS" -t "$topic" -P "$@"; }
@@ -114,7 +101,7 @@ start_run() { # db np
 # Pids of the bankstream processes of MPI rank r running against db.
 rank_pids() { # db rank
     local p
-    for p in $(pgrep -f -- "dbname=$(dbname "$1") " || true); do
+    for p in $(pgrep -f -- "dbname=$(db_name "$1") " || true); do
         grep -qxz "OMPI_COMM_WORLD_RANK=$2" "/proc/$p/environ" 2>/dev/null && echo "$p"
     done
     return 0
@@ -264,22 +251,15 @@ check_final() { # db
         return 0
     fi
     dump_decisions "$db" "$out"
-    local t bad=""
-    for t in transacoes transacoes_scores transacoes_duplicadas dead_letters batch_log balances; do
-        if ! cmp -s "$out/$t" "$work/ref/$t"; then
-            bad="$bad $t"
-            echo "[$scenario] $t differs from the reference ($(wc -l <"$out/$t") vs $(wc -l <"$work/ref/$t") rows); diff ours reference:" >&2
-            diff "$out/$t" "$work/ref/$t" | head -20 >&2
-        fi
-    done
-    [ -z "$bad" ] || die "tables differ from the uninterrupted run:$bad"
+    diff_dumps "[$scenario] vs the reference" "$work/ref" "$out" ||
+        die "tables differ from the uninterrupted run"
     say "final tables equal the reference ($(wc -l <"$out/batch_log") batches; checked in $((SECONDS - tc)) s)"
 }
 
 # ------------------------------------------------------------------ reference
 scenario="reference"
 t0=$SECONDS
-ref=$(fresh_db ref)
+ref=$(new_database rs_ref --users "$USERS")
 run_to_end "$ref" 2
 dump_decisions "$ref" "$work/ref"
 nbatches=$(wc -l <"$work/ref/batch_log")
@@ -295,7 +275,7 @@ say "$nbatches batches, $total messages ($((SECONDS - t0)) s)"
 # ------------------------------------------- kill -9 rank 0 in mid-stream
 scenario="kill-rank0"
 t0=$SECONDS
-db=$(fresh_db k0)
+db=$(new_database rs_k0 --users "$USERS")
 start_run "$db" 2
 wait_batches "$db" 4 || die "the run ended before 4 batches were committed"
 kill_rank "$db" 0 "coordinator, after 4 committed batches"
@@ -306,7 +286,7 @@ say "done ($((SECONDS - t0)) s)"
 # -------------------------------------------- kill -9 a worker rank
 scenario="kill-worker"
 t0=$SECONDS
-db=$(fresh_db kw)
+db=$(new_database rs_kw --users "$USERS")
 start_run "$db" 3
 wait_batches "$db" 12 || die "the run ended before 12 batches were committed"
 kill_rank "$db" 1 "worker of -np 3, after 12 committed batches"
@@ -317,7 +297,7 @@ say "done ($((SECONDS - t0)) s)"
 # ------------------ kill -9 inside a batch transaction, then during the restore
 scenario="kill-commit-restore"
 t0=$SECONDS
-db=$(fresh_db kc)
+db=$(new_database rs_kc --users "$USERS")
 start_run "$db" 2
 wait_batches "$db" 6 || die "the run ended before 6 batches were committed"
 lock_table "$db" batch_log "SHARE" # blocks INSERT INTO batch_log, not SELECT
@@ -344,7 +324,7 @@ say "done ($((SECONDS - t0)) s)"
 # kill lands: polling lags a few batches behind).
 scenario="kill-repeated"
 t0=$SECONDS
-db=$(fresh_db kx)
+db=$(new_database rs_kx --users "$USERS")
 nps=(2 3 1 2 3)
 delays=(0 0.05 0.12 0.02 0.2) # seconds after the threshold batch was seen committed
 kills=0
@@ -376,7 +356,7 @@ t0=$SECONDS
 pgdir="$BS_TEST_TMP/pg"
 [ -d "$pgdir" ] || die "no shared cluster in $pgdir (run this test with tests/run)"
 pgport=$(sed -n 's/.*port=\([0-9]*\).*/\1/p' <<<"$BS_TEST_PG")
-db=$(fresh_db pg)
+db=$(new_database rs_pg --users "$USERS")
 start_run "$db" 2
 wait_batches "$db" 5 || die "the run ended before 5 batches were committed"
 lock_table "$db" batch_log "SHARE"

@@ -7,20 +7,16 @@ set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 
 TOPIC=$(new_topic snaprun)
-REF=$(new_database snapref)
-PG=$(new_database snaprun)
-for db in "$REF" "$PG"; do "$BANKSTREAM" init --pg "$db" --users 800 >/dev/null; done
+REF=$(new_database snapref --users 800)
+PG=$(new_database snaprun --users 800)
 produce() { "$BANKSTREAM" produce --pg "$REF" --brokers "$BS_TEST_BROKERS" --topic "$TOPIC" \
     --count "$1" --rate 0 --seed "$2" --start-time "$3" --historic 0 --quiet; }
-dump() { # canonical content of the tables and the balances that follow from them
-    psql_q "$1" "SELECT id_transacao, status, coalesce(motivo, '-'), batch_id, kafka_particao,
-        kafka_offset FROM transacoes ORDER BY 1"
-    psql_q "$1" "SELECT batch_id, end_offsets FROM batch_log ORDER BY 1"
-    psql_q "$1" "SELECT u.id_usuario, u.saldo - coalesce(d.v, 0) + coalesce(c.v, 0) FROM usuarios u
-        LEFT JOIN (SELECT id_usuario_pagador i, sum(valor_transacao) v FROM transacoes
-                   WHERE status = 'aprovada' GROUP BY 1) d ON d.i = u.id_usuario
-        LEFT JOIN (SELECT id_usuario_recebedor i, sum(valor_transacao) v FROM transacoes
-                   WHERE status = 'aprovada' GROUP BY 1) c ON c.i = u.id_usuario ORDER BY 1"
+same_tables() { # what: the tables of PG equal REF's (dump_decisions), or fail
+    rm -rf "$BS_TEST_TMP/snapdump_$$"
+    dump_decisions "$REF" "$BS_TEST_TMP/snapdump_$$/ref"
+    dump_decisions "$PG" "$BS_TEST_TMP/snapdump_$$/run"
+    diff_dumps "$1" "$BS_TEST_TMP/snapdump_$$/ref" "$BS_TEST_TMP/snapdump_$$/run" ||
+        fail "$1: the tables differ from the reference"
 }
 SNAP="$BS_TEST_TMP/snaps_$$"
 printf '[snapshot]\ndir = %s\nevery = 3\n' "$SNAP" >"$BS_TEST_TMP/snap.ini"
@@ -46,8 +42,7 @@ assert_contains "$show" "writer_ranks:   3" "snapshot show: writer ranks"
 
 # A database initialized differently, given a copy of those snapshots (same
 # topic, and its batch_log will match batch for batch): it must not use them.
-OTHER=$(new_database snapother)
-"$BANKSTREAM" init --pg "$OTHER" --users 800 --seed 99 >/dev/null
+OTHER=$(new_database snapother --users 800 --seed 99)
 cp -r "$SNAP" "$SNAP.other"
 printf '[snapshot]\ndir = %s\nevery = 3\n' "$SNAP.other" >"$BS_TEST_TMP/other.ini"
 run 1 "$OTHER" --snapshot-dir none >/dev/null
@@ -67,12 +62,11 @@ assert_contains "$out" "$(basename "$newest")" "the warning names the corrupt fi
 assert_contains "$out" "restored 800 users from $older" "restore from the older snapshot"
 assert_contains "$out" "snapshot + ledger" "state = snapshot + ledger"
 
-diff <(dump "$REF") <(dump "$PG") >"$BS_TEST_TMP/snapdiff" ||
-    { head -20 "$BS_TEST_TMP/snapdiff"; fail "tables after snapshot restore differ from the reference"; }
+same_tables "after a snapshot restore"
 
 # A third run restores from the snapshot the second wrote at its clean stop
 # (with -np 1) and finds nothing to do; balances are unchanged.
 out=$(run 1 "$PG" "$BS_TEST_TMP/snap.ini")
 assert_contains "$out" "snapshot + ledger" "restart from the shutdown snapshot"
-diff <(dump "$REF") <(dump "$PG") >/dev/null || fail "tables changed by an idle restart"
+same_tables "after an idle restart"
 echo ok

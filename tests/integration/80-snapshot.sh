@@ -16,7 +16,7 @@ D=$BS_BUILD/mpi/h5snap_driver
 
 run() { # N args... : the driver under mpirun with N ranks
     local n=$1; shift
-    mpirun --oversubscribe --bind-to none -np "$n" "$D" "$@"
+    mpirun_np "$n" "$D" "$@"
 }
 SNAP=("$BANKSTREAM" snapshot)
 

@@ -12,8 +12,7 @@ source "$(dirname "$0")/../lib.sh"
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 WORK=$(mktemp -d "$BS_TEST_TMP/archive.XXXXXX")
-PG=$(new_database archive)
-"$BANKSTREAM" init --pg "$PG" --users 500 >/dev/null
+PG=$(new_database archive --users 500)
 FLAGS=(--count 20000 --seed 9 --start-time 1750000000000 --historic 0 --rate 0)
 produce() { "$BANKSTREAM" produce --pg "$PG" --quiet "$@"; }
 
@@ -21,7 +20,7 @@ produce() { "$BANKSTREAM" produce --pg "$PG" --quiet "$@"; }
 # objects of the binary under test (the ASan build when BANKSTREAM points there).
 [ -x "$BS_BUILD/bench/archive_read" ] || fail "$BS_BUILD/bench/archive_read is missing: run make"
 reader() { "$BS_BUILD/bench/archive_read" "$@"; }
-reader_np() { local n=$1; shift; mpirun --oversubscribe --bind-to none -np "$n" "$BS_BUILD/bench/archive_read" "$@"; }
+reader_np() { local n=$1; shift; mpirun_np "$n" "$BS_BUILD/bench/archive_read" "$@"; }
 
 # --- the same transactions as --output ----------------------------------------
 out=$(produce --hdf5 "$WORK/a.h5" "${FLAGS[@]}" 2>&1 >/dev/null) || fail "produce --hdf5: $out"

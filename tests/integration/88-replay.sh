@@ -7,10 +7,9 @@
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 
-PG=$(new_database replay)
+PG=$(new_database replay --users 1000)
 TOPIC=$(new_topic replay)
 SNAP="$BS_TEST_TMP/replay_snaps_$$"
-"$BANKSTREAM" init --pg "$PG" --users 1000 >/dev/null
 "$BANKSTREAM" produce --pg "$PG" --brokers "$BS_TEST_BROKERS" --topic "$TOPIC" --count 12000 \
     --rate 0 --seed 3 --start-time 1750000000000 --historic 200 --quiet
 printf '[snapshot]\ndir = %s\nevery = 4\n' "$SNAP" >"$BS_TEST_TMP/replay.ini"
@@ -151,10 +150,9 @@ assert_fails "junk.h5" mpirun_bs 1 replay "$BS_TEST_TMP/junk.h5" --out "$BS_TEST
 # 6. A crash in the middle of an interval: the restart rebuilds that interval's
 #    archive from the committed rows; every committed transaction is archived
 #    exactly once and the rebuilt archive replays to the stream's results.
-PG2=$(new_database replaycrash)
+PG2=$(new_database replaycrash --users 1000)
 TOPIC2=$(new_topic replaycrash)
 SNAP2="$BS_TEST_TMP/replay_crash_$$"
-"$BANKSTREAM" init --pg "$PG2" --users 1000 >/dev/null
 "$BANKSTREAM" produce --pg "$PG2" --brokers "$BS_TEST_BROKERS" --topic "$TOPIC2" --count 12000 \
     --rate 0 --seed 4 --start-time 1750000000000 --historic 0 --quiet
 # No periodic snapshot falls inside this 24-batch stream (every = 40), so

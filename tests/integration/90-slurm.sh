@@ -26,13 +26,10 @@ USERS=3000
 work=$(mktemp -d "$BS_TEST_TMP/slurm.XXXXXX")
 chmod 755 "$work"
 cluster="$work/cluster"
-dbs=()
 cleanup() {
     set +e
     tests/slurm/cluster.sh stop "$cluster"
-    for d in "${dbs[@]}"; do
-        psql_q "$BS_TEST_PG" "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null 2>&1
-    done
+    drop_databases
 }
 trap cleanup EXIT
 trap "exit 1" INT TERM
@@ -52,16 +49,7 @@ die() { # message: what failed, the job's output, the daemons' logs
 }
 # The assert_* helpers of tests/lib.sh end in fail: show the job's side too.
 fail() { die "$*"; }
-# shellcheck disable=SC2001
-dbname() { sed 's/.*dbname=\([^ ]*\).*/\1/' <<<"$1"; }
 q() { psql_q "$1" "$2"; }
-fresh_db() { # tag -> conninfo of a freshly initialized database
-    local db
-    db=$(PGOPTIONS="-c client_min_messages=warning" new_database "slurm_$1")
-    dbs+=("$(dbname "$db")")
-    "$BANKSTREAM" init --pg "$db" --users "$USERS" >/dev/null
-    echo "$db"
-}
 
 # ------------------------------------------------------------ the cluster
 t0=$SECONDS
@@ -107,25 +95,12 @@ wait_batches() { # db n jobid
 }
 out_of() { echo "$work/bankstream-stream-$1.out"; } # the stream job's default output
 
-compare_dumps() { # what ref-dir dir
-    local t bad=""
-    for t in transacoes transacoes_scores transacoes_duplicadas dead_letters batch_log balances; do
-        [ -e "$2/$t" ] || continue
-        if ! cmp -s "$2/$t" "$3/$t"; then
-            bad="$bad $t"
-            echo "$1: $t differs ($(wc -l <"$3/$t") rows vs $(wc -l <"$2/$t") in the reference):" >&2
-            diff "$3/$t" "$2/$t" | head -10 >&2
-        fi
-    done
-    [ -z "$bad" ] || die "$1: tables differ from the reference:$bad"
-}
-
 # ------------------------------------------------- topic and reference run
 step="reference"
 t0=$SECONDS
 topic=$(new_topic slurm)
-ref=$(fresh_db ref)
-db=$(fresh_db stream)
+ref=$(new_database slurm_ref --users "$USERS")
+db=$(new_database slurm_stream --users "$USERS")
 "$BANKSTREAM" produce --pg "$ref" --brokers "$BS_TEST_BROKERS" --topic "$topic" --count "$N" \
     --rate 0 --seed 11 --start-time 1750000000000 --historic 0 --quiet
 mpirun_bs 2 run --pg "$ref" --brokers "$BS_TEST_BROKERS" --topic "$topic" --batch-size "$K" \
@@ -221,7 +196,8 @@ last_out="$work/stream-final.out"
 assert_eq "$rc" 0 "exit status of sbatch --wait (the job's)"
 grep -q "restored state as of batch $done2 " "$last_out" || die "the job did not continue from batch $done2"
 dump_decisions "$db" "$work/final"
-compare_dumps "stream stopped twice and resubmitted" "$work/ref" "$work/final"
+diff_dumps "stream stopped twice and resubmitted" "$work/ref" "$work/final" ||
+    die "stream stopped twice and resubmitted: tables differ from the reference"
 say "final tables equal the uninterrupted run's ($nbatches batches; $((SECONDS - t0)) s)"
 
 # ------------------------------------------------------------ the replays
