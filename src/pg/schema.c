@@ -155,6 +155,194 @@ const char schema_ddl[] = SCHEMA_LOCK
     "END\n"
     "$fn$;\n";
 
+/* The dashboard's aggregates (bankstream dashboard, src/dashboard/): counts of
+ * transacoes by the dimensions its panels filter and group on, kept exactly
+ * consistent with the rows by statement-level triggers on transacoes, which
+ * run inside the writer's transaction (for the stream: each batch's), whatever
+ * writes: the sink's COPY, a purge, a migration, a TRUNCATE. Every count is
+ * signed (a deleted row subtracts), rows at 0 are removed after deletes.
+ * Dimensions: modalidade, hora = the hour of data_horario in America/Sao_Paulo
+ * (the rules' zone), aprovada = coalesce(transacao_aprovada, false).
+ * t5 is the rules' Euclidean distance in degrees between the capitals of the
+ * transaction's region and the payer's home region (same operations as
+ * engine/rules.c, so the same double), defined where the rules compute it:
+ * payer known and the row not decided before the risk step; dist_km the
+ * great-circle distance between the same two capitals. */
+const char schema_dashboard_ddl[] =
+    "SET LOCAL client_min_messages = warning;\n"
+    "CREATE TABLE IF NOT EXISTS dashboard_resumo (\n"
+    "    modalidade varchar(6) NOT NULL,\n"
+    "    hora smallint NOT NULL,          -- 0..23, -1 without data_horario\n"
+    "    aprovada bool NOT NULL,\n"
+    "    status varchar(14) NOT NULL,\n"
+    "    motivo varchar(24) NOT NULL,     -- '' when none\n"
+    "    id_regiao varchar(2) NOT NULL,\n"
+    "    faixa_dist smallint NOT NULL,    -- 0 <50 km, 1 50-300, 2 300-1000, 3 >=1000, -1 unknown\n"
+    "    n bigint NOT NULL,\n"
+    "    soma_valor numeric NOT NULL,\n"
+    "    PRIMARY KEY (modalidade, hora, aprovada, status, motivo, id_regiao, faixa_dist)\n"
+    ");\n"
+    "CREATE TABLE IF NOT EXISTS dashboard_valor (\n"
+    "    modalidade varchar(6) NOT NULL,\n"
+    "    hora smallint NOT NULL,\n"
+    "    aprovada bool NOT NULL,\n"
+    "    balde int NOT NULL,              -- floor(valor / 10), at most 1,000,000\n"
+    "    n bigint NOT NULL,\n"
+    "    PRIMARY KEY (modalidade, hora, aprovada, balde)\n"
+    ");\n"
+    "CREATE TABLE IF NOT EXISTS dashboard_t5 (\n"
+    "    modalidade varchar(6) NOT NULL,\n"
+    "    hora smallint NOT NULL,\n"
+    "    aprovada bool NOT NULL,\n"
+    "    faixa_valor smallint NOT NULL,   -- (0,500] (500,1000] ... (10000,inf): 0..5\n"
+    "    t5 float8 NOT NULL,\n"
+    "    n bigint NOT NULL,\n"
+    "    PRIMARY KEY (modalidade, hora, aprovada, faixa_valor, t5)\n"
+    ");\n"
+    "CREATE TABLE IF NOT EXISTS dashboard_calor (\n"
+    "    modalidade varchar(6) NOT NULL,\n"
+    "    hora smallint NOT NULL,\n"
+    "    aprovada bool NOT NULL,\n"
+    "    bx smallint NOT NULL,            -- least(floor(valor / 250), 29)\n"
+    "    by smallint NOT NULL,            -- least(floor(t5 / 1.2), 29)\n"
+    "    n bigint NOT NULL,\n"
+    "    PRIMARY KEY (modalidade, hora, aprovada, bx, by)\n"
+    ");\n"
+    "CREATE TABLE IF NOT EXISTS dashboard_temporal (\n"
+    "    hora timestamp PRIMARY KEY,      -- date_trunc('hour', tempo_saida_resultado)\n"
+    "    n bigint NOT NULL,\n"
+    "    n_latencia bigint NOT NULL,\n"
+    "    soma_latencia_ms numeric NOT NULL\n"
+    ");\n"
+    /* The statement that adds (sinal 1) or subtracts (-1) the rows of the
+     * relation fonte: one statement, the enriched rows computed once. */
+    "CREATE OR REPLACE FUNCTION dashboard_sql(fonte text, sinal int) RETURNS text\n"
+    "LANGUAGE sql IMMUTABLE AS $fn$ SELECT format($q$\n"
+    "WITH e AS MATERIALIZED (\n"
+    "  SELECT coalesce(t.modalidade_pagamento, '') AS modalidade,\n"
+    "         coalesce(extract(hour FROM (t.data_horario AT TIME ZONE 'UTC')\n"
+    "                  AT TIME ZONE 'America/Sao_Paulo')::int, -1)::smallint AS hora,\n"
+    "         coalesce(t.transacao_aprovada, false) AS aprovada, t.status,\n"
+    "         coalesce(t.motivo, '') AS motivo, coalesce(t.id_regiao, '') AS id_regiao,\n"
+    "         coalesce(t.valor_transacao, 0) AS valor, t.tempo_saida_resultado,\n"
+    "         t.latencia_total_ms,\n"
+    "         CASE WHEN rp.id_regiao IS NOT NULL AND r.id_regiao IS NOT NULL\n"
+    "               AND (t.status NOT IN ('rejeitada', 'nao_processada')\n"
+    "                    OR t.motivo IN ('saldo_insuficiente', 'limite_excedido', 'risco'))\n"
+    "              THEN sqrt((r.latitude - rp.latitude) * (r.latitude - rp.latitude)\n"
+    "                        + (r.longitude - rp.longitude) * (r.longitude - rp.longitude))\n"
+    "         END AS t5,\n"
+    "         CASE WHEN rp.id_regiao IS NULL OR r.id_regiao IS NULL THEN -1\n"
+    "              ELSE (SELECT CASE WHEN d < 50 THEN 0 WHEN d < 300 THEN 1\n"
+    "                                WHEN d < 1000 THEN 2 ELSE 3 END\n"
+    "                      FROM (SELECT 2 * 6371.0 * asin(least(1, sqrt(\n"
+    "                              sin(radians(r.latitude - rp.latitude) / 2) ^ 2\n"
+    "                              + cos(radians(r.latitude)) * cos(radians(rp.latitude))\n"
+    "                              * sin(radians(r.longitude - rp.longitude) / 2) ^ 2))) AS d) x)\n"
+    "         END::smallint AS faixa_dist\n"
+    "    FROM %1$s t\n"
+    "    LEFT JOIN regioes r ON r.id_regiao = t.id_regiao\n"
+    "    LEFT JOIN usuarios u ON u.id_usuario = t.id_usuario_pagador\n"
+    "    LEFT JOIN regioes rp ON rp.id_regiao = u.id_regiao),\n"
+    "a AS (INSERT INTO dashboard_resumo AS x\n"
+    "      SELECT modalidade, hora, aprovada, status, motivo, id_regiao, faixa_dist,\n"
+    "             %2$s * count(*), %2$s * sum(valor) FROM e GROUP BY 1, 2, 3, 4, 5, 6, 7\n"
+    "       ORDER BY 1, 2, 3, 4, 5, 6, 7\n"
+    "      ON CONFLICT (modalidade, hora, aprovada, status, motivo, id_regiao, faixa_dist)\n"
+    "      DO UPDATE SET n = x.n + EXCLUDED.n, soma_valor = x.soma_valor + EXCLUDED.soma_valor),\n"
+    "b AS (INSERT INTO dashboard_valor AS x\n"
+    "      SELECT modalidade, hora, aprovada, least(floor(valor / 10), 1000000)::int,\n"
+    "             %2$s * count(*) FROM e GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4\n"
+    "      ON CONFLICT (modalidade, hora, aprovada, balde) DO UPDATE SET n = x.n + EXCLUDED.n),\n"
+    "c AS (INSERT INTO dashboard_t5 AS x\n"
+    "      SELECT modalidade, hora, aprovada,\n"
+    "             CASE WHEN valor <= 500 THEN 0 WHEN valor <= 1000 THEN 1\n"
+    "                  WHEN valor <= 2500 THEN 2 WHEN valor <= 5000 THEN 3\n"
+    "                  WHEN valor <= 10000 THEN 4 ELSE 5 END,\n"
+    "             t5, %2$s * count(*) FROM e WHERE t5 IS NOT NULL\n"
+    "       GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5\n"
+    "      ON CONFLICT (modalidade, hora, aprovada, faixa_valor, t5)\n"
+    "      DO UPDATE SET n = x.n + EXCLUDED.n),\n"
+    "d AS (INSERT INTO dashboard_calor AS x\n"
+    "      SELECT modalidade, hora, aprovada, least(floor(valor / 250), 29)::smallint,\n"
+    "             least(floor(t5 / 1.2), 29)::smallint, %2$s * count(*) FROM e\n"
+    "       WHERE t5 IS NOT NULL GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5\n"
+    "      ON CONFLICT (modalidade, hora, aprovada, bx, by) DO UPDATE SET n = x.n + EXCLUDED.n),\n"
+    "f AS (INSERT INTO dashboard_temporal AS x\n"
+    "      SELECT date_trunc('hour', tempo_saida_resultado), %2$s * count(*),\n"
+    "             %2$s * count(latencia_total_ms), %2$s * coalesce(sum(latencia_total_ms), 0)\n"
+    "        FROM e WHERE tempo_saida_resultado IS NOT NULL GROUP BY 1 ORDER BY 1\n"
+    "      ON CONFLICT (hora) DO UPDATE SET n = x.n + EXCLUDED.n,\n"
+    "         n_latencia = x.n_latencia + EXCLUDED.n_latencia,\n"
+    "         soma_latencia_ms = x.soma_latencia_ms + EXCLUDED.soma_latencia_ms)\n"
+    "SELECT 1\n"
+    "$q$, fonte, sinal) $fn$;\n"
+    "CREATE OR REPLACE FUNCTION dashboard_limpar_zeros() RETURNS void LANGUAGE sql AS $fn$\n"
+    "    DELETE FROM dashboard_resumo WHERE n = 0;\n"
+    "    DELETE FROM dashboard_valor WHERE n = 0;\n"
+    "    DELETE FROM dashboard_t5 WHERE n = 0;\n"
+    "    DELETE FROM dashboard_calor WHERE n = 0;\n"
+    "    DELETE FROM dashboard_temporal WHERE n = 0;\n"
+    "$fn$;\n"
+    /* The trigger function: runs the statement itself, since only the
+     * function a trigger calls sees its transition tables. */
+    "CREATE OR REPLACE FUNCTION dashboard_agregar() RETURNS trigger LANGUAGE plpgsql AS $fn$\n"
+    "BEGIN\n"
+    "    IF TG_OP = 'TRUNCATE' THEN\n"
+    "        TRUNCATE dashboard_resumo, dashboard_valor, dashboard_t5, dashboard_calor,\n"
+    "                 dashboard_temporal;\n"
+    "        RETURN NULL;\n"
+    "    END IF;\n"
+    "    IF TG_OP IN ('DELETE', 'UPDATE') THEN\n"
+    "        EXECUTE dashboard_sql('antigas', -1);\n"
+    "    END IF;\n"
+    "    IF TG_OP IN ('INSERT', 'UPDATE') THEN\n"
+    "        EXECUTE dashboard_sql('novas', 1);\n"
+    "    END IF;\n"
+    "    IF TG_OP IN ('DELETE', 'UPDATE') THEN\n"
+    "        PERFORM dashboard_limpar_zeros();\n"
+    "    END IF;\n"
+    "    RETURN NULL;\n"
+    "END\n"
+    "$fn$;\n"
+    /* Recount everything from transacoes (the first creation, or a repair). */
+    "CREATE OR REPLACE FUNCTION dashboard_reconstruir() RETURNS bigint LANGUAGE plpgsql AS $fn$\n"
+    "BEGIN\n"
+    "    TRUNCATE dashboard_resumo, dashboard_valor, dashboard_t5, dashboard_calor,\n"
+    "             dashboard_temporal;\n"
+    "    EXECUTE dashboard_sql('transacoes', 1);\n"
+    "    RETURN (SELECT coalesce(sum(n), 0) FROM dashboard_resumo);\n"
+    "END\n"
+    "$fn$;\n"
+    "DROP TRIGGER IF EXISTS dashboard_ins ON transacoes;\n"
+    "DROP TRIGGER IF EXISTS dashboard_del ON transacoes;\n"
+    "DROP TRIGGER IF EXISTS dashboard_upd ON transacoes;\n"
+    "DROP TRIGGER IF EXISTS dashboard_trunc ON transacoes;\n"
+    "CREATE TRIGGER dashboard_ins AFTER INSERT ON transacoes REFERENCING NEW TABLE AS novas\n"
+    "    FOR EACH STATEMENT EXECUTE FUNCTION dashboard_agregar();\n"
+    "CREATE TRIGGER dashboard_del AFTER DELETE ON transacoes REFERENCING OLD TABLE AS antigas\n"
+    "    FOR EACH STATEMENT EXECUTE FUNCTION dashboard_agregar();\n"
+    "CREATE TRIGGER dashboard_upd AFTER UPDATE ON transacoes\n"
+    "    REFERENCING OLD TABLE AS antigas NEW TABLE AS novas\n"
+    "    FOR EACH STATEMENT EXECUTE FUNCTION dashboard_agregar();\n"
+    "CREATE TRIGGER dashboard_trunc AFTER TRUNCATE ON transacoes\n"
+    "    FOR EACH STATEMENT EXECUTE FUNCTION dashboard_agregar();\n"
+    /* Rows that were there before the aggregates (an older schema): counted
+     * once, recorded in bankstream_meta. */
+    "DO $do$ BEGIN\n"
+    "    IF NOT EXISTS (SELECT 1 FROM bankstream_meta WHERE chave = 'dashboard_agregados') THEN\n"
+    "        PERFORM dashboard_reconstruir();\n"
+    "        INSERT INTO bankstream_meta VALUES ('dashboard_agregados', '1');\n"
+    "    END IF;\n"
+    "END $do$;\n";
+
+const char schema_dashboard_drop_ddl[] =
+    "DROP TABLE IF EXISTS dashboard_resumo, dashboard_valor, dashboard_t5, dashboard_calor,\n"
+    "    dashboard_temporal CASCADE;\n"
+    "DROP FUNCTION IF EXISTS dashboard_agregar() CASCADE;\n"
+    "DROP FUNCTION IF EXISTS dashboard_reconstruir(), dashboard_limpar_zeros(),\n"
+    "    dashboard_sql(text, int);\n";
+
 /* The replay tables: not bankstream's stream state, so neither init nor
  * --force touches them. SET LOCAL quiets "already exists, skipping". */
 const char schema_replay_ddl[] =
@@ -233,7 +421,10 @@ static const struct {
 
 int schema_create(PGconn *conn, char *err, size_t errsize)
 {
-    return pgconn_exec(conn, schema_ddl, "creating the bankstream schema", err, errsize);
+    if (pgconn_exec(conn, schema_ddl, "creating the bankstream schema", err, errsize) != 0)
+        return -1;
+    return pgconn_exec(conn, schema_dashboard_ddl, "creating the dashboard's aggregates", err,
+                       errsize);
 }
 
 int schema_create_replay(PGconn *conn, char *err, size_t errsize)
@@ -243,6 +434,9 @@ int schema_create_replay(PGconn *conn, char *err, size_t errsize)
 
 int schema_drop(PGconn *conn, char *err, size_t errsize)
 {
+    if (pgconn_exec(conn, schema_dashboard_drop_ddl, "dropping the dashboard's aggregates", err,
+                    errsize) != 0)
+        return -1;
     return pgconn_exec(conn, schema_drop_ddl, "dropping the bankstream schema", err, errsize);
 }
 
