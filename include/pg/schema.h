@@ -36,9 +36,10 @@ extern const char schema_replay_ddl[];
 
 /* The dashboard's aggregate tables, their functions and the statement-level
  * triggers on transacoes that keep them exactly consistent with its rows
- * (schema.c says how); idempotent. On first creation it counts the rows
- * already there (dashboard_reconstruir()) and records 'dashboard_agregados'
- * in bankstream_meta. Run by schema_create after schema_ddl. */
+ * (schema.c says how); idempotent. When the aggregates are empty and
+ * transacoes is not (a database made before them), it counts the rows
+ * already there (dashboard_reconstruir()). Run by schema_create after
+ * schema_ddl. */
 extern const char schema_dashboard_ddl[];
 
 /* Drops what schema_dashboard_ddl creates; run by schema_drop first. */

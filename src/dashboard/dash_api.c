@@ -15,6 +15,7 @@
  *      (modalidade, hora): $1 = text[] of payment types, $2, $3 the hours. */
 #include "dashboard/dash_api.h"
 #include "dashboard/dash_buf.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -369,13 +370,16 @@ void dash_api_serve(const dash_api_t *api, const char *name, const dash_query_t 
         out->body = json;
         out->len = len;
     } else if (rc == DASH_DB_EMISSING) {
+        log_warn_every("dash-missing", 60, "/api/%s: %s", e->name, err);
         reply_error(out, 503, NULL,
                     "%s; the database lacks the dashboard's tables: run 'bankstream init' "
                     "with this version (an older database: 'bankstream init --force')",
                     err);
     } else if (rc == DASH_DB_EDOWN) {
+        log_warn_every("dash-down", 10, "/api/%s: %s", e->name, err);
         reply_error(out, 503, NULL, "%s", err);
     } else {
+        log_warn_every(e->name, 10, "/api/%s: %s", e->name, err);
         reply_error(out, 500, NULL, "%s", err);
     }
 }

@@ -327,12 +327,12 @@ const char schema_dashboard_ddl[] =
     "    FOR EACH STATEMENT EXECUTE FUNCTION dashboard_agregar();\n"
     "CREATE TRIGGER dashboard_trunc AFTER TRUNCATE ON transacoes\n"
     "    FOR EACH STATEMENT EXECUTE FUNCTION dashboard_agregar();\n"
-    /* Rows that were there before the aggregates (an older schema): counted
-     * once, recorded in bankstream_meta. */
+    /* Rows that were there before the aggregates (an older schema): the
+     * aggregates are empty while transacoes is not; counted once. */
     "DO $do$ BEGIN\n"
-    "    IF NOT EXISTS (SELECT 1 FROM bankstream_meta WHERE chave = 'dashboard_agregados') THEN\n"
+    "    IF NOT EXISTS (SELECT 1 FROM dashboard_resumo) AND EXISTS (SELECT 1 FROM transacoes) "
+    "THEN\n"
     "        PERFORM dashboard_reconstruir();\n"
-    "        INSERT INTO bankstream_meta VALUES ('dashboard_agregados', '1');\n"
     "    END IF;\n"
     "END $do$;\n";
 

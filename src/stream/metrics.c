@@ -176,8 +176,7 @@ static char *metrics_render(const metrics_state_t *s, size_t *len)
     for (size_t i = 0; i < NBUCKETS; i++) {
         cumulative += s->commit_bucket[i];
         fmt_double(num, sizeof num, metrics_buckets[i]);
-        sb_printf(&b, "bankstream_commit_seconds_bucket{le=\"%s\"} %" PRIu64 "\n", num,
-                  cumulative);
+        sb_printf(&b, "bankstream_commit_seconds_bucket{le=\"%s\"} %" PRIu64 "\n", num, cumulative);
     }
     sb_printf(&b, "bankstream_commit_seconds_bucket{le=\"+Inf\"} %" PRId64 "\n", s->batches);
     fmt_double(num, sizeof num, s->commit_sum);
