@@ -8,7 +8,11 @@ PKGS=(build-essential pkg-config clang-format
       libcjson-dev libinih-dev libcmocka-dev uuid-dev libmicrohttpd-dev
       python3 tzdata bc curl procps iproute2 slurm-wlm munge cppcheck clang
       openjdk-17-jre-headless maven    # scripts/kafka.sh: Apache Kafka 4.x (Java 17+) from Maven Central
-      docker-compose python3-yaml python3-venv shellcheck)  # 95-docker: compose config, hadolint's venv
+      docker-compose python3-yaml python3-venv shellcheck   # 95-docker: compose config, hadolint's venv
+      chromium)  # 97-dashboard: the page in a real browser (driven by playwright-core from web/)
+# The dashboard's web libraries come from npm (make deps runs npm ci in web/):
+# Debian's Node.js and npm unless a Node.js with npm is already installed.
+command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
