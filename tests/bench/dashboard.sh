@@ -6,16 +6,20 @@
 #      in SQL with generate_series (BENCH_DASH_CHUNK rows per INSERT, each
 #      one statement, so the aggregates' trigger runs once per chunk);
 #  (b) the end-to-end pipeline rate (pipeline.sh's (a): BENCH_COUNT messages,
-#      mpirun -np BENCH_RANKS run --until-idle) with no dashboard, then with a
+#      mpirun -np BENCH_RANKS run --until-idle) with no dashboard, with a
 #      dashboard open and refreshing at the page's own pace (live panel, state
 #      and pipeline every 2 s, topic every 5 s, the five analysis queries every
-#      10 s), each on a fresh database reading the same topic.
-# Environment: BENCH_DASH_ROWS ("1000000 10000000"), BENCH_DASH_REQUESTS (40),
+#      10 s), and with the aggregates' triggers disabled (their own cost),
+#      each on a fresh database reading the same topic, the three in turn,
+#      BENCH_DASH_ROUNDS times (the machine is shared: compare within a round).
+# Environment: BENCH_DASH_ROWS ("1000000 10000000"; "" skips (a)),
+# BENCH_DASH_ROUNDS (2), BENCH_DASH_REQUESTS (40),
 # BENCH_DASH_CHUNK (1000000), BENCH_COUNT (300000), BENCH_USERS (100000),
 # BENCH_RANKS (2), BENCH_BATCH (10000).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-ROWS=${BENCH_DASH_ROWS:-1000000 10000000}
+ROWS=${BENCH_DASH_ROWS-1000000 10000000}
+ROUNDS=${BENCH_DASH_ROUNDS:-2}
 REQS=${BENCH_DASH_REQUESTS:-40}
 CHUNK=${BENCH_DASH_CHUNK:-1000000}
 COUNT=${BENCH_COUNT:-300000}
@@ -113,13 +117,12 @@ PY
 done
 
 # (b) ------------------------------------------------------------------
-echo "== (b) pipeline, $COUNT messages, -np $RANKS: without and with a dashboard refreshing"
+echo "== (b) pipeline, $COUNT messages, -np $RANKS: no dashboard / a dashboard refreshing /" \
+    "no dashboard and the aggregates' triggers disabled"
 TOPIC=$(new_topic bench_dash)
-PG_A=$(new_database bench_dash_a)
-PG_B=$(new_database bench_dash_b)
-"$BANKSTREAM" init --pg "$PG_A" --users "$USERS" >/dev/null
-"$BANKSTREAM" init --pg "$PG_B" --users "$USERS" >/dev/null
-"$BANKSTREAM" produce --pg "$PG_A" --brokers "$BS_TEST_BROKERS" --topic "$TOPIC" \
+PG_P=$(new_database bench_dash_p)
+"$BANKSTREAM" init --pg "$PG_P" --users "$USERS" >/dev/null
+"$BANKSTREAM" produce --pg "$PG_P" --brokers "$BS_TEST_BROKERS" --topic "$TOPIC" \
     --count "$COUNT" --rate 0 --seed 42 --start-time 1750000000000 --historic 0 --quiet
 run_rate() { # conninfo -> prints tx/s of an until-idle run (start-up included)
     local t0 t1
@@ -130,13 +133,17 @@ run_rate() { # conninfo -> prints tx/s of an until-idle run (start-up included)
     python3 -c "import sys; print(f'{int(sys.argv[1]) / (float(sys.argv[3]) - float(sys.argv[2])):,.0f}')" \
         "$(psql_q "$1" "SELECT count(*) FROM transacoes")" "$t0" "$t1"
 }
-echo "   without a dashboard: $(run_rate "$PG_A") tx/s"
-start_dashboard "$PG_B" --topic "$TOPIC"
-python3 - "$DASH_URL" >"$BS_TEST_TMP/refresh.log" 2>&1 <<'PY' &
+fresh() { # name -> a database initialized like the others
+    local db
+    db=$(new_database "$1")
+    "$BANKSTREAM" init --pg "$db" --users "$USERS" >/dev/null
+    echo "$db"
+}
+# the page's cadence (web/src/app.js), until killed
+REFRESHER='
 import sys, time, urllib.request
-url = sys.argv[1]
-t = 0
-while True:  # the page's cadence (web/src/app.js), until killed
+url, t = sys.argv[1], 0
+while True:
     for e in ["estado", "ao_vivo?n=10", "pipeline"] + (["topico"] if t % 5 == 0 else []) + \
              (["resumo", "valores", "boxplot", "calor", "temporal", "dead_letters"] if t % 10 == 0 else []):
         try:
@@ -145,8 +152,66 @@ while True:  # the page's cadence (web/src/app.js), until killed
             print(e, x, flush=True)
     time.sleep(2)
     t += 2
-PY
-REFRESH=$!
-echo "   with a dashboard refreshing: $(run_rate "$PG_B") tx/s"
-kill "$REFRESH" "$DASH_PID"; wait "$REFRESH" "$DASH_PID" 2>/dev/null || true
+'
+for round in $(seq "$ROUNDS"); do
+    db=$(fresh "bench_dash_a$round")
+    a=$(run_rate "$db")
+    db=$(fresh "bench_dash_b$round")
+    start_dashboard "$db" --topic "$TOPIC"
+    python3 -c "$REFRESHER" "$DASH_URL" >"$BS_TEST_TMP/refresh.log" 2>&1 &
+    REFRESH=$!
+    b=$(run_rate "$db")
+    kill "$REFRESH" "$DASH_PID"
+    wait "$REFRESH" "$DASH_PID" 2>/dev/null || true
+    db=$(fresh "bench_dash_c$round")
+    psql_q "$db" "ALTER TABLE transacoes DISABLE TRIGGER USER" >/dev/null
+    c=$(run_rate "$db")
+    echo "   round $round: no dashboard $a tx/s; dashboard refreshing $b tx/s; triggers off $c tx/s"
+done
+echo "   uptime after: $(uptime)"
+
+# (c) ------------------------------------------------------------------
+# The aggregates' own cost, without Kafka, MPI or the rest of the machine's
+# noise in between: BENCH_DASH_BATCHES INSERTs of 10,000 rows shaped like a
+# batch's into transacoes (its six indexes), in turn with the triggers on and
+# off, in one session; mean milliseconds per batch each way.
+BATCHES=${BENCH_DASH_BATCHES:-20}
+echo "== (c) one 10,000-row batch into transacoes: triggers on vs off ($BATCHES batches each, alternating)"
+PG_C=$(new_database bench_dash_cost)
+"$BANKSTREAM" init --pg "$PG_C" --users "$USERS" >/dev/null
+psql "$PG_C" -XAtq -v ON_ERROR_STOP=1 <<SQL 2>&1 | sed 's/^NOTICE:  /   /'
+CREATE TABLE lotes AS
+WITH u AS (SELECT array_agg(id_usuario ORDER BY id_usuario) a, count(*) n FROM usuarios),
+     r AS (SELECT array_agg(id_regiao ORDER BY id_regiao) a FROM regioes)
+SELECT i / 10000 AS lote, md5('lote' || i)::uuid AS id_transacao, u.a[1 + floor(random() * u.n)::int] AS pagador,
+       u.a[1 + floor(random() * u.n)::int] AS recebedor, r.a[1 + floor(random() * 27)::int] AS regiao,
+       (ARRAY['PIX', 'TED', 'DOC', 'Boleto'])[(1 + i % 4)::int] AS modalidade,
+       round((-1000 * ln(1 - random()))::numeric, 2) AS valor, random() < 0.8 AS aprovada, i
+  FROM generate_series(0, $BATCHES * 2 * 10000 - 1) i, u, r;
+DO \$\$
+DECLARE t0 timestamptz; ms float8[] := ARRAY[0, 0]; k int; lig int;
+BEGIN
+    FOR k IN 0..$BATCHES * 2 - 1 LOOP
+        lig := k % 2;   -- 0: triggers on, 1: off
+        IF lig = 1 THEN ALTER TABLE transacoes DISABLE TRIGGER USER; END IF;
+        t0 := clock_timestamp();
+        INSERT INTO transacoes (id_transacao, id_usuario_pagador, id_usuario_recebedor, id_regiao,
+            modalidade_pagamento, data_horario, valor_transacao, transacao_aprovada,
+            tempo_saida_resultado, tempo_entrada_kafka, tempo_inicio_processamento,
+            latencia_total_ms, tempo_processamento_ms, status, motivo, batch_id, kafka_particao,
+            kafka_offset)
+        SELECT id_transacao, pagador, recebedor, regiao, modalidade, now() - interval '1 s', valor,
+               aprovada, now(), now() - interval '0.5 s', now() - interval '0.2 s', 500, 200,
+               CASE WHEN aprovada THEN 'aprovada' ELSE 'rejeitada' END,
+               CASE WHEN aprovada THEN NULL ELSE 'saldo_insuficiente' END, lote, i % 4, i
+          FROM lotes WHERE lote = k;
+        ms[lig + 1] := ms[lig + 1] + extract(epoch FROM clock_timestamp() - t0) * 1000;
+        IF lig = 1 THEN ALTER TABLE transacoes ENABLE TRIGGER USER; END IF;
+    END LOOP;
+    RAISE NOTICE 'triggers on: % ms per batch; off: % ms per batch; the aggregates add % ms (% %%)',
+        round((ms[1] / $BATCHES)::numeric, 1), round((ms[2] / $BATCHES)::numeric, 1),
+        round(((ms[1] - ms[2]) / $BATCHES)::numeric, 1), round((100 * (ms[1] - ms[2]) / ms[2])::numeric);
+END
+\$\$;
+SQL
 echo "   uptime after: $(uptime)"
