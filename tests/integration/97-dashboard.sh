@@ -100,6 +100,8 @@ bad = [k for k, v in s["charts"].items() if not v or not v["canvas"] or not v["s
        or not any(x.get("data") for x in v["series"])]
 bad += [k for k in ("vivo", "topico", "dead") if not s[k] or len(s[k][0]) < 3]
 if s["assets_missing"]: bad.append("assets")
+if s["kpis"]["msgs"]["texto"] != "6.001": bad.append("topic messages " + s["kpis"]["msgs"]["texto"])
+if not s["dead"] or "missing field" not in s["dead"][0][5]: bad.append("dead letter error")
 print("panels without data:", bad or "none")
 sys.exit(1 if bad else 0)
 PY
