@@ -27,11 +27,20 @@ command -v node >/dev/null || fail "node is missing: run 'make deps'"
 [ -d "$ROOT/web/node_modules/playwright-core" ] || fail "web/node_modules is missing: run 'make deps'"
 
 RO="t_dash_ro_$$"
-PIDS=()
+PIDS=()   # processes this test started, stopped by cleanup
+stop_pid() { # pid [signal]: signal it (TERM), wait up to 15 s, then KILL it and its children
+    local p=$1 c
+    kill -"${2:-TERM}" "$p" 2>/dev/null || return 0
+    for _ in $(seq 150); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$p" 2>/dev/null; then
+        for c in $(ps -o pid= --ppid "$p"); do kill -KILL "$c" 2>/dev/null || true; done
+        kill -KILL "$p" 2>/dev/null || true
+    fi
+    wait "$p" 2>/dev/null || true
+}
 cleanup() {
     local p
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    for p in "${PIDS[@]}"; do stop_pid "$p"; done
     drop_databases
     psql_q "$BS_TEST_PG" "DROP ROLE IF EXISTS $RO" >/dev/null 2>&1 || true
     return 0
@@ -66,9 +75,13 @@ assert_fails "permission denied" psql_q "$PG_RO" "INSERT INTO bankstream_meta VA
 # The stream keeps running (for the live panel), with its metrics endpoint.
 MPORT=$(free_port)
 printf '[metrics]\nport = %s\n' "$MPORT" >"$BS_TEST_TMP/dash-job.ini"
-mpirun_bs 2 run "$BS_TEST_TMP/dash-job.ini" --pg "$PG" --brokers "$BS_TEST_BROKERS" \
-    --topic "$TOPIC" --batch-ms 200 --quiet >"$OUT/run.log" 2>&1 &
-PIDS+=($!)
+# mpirun itself in the background (not through a shell function), so that
+# its pid is the one cleanup signals; SIGUSR1 is its clean stop.
+"${BS_MPIRUN[@]}" -np 2 -wdir "$BS_TEST_TMP" "$BANKSTREAM" run "$BS_TEST_TMP/dash-job.ini" \
+    --pg "$PG" --brokers "$BS_TEST_BROKERS" --topic "$TOPIC" --batch-ms 200 --quiet \
+    >"$OUT/run.log" 2>&1 &
+STREAM=$!
+PIDS+=("$STREAM")
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$MPORT/metrics" >/dev/null && break; sleep 0.2; done
 
 "$BANKSTREAM" dashboard --pg "$PG_RO" --port 0 --brokers "$BS_TEST_BROKERS" --topic "$TOPIC" \
@@ -125,6 +138,7 @@ b, a = int(l["before"]["vivo"][0][0]), int(l["after"]["vivo"][0][0])
 print(f"live panel: top batch {b} -> {a}, deltas {l['after']['deltas']}")
 sys.exit(0 if a > b and any(d for d in l["after"]["deltas"]) else 1)
 PY
+stop_pid "$STREAM" USR1
 errors=$(cat "$OUT/errors.json")
 [ "$errors" = "[]" ] || fail "browser errors: $errors"
 
