@@ -199,6 +199,13 @@ int cmd_run(int argc, char **argv)
         MPI_Finalize();
         return 1;
     }
+    if (job.snapshot_dir[0] &&
+        cluster_check_shared_dir(&cluster, job.snapshot_dir, err, sizeof err) != 0) {
+        if (rank == 0) log_error("%s", err);
+        cluster_free(&cluster);
+        MPI_Finalize();
+        return 1;
+    }
     if (rank == 0) {
         status = coordinator_run(&cluster, &job, conninfo);
     } else {
