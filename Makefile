@@ -14,7 +14,7 @@
 # headers it read (-MMD), so a changed header rebuilds exactly its users.
 
 CC       := mpicc
-PKGS     := rdkafka libpq hdf5-openmpi libcjson inih uuid libmicrohttpd
+PKGS     := rdkafka libpq hdf5-openmpi libcjson inih uuid libmicrohttpd libcrypto
 WARN     := -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
             -Wmissing-prototypes -Wstrict-prototypes -Wformat=2
 OPT      ?= -O2 -g
