@@ -1,23 +1,38 @@
 /* sink_pg.c - the PostgreSQL sink: one transaction per batch (see sink.h).
  *
- * Exactly-once rests on one invariant: a batch's rows (transacoes,
- * transacoes_scores, transacoes_duplicadas, dead_letters) and its batch_log
- * row, holding the per-partition start and end offsets, commit in ONE
- * transaction. On start the processor reads the newest batch_log row and
- * resumes Kafka there (restore.c). Rows go in with binary COPY (pg/pgcopy.h,
- * at most 1 MiB per PQputCopyData); the batch_log row with a parameterized
- * INSERT. A dead letter stores the first SINK_DEAD_LETTER_MAX bytes of its
- * message, with the full length and its SHA-256. Order inside the
- * transaction:
- *   BEGIN -> COPY transacoes -> COPY transacoes_scores -> COPY
- *   transacoes_duplicadas -> COPY dead_letters -> INSERT batch_log -> COMMIT
- * A commit that fails because the server went away is retried (reconnecting,
- * with backoff) for retry_seconds; before each retry the batch_log is
- * consulted, since a lost COMMIT reply may hide a commit that happened. */
+ * Exactly-once rests on three invariants:
+ *   1. A batch's rows (transacoes, transacoes_scores, transacoes_duplicadas,
+ *      dead_letters) and its batch_log row, holding the per-partition start
+ *      and end offsets, commit in ONE transaction. On start the processor
+ *      reads the newest batch_log row and resumes Kafka there (restore.c).
+ *   2. One processor per database (pg/pglock.h): the sink's session takes
+ *      the processor lock when it connects, before restore reads anything,
+ *      and again after every reconnect, before it writes anything; a run
+ *      that finds it held stops with one line naming the holder. Every
+ *      batch transaction first checks that this session still holds it,
+ *      that bankstream_meta's database_id is still the one read at start (a
+ *      database re-initialized under the processor stops it) and that
+ *      batch_log's newest batch is the one before this batch.
+ *   3. A retry after a lost connection decides "committed" by the batch's
+ *      identity, its topic and start and end offsets, never by its id alone:
+ *      another batch under the same id is an error that says so.
+ * Rows go in with binary COPY (pg/pgcopy.h, at most 1 MiB per
+ * PQputCopyData); the batch_log row with a parameterized INSERT. A dead
+ * letter stores the first SINK_DEAD_LETTER_MAX bytes of its message, with
+ * the full length and its SHA-256. Session and transaction:
+ *
+ *   connect --session_setup--> OWNER (application_name 'bankstream run
+ *   <topic>', the lock, the database id)
+ *   OWNER: BEGIN -> check_owner -> COPY transacoes -> COPY
+ *   transacoes_scores -> COPY transacoes_duplicadas -> COPY dead_letters ->
+ *   INSERT batch_log -> COMMIT                                (commit_once)
+ *   lost -> PQreset with backoff for retry_seconds -> session_setup ->
+ *   batch_committed (identity) -> done, or commit_once again   (pg_commit) */
 #include "base/log.h"
 #include "base/regions.h"
 #include "pg/pgconn.h"
 #include "pg/pgcopy.h"
+#include "pg/pglock.h"
 #include "stream/sink.h"
 
 #include <inttypes.h>
@@ -37,6 +52,10 @@ typedef struct pg_sink {
     stream_sink_t base;
     PGconn *conn;
     char topic[256];
+    char appname[300];     /* 'bankstream run <topic>' */
+    char database_id[128]; /* bankstream_meta's, read when the sink opened */
+    int session_ok;        /* this session has the lock and was checked */
+    int lock_pid;          /* backend that took the lock last, 0 = none */
     int64_t retry_seconds;
     pgcopy_t copy;
 } pg_sink_t;
@@ -239,10 +258,130 @@ static int insert_batch_log(pg_sink_t *s, const batch_t *b, const batch_arrays_t
     return rc;
 }
 
+/* The database's identity as init recorded it (as pgstate_database_id). */
+static const char database_id_sql[] =
+    "coalesce((SELECT valor FROM bankstream_meta WHERE chave = 'database_id'),"
+    " (SELECT valor FROM bankstream_meta WHERE chave = 'initialized_at'), '')";
+
+/* A failure on the session: transient (1) when the connection is gone,
+ * else fatal (-1). */
+static int session_failure(pg_sink_t *s)
+{
+    return PQstatus(s->conn) == CONNECTION_OK ? -1 : 1;
+}
+
+/* Invariant 2, on a new session: application_name, the processor lock,
+ * the database's identity. `batch` is the batch being retried (0 at open).
+ * Returns 0 (s->session_ok set); 1, transient, with errstr: the connection
+ * failed, or this processor's previous session still holds the lock (the
+ * server has not noticed that it is gone yet); -1 with errstr: another
+ * processor holds the database, or it is not the database this run started
+ * on (the run stops). */
+static int session_setup(pg_sink_t *s, int64_t batch, char *errstr, size_t errsize)
+{
+    const char *params[1] = {s->appname};
+    PGresult *r = PQexecParams(s->conn, "SELECT set_config('application_name', $1, false)", 1, NULL,
+                               params, NULL, NULL, 0);
+    int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+    if (!ok) pgconn_error(s->conn, r, "setting application_name failed", errstr, errsize);
+    PQclear(r);
+    if (!ok) return session_failure(s);
+    char holder[1024];
+    int pid = 0;
+    int got = pglock_take(s->conn, 0, holder, sizeof holder, &pid, errstr, errsize);
+    if (got == PGLOCK_ERROR) return session_failure(s);
+    if (got == PGLOCK_BUSY) {
+        if (s->lock_pid != 0 && pid == s->lock_pid) {
+            snprintf(errstr, errsize,
+                     "this processor's previous session (backend pid %d) still holds the "
+                     "database; waiting for the server to end it",
+                     pid);
+            return 1;
+        }
+        if (batch == 0)
+            snprintf(errstr, errsize,
+                     "%s; only one processor may run per database: stop that one first", holder);
+        else
+            snprintf(errstr, errsize,
+                     "%s: another processor took the database while this one was reconnecting "
+                     "to commit batch %" PRId64 "; this one stops without committing it",
+                     holder, batch);
+        return -1;
+    }
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT %s", database_id_sql);
+    r = PQexec(s->conn, sql);
+    ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+    if (!ok) {
+        pgconn_error(s->conn, r, "reading bankstream_meta failed (run 'bankstream init' first?)",
+                     errstr, errsize);
+        PQclear(r);
+        return session_failure(s);
+    }
+    const char *id = PQgetvalue(r, 0, 0);
+    int same = batch == 0 || strcmp(id, s->database_id) == 0;
+    if (batch == 0)
+        snprintf(s->database_id, sizeof s->database_id, "%s", id);
+    else if (!same)
+        snprintf(errstr, errsize,
+                 "the database was re-initialized while this processor ran (its id is now %s, "
+                 "was %s); this processor stops without committing batch %" PRId64
+                 ": start 'bankstream run' again to process the new database",
+                 *id ? id : "(none)", s->database_id, batch);
+    PQclear(r);
+    if (!same) return -1;
+    s->lock_pid = PQbackendPID(s->conn);
+    s->session_ok = 1;
+    return 0;
+}
+
+/* Invariant 2, inside the batch transaction. 0, or -1 with errstr. */
+static int check_owner(pg_sink_t *s, const batch_t *b, char *errstr, size_t errsize)
+{
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "SELECT %s, %s, (SELECT coalesce(max(batch_id), 0) FROM batch_log),"
+             " current_database()",
+             pglock_held_sql(), database_id_sql);
+    PGresult *r = PQexec(s->conn, sql);
+    int rc = -1;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        pgconn_error(s->conn, r, "checking that this processor still owns the database failed",
+                     errstr, errsize);
+        goto done;
+    }
+    const char *held = PQgetvalue(r, 0, 0), *id = PQgetvalue(r, 0, 1);
+    const char *db = PQgetvalue(r, 0, 3);
+    int64_t newest = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+    if (strcmp(held, "t") != 0)
+        snprintf(errstr, errsize,
+                 "this processor's session no longer holds the processor lock of database "
+                 "\"%s\"; it stops without committing batch %" PRId64,
+                 db, b->id);
+    else if (strcmp(id, s->database_id) != 0)
+        snprintf(errstr, errsize,
+                 "database \"%s\" was re-initialized while this processor ran (its id is now "
+                 "%s, was %s); this processor stops without committing batch %" PRId64
+                 ": start 'bankstream run' again to process the new database",
+                 db, *id ? id : "(none)", s->database_id, b->id);
+    else if (newest != b->id - 1)
+        snprintf(errstr, errsize,
+                 "batch_log of database \"%s\" ends at batch %" PRId64 ", not %" PRId64
+                 ": another processor committed batches in it; this one stops without "
+                 "committing batch %" PRId64,
+                 db, newest, b->id - 1, b->id);
+    else
+        rc = 0;
+done:
+    PQclear(r);
+    return rc;
+}
+
 static int commit_once(pg_sink_t *s, const batch_t *b, const batch_arrays_t *a, char *errstr,
                        size_t errsize)
 {
     if (pgconn_exec(s->conn, "BEGIN", NULL, errstr, errsize) != 0) return -1;
+    if (check_owner(s, b, errstr, errsize) != 0) goto fail;
     build_transacoes(s, b);
     if (pgcopy_send(
             s->conn,
@@ -287,15 +426,38 @@ fail:
     return -1;
 }
 
-/* Is the batch in batch_log? 1 yes, 0 no, -1 could not tell. */
-static int batch_committed(pg_sink_t *s, int64_t batch_id)
+/* Invariant 3: is this batch in batch_log? 1 yes (same id, topic and
+ * offsets), 0 no, -1 could not tell (errstr), -2 another batch holds its
+ * id (errstr says so: the run stops). */
+static int batch_committed(pg_sink_t *s, const batch_t *b, const batch_arrays_t *a, char *errstr,
+                           size_t errsize)
 {
     char id[24];
-    snprintf(id, sizeof id, "%" PRId64, batch_id);
-    const char *params[1] = {id};
-    PGresult *r = PQexecParams(s->conn, "SELECT 1 FROM batch_log WHERE batch_id = $1", 1, NULL,
-                               params, NULL, NULL, 0);
-    int rc = PQresultStatus(r) == PGRES_TUPLES_OK ? (PQntuples(r) > 0) : -1;
+    snprintf(id, sizeof id, "%" PRId64, b->id);
+    const char *params[4] = {id, s->topic, a->starts, a->ends};
+    PGresult *r = PQexecParams(s->conn,
+                               "SELECT topic = $2 AND start_offsets = $3::bigint[]"
+                               " AND end_offsets = $4::bigint[], topic,"
+                               " start_offsets::text, end_offsets::text"
+                               " FROM batch_log WHERE batch_id = $1",
+                               4, NULL, params, NULL, NULL, 0);
+    int rc = -1;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        pgconn_error(s->conn, r, "reading batch_log failed", errstr, errsize);
+    } else if (PQntuples(r) == 0) {
+        rc = 0;
+    } else if (strcmp(PQgetvalue(r, 0, 0), "t") == 0) {
+        rc = 1;
+    } else {
+        snprintf(errstr, errsize,
+                 "batch_log holds another batch under id %" PRId64
+                 " (topic %s, offsets %s to %s, where this one is topic %s, %s to %s): another "
+                 "processor committed it while this one was reconnecting; this one stops "
+                 "without committing its batch %" PRId64,
+                 b->id, PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2), PQgetvalue(r, 0, 3), s->topic,
+                 a->starts, a->ends, b->id);
+        rc = -2;
+    }
     PQclear(r);
     return rc;
 }
@@ -311,13 +473,23 @@ static int pg_commit(stream_sink_t *base, const batch_t *b, char *errstr, size_t
     int rc = -1;
     for (int attempt = 0;; attempt++) {
         if (PQstatus(s->conn) == CONNECTION_OK) {
-            int done = attempt > 0 ? batch_committed(s, b->id) : 0;
-            if (done == 1 || (done == 0 && commit_once(s, b, &a, errstr, errsize) == 0)) {
-                rc = 0;
-                break;
+            /* A new session owns nothing until set up (invariant 2). */
+            int ready = s->session_ok ? 0 : session_setup(s, b->id, errstr, errsize);
+            if (ready < 0) break;
+            if (ready == 0) {
+                int done = attempt > 0 ? batch_committed(s, b, &a, errstr, errsize) : 0;
+                if (done == 1) {
+                    rc = 0;
+                    break;
+                }
+                if (done == -2) break;
+                if (done == 0 && commit_once(s, b, &a, errstr, errsize) == 0) {
+                    rc = 0;
+                    break;
+                }
+                /* An error on a live connection is not transient: report it. */
+                if (PQstatus(s->conn) == CONNECTION_OK && done == 0) break;
             }
-            /* An error on a live connection is not transient: report it. */
-            if (PQstatus(s->conn) == CONNECTION_OK && done == 0) break;
         } else {
             snprintf(errstr, errsize, "%s", PQerrorMessage(s->conn));
         }
@@ -334,6 +506,7 @@ static int pg_commit(stream_sink_t *base, const batch_t *b, char *errstr, size_t
                  strtok(errstr, "\n"), backoff_ms);
         usleep(backoff_ms * 1000);
         backoff_ms = backoff_ms < 5000 ? backoff_ms * 2 : 5000;
+        s->session_ok = 0;
         PQreset(s->conn);
     }
     batch_arrays_free(&a);
@@ -343,7 +516,7 @@ static int pg_commit(stream_sink_t *base, const batch_t *b, char *errstr, size_t
 static void pg_close(stream_sink_t *base)
 {
     pg_sink_t *s = (pg_sink_t *)base;
-    if (s->conn) PQfinish(s->conn);
+    if (s->conn) PQfinish(s->conn); /* ends the session: releases the lock */
     pgcopy_free(&s->copy);
     free(s);
 }
@@ -358,10 +531,11 @@ stream_sink_t *sink_pg_open(const char *conninfo, int64_t retry_seconds, const c
     }
     s->base = (stream_sink_t){"postgres", 1, pg_commit, pg_close};
     snprintf(s->topic, sizeof s->topic, "%s", topic);
+    snprintf(s->appname, sizeof s->appname, "bankstream run %s", topic);
     s->retry_seconds = retry_seconds;
     s->conn = pgconn_open(conninfo, errstr, errsize);
-    if (s->conn == NULL) {
-        free(s);
+    if (s->conn == NULL || session_setup(s, 0, errstr, errsize) != 0) {
+        pg_close(&s->base);
         return NULL;
     }
     return &s->base;

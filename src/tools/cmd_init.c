@@ -3,7 +3,8 @@
  *
  * Replaces the original's manual historic_data_mock.py run plus container
  * restarts with one step. Design:
- *   1. ONE Postgres transaction: the schema lock, inspect bankstream_meta,
+ *   1. ONE Postgres transaction: the schema lock, the processor lock (no
+ *      init while a processor runs, pg/pglock.h), inspect bankstream_meta,
  *      (drop,) check, create/upgrade, check, load or adopt, record, roles;
  *      any failure rolls everything back, so a failed init leaves the
  *      database as it was.
@@ -29,6 +30,7 @@
 #include "base/log.h"
 #include "pg/pgconn.h"
 #include "pg/pgcopy.h"
+#include "pg/pglock.h"
 #include "pg/pgroles.h"
 #include "base/refdata.h"
 #include "base/regions.h"
@@ -77,7 +79,7 @@ static void init_usage(FILE *out)
         "upgrades a database of an older bankstream in place. A database built by the\n"
         "original system (its usuarios or transacoes hold rows) is adopted: every row\n"
         "is kept, no user is generated, its transactions get status 'historico', and\n"
-        "balances start from usuarios.saldo.\n"
+        "balances start from usuarios.saldo. Refused while a processor runs on it.\n"
         "\n"
         "  --pg CONNINFO  libpq conninfo or URI (default: PG* environment, else the\n"
         "                 embedded cluster under $BANKSTREAM_PGDIR or ./var/pg)\n"
@@ -470,6 +472,7 @@ static int init_run(PGconn *conn, const init_opts_t *o, init_result_t *out, char
 {
     int rc = INIT_FAILED, kind = INIT_LOADED;
     init_meta_t *m = &out->meta;
+    char holder[700];
     memset(out, 0, sizeof *out);
     if (pgconn_exec(conn,
                     "SET client_min_messages = warning; SET application_name = "
@@ -478,6 +481,14 @@ static int init_run(PGconn *conn, const init_opts_t *o, init_result_t *out, char
         return rc;
     if (pgconn_exec(conn, "BEGIN", NULL, err, errsize) != 0) return rc;
     if (pgconn_exec(conn, schema_lock_sql, NULL, err, errsize) != 0) goto rollback;
+    int lock = pglock_take(conn, 1, holder, sizeof holder, NULL, err, errsize);
+    if (lock == PGLOCK_ERROR) goto rollback;
+    if (lock == PGLOCK_BUSY) {
+        snprintf(err, errsize, "%s; stop it before 'bankstream init' (nothing was changed)",
+                 holder);
+        rc = INIT_REFUSED;
+        goto rollback;
+    }
     if (init_read_meta(conn, o->force, m, err, errsize) != 0) goto rollback;
     if (m->initialized && !o->force) {
         kind = init_recorded(o, m, err, errsize);
