@@ -53,6 +53,7 @@ typedef struct job_config {
     char snapshot_dir[512];
     int64_t snapshot_every;
     int until_idle;
+    int accept_gap; /* --accept-gap: go on past a topic that is not the one batch_log describes */
     int quiet;
     int sink_off; /* --sink none: decide but write nothing (benchmarks) */
     rules_config_t rules;

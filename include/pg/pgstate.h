@@ -43,12 +43,13 @@ int pgstate_batch_offsets(PGconn *conn, const char *topic, int64_t batch_id, int
  * this batch or a later one. */
 int pgstate_purged_batch(PGconn *conn, int64_t *batch_id, char *errstr, size_t errsize);
 
-/* The Kafka timestamps (ms) of the last message taken from each partition
- * by the newest batch of topic that recorded them (batch_log.last_ts_ms),
- * into last_ts_ms[0..max_parts) (missing partitions and partitions the
- * batch took nothing from = -1), their count in *nparts (0 when no batch of
- * the topic recorded them) and that batch in *batch_id (0 when none).
- * Returns 0 or -1 with errstr. */
+/* The Kafka timestamp (ms) of the last message taken from each partition
+ * of topic: per partition, from the newest batch that took something from
+ * it (batch_log.last_ts_ms), so the timestamp of the message just before
+ * the partition's logged end offset. Into last_ts_ms[0..max_parts)
+ * (unknown = -1), their count in *nparts (0 when no batch of the topic
+ * recorded them), the newest batch that recorded any in *batch_id (0 when
+ * none). Returns 0 or -1 with errstr. */
 int pgstate_last_ts(PGconn *conn, const char *topic, int64_t *batch_id, int64_t *last_ts_ms,
                     int max_parts, int *nparts, char *errstr, size_t errsize);
 

@@ -91,6 +91,7 @@ typedef struct batch {
     int64_t acked_us;        /* ACKED */
     double cut_decide_seconds;
     int ranks;
+    const char *note;      /* batch_log.nota, or NULL (not owned: lives as long as the run) */
     batch_counts_t counts; /* filled by batch_count, once DECIDED */
     /* DECIDED: the transaction rows in the order they were decided (event
      * order: data_horario, Kafka timestamp, partition and offset) */

@@ -37,6 +37,10 @@ typedef struct restored {
     char database_id[128]; /* what `init` called this database: snapshots carry it */
     int64_t start_offsets[RESTORE_MAX_PARTITIONS]; /* where Kafka resumes, -1 = start */
     int nstart;
+    /* the Kafka timestamp of the message before each start offset, -1 =
+     * unknown: the check that the topic is the one batch_log describes */
+    int64_t last_ts_ms[RESTORE_MAX_PARTITIONS];
+    int nlast_ts;
 } restored_t;
 
 /* Restore as above into the ranks' shards, ct->seen and ct->next_batch_id,

@@ -102,11 +102,17 @@ int pgstate_last_ts(PGconn *conn, const char *topic, int64_t *batch_id, int64_t 
                     int max_parts, int *nparts, char *errstr, size_t errsize)
 {
     const char *params[1] = {topic};
-    PGresult *r = PQexecParams(conn,
-                               "SELECT batch_id, array_to_string(last_ts_ms, ',') FROM batch_log"
-                               " WHERE topic = $1 AND last_ts_ms IS NOT NULL"
-                               " ORDER BY batch_id DESC LIMIT 1",
-                               1, NULL, params, NULL, NULL, 0);
+    /* per partition, the newest batch that took something from it */
+    PGresult *r = PQexecParams(
+        conn,
+        "SELECT (SELECT coalesce(max(batch_id), 0) FROM batch_log WHERE topic = $1"
+        "        AND last_ts_ms IS NOT NULL),"
+        " (SELECT array_to_string(array_agg(coalesce(ts, -1) ORDER BY p), ',') FROM"
+        "  (SELECT p, (SELECT b.last_ts_ms[p] FROM batch_log b WHERE b.topic = $1"
+        "              AND b.last_ts_ms[p] >= 0 ORDER BY b.batch_id DESC LIMIT 1) AS ts"
+        "   FROM generate_series(1, (SELECT coalesce(max(array_length(last_ts_ms, 1)), 0)"
+        "                            FROM batch_log WHERE topic = $1)) AS p) AS x)",
+        1, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         snprintf(errstr, errsize, "reading batch_log: %s", PQerrorMessage(conn));
         PQclear(r);
@@ -116,7 +122,7 @@ int pgstate_last_ts(PGconn *conn, const char *topic, int64_t *batch_id, int64_t 
         last_ts_ms[i] = -1;
     *nparts = 0;
     *batch_id = 0;
-    if (PQntuples(r) == 1) {
+    if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 1)) {
         *batch_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
         parse_offsets(PQgetvalue(r, 0, 1), last_ts_ms, max_parts, nparts);
     }

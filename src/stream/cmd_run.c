@@ -38,6 +38,9 @@ static const char usage_text[] =
     "  --until-idle      exit 0 once the topic is drained and committed\n"
     "  --quiet           no progress lines or summary\n"
     "  --verbose         one line per batch with its timings\n"
+    "  --accept-gap      go on although the topic is not the one batch_log describes\n"
+    "                    (messages deleted before they were read, a recreated or\n"
+    "                    refilled topic); recorded in batch_log.nota\n"
     "  --sink none       decide but write nothing and commit no offsets\n"
     "                    (measures consume, decode and decide alone)\n"
     "\n"
@@ -48,16 +51,22 @@ static const char usage_text[] =
  * (message printed when `speak`). */
 static int parse_args(int argc, char **argv, job_config_t *job, int speak)
 {
-    static const struct option opts[] = {
-        {"brokers", required_argument, 0, 'b'},  {"topic", required_argument, 0, 't'},
-        {"pg", required_argument, 0, 'p'},       {"batch-size", required_argument, 0, 'k'},
-        {"batch-ms", required_argument, 0, 'm'}, {"until-idle", no_argument, 0, 'i'},
-        {"quiet", no_argument, 0, 'q'},          {"verbose", no_argument, 0, 'v'},
-        {"sink", required_argument, 0, 's'},     {"snapshot-dir", required_argument, 0, 'd'},
-        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
+    static const struct option opts[] = {{"brokers", required_argument, 0, 'b'},
+                                         {"topic", required_argument, 0, 't'},
+                                         {"pg", required_argument, 0, 'p'},
+                                         {"batch-size", required_argument, 0, 'k'},
+                                         {"batch-ms", required_argument, 0, 'm'},
+                                         {"until-idle", no_argument, 0, 'i'},
+                                         {"quiet", no_argument, 0, 'q'},
+                                         {"verbose", no_argument, 0, 'v'},
+                                         {"sink", required_argument, 0, 's'},
+                                         {"snapshot-dir", required_argument, 0, 'd'},
+                                         {"accept-gap", no_argument, 0, 'g'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     const char *brokers = NULL, *topic = NULL, *pg = NULL, *size = NULL, *ms = NULL;
     const char *snapdir = NULL;
-    int opt, until_idle = 0, quiet = 0, sink_off = 0;
+    int opt, until_idle = 0, quiet = 0, sink_off = 0, accept_gap = 0;
     opterr = 0;
     optind = 1;
     while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
@@ -79,6 +88,9 @@ static int parse_args(int argc, char **argv, job_config_t *job, int speak)
             break;
         case 'i':
             until_idle = 1;
+            break;
+        case 'g':
+            accept_gap = 1;
             break;
         case 'd':
             snapdir = optarg;
@@ -132,6 +144,7 @@ static int parse_args(int argc, char **argv, job_config_t *job, int speak)
     if (size && cli_parse_int64("--batch-size", size, 1, 10000000, &job->batch_size) != 0) return 2;
     if (ms && cli_parse_int64("--batch-ms", ms, 0, 3600000, &job->batch_max_ms) != 0) return 2;
     job->until_idle = until_idle;
+    job->accept_gap = accept_gap;
     job->quiet = quiet;
     job->sink_off = sink_off;
     if (quiet) log_set_quiet(1);

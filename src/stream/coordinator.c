@@ -42,6 +42,8 @@ typedef struct coord {
     run_totals_t totals;
     restored_t restored;
     int64_t last_snapshot; /* batch of the newest snapshot written or restored */
+    char gap_note[1100];   /* what --accept-gap accepted, for the next batch's batch_log row */
+    int noted;             /* ... and that batch was cut */
 } coord_t;
 
 /* Sink thread, ACKED: the batch's offsets to Kafka (monitoring only). */
@@ -114,6 +116,10 @@ static int coord_batch(coord_t *co)
     if (b == NULL) {
         log_error("out of memory cutting batch %" PRId64, co->cut.next_batch_id);
         return -1;
+    }
+    if (co->gap_note[0] && !co->noted) { /* the first batch after an accepted gap says so */
+        b->note = co->gap_note;
+        co->noted = 1;
     }
     if (stream_decide(co->c, b, err, sizeof err) != 0) {
         log_error("deciding batch %" PRId64 ": %s", b->id, err);
@@ -190,8 +196,9 @@ static int coord_open(coord_t *co, const char *conninfo)
     if (stream_restore(co->c, co->db, job, &co->cut, co->arch, &co->restored, err, sizeof err) != 0)
         goto fail;
     co->last_snapshot = co->restored.last_snapshot;
-    co->src = kafka_source_open(job, co->restored.start_offsets, co->restored.nstart,
-                                (size_t)job->batch_size * 4 + 1024, err, sizeof err);
+    co->src = kafka_source_open(job, co->restored.start_offsets, co->restored.last_ts_ms,
+                                co->restored.nstart, (size_t)job->batch_size * 4 + 1024,
+                                co->gap_note, sizeof co->gap_note, err, sizeof err);
     if (co->src == NULL) goto fail;
     co->cut.src = co->src;
     co->cut.nparts = kafka_source_partitions(co->src);

@@ -121,6 +121,10 @@ static int restore_reads(cluster_t *c, PGconn *db, const job_config_t *job, cutt
         pgstate_database_id(db, st->database_id, sizeof st->database_id, errstr, errsize) != 0 ||
         pgstate_purged_batch(db, &st->purged_batch, errstr, errsize) != 0)
         return -1;
+    int64_t ts_batch = 0;
+    if (pgstate_last_ts(db, job->topic, &ts_batch, st->last_ts_ms, RESTORE_MAX_PARTITIONS,
+                        &st->nlast_ts, errstr, errsize) != 0)
+        return -1;
     ct->next_batch_id = st->last_batch + 1;
     st->last_snapshot = load_snapshot(c, db, job, st, errstr, errsize);
     if (st->last_snapshot < 0) return -1;

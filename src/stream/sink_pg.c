@@ -244,14 +244,14 @@ static int insert_batch_log(pg_sink_t *s, const batch_t *b, const batch_arrays_t
     snprintf(n[3], sizeof n[3], "%" PRId64, k->by_status[STATUS_NOT_PROCESSED] + k->duplicates);
     snprintf(n[4], sizeof n[4], "%" PRId64, k->dead);
     snprintf(n[5], sizeof n[5], "%d", b->ranks);
-    const char *params[11] = {id,   s->topic, a->ends, a->starts, n[0],      n[1],
-                              n[2], n[3],     n[4],    n[5],      a->last_ts};
+    const char *params[12] = {id,   s->topic, a->ends, a->starts, n[0],       n[1],
+                              n[2], n[3],     n[4],    n[5],      a->last_ts, b->note};
     PGresult *r = PQexecParams(s->conn,
                                "INSERT INTO batch_log (batch_id, topic, end_offsets, start_offsets,"
                                " n_mensagens, n_aprovadas, n_rejeitadas, n_nao_processadas,"
-                               " n_dead_letters, ranks, last_ts_ms) VALUES ($1, $2, $3, $4, $5,"
-                               " $6, $7, $8, $9, $10, $11)",
-                               11, NULL, params, NULL, NULL, 0);
+                               " n_dead_letters, ranks, last_ts_ms, nota) VALUES ($1, $2, $3, $4,"
+                               " $5, $6, $7, $8, $9, $10, $11, $12)",
+                               12, NULL, params, NULL, NULL, 0);
     int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
     if (rc) pgconn_error(s->conn, r, "INSERT INTO batch_log failed", errstr, errsize);
     PQclear(r);
