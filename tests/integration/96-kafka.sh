@@ -59,7 +59,8 @@ STOP_BOUND=30      # s from SIGUSR1 to the last rank's exit (issue 12.6)
 GIVEUP_WAIT=5      # [source] wait_seconds of the run that must give up
 GIVEUP_BOUND=15    # s past wait_seconds for that run to have exited
 REPORT_BOUND=10    # s from the broker's death to the "unreachable" line
-RESUME_BOUND=15    # s from the broker's return to "reachable again"
+RESUME_BOUND=20    # s from the broker's return to "reachable again" (librdkafka's
+                   # reconnect backoff grows to reconnect.backoff.max.ms, 10 s)
 OUTAGE=25          # s the broker stays down in section 2
 
 # Outside BS_TEST_TMP, which tests/run removes: the logs of a failed run stay.
@@ -839,7 +840,7 @@ echo "sections passed: ${passed[*]:-none}"
 if [ ${#failed[@]} -gt 0 ]; then
     for name in "${failed[@]}"; do
         echo "section $name:"
-        grep -E "^FAILED|^    " "$W/section.$name" | head -12 | cut -c1-240 | sed 's/^/  /'
+        grep -E "^FAILED" "$W/section.$name" | head -8 | cut -c1-240 | sed 's/^/  /'
     done
     fail "sections failed: ${failed[*]} (rerun: tests/run 96-kafka; logs in $W)"
 fi
