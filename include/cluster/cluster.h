@@ -64,10 +64,6 @@ typedef struct cluster_rank_stats {
     int64_t money_cents;
 } cluster_rank_stats_t;
 
-/* Set by SIGINT, SIGTERM or SIGUSR1 on every rank; only rank 0 acts on it. */
-extern volatile sig_atomic_t cluster_stop_requested;
-void cluster_install_signals(void);
-
 /* Refuse a launch that made N one-rank worlds instead of one N-rank world
  * (plain `srun -n N` without PMIx): returns -1 with errstr when this world
  * has one rank but Slurm or Open MPI say the step has more. */

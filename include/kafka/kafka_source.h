@@ -11,9 +11,9 @@
  * No silent waits: a broker that cannot be reached, a topic that does not
  * exist yet, an outage while running are reported when they start, every
  * 10 s while they last and when they end (kafka_health.h), and give up after
- * `[source] wait_seconds` (0 = wait for ever) with an error that says what
- * was waited for. Partitions added to the topic while running are picked up
- * (kafka_source_refresh). */
+ * `[source] wait_seconds` (0 = wait for ever), or at once on a stop request
+ * (base/stop.h), with an error that says what was waited for. Partitions added to the topic while
+ * running are picked up (kafka_source_refresh). */
 #ifndef BS_KAFKA_SOURCE_H
 #define BS_KAFKA_SOURCE_H
 
@@ -48,9 +48,11 @@ kafka_source_t *kafka_source_open(const job_config_t *job, const int64_t *start_
                                   char *gap_note, size_t gap_note_size, char *errstr,
                                   size_t errsize);
 
-/* Close without waiting on an unreachable broker: a last synchronous commit
- * of the newest offsets (bounded: 5 s), then destroy without the consumer
- * close handshake (the batch log is the truth). NULL-safe. */
+/* Close without waiting on an unreachable broker: when it is reachable, a
+ * last synchronous commit of the newest offsets (bounded: 5 s), then destroy
+ * without the consumer close handshake; when it is not, nothing (librdkafka
+ * would wait for its group coordinator: the client is left to the process's
+ * exit). The batch log is the truth either way. NULL-safe. */
 void kafka_source_close(kafka_source_t *src);
 
 int kafka_source_partitions(const kafka_source_t *src);

@@ -14,25 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-volatile sig_atomic_t cluster_stop_requested = 0;
-
-static void on_stop_signal(int sig)
-{
-    (void)sig;
-    cluster_stop_requested = 1;
-}
-
-void cluster_install_signals(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop_signal;
-    sa.sa_flags = SA_RESTART;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGUSR1, &sa, NULL); /* mpirun forwards USR1 as is; Slurm --signal sends it */
-}
-
 int cluster_check_launch(int world_size, char *errstr, size_t errsize)
 {
     static const char *const vars[] = {"SLURM_STEP_NUM_TASKS", "OMPI_COMM_WORLD_SIZE"};

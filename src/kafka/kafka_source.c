@@ -13,6 +13,7 @@
  * (`target`, under `mu`) and the next poll commits those again if needed. */
 #include "kafka/kafka_source.h"
 #include "base/log.h"
+#include "base/stop.h"
 #include "kafka/kafka_conf.h"
 #include "kafka/kafka_health.h"
 
@@ -124,7 +125,12 @@ void kafka_source_commit(kafka_source_t *src, const int64_t *end_offsets, int np
     for (int p = 0; p < nparts; p++)
         if (p >= src->ntarget || end_offsets[p] > src->target[p]) src->target[p] = end_offsets[p];
     if (nparts > src->ntarget) src->ntarget = nparts;
+    /* While the broker is away, a commit would only wait in librdkafka
+     * (and hold up its shutdown): keep the target, commit it when it is back. */
+    int down = kafka_health_down(&src->health);
+    if (down) src->recommit = 1;
     pthread_mutex_unlock(&src->mu);
+    if (down) return;
     rd_kafka_topic_partition_list_t *l = target_list(src);
     if (l) {
         rd_kafka_commit(src->rk, l, 1);
@@ -174,6 +180,10 @@ static int wait_for_topic(kafka_source_t *src, char *errstr, size_t errsize)
             return nparts;
         }
         int64_t waited = (mono_us() - start) / 1000000;
+        if (stop_requested) {
+            snprintf(errstr, errsize, "stopped while waiting: %s", what);
+            return -1;
+        }
         if (src->wait_seconds > 0 && waited >= src->wait_seconds) {
             snprintf(errstr, errsize,
                      "%s after waiting %" PRId64 " s ([source] wait_seconds); start the broker, "
@@ -199,6 +209,10 @@ static int wait_for_watermarks(kafka_source_t *src, int p, int64_t *low, int64_t
         char part[300];
         snprintf(part, sizeof part, "%s [%d]", src->topic, p);
         int64_t waited = (mono_us() - start) / 1000000;
+        if (stop_requested) {
+            snprintf(errstr, errsize, "stopped while waiting for the offsets of %s", part);
+            return -1;
+        }
         if (src->wait_seconds > 0 && waited >= src->wait_seconds) {
             snprintf(errstr, errsize,
                      "cannot read the offsets of %s: %s (gave up after %" PRId64
@@ -210,6 +224,8 @@ static int wait_for_watermarks(kafka_source_t *src, int p, int64_t *low, int64_t
         snprintf(what, sizeof what, "cannot read the offsets of %s yet: %s", part,
                  rd_kafka_err2str(err));
         say_waiting(&said, start, what);
+        struct timespec nap = {0, 200000000};
+        nanosleep(&nap, NULL);
     }
 }
 
@@ -371,6 +387,8 @@ kafka_source_t *kafka_source_open(const job_config_t *job, const int64_t *start_
         /* An empty fetch waits this long even when data arrives meanwhile. */
         kafka_conf_set(conf, "fetch.wait.max.ms", "20", errstr, errsize) ||
         kafka_conf_set(conf, "queued.max.messages.kbytes", "65536", errstr, errsize) ||
+        /* a broker that is back is seen within a second */
+        kafka_conf_set(conf, "reconnect.backoff.max.ms", "1000", errstr, errsize) ||
         kafka_health_attach(&src->health, conf, errstr, errsize) != 0)
         goto fail;
     rd_kafka_conf_set_offset_commit_cb(conf, on_commit);
@@ -419,9 +437,10 @@ void kafka_source_close(kafka_source_t *src)
         free(src->parts[p].msgs);
     }
     free(src->parts);
-    if (src->rk) {
+    int down = src->rk && kafka_health_down(&src->health);
+    if (src->rk && !down) {
         rd_kafka_topic_partition_list_t *l = target_list(src);
-        if (l && !kafka_health_down(&src->health)) { /* the newest offsets, bounded */
+        if (l) { /* the newest offsets, bounded */
             rd_kafka_queue_t *q = rd_kafka_queue_new(src->rk);
             if (rd_kafka_commit_queue(src->rk, l, q, NULL, NULL) == RD_KAFKA_RESP_ERR_NO_ERROR) {
                 rd_kafka_event_t *ev = rd_kafka_queue_poll(q, CLOSE_COMMIT_MS);
@@ -435,6 +454,13 @@ void kafka_source_close(kafka_source_t *src)
         }
         if (l) rd_kafka_topic_partition_list_destroy(l);
         rd_kafka_destroy_flags(src->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    } else if (down) {
+        /* librdkafka's destroy waits for its group coordinator even so
+         * (measured: 45 s while the broker was away): the process ends
+         * right after this, so the client is left to the exit. */
+        log_info("Kafka at %s is unreachable: closing without its last commit (the batch log "
+                 "has the offsets)",
+                 src->brokers);
     }
     kafka_health_free(&src->health);
     pthread_mutex_destroy(&src->mu);
@@ -557,7 +583,7 @@ int kafka_source_poll(kafka_source_t *src, int timeout_ms, char *errstr, size_t 
     pthread_mutex_lock(&src->mu);
     int recommit = src->recommit;
     pthread_mutex_unlock(&src->mu);
-    if (recommit) {
+    if (recommit && !kafka_health_down(&src->health)) {
         rd_kafka_topic_partition_list_t *l = target_list(src);
         if (l) {
             rd_kafka_commit(src->rk, l, 1);

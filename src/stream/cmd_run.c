@@ -12,6 +12,7 @@
 #include "engine/exchange.h"
 #include "base/job.h"
 #include "base/log.h"
+#include "base/stop.h"
 #include "pg/pgconn.h"
 
 #include <getopt.h>
@@ -154,7 +155,7 @@ static int parse_args(int argc, char **argv, job_config_t *job, int speak)
 int cmd_run(int argc, char **argv)
 {
     int provided, rank = 0, size = 1, status = 1;
-    cluster_install_signals(); /* before MPI_Init: a stop signal may come at any time */
+    stop_install_signals(); /* before MPI_Init: a stop signal may come at any time */
     if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
         log_error("MPI_Init failed; run under mpirun, or check the Open MPI installation");
         return 1;

@@ -10,6 +10,7 @@
  * thread (Debian's parallel HDF5 is not thread-safe). */
 #include "stream/coordinator.h"
 #include "base/log.h"
+#include "base/stop.h"
 #include "base/timeparse.h"
 #include "kafka/kafka_source.h"
 #include "pg/pgconn.h"
@@ -142,7 +143,7 @@ static int coord_loop(coord_t *co)
     char err[1024];
     int64_t last_log = timeparse_now_us(), last_lag = 0;
     for (;;) {
-        if (cluster_stop_requested) {
+        if (stop_requested) {
             log_info("stop requested: finishing the batch in flight");
             return 0;
         }
