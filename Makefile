@@ -22,7 +22,7 @@ VERSION      := 0.1.0
 GIT_DESCRIBE := $(shell git describe --tags --always --dirty 2>/dev/null)
 
 CC       := mpicc
-PKGS     := rdkafka libpq hdf5-openmpi libcjson inih uuid libmicrohttpd
+PKGS     := rdkafka libpq hdf5-openmpi libcjson inih uuid libmicrohttpd libcurl
 WARN     := -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
             -Wmissing-prototypes -Wstrict-prototypes -Wformat=2
 OPT      ?= -O2 -g
