@@ -48,7 +48,7 @@ DRIVER_SRCS := $(wildcard tests/mpi/*.c tests/pg/*.c tests/bench/*.c tests/avro/
 DRIVER_BINS := $(patsubst tests/%.c,$(BUILD)/%,$(DRIVER_SRCS))
 FORMAT_FILES = $(wildcard src/*.c src/*/*.c include/*.h include/*/*.h tests/unit/*.c \
                tests/unit/*.h tests/mpi/*.c tests/pg/*.c tests/bench/*.c tests/fuzz/*.c \
-               tests/avro/*.c)
+               tests/avro/*.c tests/bench/libavro/*.c)
 
 ifeq ($(SANITIZER),address)
 all: $(BUILD)/bankstream $(UNIT_BINS) $(DRIVER_BINS)
