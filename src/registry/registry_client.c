@@ -112,9 +112,13 @@ static int add_header(registry_client_t *rc, const char *h, char *errstr, size_t
     return 0;
 }
 
+/* The url setting (a later one replaces an earlier one). */
 static int set_urls(registry_client_t *rc, const char *v, char *errstr, size_t errsize)
 {
     const char *p = v;
+    for (int i = 0; i < rc->n_urls; i++)
+        free(rc->urls[i]);
+    rc->n_urls = rc->current = 0;
     while (*p) {
         while (*p == ' ' || *p == ',')
             p++;

@@ -283,10 +283,14 @@ static produce_sink_t *produce_open(const produce_opts_t *o, char *target, size_
 static int produce_register(produce_opts_t *o, uint32_t *id, char *errstr, size_t errsize)
 {
     char why[768], subject[300];
-    int n = o->n_reg;
-    o->reg_keys[n] = "url";
-    o->reg_values[n] = o->registry ? o->registry : REGISTRY_DEFAULT_URL;
-    registry_client_t *rc = registry_client_new(o->reg_keys, o->reg_values, n + 1, why, sizeof why);
+    int n = o->n_reg, url_opt = 0;
+    for (int i = 0; i < n; i++)
+        url_opt |= strcmp(o->reg_keys[i], "url") == 0;
+    if (o->registry || !url_opt) { /* --registry wins over --registry-opt url=... */
+        o->reg_keys[n] = "url";
+        o->reg_values[n++] = o->registry ? o->registry : REGISTRY_DEFAULT_URL;
+    }
+    registry_client_t *rc = registry_client_new(o->reg_keys, o->reg_values, n, why, sizeof why);
     if (rc == NULL) {
         snprintf(errstr, errsize, "%s", why);
         return -1;
@@ -319,6 +323,8 @@ int cmd_produce(int argc, char **argv)
     long long n_txns = 0;
     produce_sink_t *sink = NULL;
     txgen_t gen;
+    uint32_t schema_id = 0; /* first: a bad registry setting fails before the database wait */
+    if (o.avro && produce_register(&o, &schema_id, errstr, sizeof errstr) != 0) goto fail;
     if (produce_users_read(o.pg, &users, &n_users, o.historic < 0 ? &n_txns : NULL, errstr,
                            sizeof errstr) != 0)
         goto fail;
@@ -331,8 +337,6 @@ int cmd_produce(int argc, char **argv)
     txgen_config_t cfg = {
         .seed = (uint64_t)o.seed, .start_ms = o.start_ms, .rate = o.rate, .historic = o.historic};
     if (txgen_init(&gen, users, n_users, &cfg, errstr, sizeof errstr) != 0) goto fail;
-    uint32_t schema_id = 0;
-    if (o.avro && produce_register(&o, &schema_id, errstr, sizeof errstr) != 0) goto fail;
     sink = produce_open(&o, target, sizeof target, errstr, sizeof errstr);
     if (sink == NULL) goto fail;
 

@@ -120,7 +120,7 @@ static int find_schema(const registry_server_t *rs, const char *text)
 
 static const schema_rec_t *schema_by_id(const registry_server_t *rs, double id)
 {
-    if (id < 1 || id > (double)rs->n_schemas || id != (double)(size_t)id) return NULL;
+    if (!(id >= 1 && id <= (double)rs->n_schemas) || id != (double)(size_t)id) return NULL;
     return &rs->schemas[(size_t)id - 1];
 }
 

@@ -156,4 +156,8 @@ ans=$(curl -s -X POST --data "$float_schema" "$REG/subjects/$A-value/versions")
 assert_contains "$ans" '"error_code":409' "incompatible schema refused"
 assert_eq "$(curl -s "$REG/schemas/ids/77")" '{"error_code":40403,"message":"Schema 77 not found"}' \
     "unknown id: Confluent's error"
+# 7. A [registry] setting bankstream does not know stops the run at start, named.
+printf '[registry]\nurl = %s\nbasic.auth.user.info = u:p\nfoo = 1\n' "$REG" >"$work/bad.ini"
+assert_fails "[registry] unknown setting 'foo'" mpirun_bs 1 run "$work/bad.ini" --pg "$PG" \
+    --brokers "$BS_TEST_BROKERS" --topic "$J" --snapshot-dir none
 echo "ok"
