@@ -12,9 +12,8 @@
 #      dead letters naming the field and the id;
 #   5. the registry down at start and back: nothing dead-lettered, the pause
 #      reported when it starts, after 10 s and when it ends;
-#   6. the registry's compatibility check and its refusal of an incompatible schema.
-# BS_APICURIO_URL=http://host:port/apis/ccompat/v7 runs 1-4 against that
-# registry too (tests/integration/apicurio.sh starts one from Maven Central).
+#   6. the registry's compatibility check and its refusal of an incompatible schema;
+#   7. an unknown [registry] setting named at start.
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 
