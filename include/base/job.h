@@ -13,8 +13,8 @@
  *   [rules]    weight_t5 weight_t6 weight_t7 score_divisor risk_threshold
  *              t6_amount (reais) max_age_ms (0 = off) timezone
  *              limit_percent (what-if: limits at this %, default 100)
- *   [registry] the schema registry of Avro messages: url (default
- *              http://127.0.0.1:8081; empty = none) and Confluent's client
+ *   [registry] the schema registry of Avro messages: url (none by default:
+ *              Avro messages are then dead letters) and Confluent's client
  *              settings (basic.auth.*, ssl.*, ...), passed through unchanged
  *              (registry/registry_client.h checks them)
  *   [metrics]  port (Prometheus text on 127.0.0.1:port/metrics; 0 = off)

@@ -28,10 +28,11 @@
 
 typedef struct msgdecode msgdecode_t;
 
-/* The decoder of a run: the registry from job's [registry] settings (url
- * default REGISTRY_DEFAULT_URL; an empty url = no registry: Avro messages
- * are dead letters saying so). Contacts nothing yet. Returns NULL with
- * errstr naming a bad setting. */
+/* The decoder of a run: the registry from job's [registry] settings. No url
+ * (or an empty one) means no registry: Avro messages are then dead letters
+ * saying so, rather than a wait for a registry nobody runs (a JSON-only
+ * topic with a stray message starting with byte 0 must not stall). Contacts
+ * nothing yet. Returns NULL with errstr naming a bad setting. */
 msgdecode_t *msgdecode_new(const job_config_t *job, char *errstr, size_t errsize);
 void msgdecode_free(msgdecode_t *d);
 

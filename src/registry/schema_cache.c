@@ -188,7 +188,7 @@ int schema_cache_get(schema_cache_t *sc, uint32_t id, const avro_txn_plan_t **pl
         e = insert(sc, id);
         if (e == NULL) return SCHEMA_WAIT;
         e->verdict = SCHEMA_DEAD;
-        e->why = strdup("no schema registry configured ([registry] url is empty)");
+        e->why = strdup("no schema registry configured (set [registry] url or run --registry URL)");
     }
     if (e == NULL) {
         int64_t now = mono_us();

@@ -24,7 +24,7 @@ msgdecode_t *msgdecode_new(const job_config_t *job, char *errstr, size_t errsize
     d->reader = avro_txn_reader_new(NULL, errstr, errsize);
     if (d->reader == NULL) goto fail;
     const char *keys[JOB_MAX_REGISTRY_PROPS + 1], *values[JOB_MAX_REGISTRY_PROPS + 1];
-    int n = 0, url_set = 0, no_registry = 0;
+    int n = 0, url_set = 0, no_registry = 0; /* no url, or an empty one: no registry */
     for (int i = 0; i < job->n_registry_props; i++) {
         keys[n] = job->registry_keys[i];
         values[n] = job->registry_values[i];
@@ -34,11 +34,7 @@ msgdecode_t *msgdecode_new(const job_config_t *job, char *errstr, size_t errsize
         }
         n++;
     }
-    if (!url_set) {
-        keys[n] = "url";
-        values[n++] = REGISTRY_DEFAULT_URL;
-    }
-    if (!no_registry) {
+    if (url_set && !no_registry) {
         client = registry_client_new(keys, values, n, errstr, errsize);
         if (client == NULL) goto fail;
     }

@@ -13,7 +13,8 @@
 #   5. the registry down at start and back: nothing dead-lettered, the pause
 #      reported when it starts, after 10 s and when it ends;
 #   6. the registry's compatibility check and its refusal of an incompatible schema;
-#   7. an unknown [registry] setting named at start.
+#   7. no registry configured: Avro messages are dead letters saying so; an
+#      unknown [registry] setting named at start.
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 
@@ -155,7 +156,14 @@ ans=$(curl -s -X POST --data "$float_schema" "$REG/subjects/$A-value/versions")
 assert_contains "$ans" '"error_code":409' "incompatible schema refused"
 assert_eq "$(curl -s "$REG/schemas/ids/77")" '{"error_code":40403,"message":"Schema 77 not found"}' \
     "unknown id: Confluent's error"
-# 7. A [registry] setting bankstream does not know stops the run at start, named.
+# 7. No registry configured: Avro messages are dead letters saying so (a stray
+#    message starting with byte 0 on a JSON-only topic must not stall it), and a
+#    [registry] setting bankstream does not know stops the run at start, named.
+db=$(new_database avro_noreg --users 500)
+mpirun_bs 1 run --pg "$db" --brokers "$BS_TEST_BROKERS" --topic "$B" --batch-size 500 \
+    --batch-ms 0 --until-idle --snapshot-dir none --quiet
+assert_eq "$(psql_q "$db" "SELECT count(*) FROM dead_letters WHERE erro LIKE 'avro schema %: no schema registry configured%'")" \
+    5 "without a registry, Avro messages are dead letters saying so"
 printf '[registry]\nurl = %s\nbasic.auth.user.info = u:p\nfoo = 1\n' "$REG" >"$work/bad.ini"
 assert_fails "[registry] unknown setting 'foo'" mpirun_bs 1 run "$work/bad.ini" --pg "$PG" \
     --brokers "$BS_TEST_BROKERS" --topic "$J" --snapshot-dir none
