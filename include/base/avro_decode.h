@@ -16,8 +16,9 @@
  * the reader lacks is skipped, a reader field the writer lacks takes the
  * reader's default, int/long/float promote to double, int to long, bytes to
  * string; named records must agree on their unqualified name. A writer long
- * with logicalType timestamp-micros (or -nanos) is scaled to milliseconds'
- * microseconds accordingly; other logical types are read as their base type.
+ * with logicalType timestamp-micros (or -nanos, or the local- forms) is read
+ * in that unit instead of milliseconds; other logical types are read as
+ * their base type.
  *
  * After decoding, the values pass the same validation as JSON messages
  * (json_decode.h: UUIDs, the 27 UFs, the four modalities, the time range,
