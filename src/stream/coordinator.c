@@ -19,6 +19,7 @@
 #include "stream/cutter.h"
 #include "stream/decide.h"
 #include "stream/metrics.h"
+#include "stream/msgdecode.h"
 #include "stream/report.h"
 #include "stream/restore.h"
 #include "stream/sink.h"
@@ -38,6 +39,7 @@ typedef struct coord {
     stream_sink_t *sink;
     archiver_t *arch;
     kafka_source_t *src;
+    msgdecode_t *dec; /* JSON and Avro, the schema registry's cache */
     cutter_t cut;
     commitq_t *q;
     run_totals_t totals;
@@ -181,6 +183,9 @@ static int coord_open(coord_t *co, const char *conninfo)
         snprintf(err, sizeof err, "out of memory");
         goto fail;
     }
+    co->dec = msgdecode_new(job, err, sizeof err);
+    if (co->dec == NULL) goto fail;
+    co->cut.dec = co->dec;
     co->db = pgconn_open_wait(conninfo, (int)job->sink_retry_seconds, err, sizeof err);
     if (co->db == NULL) goto fail;
     co->sink = job->sink_off
@@ -247,6 +252,7 @@ int coordinator_run(cluster_t *c, const job_config_t *job, const char *conninfo)
     sink_close(co.sink);
     if (co.db) PQfinish(co.db);
     cutter_free(&co.cut);
+    msgdecode_free(co.dec);
     totals_free(&co.totals);
     return status;
 }
