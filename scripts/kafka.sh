@@ -28,6 +28,8 @@
 #   BANKSTREAM_KAFKA_STOP_TIMEOUT   seconds between SIGTERM and SIGKILL (default 30)
 #   BANKSTREAM_KAFKA_HEAP           broker heap options (default "-Xms64m -Xmx384m")
 #   BANKSTREAM_KAFKA_JVM_OPTS       more JVM options for the broker
+#   BANKSTREAM_KAFKA_PROPERTIES     more server.properties lines, KEY=VALUE separated by
+#                                   spaces or newlines, appended last (later ones win)
 #   BANKSTREAM_KAFKA_MVN_ARGS       more Maven options for fetch (e.g. "-s settings.xml", "-o")
 set -euo pipefail
 
@@ -145,7 +147,8 @@ broker_pid() { # dir -> pid of its running broker, or nothing
     [ -f "$1/kafka.pid" ] || return 0
     pid=$(cat "$1/kafka.pid")
     # The pid must still be our java, started for this directory.
-    if [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null |
+    # (a pid file left by a killed broker names a process that is gone)
+    if [ -n "$pid" ] && tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" |
         grep -qF -- "kafka.Kafka $1/server.properties"; then
         echo "$pid"
     fi
@@ -191,6 +194,12 @@ log.cleaner.threads=1
 log.cleaner.dedupe.buffer.size=8388608
 log.retention.hours=168
 EOF
+    local kv kvs=()
+    read -r -d '' -a kvs <<<"${BANKSTREAM_KAFKA_PROPERTIES:-}" || true
+    for kv in "${kvs[@]}"; do
+        [[ "$kv" == ?*=* ]] || die "BANKSTREAM_KAFKA_PROPERTIES: expected KEY=VALUE, not '$kv'"
+        echo "$kv" >>"$dir/server.properties"
+    done
 }
 
 write_broker_log4j() { # dir: the broker logs to stdout, which goes to DIR/server.log
@@ -224,13 +233,27 @@ format_log_dir() { # dir: once per directory (KRaft needs a formatted metadata l
         -Dlog4j2.configurationFile="$CACHE/tools-log4j2.properties" \
         -cp "$(java_cp)" kafka.tools.StorageTool format --cluster-id "$id" \
         --config "$dir/server.properties" --ignore-formatted >"$dir/format.log" 2>&1; then
-        die "could not format the KRaft log directory $dir/data: $(tail -1 "$dir/format.log")"
+        # the exception's message, not the last line of its stack trace
+        die "could not format the KRaft log directory $dir/data: $(grep -m1 -E 'Exception|Error' "$dir/format.log" ||
+            tail -1 "$dir/format.log") (log: $dir/format.log)"
     fi
 }
 
-show_log_tail() { # dir
-    echo "kafka.sh: last lines of $1/server.log:" >&2
-    tail -n 15 "$1/server.log" 2>/dev/null | sed 's/^/    /' >&2
+show_log_tail() { # dir offset: what this start wrote to the log, from offset on
+    local part
+    part=$(tail -c +$(($2 + 1)) "$1/server.log" 2>/dev/null || true)
+    if [ -z "$part" ]; then
+        echo "kafka.sh: $1/server.log is empty: the JVM wrote nothing yet" >&2
+    elif grep -qE '^\[[^]]*\] (WARN|ERROR|FATAL) ' <<<"$part"; then
+        # The INFO lines of a waiting broker repeat; its warnings say why.
+        echo "kafka.sh: last warnings and errors in $1/server.log:" >&2
+        grep -E '^\[[^]]*\] (WARN|ERROR|FATAL) ' <<<"$part" | tail -n 8 | cut -c1-300 | sed 's/^/    /' >&2
+        echo "kafka.sh: its last lines:" >&2
+        tail -n 4 <<<"$part" | cut -c1-300 | sed 's/^/    /' >&2
+    else
+        echo "kafka.sh: last lines of $1/server.log:" >&2
+        tail -n 15 <<<"$part" | cut -c1-300 | sed 's/^/    /' >&2
+    fi
 }
 
 wait_ready() { # dir addr port pid -> 0 when the broker answers metadata
@@ -306,7 +329,7 @@ start() {
             stop_broker "$dir" >/dev/null 2>&1 || true
             die "port $port (or controller port $cport) is already in use: $(cut -c1-200 <<<"$inuse")"
         fi
-        show_log_tail "$dir"
+        show_log_tail "$dir" "$logsize"
         stop_broker "$dir" >/dev/null 2>&1 || true
         if [ "$rc" -eq 2 ]; then
             die "the broker exited during start-up (log: $dir/server.log)"
@@ -360,7 +383,7 @@ status() { # dir: systemd style, 0 running, 3 stopped
 
 tool() {
     local name=${1:-}
-    [ -n "$name" ] || die "tool: which one? consumer-groups, topics, console-producer, console-consumer, get-offsets, transactions, metadata-quorum, configs, delete-records"
+    [ -n "$name" ] || die "tool: which one? consumer-groups, topics, console-producer, console-consumer, get-offsets, transactions, metadata-quorum, configs, delete-records, dump-log"
     shift
     local class
     case "$name" in
@@ -374,7 +397,8 @@ tool() {
     configs) class=org.apache.kafka.tools.ConfigCommand ;;
     delete-records) class=org.apache.kafka.tools.DeleteRecordsCommand ;;
     storage) class=kafka.tools.StorageTool ;;
-    *) die "tool: unknown tool '$name' (consumer-groups, topics, console-producer, console-consumer, get-offsets, transactions, metadata-quorum, configs, delete-records, storage)" ;;
+    dump-log) class=org.apache.kafka.tools.DumpLogSegments ;; # --files DIR/data/TOPIC-P/*.log
+    *) die "tool: unknown tool '$name' (consumer-groups, topics, console-producer, console-consumer, get-offsets, transactions, metadata-quorum, configs, delete-records, storage, dump-log)" ;;
     esac
     fetch
     need_java

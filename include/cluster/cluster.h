@@ -64,10 +64,6 @@ typedef struct cluster_rank_stats {
     int64_t money_cents;
 } cluster_rank_stats_t;
 
-/* Set by SIGINT, SIGTERM or SIGUSR1 on every rank; only rank 0 acts on it. */
-extern volatile sig_atomic_t cluster_stop_requested;
-void cluster_install_signals(void);
-
 /* Refuse a launch that made N one-rank worlds instead of one N-rank world
  * (plain `srun -n N` without PMIx): returns -1 with errstr when this world
  * has one rank but Slurm or Open MPI say the step has more. */
@@ -81,6 +77,14 @@ int cluster_check_launch(int world_size, char *errstr, size_t errsize);
 int cluster_init(cluster_t *c, MPI_Comm world, const job_config_t *job, int rank0_works,
                  char *errstr, size_t errsize);
 void cluster_free(cluster_t *c);
+
+/* Collective, before any rank writes into dir: check that every rank sees
+ * the same directory (snapshots and archives are written by all ranks into
+ * one file, so dir must be on a file system every host shares). Rank 0
+ * creates dir if needed and writes a token file into it; every rank reads
+ * it back; rank 0 removes it. 0, or -1 with errstr on every rank naming
+ * the hosts (and ranks) that do not see it. */
+int cluster_check_shared_dir(cluster_t *c, const char *dir, char *errstr, size_t errsize);
 
 /* Rank 0: announce the next step. Collective with cluster_serve. */
 int cluster_command(cluster_t *c, int cmd, char *errstr, size_t errsize);

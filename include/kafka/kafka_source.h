@@ -11,9 +11,9 @@
  * No silent waits: a broker that cannot be reached, a topic that does not
  * exist yet, an outage while running are reported when they start, every
  * 10 s while they last and when they end (kafka_health.h), and give up after
- * `[source] wait_seconds` (0 = wait for ever) with an error that says what
- * was waited for. Partitions added to the topic while running are picked up
- * (kafka_source_refresh). */
+ * `[source] wait_seconds` (0 = wait for ever), or at once on a stop request
+ * (base/stop.h), with an error that says what was waited for. Partitions added to the topic while
+ * running are picked up (kafka_source_refresh). */
 #ifndef BS_KAFKA_SOURCE_H
 #define BS_KAFKA_SOURCE_H
 
@@ -27,15 +27,32 @@ typedef struct kafka_source kafka_source_t;
 
 /* Connect, wait for the topic and assign all its partitions.
  * start_offsets[0..n_start) are the next offsets to read (-1 or missing =
- * the earliest available). Returns NULL with errstr when the broker or the
- * topic did not appear within wait_seconds, or the logged offsets do not fit
- * the topic. */
+ * the earliest available) and last_ts[p] (-1 = unknown) the Kafka
+ * timestamp batch_log recorded for the message just before start_offsets[p].
+ *
+ * The topic must be the one batch_log describes: every start offset within
+ * the partition's [low, high] watermarks (messages not deleted before they
+ * were read, a partition not shorter than what was read), and the message
+ * before it still carrying the recorded timestamp (not a topic recreated, or
+ * a broker that lost its data and was refilled). When it is not, the open
+ * fails with an error that says what happened and how to choose: start
+ * over (`init --force`), or go on with `--accept-gap` (job->accept_gap), and
+ * then such a partition is read from its start (what it holds now was never
+ * read; what was deleted is lost) and *gap_note (may be NULL) says what was
+ * accepted, for the next batch_log row.
+ *
+ * Returns NULL with errstr when the broker or the topic did not appear
+ * within wait_seconds, or the topic does not fit batch_log. */
 kafka_source_t *kafka_source_open(const job_config_t *job, const int64_t *start_offsets,
-                                  int n_start, size_t max_buffered, char *errstr, size_t errsize);
+                                  const int64_t *last_ts, int n_start, size_t max_buffered,
+                                  char *gap_note, size_t gap_note_size, char *errstr,
+                                  size_t errsize);
 
-/* Close without waiting on an unreachable broker: a last synchronous commit
- * of the newest offsets (bounded: 5 s), then destroy without the consumer
- * close handshake (the batch log is the truth). NULL-safe. */
+/* Close without waiting on an unreachable broker: when it is reachable, a
+ * last synchronous commit of the newest offsets (bounded: 5 s), then destroy
+ * without the consumer close handshake; when it is not, nothing (librdkafka
+ * would wait for its group coordinator: the client is left to the process's
+ * exit). The batch log is the truth either way. NULL-safe. */
 void kafka_source_close(kafka_source_t *src);
 
 int kafka_source_partitions(const kafka_source_t *src);

@@ -81,10 +81,17 @@ typedef struct batch {
     size_t nrows, rows_cap;
     char *arena;
     size_t arena_len, arena_cap;
-    int64_t start_us;  /* processing start (cut done) */
-    int64_t result_us; /* results gathered */
+    /* when it reached each state (µs since the epoch), for the per-stage
+     * figures of report.c */
+    int64_t start_us;        /* CUT (processing start) */
+    int64_t result_us;       /* DECIDED (results gathered) */
+    int64_t queued_us;       /* QUEUED */
+    int64_t commit_start_us; /* the sink took it */
+    int64_t committed_us;    /* COMMITTED */
+    int64_t acked_us;        /* ACKED */
     double cut_decide_seconds;
     int ranks;
+    const char *note;      /* batch_log.nota, or NULL (not owned: lives as long as the run) */
     batch_counts_t counts; /* filled by batch_count, once DECIDED */
     /* DECIDED: the transaction rows in the order they were decided (event
      * order: data_horario, Kafka timestamp, partition and offset) */

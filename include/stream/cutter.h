@@ -12,10 +12,14 @@
  * one message), and a partition whose next message would not fit is
  * complete.
  *
- * Cutting decodes each message (a message that is not a valid transaction
- * becomes a dead-letter row), drops ids seen before (duplicate rows: the
+ * Cutting decodes each message, JSON or Avro (msgdecode.h; a message that
+ * is not a valid transaction becomes a dead-letter row), drops ids seen before (duplicate rows: the
  * duplicate filter holds every committed transaction id and every id cut
- * since), and records the batch's offset ranges. */
+ * since), and records the batch's offset ranges. A batch is not cut while
+ * one of its messages is an Avro message whose schema the registry cannot
+ * give now (an outage): it would otherwise become a dead letter. The batch
+ * waits, whatever max_ms says, and is cut as it would have been once the
+ * registry answers. */
 #ifndef BS_CUTTER_H
 #define BS_CUTTER_H
 
@@ -23,12 +27,14 @@
 #include "base/job.h"
 #include "kafka/kafka_source.h"
 #include "stream/batch.h"
+#include "stream/msgdecode.h"
 
 #include <stdint.h>
 
 typedef struct cutter {
     const job_config_t *job;
     kafka_source_t *src;
+    msgdecode_t *dec; /* JSON and Avro (borrowed); NULL: JSON only */
     int nparts;
     idset_t seen;             /* the duplicate filter */
     int64_t next_batch_id;    /* the id the next batch gets */
@@ -55,7 +61,8 @@ int cutter_plan(const cut_partition_t *parts, int nparts, int64_t batch_size, in
 int cutter_init(cutter_t *ct, const job_config_t *job);
 void cutter_free(cutter_t *ct);
 
-/* Is a batch ready? 1 = cut now, 0 = wait, -1 = nothing left (every
+/* Is a batch ready? 1 = cut now, 0 = wait (cutter_plan says so, or a
+ * message it would take waits for its schema), -1 = nothing left (every
  * partition read to its end and nothing buffered). */
 int cutter_ready(cutter_t *ct);
 

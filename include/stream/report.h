@@ -13,12 +13,30 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* A growing sample of values (ms), for percentiles. */
+typedef struct sample {
+    int64_t *v;
+    size_t n, cap;
+} sample_t;
+
+/* Where a batch's time goes, one sample per stage (ms): */
+enum report_stage {
+    STAGE_CUT_WAIT, /* per transaction: Kafka timestamp -> its batch is cut */
+    STAGE_DECIDE,   /* per batch: CUT -> DECIDED (routing, deciding, gathering) */
+    STAGE_ARCHIVE,  /* per batch: DECIDED -> QUEUED (the archive append) */
+    STAGE_QUEUE,    /* per batch: QUEUED -> the sink thread takes it */
+    STAGE_COMMIT,   /* per batch: the one PostgreSQL transaction (COPY + COMMIT) */
+    STAGE_ACK,      /* per batch: the Kafka offsets handed over */
+    STAGE_COUNT
+};
+
 typedef struct run_totals {
     pthread_mutex_t mu;
     int64_t batches;
     batch_counts_t counts;
-    int64_t *latencies_ms; /* Kafka timestamp -> result, per transaction */
-    size_t nlat, latcap;
+    sample_t latency; /* per transaction: Kafka timestamp -> result (latencia_total_ms) */
+    sample_t visible; /* per transaction: Kafka timestamp -> committed (visible) */
+    sample_t stage[STAGE_COUNT];
     int64_t first_cut_us, last_commit_us;
 } run_totals_t;
 
@@ -32,7 +50,9 @@ void totals_add(run_totals_t *t, const batch_t *b);
 void totals_progress(run_totals_t *t, int64_t *batches, int64_t *messages);
 
 /* Print the summary on stdout: throughput, outcomes by reason, latency
- * percentiles, and each rank's memory and users (stats, may be NULL). */
+ * percentiles (to the result, and to the commit), where the time goes
+ * (each stage's p50/p99), and each rank's memory and users (stats, may be
+ * NULL). */
 void report_print(run_totals_t *t, const cluster_rank_stats_t *stats, int nranks);
 
 #endif

@@ -5,11 +5,17 @@
  *      of the newest batch of this topic (where Kafka resumes);
  *   2. the users: the newest usable snapshot of the snapshot directory (one
  *      of this database and topic whose batch and offsets batch_log holds,
- *      and that reads back intact), else usuarios;
- *   3. the ledger of the batches after that snapshot, as per-user deltas;
- *   4. the duplicate filter: every committed transaction id;
+ *      that reads back intact, and no older than the highest batch
+ *      retention deleted), else usuarios;
+ *   3. the ledger of the batches after that snapshot, as per-user deltas
+ *      (from usuarios: plus what retention carried over);
+ *   4. the duplicate filter: every committed transaction id, purged ones
+ *      included;
  *   5. the archive of the batches committed after the snapshot (a crash cut
- *      that interval short), rebuilt from the database. */
+ *      that interval short), rebuilt from the database unless retention
+ *      deleted rows of those batches.
+ * All in one REPEATABLE READ transaction on db; the schema is checked
+ * first (an older one: "run 'bankstream init'"). */
 #ifndef BS_RESTORE_H
 #define BS_RESTORE_H
 
@@ -27,9 +33,14 @@
 typedef struct restored {
     int64_t last_batch;    /* newest committed batch of the database, 0 = none */
     int64_t last_snapshot; /* batch of the snapshot restored, 0 = none */
+    int64_t purged_batch;  /* highest batch retention deleted rows of, 0 = none */
     char database_id[128]; /* what `init` called this database: snapshots carry it */
     int64_t start_offsets[RESTORE_MAX_PARTITIONS]; /* where Kafka resumes, -1 = start */
     int nstart;
+    /* the Kafka timestamp of the message before each start offset, -1 =
+     * unknown: the check that the topic is the one batch_log describes */
+    int64_t last_ts_ms[RESTORE_MAX_PARTITIONS];
+    int nlast_ts;
 } restored_t;
 
 /* Restore as above into the ranks' shards, ct->seen and ct->next_batch_id,

@@ -34,9 +34,11 @@ struct stream_sink {
 /* The sink that writes nothing. Never NULL (a static object). */
 stream_sink_t *sink_none(void);
 
-/* Connect to PostgreSQL for the batches of `topic`; a lost server is
- * retried for retry_seconds per commit. NULL with errstr when the first
- * connection fails. */
+/* Connect to PostgreSQL for the batches of `topic` and take the database's
+ * processor lock (pg/pglock.h: one processor per database); a lost server
+ * is retried for retry_seconds per commit, the lock re-taken first. NULL
+ * with errstr when the first connection fails or another processor holds
+ * the database (errstr names it). */
 stream_sink_t *sink_pg_open(const char *conninfo, int64_t retry_seconds, const char *topic,
                             char *errstr, size_t errsize);
 

@@ -54,6 +54,21 @@ int job_config_set_kafka(job_config_t *job, const char *key, const char *value)
     return 0;
 }
 
+int job_config_set_registry(job_config_t *job, const char *key, const char *value)
+{
+    int i;
+    if (strlen(key) >= sizeof job->registry_keys[0] ||
+        strlen(value) >= sizeof job->registry_values[0])
+        return -1;
+    for (i = 0; i < job->n_registry_props; i++)
+        if (strcmp(job->registry_keys[i], key) == 0) break;
+    if (i == JOB_MAX_REGISTRY_PROPS) return -1;
+    if (i == job->n_registry_props) job->n_registry_props++;
+    snprintf(job->registry_keys[i], sizeof job->registry_keys[i], "%s", key);
+    snprintf(job->registry_values[i], sizeof job->registry_values[i], "%s", value);
+    return 0;
+}
+
 const char *job_config_kafka(const job_config_t *job, const char *key)
 {
     for (int i = 0; i < job->n_kafka_props; i++)
@@ -121,6 +136,11 @@ static int on_entry(void *user, const char *section, const char *key, const char
                 return 0;
             }
         if (job_config_set_kafka(job, key, value) != 0) BAD("at most 64 [kafka] properties");
+        return 1;
+    }
+    if (strcmp(section, "registry") == 0) {
+        if (job_config_set_registry(job, key, value) != 0)
+            BAD("at most 16 [registry] settings, names under 64 and values under 1024 bytes");
         return 1;
     }
     if (strcmp(section, "source") == 0 && strcmp(key, "topic") == 0) {

@@ -5,28 +5,14 @@
 #include "base/log.h"
 #include "engine/route.h"
 
+#include "base/mkdirs.h"
+
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-volatile sig_atomic_t cluster_stop_requested = 0;
-
-static void on_stop_signal(int sig)
-{
-    (void)sig;
-    cluster_stop_requested = 1;
-}
-
-void cluster_install_signals(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop_signal;
-    sa.sa_flags = SA_RESTART;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGUSR1, &sa, NULL); /* mpirun forwards USR1 as is; Slurm --signal sends it */
-}
+#include <time.h>
+#include <unistd.h>
 
 int cluster_check_launch(int world_size, char *errstr, size_t errsize)
 {
@@ -87,6 +73,63 @@ void cluster_free(cluster_t *c)
         if (workers != MPI_COMM_NULL) MPI_Comm_free(&workers);
         c->is_worker = 0;
     }
+}
+
+int cluster_check_shared_dir(cluster_t *c, const char *dir, char *errstr, size_t errsize)
+{
+    char path[1100] = "", token[64] = "", seen[64] = "";
+    int rc = 0;
+    if (c->rank == 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        snprintf(token, sizeof token, "%ld.%09ld.%d", (long)ts.tv_sec, ts.tv_nsec, (int)getpid());
+        snprintf(path, sizeof path, "%s/.bankstream-shared-%s", dir, token);
+        FILE *f = mkdirs(dir) == 0 ? fopen(path, "w") : NULL;
+        if (f == NULL || fputs(token, f) < 0 || fflush(f) != 0 || fsync(fileno(f)) != 0) {
+            snprintf(errstr, errsize, "cannot write into %s: %s", dir, strerror(errno));
+            rc = -1;
+        }
+        if (f) fclose(f);
+    }
+    if (exchange_agree(c->world, rc, errstr, errsize) != 0) return -1;
+    int mpi = MPI_Bcast(path, sizeof path, MPI_CHAR, 0, c->world);
+    if (mpi == MPI_SUCCESS) mpi = MPI_Bcast(token, sizeof token, MPI_CHAR, 0, c->world);
+    if (mpi != MPI_SUCCESS) return exchange_mpi_error(mpi, "MPI_Bcast", errstr, errsize);
+    FILE *f = fopen(path, "r");
+    int sees = f != NULL && fgets(seen, sizeof seen, f) != NULL && strcmp(seen, token) == 0;
+    if (f) fclose(f);
+    /* the hosts that do not see it, to name them */
+    char host[MPI_MAX_PROCESSOR_NAME] = "", *hosts = NULL;
+    int len = 0, all = 1;
+    MPI_Get_processor_name(host, &len);
+    mpi = MPI_Allreduce(&sees, &all, 1, MPI_INT, MPI_MIN, c->world);
+    if (mpi != MPI_SUCCESS) return exchange_mpi_error(mpi, "MPI_Allreduce", errstr, errsize);
+    if (!all) {
+        struct {
+            char host[64];
+            int rank, sees;
+        } me = {"", c->rank, sees}, *them = NULL;
+        snprintf(me.host, sizeof me.host, "%s", host);
+        int n = 0;
+        char gerr[256];
+        if (exchange_gather(c->world, 0, &me, 1, sizeof me, (void **)&them, &n, gerr,
+                            sizeof gerr) == 0 &&
+            c->rank == 0 && (hosts = calloc(1, 2048)) != NULL) {
+            for (int i = 0; i < n; i++)
+                if (!them[i].sees)
+                    snprintf(hosts + strlen(hosts), 2048 - strlen(hosts), "%s%s (rank %d)",
+                             hosts[0] ? ", " : "", them[i].host, them[i].rank);
+        }
+        free(them);
+        snprintf(errstr, errsize,
+                 "%s is not shared with %s: snapshots and archives are written by every rank "
+                 "into one file, so give a directory on a file system every host mounts",
+                 dir, hosts ? hosts : "some ranks");
+        free(hosts);
+        rc = -1;
+    }
+    if (c->rank == 0) unlink(path);
+    return rc == 0 ? 0 : exchange_agree(c->world, -1, errstr, errsize);
 }
 
 int cluster_command(cluster_t *c, int cmd, char *errstr, size_t errsize)

@@ -38,12 +38,13 @@ static const char sql_estado[] =
 
 /* ao_vivo: the last $1 results (the original's Redis sorted set by result
  * time; every row of a batch has its batch's result time, so batch order is
- * result order, and the index on batch_id finds them). Latency as the
+ * result order, and the index on batch_id finds them; rows bankstream did
+ * not decide, status 'historico', have none and are no results). Latency as the
  * original's panel defined it: tempo_saida_resultado - data_horario. */
 static const char sql_ao_vivo[] =
     "WITH u AS (SELECT t.*, extract(epoch FROM t.tempo_saida_resultado - t.data_horario)"
     "                       * 1000 AS lat_ms"
-    "             FROM transacoes t"
+    "             FROM transacoes t WHERE t.batch_id IS NOT NULL"
     "            ORDER BY t.batch_id DESC, t.kafka_particao DESC, t.kafka_offset DESC"
     "            LIMIT $1::int)"
     "SELECT json_build_object('n', count(*), 'latencia_media_ms', avg(lat_ms),"
@@ -174,7 +175,8 @@ static const char sql_dead_letters[] =
     " 'total', (SELECT count(*) FROM (SELECT 1 FROM dead_letters LIMIT 100001) x),"
     " 'linhas', (SELECT coalesce(json_agg(json_build_object('id', id, 'batch_id', batch_id,"
     "     'particao', kafka_particao, 'offset', kafka_offset, 'tempo_entrada_kafka',"
-    "     tempo_entrada_kafka, 'erro', erro, 'bytes', octet_length(payload),"
+    "     tempo_entrada_kafka, 'erro', erro, 'topic', topic,"
+    "     'bytes', coalesce(tamanho, octet_length(payload)),"
     "     'inicio', encode(substring(payload FROM 1 FOR 160), 'escape')) ORDER BY id DESC), '[]')"
     "     FROM (SELECT * FROM dead_letters ORDER BY id DESC LIMIT $1::int) d))";
 

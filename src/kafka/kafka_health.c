@@ -116,8 +116,11 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
     kafka_health_t *h = rd_kafka_opaque(rk);
     if (level > 4) return;
     if (h && kafka_health_is_connection_line(buf)) {
+        /* "Connect to ... failed: Connection refused" says it best; lines
+         * about a connection lost mid-request guess at causes */
         pthread_mutex_lock(&h->mu);
-        snprintf(h->reason, sizeof h->reason, "%s", buf);
+        if (strstr(buf, "Connect to") || strstr(h->reason, "Connect to") == NULL)
+            snprintf(h->reason, sizeof h->reason, "%s", buf);
         pthread_mutex_unlock(&h->mu);
         return;
     }

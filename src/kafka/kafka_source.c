@@ -13,6 +13,7 @@
  * (`target`, under `mu`) and the next poll commits those again if needed. */
 #include "kafka/kafka_source.h"
 #include "base/log.h"
+#include "base/stop.h"
 #include "kafka/kafka_conf.h"
 #include "kafka/kafka_health.h"
 
@@ -124,7 +125,12 @@ void kafka_source_commit(kafka_source_t *src, const int64_t *end_offsets, int np
     for (int p = 0; p < nparts; p++)
         if (p >= src->ntarget || end_offsets[p] > src->target[p]) src->target[p] = end_offsets[p];
     if (nparts > src->ntarget) src->ntarget = nparts;
+    /* While the broker is away, a commit would only wait in librdkafka
+     * (and hold up its shutdown): keep the target, commit it when it is back. */
+    int down = kafka_health_down(&src->health);
+    if (down) src->recommit = 1;
     pthread_mutex_unlock(&src->mu);
+    if (down) return;
     rd_kafka_topic_partition_list_t *l = target_list(src);
     if (l) {
         rd_kafka_commit(src->rk, l, 1);
@@ -174,6 +180,10 @@ static int wait_for_topic(kafka_source_t *src, char *errstr, size_t errsize)
             return nparts;
         }
         int64_t waited = (mono_us() - start) / 1000000;
+        if (stop_requested) {
+            snprintf(errstr, errsize, "stopped while waiting: %s", what);
+            return -1;
+        }
         if (src->wait_seconds > 0 && waited >= src->wait_seconds) {
             snprintf(errstr, errsize,
                      "%s after waiting %" PRId64 " s ([source] wait_seconds); start the broker, "
@@ -199,6 +209,10 @@ static int wait_for_watermarks(kafka_source_t *src, int p, int64_t *low, int64_t
         char part[300];
         snprintf(part, sizeof part, "%s [%d]", src->topic, p);
         int64_t waited = (mono_us() - start) / 1000000;
+        if (stop_requested) {
+            snprintf(errstr, errsize, "stopped while waiting for the offsets of %s", part);
+            return -1;
+        }
         if (src->wait_seconds > 0 && waited >= src->wait_seconds) {
             snprintf(errstr, errsize,
                      "cannot read the offsets of %s: %s (gave up after %" PRId64
@@ -210,6 +224,8 @@ static int wait_for_watermarks(kafka_source_t *src, int p, int64_t *low, int64_t
         snprintf(what, sizeof what, "cannot read the offsets of %s yet: %s", part,
                  rd_kafka_err2str(err));
         say_waiting(&said, start, what);
+        struct timespec nap = {0, 200000000};
+        nanosleep(&nap, NULL);
     }
 }
 
@@ -226,55 +242,124 @@ static int grow_parts(kafka_source_t *src, int nparts)
     return 0;
 }
 
-/* Assign partitions [from, to) at their start offsets (start[p], -1 or
- * missing = the earliest). 0, or -1 with errstr. */
-static int assign_partitions(kafka_source_t *src, int from, int to, const int64_t *start_offsets,
-                             int n_start, char *errstr, size_t errsize)
+/* The Kafka timestamps of the messages at offsets want[p] (-1: none asked)
+ * of partitions [0, n), into got[p] (-1 when no message sits at exactly
+ * that offset: deleted, or a transaction marker). A short assignment of
+ * its own, cleared afterwards; bounded by 10 s. */
+static void timestamps_at(kafka_source_t *src, int n, const int64_t *want, int64_t *got)
 {
-    int64_t empty = 0;
-    rd_kafka_topic_partition_list_t *assign = rd_kafka_topic_partition_list_new(to - from);
+    if (n <= 0 || n > MAX_PARTITIONS) return;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n);
+    int pending = 0;
+    for (int p = 0; p < n; p++) {
+        got[p] = -1;
+        if (want[p] < 0) continue;
+        rd_kafka_topic_partition_list_add(l, src->topic, p)->offset = want[p];
+        pending++;
+    }
+    char done[MAX_PARTITIONS] = {0};
+    if (pending && rd_kafka_assign(src->rk, l) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        int64_t deadline = mono_us() + 10000000;
+        while (pending > 0 && mono_us() < deadline) {
+            rd_kafka_message_t *m = rd_kafka_consumer_poll(src->rk, 200);
+            if (m == NULL) continue;
+            int p = m->partition;
+            if (p >= 0 && p < n && !done[p] &&
+                (m->err == RD_KAFKA_RESP_ERR_NO_ERROR ||
+                 m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)) {
+                if (!m->err && m->offset == want[p]) got[p] = rd_kafka_message_timestamp(m, NULL);
+                done[p] = 1;
+                pending--;
+            }
+            rd_kafka_message_destroy(m);
+        }
+        rd_kafka_assign(src->rk, NULL);
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Assign partitions [from, to) at their start offsets (start[p], -1 or
+ * missing = the earliest), after checking them against the topic (see
+ * kafka_source_open; the check needs last_ts, NULL for new partitions).
+ * 0, or -1 with errstr. */
+static int assign_partitions(kafka_source_t *src, int from, int to, const int64_t *start_offsets,
+                             const int64_t *last_ts, int n_start, int accept_gap, char *note,
+                             size_t note_size, char *errstr, size_t errsize)
+{
+    int64_t empty = 0, low[to], high[to], start[to], before[to], ts[to];
+    int foreign[to]; /* the partition is not the one batch_log describes */
+    char problem[1024] = "";
     for (int p = from; p < to; p++) {
-        int64_t start = start_offsets && p < n_start ? start_offsets[p] : -1, low, high;
-        if (wait_for_watermarks(src, p, &low, &high, errstr, errsize) != 0) goto fail;
-        if (start > high) {
-            /* Resuming there would silently skip whatever the topic holds now. */
-            snprintf(errstr, errsize,
+        start[p] = start_offsets && p < n_start ? start_offsets[p] : -1;
+        if (wait_for_watermarks(src, p, &low[p], &high[p], errstr, errsize) != 0) return -1;
+        /* the message just before the start, if batch_log knows its timestamp */
+        before[p] =
+            last_ts && p < n_start && last_ts[p] >= 0 && start[p] > low[p] && start[p] <= high[p]
+                ? start[p] - 1
+                : -1;
+    }
+    if (last_ts) timestamps_at(src, to, before, ts);
+    for (int p = from; p < to; p++) {
+        foreign[p] = start[p] > high[p] || (start[p] >= 0 && start[p] < low[p]) ||
+                     (before[p] >= 0 && ts[p] >= 0 && ts[p] != last_ts[p]);
+        if (!foreign[p] || problem[0]) continue;
+        if (start[p] > high[p])
+            snprintf(problem, sizeof problem,
                      "batch_log says %s [%d] was read up to offset %" PRId64
                      " but the partition ends at %" PRId64
-                     "; the topic was recreated or the broker lost data. Point --topic at the "
-                     "original topic, or start over with 'bankstream init --force'",
-                     src->topic, p, start, high);
-            goto fail;
-        }
-        if (start < low) {
-            if (start >= 0)
-                log_warn("%s [%d]: offsets %" PRId64 "..%" PRId64
-                         " were deleted by retention before being processed",
-                         src->topic, p, start, low - 1);
-            start = low;
-        }
-        empty += high - start;
-        src->parts[p].position = start;
-        rd_kafka_topic_partition_list_add(assign, src->topic, p)->offset = start;
+                     ": the topic was recreated, or the broker lost its data",
+                     src->topic, p, start[p], high[p]);
+        else if (start[p] >= 0 && start[p] < low[p])
+            snprintf(problem, sizeof problem,
+                     "%s [%d]: offsets %" PRId64 "..%" PRId64
+                     " were deleted (retention) before bankstream read them",
+                     src->topic, p, start[p], low[p] - 1);
+        else if (before[p] >= 0 && ts[p] >= 0 && ts[p] != last_ts[p])
+            snprintf(problem, sizeof problem,
+                     "%s [%d]: the message at offset %" PRId64 " has Kafka timestamp %" PRId64
+                     " where batch_log recorded %" PRId64
+                     ": this is not the topic bankstream read (recreated, or a broker that lost "
+                     "its data and was refilled)",
+                     src->topic, p, before[p], ts[p], last_ts[p]);
+    }
+    if (problem[0] && !accept_gap) {
+        snprintf(errstr, errsize,
+                 "%s; resuming would skip or misread messages. Point --topic at the topic "
+                 "batch_log describes, start over with 'bankstream init --force' (the data is "
+                 "lost), or go on with --accept-gap (recorded in batch_log)",
+                 problem);
+        return -1;
+    }
+    if (problem[0]) {
+        log_warn("%s; going on as --accept-gap asks, recorded in batch_log", problem);
+        if (note) snprintf(note, note_size, "--accept-gap: %s", problem);
+    }
+    rd_kafka_topic_partition_list_t *assign = rd_kafka_topic_partition_list_new(to - from);
+    /* a partition that is not the one batch_log describes is read from its
+     * start: what it holds now was never read (what was deleted is lost) */
+    for (int p = from; p < to; p++) {
+        int64_t at = foreign[p] || start[p] < low[p] ? low[p] : start[p];
+        empty += high[p] - at;
+        src->parts[p].position = at;
+        rd_kafka_topic_partition_list_add(assign, src->topic, p)->offset = at;
     }
     rd_kafka_error_t *e = rd_kafka_incremental_assign(src->rk, assign);
+    rd_kafka_topic_partition_list_destroy(assign);
     if (e) {
         snprintf(errstr, errsize, "cannot assign partitions of %s: %s", src->topic,
                  rd_kafka_error_string(e));
         rd_kafka_error_destroy(e);
-        goto fail;
+        return -1;
     }
-    rd_kafka_topic_partition_list_destroy(assign);
     if (from == 0 && empty == 0)
         log_info("topic '%s' has no message to process yet (a new or empty topic)", src->topic);
     return 0;
-fail:
-    rd_kafka_topic_partition_list_destroy(assign);
-    return -1;
 }
 
 kafka_source_t *kafka_source_open(const job_config_t *job, const int64_t *start_offsets,
-                                  int n_start, size_t max_buffered, char *errstr, size_t errsize)
+                                  const int64_t *last_ts, int n_start, size_t max_buffered,
+                                  char *gap_note, size_t gap_note_size, char *errstr,
+                                  size_t errsize)
 {
     kafka_source_t *src = calloc(1, sizeof *src);
     rd_kafka_conf_t *conf = NULL;
@@ -302,6 +387,8 @@ kafka_source_t *kafka_source_open(const job_config_t *job, const int64_t *start_
         /* An empty fetch waits this long even when data arrives meanwhile. */
         kafka_conf_set(conf, "fetch.wait.max.ms", "20", errstr, errsize) ||
         kafka_conf_set(conf, "queued.max.messages.kbytes", "65536", errstr, errsize) ||
+        /* a broker that is back is seen within a second */
+        kafka_conf_set(conf, "reconnect.backoff.max.ms", "1000", errstr, errsize) ||
         kafka_health_attach(&src->health, conf, errstr, errsize) != 0)
         goto fail;
     rd_kafka_conf_set_offset_commit_cb(conf, on_commit);
@@ -330,7 +417,10 @@ kafka_source_t *kafka_source_open(const job_config_t *job, const int64_t *start_
         goto fail;
     }
     src->nparts = nparts;
-    if (assign_partitions(src, 0, nparts, start_offsets, n_start, errstr, errsize) != 0) goto fail;
+    if (gap_note && gap_note_size) gap_note[0] = '\0';
+    if (assign_partitions(src, 0, nparts, start_offsets, last_ts, n_start, job->accept_gap,
+                          gap_note, gap_note_size, errstr, errsize) != 0)
+        goto fail;
     src->last_refresh_us = mono_us();
     return src;
 fail:
@@ -347,9 +437,10 @@ void kafka_source_close(kafka_source_t *src)
         free(src->parts[p].msgs);
     }
     free(src->parts);
-    if (src->rk) {
+    int down = src->rk && kafka_health_down(&src->health);
+    if (src->rk && !down) {
         rd_kafka_topic_partition_list_t *l = target_list(src);
-        if (l && !kafka_health_down(&src->health)) { /* the newest offsets, bounded */
+        if (l) { /* the newest offsets, bounded */
             rd_kafka_queue_t *q = rd_kafka_queue_new(src->rk);
             if (rd_kafka_commit_queue(src->rk, l, q, NULL, NULL) == RD_KAFKA_RESP_ERR_NO_ERROR) {
                 rd_kafka_event_t *ev = rd_kafka_queue_poll(q, CLOSE_COMMIT_MS);
@@ -363,6 +454,13 @@ void kafka_source_close(kafka_source_t *src)
         }
         if (l) rd_kafka_topic_partition_list_destroy(l);
         rd_kafka_destroy_flags(src->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    } else if (down) {
+        /* librdkafka's destroy waits for its group coordinator even so
+         * (measured: 45 s while the broker was away): the process ends
+         * right after this, so the client is left to the exit. */
+        log_info("Kafka at %s is unreachable: closing without its last commit (the batch log "
+                 "has the offsets)",
+                 src->brokers);
     }
     kafka_health_free(&src->health);
     pthread_mutex_destroy(&src->mu);
@@ -392,7 +490,7 @@ int kafka_source_refresh(kafka_source_t *src)
     if (n <= src->nparts || n > MAX_PARTITIONS) return src->nparts;
     char why[512];
     if (grow_parts(src, n) != 0 ||
-        assign_partitions(src, src->nparts, n, NULL, 0, why, sizeof why) != 0) {
+        assign_partitions(src, src->nparts, n, NULL, NULL, 0, 0, NULL, 0, why, sizeof why) != 0) {
         log_warn("topic '%s' now has %d partitions, but they could not be added: %s", src->topic, n,
                  why);
         return src->nparts;
@@ -485,7 +583,7 @@ int kafka_source_poll(kafka_source_t *src, int timeout_ms, char *errstr, size_t 
     pthread_mutex_lock(&src->mu);
     int recommit = src->recommit;
     pthread_mutex_unlock(&src->mu);
-    if (recommit) {
+    if (recommit && !kafka_health_down(&src->health)) {
         rd_kafka_topic_partition_list_t *l = target_list(src);
         if (l) {
             rd_kafka_commit(src->rk, l, 1);

@@ -85,6 +85,51 @@ int pgstate_batch_offsets(PGconn *conn, const char *topic, int64_t batch_id, int
     return found ? 0 : 1;
 }
 
+int pgstate_purged_batch(PGconn *conn, int64_t *batch_id, char *errstr, size_t errsize)
+{
+    PGresult *r = PQexec(conn, "SELECT coalesce((SELECT valor FROM bankstream_meta"
+                               " WHERE chave = 'expurgado_ate_batch'), '0')");
+    int rc = PQresultStatus(r) == PGRES_TUPLES_OK ? 0 : -1;
+    if (rc == 0)
+        *batch_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    else
+        snprintf(errstr, errsize, "reading bankstream_meta: %s", PQerrorMessage(conn));
+    PQclear(r);
+    return rc;
+}
+
+int pgstate_last_ts(PGconn *conn, const char *topic, int64_t *batch_id, int64_t *last_ts_ms,
+                    int max_parts, int *nparts, char *errstr, size_t errsize)
+{
+    const char *params[1] = {topic};
+    /* per partition, the newest batch that took something from it */
+    PGresult *r = PQexecParams(
+        conn,
+        "SELECT (SELECT coalesce(max(batch_id), 0) FROM batch_log WHERE topic = $1"
+        "        AND last_ts_ms IS NOT NULL),"
+        " (SELECT array_to_string(array_agg(coalesce(ts, -1) ORDER BY p), ',') FROM"
+        "  (SELECT p, (SELECT b.last_ts_ms[p] FROM batch_log b WHERE b.topic = $1"
+        "              AND b.last_ts_ms[p] >= 0 ORDER BY b.batch_id DESC LIMIT 1) AS ts"
+        "   FROM generate_series(1, (SELECT coalesce(max(array_length(last_ts_ms, 1)), 0)"
+        "                            FROM batch_log WHERE topic = $1)) AS p) AS x)",
+        1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        snprintf(errstr, errsize, "reading batch_log: %s", PQerrorMessage(conn));
+        PQclear(r);
+        return -1;
+    }
+    for (int i = 0; i < max_parts; i++)
+        last_ts_ms[i] = -1;
+    *nparts = 0;
+    *batch_id = 0;
+    if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 1)) {
+        *batch_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        parse_offsets(PQgetvalue(r, 0, 1), last_ts_ms, max_parts, nparts);
+    }
+    PQclear(r);
+    return 0;
+}
+
 /* Run COPY ... TO STDOUT (text) and hand each line to `line`. */
 static int copy_out(PGconn *conn, const char *sql, int (*line)(void *ctx, char *text), void *ctx,
                     char *errstr, size_t errsize)
@@ -186,7 +231,19 @@ int pgstate_each_ledger_delta(PGconn *conn, int64_t after_batch,
                               char *errstr, size_t errsize)
 {
     struct delta_cb c = {each, ctx};
-    char sql[1024];
+    int64_t purged = 0;
+    if (after_batch > 0) {
+        if (pgstate_purged_batch(conn, &purged, errstr, errsize) != 0) return -1;
+        if (after_batch < purged) {
+            snprintf(errstr, errsize,
+                     "the ledger after batch %" PRId64 " is incomplete: retention deleted the "
+                     "rows of batches up to %" PRId64,
+                     after_batch, purged);
+            return -1;
+        }
+    }
+    /* From batch 0 the deleted rows count through what retention carried. */
+    char sql[1400];
     snprintf(
         sql, sizeof sql,
         "COPY (SELECT u, sum(d)::bigint, (extract(epoch FROM max(t)) * 1000000)::bigint FROM ("
@@ -194,8 +251,9 @@ int pgstate_each_ledger_delta(PGconn *conn, int64_t after_batch,
         " FROM transacoes WHERE status = 'aprovada' AND batch_id > %" PRId64
         " UNION ALL SELECT id_usuario_recebedor, (valor_transacao * 100)::bigint, NULL"
         " FROM transacoes WHERE status = 'aprovada' AND batch_id > %" PRId64
-        ") AS x GROUP BY u) TO STDOUT",
-        after_batch, after_batch);
+        " UNION ALL SELECT id_usuario, delta_centavos, ultimo_aprovado FROM saldos_expurgados"
+        " WHERE %s) AS x GROUP BY u) TO STDOUT",
+        after_batch, after_batch, after_batch == 0 ? "true" : "false");
     return copy_out(conn, sql, delta_line, &c, errstr, errsize);
 }
 
@@ -216,8 +274,10 @@ int pgstate_each_seen_id(PGconn *conn, int (*each)(void *ctx, const uint8_t id[1
                          char *errstr, size_t errsize)
 {
     struct id_cb c = {each, ctx};
-    return copy_out(conn, "COPY (SELECT id_transacao FROM transacoes) TO STDOUT", id_line, &c,
-                    errstr, errsize);
+    return copy_out(conn,
+                    "COPY (SELECT id_transacao FROM transacoes UNION ALL"
+                    " SELECT id_transacao FROM transacoes_ids_expurgados) TO STDOUT",
+                    id_line, &c, errstr, errsize);
 }
 
 struct record_cb {

@@ -280,6 +280,21 @@ int cmd_replay(int argc, char **argv)
     }
     if (share_ok(&ok) != 0) goto done;
 
+    if (strcmp(a.out, "postgres") != 0) { /* every rank writes the results file */
+        char dir[1024];
+        snprintf(dir, sizeof dir, "%s", a.out);
+        char *slash = strrchr(dir, '/');
+        if (slash == NULL)
+            snprintf(dir, sizeof dir, ".");
+        else if (slash == dir)
+            dir[1] = '\0';
+        else
+            *slash = '\0';
+        if (cluster_check_shared_dir(&e, dir, err, sizeof err) != 0) {
+            if (rank == 0) log_error("%s", err);
+            goto done;
+        }
+    }
     double t0 = MPI_Wtime();
     if (open_output(&a, replay, MPI_COMM_WORLD, conninfo, &out) != 0) goto done;
     replay_stats_t stats;

@@ -65,7 +65,7 @@ static int pg_copy(pg_out_t *o, const pg_row_t *rows, int n, char *errstr, size_
             pgcopy_text(c, reason, strlen(reason));
         else
             pgcopy_null(c);
-        if (r->status == STATUS_APPROVED || r->status == STATUS_REJECTED)
+        if (status) /* never NULL for a decided row: false unless approved */
             pgcopy_bool(c, r->status == STATUS_APPROVED);
         else
             pgcopy_null(c);

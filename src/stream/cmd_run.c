@@ -12,6 +12,7 @@
 #include "engine/exchange.h"
 #include "base/job.h"
 #include "base/log.h"
+#include "base/stop.h"
 #include "pg/pgconn.h"
 
 #include <getopt.h>
@@ -30,6 +31,8 @@ static const char usage_text[] =
     "  --topic T         topic (default bank_transactions)\n"
     "  --pg CONNINFO     libpq conninfo (default: PG* environment, else the\n"
     "                    embedded cluster under ./var/pg)\n"
+    "  --registry URL    schema registry of Avro messages, e.g.\n"
+    "                    http://127.0.0.1:8081 (default: none; JSON needs none)\n"
     "  --batch-size K    messages per batch (default 10000)\n"
     "  --batch-ms MS     cut a batch MS after its first message (default 500;\n"
     "                    0 = count-bounded only, for reproducible batches)\n"
@@ -38,6 +41,9 @@ static const char usage_text[] =
     "  --until-idle      exit 0 once the topic is drained and committed\n"
     "  --quiet           no progress lines or summary\n"
     "  --verbose         one line per batch with its timings\n"
+    "  --accept-gap      go on although the topic is not the one batch_log describes\n"
+    "                    (messages deleted before they were read, a recreated or\n"
+    "                    refilled topic); recorded in batch_log.nota\n"
     "  --sink none       decide but write nothing and commit no offsets\n"
     "                    (measures consume, decode and decide alone)\n"
     "\n"
@@ -54,10 +60,11 @@ static int parse_args(int argc, char **argv, job_config_t *job, int speak)
         {"batch-ms", required_argument, 0, 'm'}, {"until-idle", no_argument, 0, 'i'},
         {"quiet", no_argument, 0, 'q'},          {"verbose", no_argument, 0, 'v'},
         {"sink", required_argument, 0, 's'},     {"snapshot-dir", required_argument, 0, 'd'},
+        {"accept-gap", no_argument, 0, 'g'},     {"registry", required_argument, 0, 'r'},
         {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
     const char *brokers = NULL, *topic = NULL, *pg = NULL, *size = NULL, *ms = NULL;
-    const char *snapdir = NULL;
-    int opt, until_idle = 0, quiet = 0, sink_off = 0;
+    const char *snapdir = NULL, *registry = NULL;
+    int opt, until_idle = 0, quiet = 0, sink_off = 0, accept_gap = 0;
     opterr = 0;
     optind = 1;
     while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
@@ -80,8 +87,14 @@ static int parse_args(int argc, char **argv, job_config_t *job, int speak)
         case 'i':
             until_idle = 1;
             break;
+        case 'g':
+            accept_gap = 1;
+            break;
         case 'd':
             snapdir = optarg;
+            break;
+        case 'r':
+            registry = optarg;
             break;
         case 'q':
             quiet = 1;
@@ -120,6 +133,10 @@ static int parse_args(int argc, char **argv, job_config_t *job, int speak)
         return 2;
     }
     if (brokers) job_config_set_kafka(job, "bootstrap.servers", brokers);
+    if (registry && job_config_set_registry(job, "url", registry) != 0) {
+        if (speak) log_error("--registry: URL longer than 1023 bytes");
+        return 2;
+    }
     if (topic) snprintf(job->topic, sizeof job->topic, "%s", topic);
     /* mpirun drops empty arguments, so "none" is how a flag turns snapshots off. */
     if (snapdir)
@@ -132,6 +149,7 @@ static int parse_args(int argc, char **argv, job_config_t *job, int speak)
     if (size && cli_parse_int64("--batch-size", size, 1, 10000000, &job->batch_size) != 0) return 2;
     if (ms && cli_parse_int64("--batch-ms", ms, 0, 3600000, &job->batch_max_ms) != 0) return 2;
     job->until_idle = until_idle;
+    job->accept_gap = accept_gap;
     job->quiet = quiet;
     job->sink_off = sink_off;
     if (quiet) log_set_quiet(1);
@@ -141,7 +159,7 @@ static int parse_args(int argc, char **argv, job_config_t *job, int speak)
 int cmd_run(int argc, char **argv)
 {
     int provided, rank = 0, size = 1, status = 1;
-    cluster_install_signals(); /* before MPI_Init: a stop signal may come at any time */
+    stop_install_signals(); /* before MPI_Init: a stop signal may come at any time */
     if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
         log_error("MPI_Init failed; run under mpirun, or check the Open MPI installation");
         return 1;
@@ -194,6 +212,13 @@ int cmd_run(int argc, char **argv)
 
     cluster_t cluster;
     if (cluster_init(&cluster, MPI_COMM_WORLD, &job, 0, err, sizeof err) != 0) {
+        if (rank == 0) log_error("%s", err);
+        cluster_free(&cluster);
+        MPI_Finalize();
+        return 1;
+    }
+    if (job.snapshot_dir[0] &&
+        cluster_check_shared_dir(&cluster, job.snapshot_dir, err, sizeof err) != 0) {
         if (rank == 0) log_error("%s", err);
         cluster_free(&cluster);
         MPI_Finalize();

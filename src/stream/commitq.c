@@ -31,12 +31,14 @@ struct commitq {
 /* Commit one batch (outside the lock): QUEUED -> COMMITTED -> ACKED. */
 static int commit_one(commitq_t *q, batch_t *b, char *err, size_t errsize)
 {
-    int64_t t0 = timeparse_now_us();
+    int64_t t0 = b->commit_start_us = timeparse_now_us();
     if (q->sink->commit(q->sink, b, err, errsize) != 0) return -1;
+    b->committed_us = timeparse_now_us();
     batch_enter(b, BATCH_COMMITTED);
     if (q->sink->durable && q->hooks.ack) q->hooks.ack(q->hooks.arg, b);
+    b->acked_us = timeparse_now_us();
     batch_enter(b, BATCH_ACKED);
-    double secs = (double)(timeparse_now_us() - t0) / 1e6;
+    double secs = (double)(b->committed_us - t0) / 1e6;
     log_debug("batch %" PRId64 ": %zu rows committed in %.1f ms", b->id, b->nrows, secs * 1e3);
     if (q->hooks.done) q->hooks.done(q->hooks.arg, b, secs);
     return 0;
@@ -98,6 +100,7 @@ commitq_t *commitq_start(stream_sink_t *sink, int depth, const commitq_hooks_t *
 
 int commitq_submit(commitq_t *q, batch_t *b)
 {
+    b->queued_us = timeparse_now_us();
     batch_enter(b, BATCH_QUEUED);
     pthread_mutex_lock(&q->mu);
     while (q->len == q->depth && !q->failed)

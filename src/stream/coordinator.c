@@ -10,6 +10,7 @@
  * thread (Debian's parallel HDF5 is not thread-safe). */
 #include "stream/coordinator.h"
 #include "base/log.h"
+#include "base/stop.h"
 #include "base/timeparse.h"
 #include "kafka/kafka_source.h"
 #include "pg/pgconn.h"
@@ -18,6 +19,7 @@
 #include "stream/cutter.h"
 #include "stream/decide.h"
 #include "stream/metrics.h"
+#include "stream/msgdecode.h"
 #include "stream/report.h"
 #include "stream/restore.h"
 #include "stream/sink.h"
@@ -37,11 +39,14 @@ typedef struct coord {
     stream_sink_t *sink;
     archiver_t *arch;
     kafka_source_t *src;
+    msgdecode_t *dec; /* JSON and Avro, the schema registry's cache */
     cutter_t cut;
     commitq_t *q;
     run_totals_t totals;
     restored_t restored;
     int64_t last_snapshot; /* batch of the newest snapshot written or restored */
+    char gap_note[1100];   /* what --accept-gap accepted, for the next batch's batch_log row */
+    int noted;             /* ... and that batch was cut */
 } coord_t;
 
 /* Sink thread, ACKED: the batch's offsets to Kafka (monitoring only). */
@@ -115,6 +120,10 @@ static int coord_batch(coord_t *co)
         log_error("out of memory cutting batch %" PRId64, co->cut.next_batch_id);
         return -1;
     }
+    if (co->gap_note[0] && !co->noted) { /* the first batch after an accepted gap says so */
+        b->note = co->gap_note;
+        co->noted = 1;
+    }
     if (stream_decide(co->c, b, err, sizeof err) != 0) {
         log_error("deciding batch %" PRId64 ": %s", b->id, err);
         batch_free(b);
@@ -136,7 +145,7 @@ static int coord_loop(coord_t *co)
     char err[1024];
     int64_t last_log = timeparse_now_us(), last_lag = 0;
     for (;;) {
-        if (cluster_stop_requested) {
+        if (stop_requested) {
             log_info("stop requested: finishing the batch in flight");
             return 0;
         }
@@ -174,6 +183,9 @@ static int coord_open(coord_t *co, const char *conninfo)
         snprintf(err, sizeof err, "out of memory");
         goto fail;
     }
+    co->dec = msgdecode_new(job, err, sizeof err);
+    if (co->dec == NULL) goto fail;
+    co->cut.dec = co->dec;
     co->db = pgconn_open_wait(conninfo, (int)job->sink_retry_seconds, err, sizeof err);
     if (co->db == NULL) goto fail;
     co->sink = job->sink_off
@@ -190,8 +202,9 @@ static int coord_open(coord_t *co, const char *conninfo)
     if (stream_restore(co->c, co->db, job, &co->cut, co->arch, &co->restored, err, sizeof err) != 0)
         goto fail;
     co->last_snapshot = co->restored.last_snapshot;
-    co->src = kafka_source_open(job, co->restored.start_offsets, co->restored.nstart,
-                                (size_t)job->batch_size * 4 + 1024, err, sizeof err);
+    co->src = kafka_source_open(job, co->restored.start_offsets, co->restored.last_ts_ms,
+                                co->restored.nstart, (size_t)job->batch_size * 4 + 1024,
+                                co->gap_note, sizeof co->gap_note, err, sizeof err);
     if (co->src == NULL) goto fail;
     co->cut.src = co->src;
     co->cut.nparts = kafka_source_partitions(co->src);
@@ -239,6 +252,7 @@ int coordinator_run(cluster_t *c, const job_config_t *job, const char *conninfo)
     sink_close(co.sink);
     if (co.db) PQfinish(co.db);
     cutter_free(&co.cut);
+    msgdecode_free(co.dec);
     totals_free(&co.totals);
     return status;
 }

@@ -1,6 +1,5 @@
 /* cutter.c - when a batch is ready and what goes into it (see cutter.h). */
 #include "stream/cutter.h"
-#include "base/json_decode.h"
 #include "base/timeparse.h"
 
 #include <string.h>
@@ -71,17 +70,29 @@ static int plan_now(cutter_t *ct, size_t *take)
     return rc;
 }
 
+/* Can every message of the plan be decoded now (msgdecode_ready)? */
+static int plan_decodable(cutter_t *ct, const size_t *take)
+{
+    for (int p = 0; p < ct->nparts; p++)
+        for (size_t i = 0; i < take[p]; i++) {
+            const rd_kafka_message_t *m = kafka_source_peek(ct->src, p, i);
+            if (!msgdecode_ready(ct->dec, m->payload, m->len)) return 0;
+        }
+    return 1;
+}
+
 int cutter_ready(cutter_t *ct)
 {
     size_t take[ct->nparts];
-    return plan_now(ct, take);
+    int rc = plan_now(ct, take);
+    return rc == 1 && !plan_decodable(ct, take) ? 0 : rc;
 }
 
 /* One message into a row of b: decoded, or a dead letter; a duplicate when
  * its id was seen before. 0, or -1 when out of memory. */
 static int cut_message(cutter_t *ct, batch_t *b, int p, const rd_kafka_message_t *m)
 {
-    char err[JSON_DECODE_ERR_MAX + 1];
+    char err[MSGDECODE_ERR_MAX];
     batch_row_t *r = batch_add_row(b);
     if (r == NULL) return -1;
     txn_record_t *rec = &r->rec;
@@ -91,7 +102,7 @@ static int cut_message(cutter_t *ct, batch_t *b, int p, const rd_kafka_message_t
     rec->kafka_ts_ms = rd_kafka_message_timestamp(m, NULL);
     if (rec->kafka_ts_ms < 0) rec->kafka_ts_ms = timeparse_now_us() / 1000;
     rec->status = STATUS_NONE;
-    if (json_decode_txn(m->payload, m->len, &rec->txn, err, sizeof err) != 0) {
+    if (msgdecode_txn(ct->dec, m->payload, m->len, &rec->txn, err, sizeof err) != 0) {
         r->kind = ROW_DEAD;
         r->raw_len = (uint32_t)m->len;
         r->err_len = (uint32_t)strlen(err);

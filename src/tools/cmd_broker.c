@@ -6,8 +6,12 @@
  * relay (broker_relay.c) forwards P to the mock's bootstrap address, and
  * clients then follow the advertised address for produce and fetch.
  *
+ * With --registry-port P it also serves an in-memory Schema Registry
+ * (registry_server.h) on 127.0.0.1:P, so that Avro producers and the
+ * processor need nothing else.
+ *
  * Start-up order, each step undone in reverse on failure or at shutdown:
- *   bind the relay's port (fails fast with "port in use")
+ *   bind the relay's port (fails fast with "port in use") -> the registry
  *   -> rd_kafka_t (producer type, only hosts the mock) -> mock cluster
  *   -> topic -> lift retention -> relay forwarding -> print the address
  *   -> wait for SIGINT/SIGTERM -> close relay, destroy cluster, destroy handle.
@@ -21,6 +25,7 @@
  * exact version check and by validating every field it relies on; when a
  * check fails it changes nothing and the broker warns once. */
 #include "tools/broker_relay.h"
+#include "tools/registry_server.h"
 #include "base/cli.h"
 #include "commands.h"
 #include "base/log.h"
@@ -46,6 +51,7 @@
 
 struct broker_opts {
     int port;
+    int registry_port; /* 0: no registry */
     int partitions;
     const char *topics[BROKER_MAX_TOPICS];
     int topic_cnt;
@@ -57,6 +63,7 @@ static void broker_usage(FILE *out)
     fprintf(out,
             "usage: bankstream broker [--port P] [--partitions N] [--topic T]... "
             "[--brokers-file FILE]\n"
+            "                         [--registry-port P]\n"
             "\n"
             "Serve the Kafka protocol on 127.0.0.1 (librdkafka's in-memory mock cluster).\n"
             "Prints the bootstrap address (127.0.0.1:P) on one line, then runs until\n"
@@ -68,6 +75,9 @@ static void broker_usage(FILE *out)
             "  --topic T           topic to create (default %s); repeatable. Unknown\n"
             "                      topics are auto-created with 4 partitions on first use\n"
             "  --brokers-file FILE also write the address to FILE once ready (removed at exit)\n"
+            "  --registry-port P   also serve an in-memory Schema Registry (the Confluent\n"
+            "                      REST API producers and consumers use) on\n"
+            "                      http://127.0.0.1:P (default: none)\n"
             "  -h, --help          this text\n",
             BROKER_DEFAULT_PORT, BROKER_DEFAULT_PARTITIONS, BROKER_MAX_PARTITIONS,
             BROKER_DEFAULT_TOPIC);
@@ -86,9 +96,13 @@ static int broker_topic_valid(const char *t)
 static int broker_parse_args(int argc, char **argv, struct broker_opts *opts)
 {
     static const struct option longopts[] = {
-        {"port", required_argument, NULL, 'p'},  {"partitions", required_argument, NULL, 'n'},
-        {"topic", required_argument, NULL, 't'}, {"brokers-file", required_argument, NULL, 'f'},
-        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+        {"port", required_argument, NULL, 'p'},
+        {"partitions", required_argument, NULL, 'n'},
+        {"topic", required_argument, NULL, 't'},
+        {"brokers-file", required_argument, NULL, 'f'},
+        {"registry-port", required_argument, NULL, 'r'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     int64_t v;
     int c;
@@ -102,6 +116,10 @@ static int broker_parse_args(int argc, char **argv, struct broker_opts *opts)
         case 'p':
             if (cli_parse_int64("--port", optarg, 0, 65535, &v) < 0) return 2;
             opts->port = (int)v;
+            break;
+        case 'r':
+            if (cli_parse_int64("--registry-port", optarg, 1, 65535, &v) < 0) return 2;
+            opts->registry_port = (int)v;
             break;
         case 'n':
             if (cli_parse_int64("--partitions", optarg, 1, BROKER_MAX_PARTITIONS, &v) < 0) return 2;
@@ -304,6 +322,7 @@ int cmd_broker(int argc, char **argv)
     struct broker_opts opts;
     char errstr[512];
     broker_relay_t *relay = NULL;
+    registry_server_t *registry = NULL;
     rd_kafka_conf_t *conf = NULL;
     rd_kafka_t *rk = NULL;
     rd_kafka_mock_cluster_t *mcluster = NULL;
@@ -332,6 +351,15 @@ int cmd_broker(int argc, char **argv)
             log_error("%s; pick another --port", errstr);
             goto done;
         }
+    }
+
+    if (opts.registry_port != 0) {
+        registry = registry_server_start(opts.registry_port, errstr, sizeof errstr);
+        if (registry == NULL) {
+            log_error("%s; pick another --registry-port or stop the process using it", errstr);
+            goto done;
+        }
+        log_info("schema registry on http://127.0.0.1:%d", opts.registry_port);
     }
 
     conf = rd_kafka_conf_new();
@@ -403,6 +431,7 @@ done:
     if (mcluster != NULL) rd_kafka_mock_cluster_destroy(mcluster);
     if (rk != NULL) rd_kafka_destroy(rk);
     if (conf != NULL) rd_kafka_conf_destroy(conf);
+    registry_server_stop(registry);
     pthread_sigmask(SIG_SETMASK, &oldmask, NULL);
     return rc;
 }

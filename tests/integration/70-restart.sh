@@ -196,12 +196,14 @@ release_lock() { # db
     wait "$locker_pid" 2>/dev/null || true
     locker_pid=""
 }
-# Wait until rank 0's session waits for a lock in a statement starting with prefix.
+# Wait until a session of rank 0 ('bankstream' for the restore's reads,
+# 'bankstream run <topic>' for the sink) waits for a lock in a statement
+# starting with prefix.
 wait_blocked() { # db prefix
     local i
     for ((i = 0; i < 600; i++)); do
         [ "$(q "$1" "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
-                      AND application_name = 'bankstream' AND wait_event_type = 'Lock'
+                      AND application_name LIKE 'bankstream%' AND wait_event_type = 'Lock'
                       AND query LIKE '$2%'")" -ge 1 ] && return 0
         kill -0 "$run_pid" 2>/dev/null || die "the run ended before blocking on '$2'"
         sleep 0.05

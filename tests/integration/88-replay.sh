@@ -27,6 +27,7 @@ compare() { # replay_id batch-range -> number of rows that differ from the strea
     psql_q "$PG" "SELECT count(*) FROM replay_resultados r JOIN transacoes t USING (id_transacao)
         WHERE r.replay_id = $1 AND (r.status IS DISTINCT FROM t.status
            OR r.motivo IS DISTINCT FROM t.motivo OR r.batch_id <> t.batch_id
+           OR r.transacao_aprovada IS DISTINCT FROM t.transacao_aprovada
            OR r.t5_score IS DISTINCT FROM (SELECT s.t5_score FROM transacoes_scores s
                                            WHERE s.id_transacao = t.id_transacao))"
 }
@@ -40,6 +41,8 @@ for n in 1 3; do
         "rows replayed (-np $n)"
     assert_eq "$(compare "$id")" 0 "replay of batches 1-4 differs from the stream (-np $n)"
 done
+assert_eq "$(psql_q "$PG" "SELECT count(*) FROM replay_resultados WHERE transacao_aprovada IS NULL")" 0 \
+    "replay_resultados.transacao_aprovada is never NULL"
 
 # 1b. The same replay into HDF5 results files on 1 and 3 ranks: the files are
 #     identical (h5dump), and their rows, read by h5dump, are the stream's.

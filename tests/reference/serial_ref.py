@@ -15,7 +15,8 @@ tab-separated, NULL written as \\N (the test makes the same dumps from the datab
                     aprovada(t|f|\\N) status motivo batch partition offset
   scores.txt        id t5 t6 t7                  (floats as '%.12g')
   duplicadas.txt    id batch partition offset md5(payload)
-  dead_letters.txt  batch partition offset md5(payload) t   (t: erro is non-empty)
+  dead_letters.txt  batch partition offset md5(payload) t   (t: erro is non-empty;
+                    payload: the message's first 64 KiB, as dead_letters keeps)
   batch_log.txt     batch topic {start_offsets} {end_offsets} n_mensagens
                     n_aprovadas n_rejeitadas n_nao_processadas n_dead_letters
   saldos.txt        id_usuario final_balance_in_centavos
@@ -71,6 +72,7 @@ FIELDS = ("id_transacao", "id_usuario_pagador", "id_usuario_recebedor", "id_regi
           "modalidade_pagamento", "data_horario", "valor_transacao")
 MAX_BYTES = 65536
 MAX_TXN_CENTS = 999_999_999_999_999        # R$ 9,999,999,999,999.99: numeric(15,2)
+DEAD_LETTER_MAX = 65536                    # dead_letters.payload keeps the first 64 KiB
 TIME_MIN_US, TIME_MAX_US = 0, 4_102_444_800_000_000  # 1970-01-01, 2100-01-01 (inclusive)
 T6_CENTS = 200_000                         # t6 = 1 when amount > 2,000.00
 RISK_THRESHOLD = 6.0
@@ -286,7 +288,8 @@ def simulate(parts, nparts, k, topic, users, regions):
             try:
                 t = decode(payload)
             except Invalid:
-                out["dead_letters"].append("%d\t%d\t%d\t%s\tt" % (batch_id, p, o, md5))
+                kept = hashlib.md5((payload or b"")[:DEAD_LETTER_MAX]).hexdigest()
+                out["dead_letters"].append("%d\t%d\t%d\t%s\tt" % (batch_id, p, o, kept))
                 out["rows"].append("%d\t%d\t%s\tdead\t\\N\t\\N" % (p, o, md5))
                 n["dead"] += 1
                 continue
@@ -324,9 +327,9 @@ def decide(t, kafka_ts_ms, users, regions, balance, last_approved, credits, scor
     if payer not in users:
         return "rejeitada", "pagador_desconhecido", False
     if t["us"] // 1000 - kafka_ts_ms > MAX_FUTURE_MS:
-        return "nao_processada", "data_futura", None
+        return "nao_processada", "data_futura", False
     if payer in last_approved and t["us"] < last_approved[payer] - OLDER_THAN_LAST_MS * 1000:
-        return "nao_processada", "anterior_a_ultima", None
+        return "nao_processada", "anterior_a_ultima", False
     if receiver not in users:
         return "rejeitada", "recebedor_desconhecido", False
     at, home = regions[t["id_regiao"]], regions[users[payer]["regiao"]]

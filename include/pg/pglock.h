@@ -1,0 +1,45 @@
+/* pglock.h - one processor per database: the advisory lock that `run`'s
+ * PostgreSQL sink holds for as long as its session lives, and that `init`
+ * must be able to take before it changes anything.
+ *
+ * PostgreSQL's advisory locks belong to one database (pg_locks.database), so
+ * the lock is per DATABASE, not per topic: two processors on two topics of
+ * one database would each keep balances the other cannot see. The sink
+ * takes it with pg_try_advisory_lock (session level) when it connects and
+ * again after every reconnect, before it writes anything; `init` takes it
+ * with pg_try_advisory_xact_lock for its one transaction. Either is refused
+ * while another session holds it, with one line naming the holder from
+ * pg_locks + pg_stat_activity (the sink sets application_name to
+ * 'bankstream run <topic>', init to 'bankstream init'). */
+#ifndef BS_PGLOCK_H
+#define BS_PGLOCK_H
+
+#include <libpq-fe.h>
+#include <stddef.h>
+
+/* The lock's key ("bankstrm" in ASCII); distinct from SCHEMA_LOCK_KEY. */
+#define PGLOCK_KEY 7089068696235438701
+
+/* Outcomes of pglock_take. */
+enum { PGLOCK_TAKEN = 1, PGLOCK_BUSY = 0, PGLOCK_ERROR = -1 };
+
+/* Try to take the processor lock: for the session (xact 0) or for the open
+ * transaction (xact 1). Never waits. Returns PGLOCK_TAKEN; PGLOCK_BUSY with
+ * holder filled (pglock_holder's line) and *holder_pid set (0 when the
+ * holder could not be seen); or PGLOCK_ERROR with errstr (in a transaction,
+ * the transaction is then aborted). holder_pid may be NULL. */
+int pglock_take(PGconn *conn, int xact, char *holder, size_t holdersize, int *holder_pid,
+                char *errstr, size_t errsize);
+
+/* A boolean SQL expression, true when this session holds the lock (at
+ * session or transaction level), for a query of the caller's. */
+const char *pglock_held_sql(void);
+
+/* Describe the session that holds the lock, other than this one, as one
+ * line: "database D is in use by 'bankstream run T' (topic T; PostgreSQL
+ * backend pid P, client H, connected since S)". Returns 1 (held: holder
+ * and *pid filled), 0 (nobody else holds it) or -1 with errstr. */
+int pglock_holder(PGconn *conn, char *holder, size_t holdersize, int *pid, char *errstr,
+                  size_t errsize);
+
+#endif

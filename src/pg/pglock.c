@@ -1,0 +1,100 @@
+/* pglock.c - the one-processor-per-database lock (see pglock.h).
+ *
+ * An int8 advisory lock shows in pg_locks as classid = key >> 32, objid =
+ * key & 0xffffffff, objsubid = 1, in the row of its database; its holder's
+ * name, address and start come from pg_stat_activity (which hides them
+ * from roles without pg_read_all_stats: they then read '?'). */
+#include "pg/pglock.h"
+#include "pg/pgconn.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PGLOCK_STR_(x) #x
+#define PGLOCK_STR(x)  PGLOCK_STR_(x)
+
+/* The key's halves as pg_locks shows them. */
+#define PGLOCK_CLASSID 1650552427
+#define PGLOCK_OBJID   1937011309
+_Static_assert(PGLOCK_KEY >> 32 == PGLOCK_CLASSID, "classid is the key's high half");
+_Static_assert((PGLOCK_KEY & 0xffffffff) == PGLOCK_OBJID, "objid is the key's low half");
+
+#define PGLOCK_CLASSID_SQL PGLOCK_STR(PGLOCK_CLASSID)
+#define PGLOCK_OBJID_SQL   PGLOCK_STR(PGLOCK_OBJID)
+
+/* The lock's row of pg_locks in this database (alias l). */
+#define PGLOCK_ROW                                                                                 \
+    "l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"                                     \
+    " AND l.classid = " PGLOCK_CLASSID_SQL " AND l.objid = " PGLOCK_OBJID_SQL                      \
+    " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+
+const char *pglock_held_sql(void)
+{
+    return "EXISTS (SELECT 1 FROM pg_locks l WHERE " PGLOCK_ROW " AND l.pid = pg_backend_pid())";
+}
+
+int pglock_holder(PGconn *conn, char *holder, size_t holdersize, int *pid, char *errstr,
+                  size_t errsize)
+{
+    static const char sql[] =
+        "SELECT l.pid, coalesce(a.application_name, ''),"
+        " CASE WHEN a.client_port = -1 THEN 'a local socket'"
+        "      WHEN a.client_addr IS NOT NULL"
+        "      THEN coalesce(a.client_hostname, host(a.client_addr)) || ':' || a.client_port"
+        "      ELSE '?' END,"
+        " coalesce(to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC',"
+        "          '?'),"
+        " current_database()"
+        " FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid"
+        " WHERE " PGLOCK_ROW " AND l.pid <> pg_backend_pid() ORDER BY l.pid LIMIT 1";
+    PGresult *r = PQexec(conn, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        pgconn_error(conn, r, "reading who holds the processor lock (pg_locks) failed", errstr,
+                     errsize);
+        PQclear(r);
+        return -1;
+    }
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        return 0;
+    }
+    const char *app = PQgetvalue(r, 0, 1);
+    static const char run_prefix[] = "bankstream run ";
+    char topic[300] = "";
+    if (strncmp(app, run_prefix, sizeof run_prefix - 1) == 0)
+        snprintf(topic, sizeof topic, "topic %s; ", app + sizeof run_prefix - 1);
+    if (pid) *pid = atoi(PQgetvalue(r, 0, 0));
+    snprintf(holder, holdersize,
+             "database \"%s\" is in use by '%s' (%sPostgreSQL backend pid %s, client %s, "
+             "connected since %s)",
+             PQgetvalue(r, 0, 4), *app ? app : "a session without application_name", topic,
+             PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 2), PQgetvalue(r, 0, 3));
+    PQclear(r);
+    return 1;
+}
+
+int pglock_take(PGconn *conn, int xact, char *holder, size_t holdersize, int *holder_pid,
+                char *errstr, size_t errsize)
+{
+    const char *sql = xact ? "SELECT pg_try_advisory_xact_lock(" PGLOCK_STR(PGLOCK_KEY) ")"
+                           : "SELECT pg_try_advisory_lock(" PGLOCK_STR(PGLOCK_KEY) ")";
+    PGresult *r = PQexec(conn, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        pgconn_error(conn, r, "taking the processor lock failed", errstr, errsize);
+        PQclear(r);
+        return PGLOCK_ERROR;
+    }
+    int taken = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    if (taken) return PGLOCK_TAKEN;
+    int pid = 0;
+    int seen = pglock_holder(conn, holder, holdersize, &pid, errstr, errsize);
+    if (seen < 0) return PGLOCK_ERROR;
+    if (seen == 0) /* it ended between the two statements */
+        snprintf(holder, holdersize,
+                 "the database is in use by another session, which ended just now; try again");
+    if (holder_pid) *holder_pid = pid;
+    return PGLOCK_BUSY;
+}
