@@ -595,8 +595,12 @@ const char schema_dashboard_ddl[] =
     "    DELETE FROM dashboard_temporal WHERE n = 0;\n"
     "$fn$;\n"
     /* The trigger function: runs the statement itself, since only the
-     * function a trigger calls sees its transition tables. */
-    "CREATE OR REPLACE FUNCTION dashboard_agregar() RETURNS trigger LANGUAGE plpgsql AS $fn$\n"
+     * function a trigger calls sees its transition tables. It runs as the
+     * owner of the aggregates (SECURITY DEFINER, with the search_path of its
+     * creation): a role that may only INSERT into transacoes (the app role
+     * of init --app-role, the original's producer) still counts its rows. */
+    "CREATE OR REPLACE FUNCTION dashboard_agregar() RETURNS trigger LANGUAGE plpgsql\n"
+    "SECURITY DEFINER SET search_path FROM CURRENT AS $fn$\n"
     "BEGIN\n"
     "    IF TG_OP = 'TRUNCATE' THEN\n"
     "        TRUNCATE dashboard_resumo, dashboard_valor, dashboard_t5, dashboard_calor,\n"
