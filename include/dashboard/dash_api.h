@@ -5,7 +5,9 @@
  * answers with one JSON value computed in SQL by the server (dash_db) or by
  * a poller of the dashboard process (dash_metrics, dash_kafka).
  *
- *   estado        totals, last committed batch, what the process watches
+ *   estado        totals, last committed batch, how far the aggregates go
+ *                 (agregados: ate_batch, lotes_pendentes, linhas_pendentes,
+ *                 atraso_s), what the process watches
  *   ao_vivo       n=5..100 (10): the last n results, their mean latency,
  *                 number denied and mean amount, and the rows
  *   resumo        mod=, h0=, h1=: panels 1, 2 (hours), 5, 6, 7, 8, 10

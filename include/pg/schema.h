@@ -7,7 +7,8 @@
  * batch_log (the exactly-once ledger), dead_letters, bankstream_meta, and what
  * retention keeps of the rows it deletes (saldos_expurgados,
  * transacoes_ids_expurgados, filled by a trigger on transacoes); and the
- * tables of replay's results (replay_runs, replay_resultados).
+ * tables of replay's results (replay_runs, replay_resultados), and the
+ * dashboard's aggregates (schema_dashboard.h).
  *
  * Versions: 1 was bankstream's first layout; 2 adds the original's view and
  * parameter names, the defaults, retention's tables and trigger, the topic
@@ -42,17 +43,6 @@ extern const char schema_drop_ddl[];
  * replay_resultados), idempotent; created by the first replay inside its
  * own transaction, not by init, and not dropped by schema_drop_ddl. */
 extern const char schema_replay_ddl[];
-
-/* The dashboard's aggregate tables, their functions and the statement-level
- * triggers on transacoes that keep them exactly consistent with its rows
- * (schema.c says how); idempotent. When the aggregates are empty and
- * transacoes is not (a database made before them), it counts the rows
- * already there (dashboard_reconstruir()). Run by schema_create after
- * schema_ddl. */
-extern const char schema_dashboard_ddl[];
-
-/* Drops what schema_dashboard_ddl creates; run by schema_drop first. */
-extern const char schema_dashboard_drop_ddl[];
 
 /* bankstream's tables, in creation order, NULL-terminated. */
 extern const char *const schema_tables[];

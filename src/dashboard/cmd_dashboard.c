@@ -3,14 +3,16 @@
  *
  * Life cycle (one process, not under MPI):
  *   parse flags -> block SIGINT/SIGTERM -> database pool (dash_db: waits for
- *   the server like the other commands) -> pollers (dash_metrics with
+ *   the server like the other commands) -> the aggregates' catch-up
+ *   (dash_refresh, unless --refresh-ms 0) -> pollers (dash_metrics with
  *   --metrics, dash_kafka unless --brokers none) -> web server (dash_http)
  *   -> print the address -> wait for a stop signal -> stop in reverse order.
  * Files of src/dashboard/, in reading order: cmd_dashboard (this), dash_http
  * (routing, assets), dash_api (parameters and the SQL of each endpoint),
- * dash_db (the read-only connection pool), dash_metrics and dash_kafka (the
- * two pollers), dash_buf (JSON text). The aggregates the SQL reads are
- * created and maintained by pg/schema.c. */
+ * dash_db (the read-only connection pool), dash_refresh (the aggregates'
+ * catch-up), dash_metrics and dash_kafka (the two pollers), dash_buf (JSON
+ * text). The aggregates the SQL reads, and the functions that keep them,
+ * are created by pg/schema_dashboard.c. */
 #include "base/cli.h"
 #include "base/log.h"
 #include "commands.h"
@@ -20,6 +22,7 @@
 #include "dashboard/dash_http.h"
 #include "dashboard/dash_kafka.h"
 #include "dashboard/dash_metrics.h"
+#include "dashboard/dash_refresh.h"
 #include "kafka/kafka_conf.h"
 #include "pg/pgconn.h"
 
@@ -30,11 +33,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DASH_DEFAULT_PORT 8501 /* Streamlit's, where the original's dashboard was */
+#define DASH_DEFAULT_PORT       8501 /* Streamlit's, where the original's dashboard was */
+#define DASH_DEFAULT_REFRESH_MS 1000
 
 typedef struct dash_opts {
     const char *pg, *listen, *metrics, *topic, *brokers, *group;
-    int64_t port, connections, timeout_ms, pg_wait;
+    int64_t port, connections, timeout_ms, pg_wait, refresh_ms;
 } dash_opts_t;
 
 static void dash_usage(FILE *out)
@@ -42,10 +46,13 @@ static void dash_usage(FILE *out)
     fprintf(out,
             "usage: bankstream dashboard [--port P] [--listen ADDR] [--pg CONNINFO]\n"
             "                            [--metrics URL] [--topic T] [--brokers B] [--group G]\n"
+            "                            [--refresh-ms MS]\n"
             "\n"
             "Serve the dashboard: the last results live, the ten analyses of the original's\n"
             "dashboard, the processor's health, the topic's partitions and lag, and the dead\n"
-            "letters. Everything is computed by PostgreSQL from bankstream's aggregates;\n"
+            "letters. Everything is computed by PostgreSQL from bankstream's aggregates,\n"
+            "which this process brings up to the newest committed batch every --refresh-ms\n"
+            "(dashboard_atualizar(); the processor's own transactions do no aggregate work);\n"
             "the page and its libraries are inside this binary (no internet needed).\n"
             "\n"
             "  --port P         TCP port (default %d; 0 picks a free one)\n"
@@ -53,7 +60,8 @@ static void dash_usage(FILE *out)
             "                   0.0.0.0 or :: to serve other hosts)\n"
             "  --pg CONNINFO    libpq conninfo; use the read-only role of\n"
             "                   'bankstream init --reader-role NAME' (default: PG* environment,\n"
-            "                   else the embedded cluster). Sessions are read-only anyway.\n"
+            "                   else the embedded cluster). The sessions that answer requests\n"
+            "                   are read-only anyway.\n"
             "  --metrics URL    the processor's metrics, http://127.0.0.1:P/metrics with\n"
             "                   [metrics] port = P in its job file (default: no health panel)\n"
             "  --brokers B      Kafka bootstrap servers (default %s; 'none': no topic panel)\n"
@@ -61,8 +69,11 @@ static void dash_usage(FILE *out)
             "  --group G        consumer group whose offsets and lag to show (default bankstream)\n"
             "  --connections N  PostgreSQL connections, 1..16 (default 4)\n"
             "  --timeout-ms MS  statement_timeout of every query (default 5000)\n"
-            "  --pg-wait S      wait up to S seconds for the database at start (default %d)\n",
-            DASH_DEFAULT_PORT, KAFKA_CONF_DEFAULT_BROKERS, PGCONN_WAIT_SECONDS);
+            "  --pg-wait S      wait up to S seconds for the database at start (default %d)\n"
+            "  --refresh-ms MS  count newly committed batches into the aggregates every MS\n"
+            "                   (default %d; 0: never, another dashboard or a job does it)\n",
+            DASH_DEFAULT_PORT, KAFKA_CONF_DEFAULT_BROKERS, PGCONN_WAIT_SECONDS,
+            DASH_DEFAULT_REFRESH_MS);
 }
 
 /* Returns -1 to go on, else the exit status (0 after --help, 2 on error). */
@@ -79,6 +90,7 @@ static int dash_parse(int argc, char **argv, dash_opts_t *o)
         {"connections", required_argument, NULL, 'c'},
         {"timeout-ms", required_argument, NULL, 'T'},
         {"pg-wait", required_argument, NULL, 'w'},
+        {"refresh-ms", required_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -91,7 +103,8 @@ static int dash_parse(int argc, char **argv, dash_opts_t *o)
                        DASH_DEFAULT_PORT,
                        4,
                        5000,
-                       PGCONN_WAIT_SECONDS};
+                       PGCONN_WAIT_SECONDS,
+                       DASH_DEFAULT_REFRESH_MS};
     int c;
     opterr = 0;
     optind = 1;
@@ -135,6 +148,9 @@ static int dash_parse(int argc, char **argv, dash_opts_t *o)
         case 'w':
             if (cli_parse_int64("--pg-wait", optarg, 0, 86400, &o->pg_wait)) return 2;
             break;
+        case 'r':
+            if (cli_parse_int64("--refresh-ms", optarg, 0, 3600000, &o->refresh_ms)) return 2;
+            break;
         case 'h':
             dash_usage(stdout);
             return 0;
@@ -155,6 +171,7 @@ int cmd_dashboard(int argc, char **argv)
     char err[1024], conninfo[2048];
     int rc = 1;
     dash_db_t *db = NULL;
+    dash_refresh_t *refresh = NULL;
     dash_metrics_t *metrics = NULL;
     dash_kafka_t *kafka = NULL;
     dash_http_t *http = NULL;
@@ -192,6 +209,14 @@ int cmd_dashboard(int argc, char **argv)
                  "analyses stay empty until 'bankstream init' of this version creates them "
                  "(a database initialized by an older version: 'bankstream init --force')");
     free(have);
+    if (o.refresh_ms > 0) {
+        refresh =
+            dash_refresh_start(conninfo, (int)o.refresh_ms, (int)o.timeout_ms, err, sizeof err);
+        if (refresh == NULL) {
+            log_error("%s", err);
+            goto done;
+        }
+    }
     if (dash_assets_incomplete)
         log_warn("this binary was built without the web libraries (web/node_modules); run "
                  "'make deps' and rebuild: the page shows only that message");
@@ -229,6 +254,7 @@ done:
     dash_http_stop(http);
     dash_kafka_stop(kafka);
     dash_metrics_stop(metrics);
+    dash_refresh_stop(refresh);
     dash_db_close(db);
     return rc;
 }

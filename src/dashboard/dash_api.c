@@ -5,7 +5,7 @@
  *   1. No SQL is built from a request: each endpoint is one constant
  *      statement whose parameters are bound by PQexecParams, after they were
  *      parsed and range-checked here and printed back in canonical form.
- *   2. Every statement is bounded: aggregates (schema.c, dashboard_*) instead
+ *   2. Every statement is bounded: aggregates (schema_dashboard.c) instead
  *      of scans of transacoes, LIMITs where rows are listed, and the
  *      connection's statement_timeout (dash_db).
  *   3. Every statement returns one JSON value built by the server
@@ -25,11 +25,21 @@
 
 #define F " modalidade = ANY($1::text[]) AND hora BETWEEN $2::int AND $3::int "
 
-/* estado: totals and the last batch. */
+/* estado: totals and the last batch; how far the aggregates go (the
+ * watermark: every analysis counts the rows of batches up to ate_batch and
+ * the rows of no batch), the batches committed after it, their rows, and
+ * how long ago the oldest of them committed (null when none). */
 static const char sql_estado[] =
     "SELECT json_build_object("
     " 'transacoes', (SELECT coalesce(sum(n), 0) FROM dashboard_resumo),"
     " 'aprovadas', (SELECT coalesce(sum(n) FILTER (WHERE aprovada), 0) FROM dashboard_resumo),"
+    " 'agregados', (SELECT json_build_object('ate_batch', e.ate_batch,"
+    "     'atualizado_em', e.atualizado_em, 'lotes_pendentes', count(b.batch_id),"
+    "     'linhas_pendentes', coalesce(sum(b.n_aprovadas + b.n_rejeitadas"
+    "         + b.n_nao_processadas), 0),"
+    "     'atraso_s', extract(epoch FROM now() - min(b.committed_at)))"
+    "     FROM dashboard_estado e LEFT JOIN batch_log b ON b.batch_id > e.ate_batch"
+    "     GROUP BY e.ate_batch, e.atualizado_em),"
     " 'dead_letters', (SELECT count(*) FROM (SELECT 1 FROM dead_letters LIMIT 100001) x),"
     " 'ultimo_batch', (SELECT json_build_object('batch_id', batch_id, 'committed_at',"
     "     committed_at, 'mensagens', n_mensagens, 'ranks', ranks, 'topic', topic)"

@@ -4,7 +4,8 @@
 # A database filled by a real run (produce + mpirun -np 2 run --until-idle,
 # one malformed message for the dead letters), then a stream left running
 # with its metrics endpoint, and the dashboard on top, connected as a
-# read-only role. Debian's chromium, driven by playwright-core from web/
+# read-only role; it counts the stream's batches into its aggregates
+# (dashboard_atualizar), which must then equal a recount of the rows. Debian's chromium, driven by playwright-core from web/
 # (dashboard_page.mjs), loads the page: every panel must render with data
 # and no console error; the numbers the charts hold must equal SQL computed
 # here from the tables (dashboard_check.py), without filters and with one;
@@ -57,9 +58,11 @@ mpirun_bs 2 run --pg "$PG" --brokers "$BS_TEST_BROKERS" --topic "$TOPIC" --batch
     --until-idle --quiet
 assert_eq "$(psql_q "$PG" "SELECT count(*) FROM dead_letters")" 1 "one dead letter"
 
-# The aggregates the dashboard reads agree with the rows (the triggers).
-assert_eq "$(psql_q "$PG" "SELECT sum(n) FROM dashboard_resumo")" \
-    "$(psql_q "$PG" "SELECT count(*) FROM transacoes")" "dashboard_resumo counts every row"
+# The processor's transactions did no aggregate work: its batches wait for
+# a dashboard to count them (the watermark is still 0).
+assert_eq "$(psql_q "$PG" "SELECT coalesce(sum(n), 0) FROM dashboard_resumo")" 0 \
+    "the stream's batches are not counted by the stream"
+assert_eq "$(psql_q "$PG" "SELECT ate_batch FROM dashboard_estado")" 0 "watermark before any dashboard"
 
 # The read-only role `init --reader-role` creates (its password from the
 # environment, as init takes it).
@@ -91,6 +94,27 @@ URL=$(head -1 "$OUT/dashboard.out")
 echo "dashboard at $URL"
 estado=$(curl -sf "${URL}api/estado")
 assert_contains "$estado" "\"usuario\" : \"$RO\"" "the dashboard connects as the read-only role"
+caught_up() { # the dashboard's aggregates reach the newest committed batch within 15 s
+    local e
+    for _ in $(seq 150); do
+        e=$(curl -sf "${URL}api/estado") || true
+        [[ "$e" == *'"lotes_pendentes" : 0,'* ]] && return 0
+        sleep 0.1
+    done
+    fail "the aggregates did not catch up: $e"
+}
+# It counts them (as the read-only role: dashboard_atualizar() runs as the
+# aggregates' owner), and they agree with the rows.
+caught_up
+assert_eq "$(psql_q "$PG" "SELECT sum(n) FROM dashboard_resumo")" \
+    "$(psql_q "$PG" "SELECT count(*) FROM transacoes")" "dashboard_resumo counts every row"
+assert_eq "$(psql_q "$PG" "SELECT ate_batch FROM dashboard_estado")" \
+    "$(psql_q "$PG" "SELECT max(batch_id) FROM batch_log")" "watermark at the newest batch"
+verified() { # dashboard_verificar() in one snapshot: 0 aggregate rows differ from a recount
+    psql "$PG" -XAtq -v ON_ERROR_STOP=1 -c "BEGIN ISOLATION LEVEL REPEATABLE READ" \
+        -c "SELECT dashboard_verificar()" -c "COMMIT"
+}
+assert_eq "$(verified)" 0 "the aggregates equal a recount"
 
 # 1. The page, in chromium.
 (cd "$HERE" && exec node dashboard_page.mjs "$URL" "$OUT") >"$OUT/driver.log" 2>&1 &
@@ -128,6 +152,7 @@ total_f=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['kpis'
 # 2. The live panel moves while a stream runs.
 "$BANKSTREAM" produce --pg "$PG" --brokers "$BS_TEST_BROKERS" --topic "$TOPIC" --count 1500 \
     --rate 300 --seed 12 --historic 0 --quiet
+assert_eq "$(verified)" 0 "the aggregates equal a recount at their watermark, the stream running"
 wait "$DRIVER" || { cat "$OUT/driver.log"; fail "the browser steps failed"; }
 python3 - "$OUT/live.json" <<'PY' || fail "the live panel did not move"
 import json, sys
@@ -137,6 +162,10 @@ print(f"live panel: top batch {b} -> {a}, deltas {l['after']['deltas']}")
 sys.exit(0 if a > b and any(d for d in l["after"]["deltas"]) else 1)
 PY
 stop_pid "$STREAM" USR1
+caught_up
+assert_eq "$(psql_q "$PG" "SELECT sum(n) FROM dashboard_resumo")" \
+    "$(psql_q "$PG" "SELECT count(*) FROM transacoes")" "after the live batches, every row counted"
+assert_eq "$(verified)" 0 "the aggregates equal a recount after the live batches"
 errors=$(cat "$OUT/errors.json")
 [ "$errors" = "[]" ] || fail "browser errors: $errors"
 

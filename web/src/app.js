@@ -192,6 +192,19 @@ async function atualizarEstado() {
     $('#estado-batch').textContent = e.ultimo_batch
       ? 'batch ' + e.ultimo_batch.batch_id + ' · ' + new Date(e.ultimo_batch.committed_at).toLocaleTimeString('pt-BR')
       : 'nenhum batch';
+    const ag = e.agregados;
+    const pa = $('#estado-agregados');
+    if (ag) {
+      const atraso = ag.lotes_pendentes > 0
+        ? ' · faltam ' + fmtInt.format(ag.lotes_pendentes) + ' batch(es), ' + fmtInt.format(ag.linhas_pendentes) + ' linhas (' + fmtInt.format(Math.ceil(ag.atraso_s)) + ' s)'
+        : ' · em dia';
+      pa.textContent = 'análises até o batch ' + ag.ate_batch + atraso;
+      pa.className = 'pilula ' + (ag.lotes_pendentes > 0 && ag.atraso_s > 5 ? 'atrasado' : 'ok');
+      pa.dataset.ateBatch = String(ag.ate_batch);
+    } else {
+      pa.textContent = 'análises: sem marca d\'água';
+      pa.className = 'pilula erro';
+    }
     $('#estado-hora').textContent = 'atualizado ' + new Date().toLocaleTimeString('pt-BR');
   } catch (err) {
     b.textContent = 'banco: ' + err.message;
