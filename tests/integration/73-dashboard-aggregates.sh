@@ -15,7 +15,8 @@
 # not the catch-up had reached those rows; a rebuild equals the
 # incremental counts; init keeps the watermark; a stream, a catch-up loop
 # and historic writers at once; a prepared transaction holding transacoes
-# stops the watermark (a cluster of its own with max_prepared_transactions).
+# stops the watermark, and the slices of a two-phase batch do not block each
+# other (a cluster of its own with max_prepared_transactions).
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 
@@ -245,3 +246,20 @@ q "COMMIT PREPARED 'dagg-slice'" >/dev/null
 assert_eq "$(q "SELECT ate_batch, linhas, em_dia FROM dashboard_atualizar()")" "1|30|t" \
     "counted once it committed"
 assert_eq "$(verified)" 0 "exact on the second cluster"
+# A two-phase sink's batch: a slice prepared by a session without the
+# processor lock (the triggers' FOR SHARE path) does not block the other
+# slices, with or without the lock, nor the batch's deciding commit.
+psql "$P2" -XAtq -v ON_ERROR_STOP=1 -c "BEGIN" -c "$(rows_sql 20 2)" \
+    -c "PREPARE TRANSACTION 'dagg-s1'" >/dev/null
+psql "$P2" -XAtq -v ON_ERROR_STOP=1 -c "SET lock_timeout = '5s'" -c "BEGIN" -c "$(rows_sql 20 2)" \
+    -c "PREPARE TRANSACTION 'dagg-s2'" >/dev/null || fail "a second slice waited for the first"
+psql "$P2" -XAtq -v ON_ERROR_STOP=1 -c "SET lock_timeout = '5s'" \
+    -c "SELECT pg_advisory_lock(7089068696235438701)" -c "BEGIN" -c "$(rows_sql 20 2)" \
+    -c "$(batch_log_sql 2 60)" -c "COMMIT" >/dev/null || fail "the deciding slice waited for the others"
+assert_eq "$(q "SELECT ate_batch, linhas FROM dashboard_atualizar()")" "1|0" "batch 2 waits for its slices"
+q "COMMIT PREPARED 'dagg-s1'" >/dev/null
+assert_eq "$(q "SELECT ate_batch, linhas FROM dashboard_atualizar()")" "1|0" "and for the last one"
+q "COMMIT PREPARED 'dagg-s2'" >/dev/null
+assert_eq "$(q "SELECT ate_batch, linhas, em_dia FROM dashboard_atualizar()")" "2|60|t" \
+    "then its three slices are counted"
+assert_eq "$(verified)" 0 "exact after a two-phase batch"
