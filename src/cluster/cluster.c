@@ -109,7 +109,8 @@ int cluster_check_shared_dir(cluster_t *c, const char *dir, char *errstr, size_t
             char host[64];
             int rank, sees;
         } me = {"", c->rank, sees}, *them = NULL;
-        snprintf(me.host, sizeof me.host, "%s", host);
+        /* a longer name is cut (the precision says so to -Wformat-truncation) */
+        snprintf(me.host, sizeof me.host, "%.*s", (int)sizeof me.host - 1, host);
         int n = 0;
         char gerr[256];
         if (exchange_gather(c->world, 0, &me, 1, sizeof me, (void **)&them, &n, gerr,
