@@ -101,9 +101,8 @@ typedef struct worker {
     size_t *pending;    /* the rows of a batch waiting for the credits of the one before */
     size_t credits_cap; /* rows credits, credits_packed, credit_dest and pending hold */
     exchange_round_t credit_round; /* a batch's credits on their way */
-    uint32_t *mark;                /* per slot: a batch's credit targets (worker_decide) */
-    size_t mark_cap;
-    uint32_t mark_gen;
+    uint64_t *mark;                /* a bit per slot: a batch's credit targets (worker_decide) */
+    size_t mark_words;
     size_t *cursor, *run_end;
     worker_lookup_t lookup;
 } worker_t;

@@ -187,8 +187,9 @@ static int lookup_remote_receivers(worker_t *w, const decide_row_t *rows, size_t
         w->answers.cap = room;
     }
     memset(counts, 0, sizeof counts);
+    if (n > 0) route_owners(rows[0].receiver, sizeof *rows, n, size, lk->receiver_owner);
     for (size_t i = 0; i < n; i++)
-        counts[lk->receiver_owner[i] = route_owner(rows[i].receiver, size)]++;
+        counts[lk->receiver_owner[i]]++;
     next[0] = 0;
     for (int d = 1; d < size; d++)
         next[d] = next[d - 1] + (size_t)counts[d - 1];
@@ -355,20 +356,26 @@ static int in_order(const decide_row_t *i, const decide_row_t *j)
     return j->batch > i->batch || (j->batch == i->batch && worker_event_cmp(i, j) < 0);
 }
 
-/* Mark the users the other workers may credit in batch k (lk->targets) in
- * w->mark with a number of their own; returns it, or 0 when there are
- * none to mark. */
-static uint32_t mark_targets(worker_t *w, const worker_lookup_t *lk, int k)
+/* Mark (set) or unmark the users the other workers may credit in batch k
+ * (lk->targets) in the bitmap w->mark, one bit per slot. Returns 1 when
+ * there are any. */
+static int mark_targets(worker_t *w, const worker_lookup_t *lk, int k, int set)
 {
     if (k < 0 || k >= lk->target_batches || lk->target_start[k] == lk->target_start[k + 1])
         return 0;
-    if (++w->mark_gen == 0) { /* wrapped: old marks could match again */
-        memset(w->mark, 0, w->mark_cap * sizeof *w->mark);
-        w->mark_gen = 1;
+    for (size_t t = lk->target_start[k]; t < lk->target_start[k + 1]; t++) {
+        uint32_t s = lk->targets[t];
+        if (set)
+            w->mark[s / 64] |= (uint64_t)1 << (s % 64);
+        else
+            w->mark[s / 64] &= ~((uint64_t)1 << (s % 64));
     }
-    for (size_t t = lk->target_start[k]; t < lk->target_start[k + 1]; t++)
-        w->mark[lk->targets[t]] = w->mark_gen;
-    return w->mark_gen;
+    return 1;
+}
+
+static int marked(const worker_t *w, uint32_t slot)
+{
+    return slot != WORKER_NO_USER && (w->mark[slot / 64] >> (slot % 64) & 1);
 }
 
 int worker_decide(worker_t *w, const decide_row_t *rows, size_t n, const size_t *run_rows,
@@ -392,15 +399,16 @@ int worker_decide(worker_t *w, const decide_row_t *rows, size_t n, const size_t 
             caps = NULL;
         }
     }
-    /* marks: one per slot of the table (which deciding never grows) */
+    /* marks: a bit per slot of the table (which deciding never grows), all
+     * clear between batches */
     int lookahead = many && lk->target_batches > 0;
-    if (lookahead && w->mark_cap < w->users.capacity) {
-        uint32_t *m = calloc(w->users.capacity, sizeof *m);
+    size_t words = (w->users.capacity + 63) / 64;
+    if (lookahead && w->mark_words < words) {
+        uint64_t *m = calloc(words, sizeof *m);
         if (m) {
             free(w->mark);
             w->mark = m;
-            w->mark_cap = w->users.capacity;
-            w->mark_gen = 0;
+            w->mark_words = words;
         } else {
             lookahead = 0; /* wait for each batch's credits instead */
         }
@@ -433,7 +441,7 @@ int worker_decide(worker_t *w, const decide_row_t *rows, size_t n, const size_t 
          * those credits (the pending rows); the others go first. Within a
          * batch a row depends on its own payer's state only, so this order
          * decides every row as event order does. */
-        uint32_t gen = inflight && lookahead ? mark_targets(w, lk, k - 1) : 0;
+        int gen = inflight && lookahead ? mark_targets(w, lk, k - 1, 1) : 0;
         if (inflight && !lookahead) { /* no list: wait now */
             if (credits_finish(w, caps, err, sizeof err) != 0 && rc == 0) {
                 snprintf(errstr, errsize, "%s", err);
@@ -442,31 +450,51 @@ int worker_decide(worker_t *w, const decide_row_t *rows, size_t n, const size_t 
             inflight = 0;
         }
         for (;;) {
-            int best = -1; /* the run whose next row of batch k comes first */
-            for (int r = 0; r < nruns; r++)
-                if (cursor[r] < end[r] && rows[cursor[r]].batch == k &&
-                    (best < 0 || worker_event_cmp(&rows[cursor[r]], &rows[cursor[best]]) < 0))
+            /* The run whose next row of batch k comes first, and the first
+             * of the other runs' next rows: rows are taken from that run
+             * until they pass that one (runs of readers' slices, whose
+             * times follow each other, rarely interleave). */
+            int best = -1;
+            const decide_row_t *second = NULL;
+            for (int r = 0; r < nruns; r++) {
+                if (cursor[r] >= end[r] || rows[cursor[r]].batch != k) continue;
+                const decide_row_t *head = &rows[cursor[r]];
+                if (best < 0) {
                     best = r;
+                } else if (worker_event_cmp(head, &rows[cursor[best]]) < 0) {
+                    const decide_row_t *was = &rows[cursor[best]];
+                    if (second == NULL || worker_event_cmp(was, second) < 0) second = was;
+                    best = r;
+                } else if (second == NULL || worker_event_cmp(head, second) < 0) {
+                    second = head;
+                }
+            }
             if (best < 0) break;
-            size_t i = cursor[best]++;
-            if (i + PREFETCH_AHEAD < end[best] && lk->payer[i + PREFETCH_AHEAD] != WORKER_NO_USER) {
-                const user_state_t *ahead = &slots[lk->payer[i + PREFETCH_AHEAD]];
-                __builtin_prefetch(&ahead->balance_cents, 1);
-                __builtin_prefetch(&ahead->last_approved_us, 1);
-            }
-            if (i + 1 < end[best] && !in_order(&rows[i], &rows[i + 1]) && rc == 0) {
-                snprintf(errstr, errsize,
-                         "decide: rows out of (batch, event) order at row %zu of a run", i + 1);
-                rc = -1;
-            }
-            if (gen && lk->payer[i] != WORKER_NO_USER && w->mark[lk->payer[i]] == gen) {
-                w->pending[npending++] = i;
-                continue;
-            }
-            decide_one(w, &rows[i], i, lk, &out[i], &ncredits);
-            if (inflight && ++since == 1024) { /* keep the credits moving */
-                since = 0;
-                exchange_round_test(&w->credit_round);
+            for (;;) {
+                size_t i = cursor[best]++;
+                if (i + PREFETCH_AHEAD < end[best] &&
+                    lk->payer[i + PREFETCH_AHEAD] != WORKER_NO_USER) {
+                    const user_state_t *ahead = &slots[lk->payer[i + PREFETCH_AHEAD]];
+                    __builtin_prefetch(&ahead->balance_cents, 1);
+                    __builtin_prefetch(&ahead->last_approved_us, 1);
+                }
+                if (i + 1 < end[best] && !in_order(&rows[i], &rows[i + 1]) && rc == 0) {
+                    snprintf(errstr, errsize,
+                             "decide: rows out of (batch, event) order at row %zu of a run", i + 1);
+                    rc = -1;
+                }
+                if (gen && marked(w, lk->payer[i])) {
+                    w->pending[npending++] = i;
+                } else {
+                    decide_one(w, &rows[i], i, lk, &out[i], &ncredits);
+                    if (inflight && ++since == 1024) { /* keep the credits moving */
+                        since = 0;
+                        exchange_round_test(&w->credit_round);
+                    }
+                }
+                if (cursor[best] >= end[best] || rows[cursor[best]].batch != k ||
+                    (second && worker_event_cmp(&rows[cursor[best]], second) > 0))
+                    break;
             }
         }
         if (inflight) {
@@ -478,6 +506,7 @@ int worker_decide(worker_t *w, const decide_row_t *rows, size_t n, const size_t 
         }
         for (size_t p = 0; p < npending; p++)
             decide_one(w, &rows[w->pending[p]], w->pending[p], lk, &out[w->pending[p]], &ncredits);
+        if (gen) mark_targets(w, lk, k - 1, 0);
         if (!many) {
             add_credits(w, w->credits, ncredits);
             continue;

@@ -553,8 +553,7 @@ static int read_slice(replay_t *r, window_t *w, char *errstr, size_t errsize)
             }
             w->cap_scratch = m;
         }
-        for (size_t i = 0; i < m; i++)
-            w->dest[i] = cluster_owner_rank(c, w->rows[i].payer);
+        if (m > 0) cluster_owner_ranks(c, w->rows[0].payer, sizeof *w->rows, m, w->dest);
         if (exchange_pack(w->rows, m, sizeof *w->rows, w->dest, size, w->scratch, w->counts, NULL,
                           errstr, errsize) != 0)
             return -1;
@@ -565,8 +564,9 @@ static int read_slice(replay_t *r, window_t *w, char *errstr, size_t errsize)
     }
     /* In order, more than one rank: each row made once, at its owner's place. */
     size_t next[size];
+    cluster_owner_ranks(c, w->payer, sizeof *w->payer, m, w->dest);
     for (size_t i = 0; i < m; i++)
-        w->counts[w->dest[i] = cluster_owner_rank(c, w->payer[i])]++;
+        w->counts[w->dest[i]]++;
     next[0] = 0;
     for (int d = 1; d < size; d++)
         next[d] = next[d - 1] + (size_t)w->counts[d - 1];
