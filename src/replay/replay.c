@@ -13,12 +13,16 @@
  *            rows from each reader
  *   return   each result to the rank that read the row (all-to-all back)
  *   write    every rank hands its slice, in row order, to the output
- * While a window is decided, the I/O job reads the next one and writes the
- * results of the one before: with one rank on a second thread (bgjob.h),
- * which then also looks the next window's users up (worker_lookup is local
- * with one worker and reads nothing deciding writes), so that I/O and
- * deciding overlap on two cores; with more ranks inline before the
- * decision, in the same order on every rank. */
+ * While a window is decided, the I/O job reads the next one (packing its
+ * rows by owner) and writes the results of the one before, on a second
+ * thread (bgjob.h) at any -np, so that I/O and deciding overlap: each rank
+ * reads through its own archive handle (h5archive_open_local) and an output
+ * with a write_local (HDF5: pwrite at the datasets' offsets) writes its rows
+ * without MPI; a collective write (PostgreSQL's gather) is made on this
+ * thread before the job starts. With one rank the job also looks the next
+ * window's users up (worker_lookup is local with one worker and reads
+ * nothing deciding writes). Without MPI_THREAD_SERIALIZED the job runs
+ * inline, in the same order on every rank. */
 #include "replay/replay.h"
 #include "base/bgjob.h"
 #include "base/log.h"
