@@ -97,6 +97,10 @@ int cluster_serve(cluster_t *c, char *errstr, size_t errsize);
 /* World rank owning a user. */
 int cluster_owner_rank(const cluster_t *c, const uint8_t id[16]);
 
+/* World ranks owning n users at once (route_owners): id i is the 16 bytes
+ * at ids + i * stride, its owner's rank goes to out[i]. */
+void cluster_owner_ranks(const cluster_t *c, const void *ids, size_t stride, size_t n, int *out);
+
 /* The collective steps. Arguments marked (root) are read or written on
  * rank 0 only; records are packed by destination rank with counts[size]. */
 int cluster_step_users(cluster_t *c, const user_state_t *users /*root*/, const int *counts /*root*/,

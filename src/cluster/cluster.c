@@ -145,6 +145,13 @@ int cluster_owner_rank(const cluster_t *c, const uint8_t id[16])
     return c->first_worker + route_owner(id, c->nworkers);
 }
 
+void cluster_owner_ranks(const cluster_t *c, const void *ids, size_t stride, size_t n, int *out)
+{
+    route_owners(ids, stride, n, c->nworkers, out);
+    for (size_t i = 0; i < n && c->first_worker; i++)
+        out[i] += c->first_worker;
+}
+
 int cluster_step_users(cluster_t *c, const user_state_t *users, const int *counts, char *errstr,
                        size_t errsize)
 {
