@@ -13,7 +13,8 @@
  *   [rules]    weight_t5 weight_t6 weight_t7 score_divisor risk_threshold
  *              t6_amount (reais) max_age_ms (0 = off) timezone
  *              limit_percent (what-if: limits at this %, default 100)
- *   [metrics]  port (Prometheus text on 127.0.0.1:port/metrics; 0 = off)
+ *   [metrics]  port (Prometheus text on LISTEN:port/metrics; 0 = off), listen
+ *              (an address of rank 0's host, default 127.0.0.1; "*" = all)
  *   [snapshot] dir (HDF5 snapshots; empty = off), every (batches; 0 = only
  *              at clean shutdown)
  * Unknown sections or keys outside [kafka] are errors that name the key. */
@@ -50,6 +51,7 @@ typedef struct job_config {
     int64_t batch_max_bytes; /* [batch] max_bytes: bound on a batch's message bytes */
     int64_t sink_retry_seconds;
     int64_t metrics_port;
+    char metrics_listen[64]; /* [metrics] listen: checked by metrics_start_on */
     char snapshot_dir[512];
     int64_t snapshot_every;
     int until_idle;

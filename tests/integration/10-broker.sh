@@ -131,7 +131,7 @@ stop_broker "$BPID" INT
 
 echo "== usage errors"
 for args in "--partitions 0" "--port 70000" "--port abc" "--port" "--bogus" "extra" "--topic a/b" \
-    "--listen 192.0.2.123 --port 0" "--listen="; do
+    "--listen 198.51.100.77 --port 0" "--listen="; do
     rc=0
     # shellcheck disable=SC2086 # split the flags on purpose
     "$BANKSTREAM" broker $args >/dev/null 2>"$T/usage.err" || rc=$?
@@ -140,7 +140,7 @@ for args in "--partitions 0" "--port 70000" "--port abc" "--port" "--bogus" "ext
 done
 assert_contains "$("$BANKSTREAM" broker --help)" "usage: bankstream broker" "--help output"
 # An address this host does not have (serving on other hosts' address: 98-hosts).
-assert_fails "--listen 192.0.2.123 is not an address of this host" \
-    "$BANKSTREAM" broker --listen 192.0.2.123 --port "$(free_port)"
+assert_fails "--listen 198.51.100.77 is not an address of this host" \
+    "$BANKSTREAM" broker --listen 198.51.100.77 --port "$(free_port)"
 
 echo "broker tests passed"

@@ -201,8 +201,8 @@ rc=0; "$BANKSTREAM" db stop --dir "$dir" --listen 127.0.0.1 2>/dev/null || rc=$?
 assert_eq "$rc" 2 "--listen with stop"
 
 # --- --listen / --trust bad input (listening across hosts: 98-hosts)
-assert_fails "--listen 192.0.2.123: no interface of this host has that address" \
-    "$BANKSTREAM" db start --dir "$work/pg3" --listen 192.0.2.123
+assert_fails "--listen 198.51.100.77: no interface of this host has that address" \
+    "$BANKSTREAM" db start --dir "$work/pg3" --listen 198.51.100.77
 assert_fails "--listen 'db.example' is not a numeric IPv4 or IPv6 address" \
     "$BANKSTREAM" db start --dir "$work/pg3" --listen db.example
 assert_fails "give it alone" "$BANKSTREAM" db start --dir "$work/pg3" --listen '*,127.0.0.1,0.0.0.0'
