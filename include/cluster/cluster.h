@@ -69,6 +69,13 @@ typedef struct cluster_rank_stats {
  * has one rank but Slurm or Open MPI say the step has more. */
 int cluster_check_launch(int world_size, char *errstr, size_t errsize);
 
+/* Collective over world: whether its ranks run on more than one host (by
+ * MPI_Get_processor_name). When they do, where (if not NULL) receives "HOST,
+ * rank R" for this process, for log_set_where; otherwise "". Returns 1 when
+ * they span hosts, 0 when not, -1 with errstr when MPI fails. */
+int cluster_spans_hosts(MPI_Comm world, char *where, size_t where_size, char *errstr,
+                        size_t errsize);
+
 /* Collective set-up: MPI_ERRORS_RETURN on world, roles and the workers'
  * communicator. With rank0_works (replay, which has no Kafka or sink to
  * serve), rank 0 owns users too and every rank is a worker; otherwise

@@ -32,6 +32,25 @@ int cluster_check_launch(int world_size, char *errstr, size_t errsize)
     return 0;
 }
 
+int cluster_spans_hosts(MPI_Comm world, char *where, size_t where_size, char *errstr,
+                        size_t errsize)
+{
+    char mine[MPI_MAX_PROCESSOR_NAME] = "", first[MPI_MAX_PROCESSOR_NAME] = "";
+    int len = 0, rank = 0, differ, any = 0;
+    if (where && where_size) where[0] = '\0';
+    int mpi = MPI_Comm_rank(world, &rank);
+    if (mpi == MPI_SUCCESS) mpi = MPI_Get_processor_name(mine, &len);
+    if (mpi == MPI_SUCCESS) {
+        memcpy(first, mine, sizeof first);
+        mpi = MPI_Bcast(first, sizeof first, MPI_CHAR, 0, world);
+    }
+    differ = strcmp(mine, first) != 0;
+    if (mpi == MPI_SUCCESS) mpi = MPI_Allreduce(&differ, &any, 1, MPI_INT, MPI_MAX, world);
+    if (mpi != MPI_SUCCESS) return exchange_mpi_error(mpi, "MPI_Allreduce", errstr, errsize);
+    if (any && where && where_size) snprintf(where, where_size, "%s, rank %d", mine, rank);
+    return any;
+}
+
 int cluster_init(cluster_t *c, MPI_Comm world, const job_config_t *job, int rank0_works,
                  char *errstr, size_t errsize)
 {
