@@ -226,9 +226,9 @@ int cmd_replay(int argc, char **argv)
     }
     /* Across hosts, every line says where it comes from. */
     char where[MPI_MAX_PROCESSOR_NAME + 32];
-    if (cluster_spans_hosts(MPI_COMM_WORLD, where, sizeof where, launch_err, sizeof launch_err) <
-        0) {
-        log_error("rank %d: %s; aborting the job", rank, launch_err);
+    if (cluster_spans_hosts(MPI_COMM_WORLD, cluster_start_timeout(), where, sizeof where,
+                            launch_err, sizeof launch_err) < 0) {
+        log_error("%s; aborting the job", launch_err);
         MPI_Abort(MPI_COMM_WORLD, 1);
     }
     log_set_where(where);

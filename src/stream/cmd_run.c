@@ -186,8 +186,9 @@ int cmd_run(int argc, char **argv)
         return 1;
     }
     /* Across hosts, every line says where it comes from. */
-    if (cluster_spans_hosts(MPI_COMM_WORLD, where, sizeof where, err, sizeof err) < 0) {
-        log_error("rank %d: %s; aborting the job", rank, err);
+    if (cluster_spans_hosts(MPI_COMM_WORLD, cluster_start_timeout(), where, sizeof where, err,
+                            sizeof err) < 0) {
+        log_error("%s; aborting the job", err);
         MPI_Abort(MPI_COMM_WORLD, 1);
     }
     log_set_where(where);
