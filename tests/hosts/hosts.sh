@@ -1,5 +1,6 @@
 # tests/hosts/hosts.sh - several test hosts on this machine, as network
 # namespaces (sourced by bash; needs root).
+# shellcheck shell=bash
 #
 #   hosts_up N [DIR]   N hosts h1..hN, each a network namespace with its own
 #                      veth into a bridge of the root namespace, on a private
@@ -59,7 +60,7 @@ hosts_veth() { echo "${HOSTS_ID}v${1#h}"; }
 _hosts_free_net() {
     local used try net
     used=$(ip -4 -o addr show 2>/dev/null; ip -4 route show table all 2>/dev/null)
-    for try in $(seq 50); do
+    for _ in $(seq 50); do
         net="10.$((100 + RANDOM % 150)).$((RANDOM % 256))"
         grep -qF " $net." <<<" $used" || { echo "$net"; return 0; }
     done
@@ -103,11 +104,11 @@ hosts_up() { # N [DIR]
     ip link add "$HOSTS_BRIDGE" type bridge || { _hosts_say "cannot create bridge $HOSTS_BRIDGE"; return 1; }
     # No STP delay: ports forward at once.
     ip link set "$HOSTS_BRIDGE" type bridge forward_delay 0 stp_state 0 2>/dev/null
-    ip addr add "$HOSTS_GW/24" dev "$HOSTS_BRIDGE" && ip addr add "$HOSTS_DB_ADDR/24" dev "$HOSTS_BRIDGE" &&
-        ip addr add "$HOSTS_KAFKA_ADDR/24" dev "$HOSTS_BRIDGE" && ip link set "$HOSTS_BRIDGE" up || {
+    if ! { ip addr add "$HOSTS_GW/24" dev "$HOSTS_BRIDGE" && ip addr add "$HOSTS_DB_ADDR/24" dev "$HOSTS_BRIDGE" &&
+        ip addr add "$HOSTS_KAFKA_ADDR/24" dev "$HOSTS_BRIDGE" && ip link set "$HOSTS_BRIDGE" up; }; then
         _hosts_say "cannot configure bridge $HOSTS_BRIDGE"
         return 1
-    }
+    fi
     : >"$HOSTS_DIR/map"
     HOSTS_NAMES=""
     for ((i = 1; i <= n; i++)); do
@@ -116,14 +117,13 @@ hosts_up() { # N [DIR]
         veth=$(hosts_veth "$h")
         HOSTS_NAMES+="${HOSTS_NAMES:+ }$h"
         ip netns add "$ns" || { _hosts_say "cannot create namespace $ns"; return 1; }
-        ip link add "$veth" type veth peer name eth0 netns "$ns" &&
+        if ! { ip link add "$veth" type veth peer name eth0 netns "$ns" &&
             ip link set "$veth" master "$HOSTS_BRIDGE" up &&
             ip -n "$ns" addr add "$(hosts_ip "$h")/24" dev eth0 &&
-            ip -n "$ns" link set eth0 up &&
-            ip -n "$ns" link set lo up || {
+            ip -n "$ns" link set eth0 up && ip -n "$ns" link set lo up; }; then
             _hosts_say "cannot wire host $h ($ns)"
             return 1
-        }
+        fi
         echo "$h $ns $(hosts_ip "$h") $veth" >>"$HOSTS_DIR/map"
     done
     # A hosts file per namespace (ip netns exec mounts it over /etc/hosts).

@@ -154,7 +154,8 @@ cluster_start() {
         command -v "$b" >/dev/null || die "'$b' not found; install the Debian packages slurm-wlm and munge (scripts/install-deps.sh)"
     done
     # Already up: nothing to do.
-    if [ -n "$(live_pid "$DIR/slurmctld.pid")" ] && [ -n "$(live_pid "$(ls "$DIR"/slurmd*.pid 2>/dev/null | head -1)")" ] &&
+    local any_slurmd=("$DIR"/slurmd*.pid)
+    if [ -n "$(live_pid "$DIR/slurmctld.pid")" ] && [ -n "$(live_pid "${any_slurmd[0]}")" ] &&
         [ -n "$(live_pid "$DIR/munge/munged.pid")" ] && [[ "$(node_state)" == idle* || "$(node_state)" == alloc* || "$(node_state)" == mix* ]]; then
         echo "export SLURM_CONF=$SLURM_CONF"
         return 0
@@ -207,7 +208,9 @@ cluster_start() {
             -e "s|@CPUS@|$CPUS|g" "$HERE/slurm.conf.in" >"$SLURM_CONF" || fail_start "cannot write $SLURM_CONF"
         for entry in $NODES; do
             IFS=: read -r name ns addr <<<"$entry"
-            [ -n "$addr" ] && [ -e "/run/netns/$ns" ] || fail_start "bad node '$entry' (NAME:NETNS:ADDR, netns must exist)"
+            if [ -z "$addr" ] || [ ! -e "/run/netns/$ns" ]; then
+                fail_start "bad node '$entry' (NAME:NETNS:ADDR, netns must exist)"
+            fi
             echo "NodeName=$name NodeAddr=$addr NodeHostname=$name CPUs=$CPUS RealMemory=1000 State=UNKNOWN" >>"$SLURM_CONF"
             names+="${names:+,}$name"
         done
