@@ -58,7 +58,7 @@ hosts_veth() { echo "${HOSTS_ID}v${1#h}"; }
 # A /24 under 10.0.0.0/8 that neither an address nor a route of the machine
 # touches. Prints its first three octets.
 _hosts_free_net() {
-    local used try net
+    local used net
     used=$(ip -4 -o addr show 2>/dev/null; ip -4 route show table all 2>/dev/null)
     for _ in $(seq 50); do
         net="10.$((100 + RANDOM % 150)).$((RANDOM % 256))"
@@ -144,6 +144,7 @@ hosts_up() { # N [DIR]
     # mpirun over the hosts: daemons through the agent (one per host, all
     # launched by mpirun itself), TCP between hosts on the test subnet only,
     # shared memory inside a host.
+    # shellcheck disable=SC2034,SC2054 # used by the tests; "tcp,vader,self" is one word
     HOSTS_MPIRUN=(mpirun --mca plm_rsh_agent "$HOSTS_AGENT" --mca plm_rsh_no_tree_spawn 1
         --mca btl tcp,vader,self --mca btl_tcp_if_include "$HOSTS_CIDR"
         --mca oob_tcp_if_include "$HOSTS_CIDR" --oversubscribe --bind-to none)
