@@ -143,8 +143,11 @@ PGconn *pgconn_open_wait(const char *conninfo, int wait_seconds, char *errstr, s
         double left = wait_seconds - (pgconn_now() - t0);
         int t = !waiting ? PGCONN_FIRST_TRY_SECONDS : (int)(left / 2);
         if (wait_seconds <= 0) t = 10;
-        snprintf(tmo, sizeof tmo, "%d", t < 2 ? 2 : t > 10 ? 10 : t);
+        t = t < 2 ? 2 : t > 10 ? 10 : t;
+        snprintf(tmo, sizeof tmo, "%d", t);
+        double tried = pgconn_now();
         PGconn *conn = PQconnectdbParams(k, v, 1);
+        tried = pgconn_now() - tried;
         if (conn == NULL) {
             snprintf(errstr, errsize, "cannot connect to PostgreSQL: out of memory");
             return NULL;
@@ -158,7 +161,11 @@ PGconn *pgconn_open_wait(const char *conninfo, int wait_seconds, char *errstr, s
                          pgconn_now() - t0);
             return conn;
         }
-        PGPing ping = wait_seconds > 0 ? PQpingParams(k, v, 1) : PQPING_NO_ATTEMPT;
+        /* An attempt that ran into our timeout had no answer: asking PQping
+         * would only wait as long again. */
+        PGPing ping = wait_seconds <= 0                  ? PQPING_NO_ATTEMPT
+                      : own_timeout && tried >= t - 0.25 ? PQPING_NO_RESPONSE
+                                                         : PQpingParams(k, v, 1);
         if (ping == PQPING_OK && !answered) {
             /* It answers now: it may just have come up. One more try. */
             answered = 1;
