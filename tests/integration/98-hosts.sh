@@ -27,6 +27,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 source tests/lib.sh
 source tests/hosts/hosts.sh
+source tests/hosts/services.sh
 
 K=1000      # batch size
 NA=12000    # messages in the first part of the topic
@@ -35,12 +36,9 @@ USERS=3000
 
 work=$(mktemp -d "$BS_TEST_TMP/hosts98.XXXXXX")
 chmod 755 "$work"
-broker_pid=""
 cleanup() {
     set +e
-    [ -n "$broker_pid" ] && kill "$broker_pid" 2>/dev/null && wait "$broker_pid" 2>/dev/null
-    [ -f "$work/kafka/kafka.pid" ] && scripts/kafka.sh stop --dir "$work/kafka" >/dev/null 2>&1
-    [ -d "$work/pg" ] && "$BANKSTREAM" db stop --dir "$work/pg" >/dev/null 2>&1
+    services_down
     hosts_down
     return 0
 }
@@ -73,49 +71,29 @@ on_hosts() { # hosts(mpirun --host syntax) N bankstream-args...
 # ---------------------------------------------------------------- services
 step=services
 t0=$SECONDS
-pgport=$(free_port)
-conn=$("$BANKSTREAM" db start --dir "$work/pg" --port "$pgport" --listen "$HOSTS_DB_ADDR" 2>"$work/db.err") ||
-    fail "db start --listen: $(cat "$work/db.err")"
+services_up "$work/svc" || fail "could not start the database and the broker"
+conn=$SVC_CONN pgport=$SVC_PGPORT brokers=$SVC_BROKERS kind=$SVC_KIND
 assert_eq "$conn" "host=$HOSTS_DB_ADDR port=$pgport dbname=bank user=bankstream" "conninfo of db start --listen"
-assert_contains "$(cat "$work/db.err")" "hosts on $HOSTS_CIDR log in as role 'bankstream' with the password in $work/pg/pgpass" \
+assert_contains "$(cat "$work/svc/db.err")" "hosts on $HOSTS_CIDR log in as role 'bankstream' with the password in $PGPASSFILE" \
     "db start's hint"
-assert_eq "$(stat -c %a "$work/pg/pgpass")" 600 "mode of the password file"
-export PGPASSFILE="$work/pg/pgpass"
-local_pg="host=127.0.0.1 port=$pgport dbname=postgres user=postgres"
+assert_eq "$(stat -c %a "$PGPASSFILE")" 600 "mode of the password file"
 # From a host: a password is needed, and postgres cannot log in at all.
 err=$(hosts_exec h2 env PGPASSFILE=/nonexistent psql "$conn connect_timeout=5" -XAtc "SELECT 1" 2>&1) &&
     fail "h2 logged in without a password"
 assert_contains "$err" "no password supplied" "a login from h2 without the password"
-err=$(hosts_exec h2 env PGPASSFILE="$PGPASSFILE" psql "host=$HOSTS_DB_ADDR port=$pgport dbname=bank user=postgres connect_timeout=5" -XAtc "SELECT 1" 2>&1) &&
-    fail "postgres logged in from h2"
+hosts_exec h2 env PGPASSFILE="$PGPASSFILE" psql "host=$HOSTS_DB_ADDR port=$pgport dbname=bank user=postgres connect_timeout=5" \
+    -XAtc "SELECT 1" >/dev/null 2>&1 && fail "postgres logged in from h2"
 assert_eq "$(hosts_exec h2 env PGPASSFILE="$PGPASSFILE" psql "$conn connect_timeout=5" -XAtc "SELECT current_user || ' ' || host(inet_client_addr())")" \
     "bankstream $(hosts_ip h2)" "login from h2 with the password file"
 
-kind=${BS_TEST_BROKER:-mock}
-kport=$(free_port)
-if [ "$kind" = kafka ]; then
-    brokers=$(scripts/kafka.sh start --dir "$work/kafka" --port "$kport" --listen "$HOSTS_KAFKA_ADDR" 2>"$work/kafka.err" | tail -1) ||
-        fail "kafka.sh start --listen: $(tail -5 "$work/kafka.err")"
-else
-    "$BANKSTREAM" broker --listen "$HOSTS_KAFKA_ADDR" --port "$kport" >"$work/broker.out" 2>"$work/broker.err" &
-    broker_pid=$!
-    for _ in $(seq 50); do [ -s "$work/broker.out" ] && break; sleep 0.1; done
-    brokers=$(head -1 "$work/broker.out")
-fi
-assert_eq "$brokers" "$HOSTS_KAFKA_ADDR:$kport" "the broker's address"
+[[ "$brokers" == "$HOSTS_KAFKA_ADDR":* ]] || fail "the broker's address is $brokers"
 # What a host is told: the broker at the address it reaches.
 md=$(hosts_exec h3 timeout 30 kcat -L -b "$brokers" -m 10) || fail "kcat -L from h3 failed"
-assert_contains "$md" "broker 1 at $HOSTS_KAFKA_ADDR:$kport" "the broker's advertised address seen from h3"
+assert_contains "$md" " at $brokers" "the broker's advertised address seen from h3"
 
 # Two databases owned by the network role, made through its conninfo.
-mkdb() { # name -> conninfo
-    psql_q "$local_pg" "DROP DATABASE IF EXISTS $1 WITH (FORCE)" >/dev/null 2>&1
-    psql_q "$local_pg" "CREATE DATABASE $1 OWNER bankstream" >/dev/null
-    "$BANKSTREAM" init --pg "${conn/dbname=bank/dbname=$1}" --users "$USERS" >/dev/null
-    echo "${conn/dbname=bank/dbname=$1}"
-}
-ref=$(mkdb one_host) || fail "init of the reference database"
-multi=$(mkdb three_hosts) || fail "init of the database of the hosts"
+ref=$(services_db one_host --users "$USERS") || fail "init of the reference database"
+multi=$(services_db three_hosts --users "$USERS") || fail "init of the database of the hosts"
 topic=$(new_topic hosts)
 produce() { # count seed start-time
     "$BANKSTREAM" produce --pg "$ref" --brokers "$brokers" --topic "$topic" --count "$1" --rate 0 \
