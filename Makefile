@@ -147,8 +147,10 @@ test-asan:
 	ASAN_OPTIONS=detect_leaks=0 BANKSTREAM_BIN=$(CURDIR)/build-asan/bankstream UNIT_DIR=$(CURDIR)/build-asan/tests tests/run
 
 # The tests whose behaviour depends on the broker, again against a real
-# Apache Kafka broker (scripts/kafka.sh) instead of the embedded mock.
-KAFKA_TESTS := 50-run 60-determinism 70-restart 75-run-snapshot 85-archive 88-replay 90-slurm
+# Apache Kafka broker (scripts/kafka.sh) instead of the embedded mock
+# (98-hosts: kafka.sh start --listen, the broker other hosts reach).
+KAFKA_TESTS := 50-run 60-determinism 70-restart 75-run-snapshot 85-archive 88-replay 90-slurm \
+               98-hosts
 test-kafka:
 	$(MAKE) all
 	BS_TEST_BROKER=kafka tests/run $(KAFKA_TESTS)
