@@ -35,7 +35,8 @@
 #   HOSTS_AGENT      the launcher for mpirun (--mca plm_rsh_agent), which runs
 #                    `AGENT HOST CMD...` on HOST like ssh would (see rsh-agent.sh)
 #   HOSTS_MPIRUN     an array: mpirun with the agent and TCP between hosts
-#                    (btl tcp,vader,self restricted to HOSTS_CIDR; oob too)
+#                    (btl tcp,vader,self restricted to HOSTS_CIDR; oob too),
+#                    ranks yielding their core while they wait
 #   hosts_ip H       prints host H's address; hosts_ns H its namespace
 #
 # Each host hN is HOSTS_NET.(10+N); HOSTS_DIR/map has one line per host,
@@ -143,11 +144,15 @@ hosts_up() { # N [DIR]
     export BS_HOSTS_MAP="$HOSTS_DIR/map"
     # mpirun over the hosts: daemons through the agent (one per host, all
     # launched by mpirun itself), TCP between hosts on the test subnet only,
-    # shared memory inside a host.
+    # shared memory inside a host. The hosts share this machine's cores, so
+    # a rank waiting for a message must yield its core (mpirun believes each
+    # host has cores of its own and lets ranks spin; then every round trip
+    # between hosts waits for a time slice: tests/bench/hosts.sh).
     # shellcheck disable=SC2034,SC2054 # used by the tests; "tcp,vader,self" is one word
     HOSTS_MPIRUN=(mpirun --mca plm_rsh_agent "$HOSTS_AGENT" --mca plm_rsh_no_tree_spawn 1
         --mca btl tcp,vader,self --mca btl_tcp_if_include "$HOSTS_CIDR"
-        --mca oob_tcp_if_include "$HOSTS_CIDR" --oversubscribe --bind-to none)
+        --mca oob_tcp_if_include "$HOSTS_CIDR" --mca mpi_yield_when_idle 1
+        --oversubscribe --bind-to none)
     # The links must carry traffic before anyone uses them.
     for ((i = 0; i < 50; i++)); do
         ip -n "$(hosts_ns h1)" -br link show eth0 2>/dev/null | grep -q "UP" && break
