@@ -22,7 +22,7 @@ VERSION      := 0.1.0
 GIT_DESCRIBE := $(shell git describe --tags --always --dirty 2>/dev/null)
 
 CC       := mpicc
-PKGS     := rdkafka libpq hdf5-openmpi libcjson inih uuid libmicrohttpd libcrypto
+PKGS     := rdkafka libpq hdf5-openmpi libcjson inih uuid libmicrohttpd libcrypto libcurl
 WARN     := -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
             -Wmissing-prototypes -Wstrict-prototypes -Wformat=2
 OPT      ?= -O2 -g
@@ -43,11 +43,12 @@ OBJS     := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
 LIB      := $(BUILD)/libbankstream.a
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
-# MPI, PostgreSQL and benchmark test drivers, linked against the same objects.
-DRIVER_SRCS := $(wildcard tests/mpi/*.c tests/pg/*.c tests/bench/*.c)
+# MPI, PostgreSQL, Avro and benchmark test drivers, linked against the same objects.
+DRIVER_SRCS := $(wildcard tests/mpi/*.c tests/pg/*.c tests/bench/*.c tests/avro/*.c)
 DRIVER_BINS := $(patsubst tests/%.c,$(BUILD)/%,$(DRIVER_SRCS))
 FORMAT_FILES = $(wildcard src/*.c src/*/*.c include/*.h include/*/*.h tests/unit/*.c \
-               tests/unit/*.h tests/mpi/*.c tests/pg/*.c tests/bench/*.c tests/fuzz/*.c)
+               tests/unit/*.h tests/mpi/*.c tests/pg/*.c tests/bench/*.c tests/fuzz/*.c \
+               tests/avro/*.c tests/bench/libavro/*.c)
 
 ifeq ($(SANITIZER),address)
 all: $(BUILD)/bankstream $(UNIT_BINS) $(DRIVER_BINS)
@@ -82,6 +83,11 @@ $(BUILD)/mpi/%: tests/mpi/%.c $(LIB)
 	@$(CC) $(WARN) $(OPT) $(SANFLAGS) $(CPPFLAGS) -MMD -MP -o $@ $< $(LIB) $(LDLIBS)
 
 $(BUILD)/pg/%: tests/pg/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	@echo "LD $@"
+	@$(CC) $(WARN) $(OPT) $(SANFLAGS) $(CPPFLAGS) -MMD -MP -o $@ $< $(LIB) $(LDLIBS)
+
+$(BUILD)/avro/%: tests/avro/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	@echo "LD $@"
 	@$(CC) $(WARN) $(OPT) $(SANFLAGS) $(CPPFLAGS) -MMD -MP -o $@ $< $(LIB) $(LDLIBS)

@@ -22,6 +22,9 @@
 #                            the image has no embedded PostgreSQL
 #   BANKSTREAM_BROKERS       Kafka bootstrap servers (default broker:29092)
 #   BANKSTREAM_TOPIC         topic (default bank_transactions)
+#   BANKSTREAM_REGISTRY      Schema Registry URL (compose: http://schema-registry:8081);
+#                            the processor decodes Avro messages with it, the
+#                            producer registers its schema there (FORMAT=avro)
 #   BANKSTREAM_WAIT_SECONDS  bound on each wait for a service (default 120)
 #   BANKSTREAM_BIN           the binary (default: bankstream on PATH)
 #   BANKSTREAM_RUN_DIR       pid files and the generated job file (default /tmp/bankstream)
@@ -29,7 +32,8 @@
 #   producer:  BANKSTREAM_RATE (tx/s, default 100; 0 = unpaced), BANKSTREAM_COUNT
 #              (default: until stopped), BANKSTREAM_PRODUCER_SEED (default: a new
 #              random seed per start, since one seed always yields the same
-#              transaction ids), BANKSTREAM_HISTORIC, BANKSTREAM_PRODUCE_ARGS
+#              transaction ids), BANKSTREAM_HISTORIC, BANKSTREAM_FORMAT (json, the
+#              default, or avro: needs BANKSTREAM_REGISTRY), BANKSTREAM_PRODUCE_ARGS
 #   processor: BANKSTREAM_RANKS (2), BANKSTREAM_JOB (an INI job file),
 #              BANKSTREAM_SNAPSHOT_DIR, BANKSTREAM_BATCH_SIZE, BANKSTREAM_BATCH_MS,
 #              BANKSTREAM_UNTIL_IDLE=1, BANKSTREAM_METRICS_PORT (default 9400, 0 = off;
@@ -332,6 +336,15 @@ role_producer() {
         need_uint BANKSTREAM_HISTORIC "$BANKSTREAM_HISTORIC"
         args+=(--historic "$BANKSTREAM_HISTORIC")
     fi
+    case "${BANKSTREAM_FORMAT:-json}" in
+    json) ;;
+    avro)
+        [ -n "${BANKSTREAM_REGISTRY:-}" ] ||
+            die 2 "BANKSTREAM_FORMAT=avro needs BANKSTREAM_REGISTRY (the Schema Registry URL)"
+        args+=(--format avro --registry "$BANKSTREAM_REGISTRY")
+        ;;
+    *) die 2 "BANKSTREAM_FORMAT='$BANKSTREAM_FORMAT' is not json or avro" ;;
+    esac
     split_args extra "${BANKSTREAM_PRODUCE_ARGS:-}"
     args+=("${extra[@]}")
     trap_stops
@@ -375,6 +388,7 @@ role_processor() {
     [ -n "$job" ] && args+=("$job")
     args+=("${PG_ARGS[@]}" --brokers "$BROKERS" --topic "$TOPIC")
     [ -n "${BANKSTREAM_SNAPSHOT_DIR:-}" ] && args+=(--snapshot-dir "$BANKSTREAM_SNAPSHOT_DIR")
+    [ -n "${BANKSTREAM_REGISTRY:-}" ] && args+=(--registry "$BANKSTREAM_REGISTRY")
     if [ -n "${BANKSTREAM_BATCH_SIZE:-}" ]; then
         need_count BANKSTREAM_BATCH_SIZE "$BANKSTREAM_BATCH_SIZE"
         args+=(--batch-size "$BANKSTREAM_BATCH_SIZE")

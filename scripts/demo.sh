@@ -2,8 +2,10 @@
 # scripts/demo.sh - the whole pipeline on the embedded defaults (make demo).
 #
 #   embedded PostgreSQL (./var/pg) -> init 10,000 users -> embedded broker on
-#   127.0.0.1:9092 -> produce 100,000 transactions -> mpirun -np 2 bankstream run
-#   --until-idle -> summary from the database.
+#   127.0.0.1:9092 (and its in-memory Schema Registry on 127.0.0.1:8081) ->
+#   produce 100,000 transactions -> mpirun -np 2 bankstream run --until-idle ->
+#   summary from the database. DEMO_FORMAT=avro produces the original's Avro
+#   records through the registry instead of JSON (the same transactions).
 #
 # The broker keeps messages in memory only, so every demo starts from a clean
 # slate: a new broker, `init --force` and no old snapshots (var/snapshots). The database stays up afterwards
@@ -14,6 +16,7 @@ cd "$(dirname "$0")/.."
 BS=./bankstream
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 COUNT=${DEMO_COUNT:-100000}
+FORMAT=${DEMO_FORMAT:-json}
 RANKS=${DEMO_RANKS:-2}
 mkdir -p var
 
@@ -22,7 +25,7 @@ CONNINFO=$($BS db start | tail -1)
 echo "$CONNINFO"
 
 echo "== broker"
-$BS broker --port 9092 >var/broker.out 2>var/broker.err &
+$BS broker --port 9092 --registry-port 8081 >var/broker.out 2>var/broker.err &
 BROKER_PID=$!
 trap 'kill $BROKER_PID 2>/dev/null; wait $BROKER_PID 2>/dev/null' EXIT
 for _ in $(seq 50); do [ -s var/broker.out ] && break; sleep 0.1; done
@@ -34,7 +37,7 @@ $BS init --pg "$CONNINFO" --force
 rm -rf var/snapshots # they belonged to the database init --force just replaced
 
 echo "== produce $COUNT transactions"
-$BS produce --pg "$CONNINFO" --count "$COUNT" --rate 0 --historic 1000
+$BS produce --pg "$CONNINFO" --count "$COUNT" --rate 0 --historic 1000 --format "$FORMAT"
 
 echo "== run (mpirun -np $RANKS)"
 mpirun --oversubscribe --bind-to none -np "$RANKS" $BS run jobs/local.ini --pg "$CONNINFO" \

@@ -13,6 +13,10 @@
  *   [rules]    weight_t5 weight_t6 weight_t7 score_divisor risk_threshold
  *              t6_amount (reais) max_age_ms (0 = off) timezone
  *              limit_percent (what-if: limits at this %, default 100)
+ *   [registry] the schema registry of Avro messages: url (none by default:
+ *              Avro messages are then dead letters) and Confluent's client
+ *              settings (basic.auth.*, ssl.*, ...), passed through unchanged
+ *              (registry/registry_client.h checks them)
  *   [metrics]  port (Prometheus text on LISTEN:port/metrics; 0 = off), listen
  *              (an address of rank 0's host, default 127.0.0.1; "*" = all)
  *   [snapshot] dir (HDF5 snapshots; empty = off), every (batches; 0 = only
@@ -24,7 +28,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define JOB_MAX_KAFKA_PROPS 64
+#define JOB_MAX_KAFKA_PROPS    64
+#define JOB_MAX_REGISTRY_PROPS 16
 
 /* The [rules] section: what engine/rules.c decides with. */
 typedef struct rules_config {
@@ -48,7 +53,8 @@ typedef struct job_config {
     int conninfo_set; /* from the file or --pg */
     int64_t batch_size;
     int64_t batch_max_ms;
-    int64_t batch_max_bytes; /* [batch] max_bytes: bound on a batch's message bytes */
+    int64_t batch_max_bytes;        /* [batch] max_bytes: bound on a batch's message bytes */
+    int64_t duplicate_filter_bytes; /* [batch] duplicate_filter_bytes: the Bloom filter's memory */
     int64_t sink_retry_seconds;
     int64_t metrics_port;
     char metrics_listen[64]; /* [metrics] listen: checked by metrics_start_on */
@@ -62,6 +68,9 @@ typedef struct job_config {
     int n_kafka_props;
     char kafka_keys[JOB_MAX_KAFKA_PROPS][128];
     char kafka_values[JOB_MAX_KAFKA_PROPS][512];
+    int n_registry_props;
+    char registry_keys[JOB_MAX_REGISTRY_PROPS][64];
+    char registry_values[JOB_MAX_REGISTRY_PROPS][1024];
 } job_config_t;
 
 void job_config_default(job_config_t *job);
@@ -72,6 +81,9 @@ int job_config_load(job_config_t *job, const char *path, char *errstr, size_t er
 
 /* Set (or replace) a librdkafka property. Returns 0 or -1 when full. */
 int job_config_set_kafka(job_config_t *job, const char *key, const char *value);
+
+/* Set (or replace) a [registry] setting. Returns 0 or -1 when full or too long. */
+int job_config_set_registry(job_config_t *job, const char *key, const char *value);
 
 /* The value of a librdkafka property, or NULL. */
 const char *job_config_kafka(const job_config_t *job, const char *key);

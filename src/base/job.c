@@ -33,6 +33,7 @@ void job_config_default(job_config_t *job)
     job->batch_size = 10000;
     job->batch_max_ms = 500;
     job->batch_max_bytes = 64 << 20;
+    job->duplicate_filter_bytes = 64 << 20;
     job->sink_retry_seconds = 120;
     job->metrics_port = 0;
     strcpy(job->metrics_listen, "127.0.0.1");
@@ -52,6 +53,21 @@ int job_config_set_kafka(job_config_t *job, const char *key, const char *value)
     if (i == job->n_kafka_props) job->n_kafka_props++;
     snprintf(job->kafka_keys[i], sizeof job->kafka_keys[i], "%s", key);
     snprintf(job->kafka_values[i], sizeof job->kafka_values[i], "%s", value);
+    return 0;
+}
+
+int job_config_set_registry(job_config_t *job, const char *key, const char *value)
+{
+    int i;
+    if (strlen(key) >= sizeof job->registry_keys[0] ||
+        strlen(value) >= sizeof job->registry_values[0])
+        return -1;
+    for (i = 0; i < job->n_registry_props; i++)
+        if (strcmp(job->registry_keys[i], key) == 0) break;
+    if (i == JOB_MAX_REGISTRY_PROPS) return -1;
+    if (i == job->n_registry_props) job->n_registry_props++;
+    snprintf(job->registry_keys[i], sizeof job->registry_keys[i], "%s", key);
+    snprintf(job->registry_values[i], sizeof job->registry_values[i], "%s", value);
     return 0;
 }
 
@@ -124,6 +140,11 @@ static int on_entry(void *user, const char *section, const char *key, const char
         if (job_config_set_kafka(job, key, value) != 0) BAD("at most 64 [kafka] properties");
         return 1;
     }
+    if (strcmp(section, "registry") == 0) {
+        if (job_config_set_registry(job, key, value) != 0)
+            BAD("at most 16 [registry] settings, names under 64 and values under 1024 bytes");
+        return 1;
+    }
     if (strcmp(section, "source") == 0 && strcmp(key, "topic") == 0) {
         if (!*value || strlen(value) >= sizeof job->topic) BAD("a topic name");
         strcpy(job->topic, value);
@@ -135,6 +156,10 @@ static int on_entry(void *user, const char *section, const char *key, const char
     } else if (strcmp(section, "batch") == 0 && strcmp(key, "max_bytes") == 0) {
         if (parse_int(value, 1 << 20, INT64_C(1) << 40, &job->batch_max_bytes))
             BAD("bytes, at least 1048576 (1 MiB)");
+    } else if (strcmp(section, "batch") == 0 && strcmp(key, "duplicate_filter_bytes") == 0) {
+        if (parse_int(value, 4096, INT64_C(1) << 40, &job->duplicate_filter_bytes))
+            BAD("bytes from 4096 to 2^40 (67108864 holds 20 million ids with about 1 false "
+                "positive in 30,000)");
     } else if (strcmp(section, "batch") == 0 && strcmp(key, "max_ms") == 0) {
         if (parse_int(value, 0, 3600000, &job->batch_max_ms))
             BAD("milliseconds from 0 (count-bounded only) to 3600000");

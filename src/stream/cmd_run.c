@@ -31,6 +31,8 @@ static const char usage_text[] =
     "  --topic T         topic (default bank_transactions)\n"
     "  --pg CONNINFO     libpq conninfo (default: PG* environment, else the\n"
     "                    embedded cluster under ./var/pg)\n"
+    "  --registry URL    schema registry of Avro messages, e.g.\n"
+    "                    http://127.0.0.1:8081 (default: none; JSON needs none)\n"
     "  --batch-size K    messages per batch (default 10000)\n"
     "  --batch-ms MS     cut a batch MS after its first message (default 500;\n"
     "                    0 = count-bounded only, for reproducible batches)\n"
@@ -52,21 +54,16 @@ static const char usage_text[] =
  * (message printed when `speak`). */
 static int parse_args(int argc, char **argv, job_config_t *job, int speak)
 {
-    static const struct option opts[] = {{"brokers", required_argument, 0, 'b'},
-                                         {"topic", required_argument, 0, 't'},
-                                         {"pg", required_argument, 0, 'p'},
-                                         {"batch-size", required_argument, 0, 'k'},
-                                         {"batch-ms", required_argument, 0, 'm'},
-                                         {"until-idle", no_argument, 0, 'i'},
-                                         {"quiet", no_argument, 0, 'q'},
-                                         {"verbose", no_argument, 0, 'v'},
-                                         {"sink", required_argument, 0, 's'},
-                                         {"snapshot-dir", required_argument, 0, 'd'},
-                                         {"accept-gap", no_argument, 0, 'g'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"brokers", required_argument, 0, 'b'},  {"topic", required_argument, 0, 't'},
+        {"pg", required_argument, 0, 'p'},       {"batch-size", required_argument, 0, 'k'},
+        {"batch-ms", required_argument, 0, 'm'}, {"until-idle", no_argument, 0, 'i'},
+        {"quiet", no_argument, 0, 'q'},          {"verbose", no_argument, 0, 'v'},
+        {"sink", required_argument, 0, 's'},     {"snapshot-dir", required_argument, 0, 'd'},
+        {"accept-gap", no_argument, 0, 'g'},     {"registry", required_argument, 0, 'r'},
+        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
     const char *brokers = NULL, *topic = NULL, *pg = NULL, *size = NULL, *ms = NULL;
-    const char *snapdir = NULL;
+    const char *snapdir = NULL, *registry = NULL;
     int opt, until_idle = 0, quiet = 0, sink_off = 0, accept_gap = 0;
     opterr = 0;
     optind = 1;
@@ -95,6 +92,9 @@ static int parse_args(int argc, char **argv, job_config_t *job, int speak)
             break;
         case 'd':
             snapdir = optarg;
+            break;
+        case 'r':
+            registry = optarg;
             break;
         case 'q':
             quiet = 1;
@@ -133,6 +133,10 @@ static int parse_args(int argc, char **argv, job_config_t *job, int speak)
         return 2;
     }
     if (brokers) job_config_set_kafka(job, "bootstrap.servers", brokers);
+    if (registry && job_config_set_registry(job, "url", registry) != 0) {
+        if (speak) log_error("--registry: URL longer than 1023 bytes");
+        return 2;
+    }
     if (topic) snprintf(job->topic, sizeof job->topic, "%s", topic);
     /* mpirun drops empty arguments, so "none" is how a flag turns snapshots off. */
     if (snapdir)

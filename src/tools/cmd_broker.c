@@ -10,8 +10,12 @@
  * addresses in Metadata and FindCoordinator responses to ADDR:P, so all of
  * their traffic flows through the relays.
  *
+ * With --registry-port P it also serves an in-memory Schema Registry
+ * (registry_server.h) on 127.0.0.1:P, so that Avro producers and the
+ * processor need nothing else.
+ *
  * Start-up order, each step undone in reverse on failure or at shutdown:
- *   bind the first relay's port (fails fast with "port in use")
+ *   bind the first relay's port (fails fast with "port in use") -> the registry
  *   -> rd_kafka_t (producer type, only hosts the mock) -> mock cluster
  *   -> topic -> lift retention -> relays forwarding -> print the address
  *   -> wait for SIGINT/SIGTERM -> close relays, destroy cluster, destroy handle.
@@ -25,6 +29,7 @@
  * exact version check and by validating every field it relies on; when a
  * check fails it changes nothing and the broker warns once. */
 #include "tools/broker_relay.h"
+#include "tools/registry_server.h"
 #include "base/cli.h"
 #include "commands.h"
 #include "base/log.h"
@@ -53,6 +58,7 @@
 struct broker_opts {
     int port;
     const char *listen; /* the address to bind (and advertise, when not loopback) */
+    int registry_port;  /* 0: no registry */
     int partitions;
     const char *topics[BROKER_MAX_TOPICS];
     int topic_cnt;
@@ -64,6 +70,7 @@ static void broker_usage(FILE *out)
     fprintf(out,
             "usage: bankstream broker [--listen ADDR] [--port P] [--partitions N] [--topic T]... "
             "[--brokers-file FILE]\n"
+            "                         [--registry-port P]\n"
             "\n"
             "Serve the Kafka protocol (librdkafka's in-memory mock cluster). Prints the\n"
             "bootstrap address (ADDR:P) on one line, then runs until SIGINT or SIGTERM.\n"
@@ -79,6 +86,9 @@ static void broker_usage(FILE *out)
             "  --topic T           topic to create (default %s); repeatable. Unknown\n"
             "                      topics are auto-created with 4 partitions on first use\n"
             "  --brokers-file FILE also write the address to FILE once ready (removed at exit)\n"
+            "  --registry-port P   also serve an in-memory Schema Registry (the Confluent\n"
+            "                      REST API producers and consumers use) on\n"
+            "                      http://127.0.0.1:P (default: none)\n"
             "  -h, --help          this text\n",
             BROKER_DEFAULT_PORT, BROKER_DEFAULT_PARTITIONS, BROKER_MAX_PARTITIONS,
             BROKER_DEFAULT_TOPIC);
@@ -103,13 +113,10 @@ static int broker_is_loopback(const char *addr)
 static int broker_parse_args(int argc, char **argv, struct broker_opts *opts)
 {
     static const struct option longopts[] = {
-        {"port", required_argument, NULL, 'p'},
-        {"partitions", required_argument, NULL, 'n'},
-        {"topic", required_argument, NULL, 't'},
-        {"brokers-file", required_argument, NULL, 'f'},
-        {"listen", required_argument, NULL, 'l'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"port", required_argument, NULL, 'p'},   {"partitions", required_argument, NULL, 'n'},
+        {"topic", required_argument, NULL, 't'},  {"brokers-file", required_argument, NULL, 'f'},
+        {"listen", required_argument, NULL, 'l'}, {"registry-port", required_argument, NULL, 'r'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     int64_t v;
     int c;
@@ -124,6 +131,10 @@ static int broker_parse_args(int argc, char **argv, struct broker_opts *opts)
         case 'p':
             if (cli_parse_int64("--port", optarg, 0, 65535, &v) < 0) return 2;
             opts->port = (int)v;
+            break;
+        case 'r':
+            if (cli_parse_int64("--registry-port", optarg, 1, 65535, &v) < 0) return 2;
+            opts->registry_port = (int)v;
             break;
         case 'n':
             if (cli_parse_int64("--partitions", optarg, 1, BROKER_MAX_PARTITIONS, &v) < 0) return 2;
@@ -410,6 +421,7 @@ int cmd_broker(int argc, char **argv)
     char errstr[512];
     broker_relay_t *relays[BROKER_MAX_RELAYS] = {NULL};
     int nrelays = 0;
+    registry_server_t *registry = NULL;
     rd_kafka_conf_t *conf = NULL;
     rd_kafka_t *rk = NULL;
     rd_kafka_mock_cluster_t *mcluster = NULL;
@@ -430,6 +442,15 @@ int cmd_broker(int argc, char **argv)
     if (opts.port != 0) {
         if (broker_open_relay(&opts, 0, &relays[0]) != 0) goto done;
         nrelays = 1;
+    }
+
+    if (opts.registry_port != 0) {
+        registry = registry_server_start(opts.registry_port, errstr, sizeof errstr);
+        if (registry == NULL) {
+            log_error("%s; pick another --registry-port or stop the process using it", errstr);
+            goto done;
+        }
+        log_info("schema registry on http://127.0.0.1:%d", opts.registry_port);
     }
 
     conf = rd_kafka_conf_new();
@@ -502,6 +523,7 @@ done:
     if (mcluster != NULL) rd_kafka_mock_cluster_destroy(mcluster);
     if (rk != NULL) rd_kafka_destroy(rk);
     if (conf != NULL) rd_kafka_conf_destroy(conf);
+    registry_server_stop(registry);
     pthread_sigmask(SIG_SETMASK, &oldmask, NULL);
     return rc;
 }

@@ -7,14 +7,19 @@
  * send } until --count or SIGINT/SIGTERM -> finish (bounded) -> summary.
  *
  * Messages: key = the payer's id as 36-char text (--key none: no key), value
- * = json_encode_txn. What is written depends only on the users and the flags
+ * = json_encode_txn, or with --format avro the original's Avro record in the
+ * Confluent wire format (avro_encode_txn), its schema registered first under
+ * the subject <topic>-value (registry_client.h) for the id the frame carries.
+ * What is written depends only on the users and the flags
  * (txgen.h), never on timing or the sink: an archive holds exactly what the
  * same flags send to Kafka (--rate then only sets the clock). */
 #include "base/cli.h"
 #include "base/log.h"
 #include "base/pacer.h"
 #include "commands.h"
+#include "base/avro_encode.h"
 #include "kafka/kafka_conf.h"
+#include "registry/registry_client.h"
 #include "tools/produce_sink.h"
 #include "tools/produce_users.h"
 
@@ -28,6 +33,7 @@
 #define PRODUCE_DEFAULT_TOPIC "bank_transactions"
 #define PRODUCE_DEFAULT_RATE  1000.0
 #define PRODUCE_MAX_OVERRIDES 64
+#define PRODUCE_MAX_REG_OPTS  (REGISTRY_MAX_SETTINGS - 1)
 #define PRODUCE_MAX_WAIT      0.1               /* s: longest nap, so a signal is seen */
 #define PRODUCE_MAX_START_MS  253402300799999LL /* 9999-12-31 23:59:59.999 UTC */
 
@@ -50,6 +56,11 @@ typedef struct produce_opts {
     int64_t start_ms; /* -1: now */
     int64_t historic; /* -1: decide from the transacoes table */
     int keyless;      /* --key none */
+    int avro;         /* --format avro */
+    const char *registry;
+    const char *reg_keys[PRODUCE_MAX_REG_OPTS + 1], *reg_values[PRODUCE_MAX_REG_OPTS + 1];
+    char reg_pairs[PRODUCE_MAX_REG_OPTS][1024];
+    int n_reg;
     int quiet;
 } produce_opts_t;
 
@@ -68,6 +79,13 @@ static void produce_usage(FILE *out)
             "  --start-time MS   clock start, epoch milliseconds (default: now)\n"
             "  --historic N      first N transactions spread over the year before the start\n"
             "                    (default: 1000 if transacoes is empty, else 0)\n"
+            "  --format json|avro  json (default): the JSON object; avro: the original's\n"
+            "                    Avro record BankTransaction in the Confluent wire format,\n"
+            "                    its schema registered under the subject <topic>-value\n"
+            "  --registry URL    schema registry for --format avro (default " REGISTRY_DEFAULT_URL
+            ")\n"
+            "  --registry-opt K=V  a registry client setting as Confluent's clients name it\n"
+            "                    (basic.auth.user.info, ssl.ca.location, ...); repeatable\n"
             "  --key payer|none  payer (default): key = the payer's id, so a payer's\n"
             "                    transactions stay in one partition; none: no key, as the\n"
             "                    original producer, each message in a partition drawn from\n"
@@ -89,6 +107,8 @@ typedef enum produce_flag_kind {
     FLAG_INT,  /* whole number in [0, max] (int64_t) */
     FLAG_RATE, /* number in [0, 1e9] (double) */
     FLAG_KEY,  /* payer or none (int, 1 = none) */
+    FLAG_FMT,  /* json or avro (int, 1 = avro) */
+    FLAG_REG,  /* K=V registry setting (produce_opts_t) */
     FLAG_SET,  /* no value; sets 1 (int), or nothing when dest is NULL */
 } produce_flag_kind_t;
 
@@ -124,6 +144,32 @@ static int produce_flag_store(const produce_flag_t *f, const char *arg)
         }
         *(int *)f->dest = strcmp(arg, "none") == 0;
         return 0;
+    case FLAG_FMT:
+        if (strcmp(arg, "json") != 0 && strcmp(arg, "avro") != 0) {
+            log_error("%s expects json or avro, got '%s'", flag, arg);
+            return -1;
+        }
+        *(int *)f->dest = strcmp(arg, "avro") == 0;
+        return 0;
+    case FLAG_REG: {
+        produce_opts_t *o = f->dest;
+        const char *eq = strchr(arg, '=');
+        if (eq == NULL || eq == arg) {
+            log_error("%s expects key=value (a registry client setting), got '%s'", flag, arg);
+            return -1;
+        }
+        if (o->n_reg == PRODUCE_MAX_REG_OPTS || strlen(arg) >= sizeof o->reg_pairs[0]) {
+            log_error("%s: at most %d settings of under 1024 bytes", flag, PRODUCE_MAX_REG_OPTS);
+            return -1;
+        }
+        char *pair = o->reg_pairs[o->n_reg];
+        snprintf(pair, sizeof o->reg_pairs[0], "%s", arg);
+        pair[eq - arg] = '\0';
+        o->reg_keys[o->n_reg] = pair;
+        o->reg_values[o->n_reg] = pair + (eq - arg) + 1;
+        o->n_reg++;
+        return 0;
+    }
     case FLAG_SET:
         if (f->dest) *(int *)f->dest = 1;
         return 0;
@@ -151,6 +197,9 @@ static int produce_parse(int argc, char **argv, produce_opts_t *o)
         {"start-time", FLAG_INT, .dest = &o->start_ms, .max = PRODUCE_MAX_START_MS},
         {"historic", FLAG_INT, .dest = &o->historic, .max = INT64_MAX},
         {"key", FLAG_KEY, .dest = &o->keyless},
+        {"format", FLAG_FMT, .dest = &o->avro},
+        {"registry", FLAG_TEXT, .dest = &o->registry, .expects = "the registry's URL"},
+        {"registry-opt", FLAG_REG, .dest = o},
         {"pg", FLAG_TEXT, .dest = &o->pg},
         {"users-from-db", FLAG_SET, .dest = NULL},
         {"output", FLAG_TEXT, .dest = &o->output, .expects = "a file name or '-'"},
@@ -190,6 +239,16 @@ static int produce_parse(int argc, char **argv, produce_opts_t *o)
         log_error("--hdf5 needs --count N (an archive holds a fixed number of transactions)");
         return 2;
     }
+    if (o->avro && (o->hdf5 || o->output)) {
+        log_error("--format avro writes Kafka messages only (the archive holds records, --output "
+                  "text lines): drop --%s or --format avro",
+                  o->hdf5 ? "hdf5" : "output");
+        return 2;
+    }
+    if (!o->avro && (o->registry || o->n_reg)) {
+        log_error("--registry and --registry-opt go with --format avro");
+        return 2;
+    }
     if (o->hdf5 && o->output) {
         log_error("--hdf5 and --output are exclusive: give one destination");
         return 2;
@@ -219,6 +278,38 @@ static produce_sink_t *produce_open(const produce_opts_t *o, char *target, size_
     return produce_sink_kafka_open(&kc, errstr, errsize);
 }
 
+/* Register the original's schema under <topic>-value; its id in *id.
+ * Returns 0, or -1 with errstr. */
+static int produce_register(produce_opts_t *o, uint32_t *id, char *errstr, size_t errsize)
+{
+    char why[768], subject[300];
+    int n = o->n_reg, url_opt = 0;
+    for (int i = 0; i < n; i++)
+        url_opt |= strcmp(o->reg_keys[i], "url") == 0;
+    if (o->registry || !url_opt) { /* --registry wins over --registry-opt url=... */
+        o->reg_keys[n] = "url";
+        o->reg_values[n++] = o->registry ? o->registry : REGISTRY_DEFAULT_URL;
+    }
+    registry_client_t *rc = registry_client_new(o->reg_keys, o->reg_values, n, why, sizeof why);
+    if (rc == NULL) {
+        snprintf(errstr, errsize, "%s", why);
+        return -1;
+    }
+    snprintf(subject, sizeof subject, "%s-value", o->topic);
+    int r = registry_client_register(rc, subject, AVRO_TXN_WRITER_SCHEMA, id, why, sizeof why);
+    if (r != REGISTRY_OK)
+        snprintf(errstr, errsize, "cannot register the Avro schema under %.256s: %.600s%s", subject,
+                 why,
+                 r == REGISTRY_UNAVAILABLE ? "; start one with 'bankstream broker --registry-port "
+                                             "P' or pass --registry"
+                                           : "");
+    else
+        log_info("Avro schema BankTransaction registered under %s at %s: id %u", subject,
+                 registry_client_url(rc), *id);
+    registry_client_free(rc);
+    return r == REGISTRY_OK ? 0 : -1;
+}
+
 int cmd_produce(int argc, char **argv)
 {
     produce_opts_t o;
@@ -232,6 +323,8 @@ int cmd_produce(int argc, char **argv)
     long long n_txns = 0;
     produce_sink_t *sink = NULL;
     txgen_t gen;
+    uint32_t schema_id = 0; /* first: a bad registry setting fails before the database wait */
+    if (o.avro && produce_register(&o, &schema_id, errstr, sizeof errstr) != 0) goto fail;
     if (produce_users_read(o.pg, &users, &n_users, o.historic < 0 ? &n_txns : NULL, errstr,
                            sizeof errstr) != 0)
         goto fail;
@@ -281,7 +374,9 @@ int cmd_produce(int argc, char **argv)
             if (!o.keyless) ids_format(t.payer, line);
             klen = o.keyless ? 0 : IDS_TEXT_LEN;
             line[klen] = '\t';
-            vlen = (size_t)json_encode_txn(&t, line + klen + 1, JSON_ENCODE_TXN_MAX);
+            vlen = o.avro ? (size_t)avro_encode_txn(&t, schema_id, (uint8_t *)line + klen + 1,
+                                                    AVRO_ENCODE_TXN_MAX)
+                          : (size_t)json_encode_txn(&t, line + klen + 1, JSON_ENCODE_TXN_MAX);
             line[klen + 1 + vlen] = '\n';
         }
         if (sink->send(sink, &t, klen, vlen, errstr, sizeof errstr) != 0) goto fail;

@@ -1,16 +1,21 @@
-/* decode_bench.c - throwaway benchmark: json_decode_txn rate on typical messages.
+/* decode_bench.c - decode rate per core of the two wire formats: JSON
+ * (json_decode_txn) and Avro (avro_txn_decode, the Confluent-framed record
+ * `produce --format avro` writes), on the same transactions.
  *
- * Builds 1,000,000 messages shaped like the producer's (~240 bytes, epoch-ms
- * data_horario, 2-decimal amount), then decodes them all, single-threaded,
- * and prints msgs/s per CPU-second, plus the cost of the pieces (cJSON parse+delete alone,
- * money_from_double, ids_parse) so a slow run can be explained.
+ * Builds 1,000,000 messages shaped like the producer's (~240 bytes of JSON,
+ * epoch-ms data_horario, 2-decimal amount), decodes them all, single-threaded,
+ * and prints msgs/s per CPU-second (CPU time of this process: the machine is
+ * shared), plus the cost of the pieces (cJSON parse+delete alone,
+ * money_from_double, ids_parse) so a slow run can be explained. Then the
+ * same transactions as Avro: the frame parsed and the body decoded through
+ * the plan of the original's writer schema against bankstream's reader
+ * schema (what the stream does per message; the plan is made once per id).
  *
- * Build and run from the repository root:
- *   gcc -O2 -g -D_GNU_SOURCE -Iinclude $(pkg-config --cflags libcjson uuid) \
- *       tests/bench/decode_bench.c src/json_decode.c src/timeparse.c src/ids.c \
- *       src/money.c src/regions.c src/txn.c src/rng.c \
- *       $(pkg-config --libs libcjson uuid) -lm -o build/decode_bench
- *   build/decode_bench [count] [iso]   (iso: ISO-8601 data_horario strings instead) */
+ * Built by make (build/bench/decode_bench); tests/bench/decode.sh runs it
+ * and Apache Avro C for comparison.
+ *   build/bench/decode_bench [count] [iso]   (iso: ISO-8601 data_horario strings instead) */
+#include "base/avro_decode.h"
+#include "base/avro_encode.h"
 #include "base/ids.h"
 #include "base/json_decode.h"
 #include "base/money.h"
@@ -87,7 +92,7 @@ int main(int argc, char **argv)
         }
         check += (uint64_t)t.amount_cents;
     }
-    double dt = now_s() - t0;
+    double dt = now_s() - t0, dt_json = dt;
     printf("json_decode_txn: %ld msgs (avg %.0f bytes, %s) in %.3f s = %.0f msgs/s, %.1f MB/s, "
            "%.0f ns/msg\n",
            count, (double)total / count, iso ? "ISO time" : "epoch ms", dt, count / dt,
@@ -118,6 +123,49 @@ int main(int argc, char **argv)
     }
     dt = now_s() - t0;
     printf("  ids_parse:                %.0f ns/call (x3 per message)\n", dt / count * 1e9);
+
+    /* the same transactions as Confluent-framed Avro */
+    uint8_t *avro = malloc((size_t)count * AVRO_ENCODE_TXN_MAX);
+    size_t *alen = malloc((size_t)count * sizeof *alen), atotal = 0;
+    if (!avro || !alen) return 1;
+    for (long i = 0; i < count; i++) {
+        if (json_decode_txn(msgs + (size_t)i * MSG_SLOT, lens[i], &t, err, sizeof err) != 0)
+            return 1;
+        int n = avro_encode_txn(&t, 1, avro + (size_t)i * AVRO_ENCODE_TXN_MAX, AVRO_ENCODE_TXN_MAX);
+        alen[i] = (size_t)n;
+        atotal += (size_t)n;
+    }
+    char aerr[AVRO_ERR_MAX];
+    avro_txn_reader_t *rd = avro_txn_reader_new(NULL, aerr, sizeof aerr);
+    avro_schema_t *w = NULL;
+    if (rd == NULL || avro_schema_parse(AVRO_TXN_WRITER_SCHEMA, strlen(AVRO_TXN_WRITER_SCHEMA), &w,
+                                        aerr, sizeof aerr) != 0)
+        return 1;
+    avro_txn_plan_t *plan = avro_txn_plan_new(rd, w, aerr, sizeof aerr);
+    if (plan == NULL) return 1;
+    double json_dt = dt_json;
+    t0 = now_s();
+    for (long i = 0; i < count; i++) {
+        uint32_t id;
+        const uint8_t *body;
+        size_t blen;
+        if (avro_frame_parse(avro + (size_t)i * AVRO_ENCODE_TXN_MAX, alen[i], &id, &body, &blen) !=
+                0 ||
+            avro_txn_decode(plan, body, blen, &t, aerr, sizeof aerr) != 0) {
+            fprintf(stderr, "Avro message %ld refused: %s\n", i, aerr);
+            return 1;
+        }
+        check += (uint64_t)t.amount_cents;
+    }
+    dt = now_s() - t0;
+    printf("avro_txn_decode: %ld msgs (avg %.0f bytes, Confluent-framed) in %.3f s = %.0f msgs/s, "
+           "%.1f MB/s, %.0f ns/msg (%.1fx JSON)\n",
+           count, (double)atotal / count, dt, count / dt, atotal / dt / 1e6, dt / count * 1e9,
+           json_dt / dt);
+    avro_txn_plan_free(plan);
+    avro_txn_reader_free(rd);
+    free(avro);
+    free(alen);
     printf("(checksum %llu)\n", (unsigned long long)check);
     free(msgs);
     free(lens);

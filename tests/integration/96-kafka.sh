@@ -51,7 +51,7 @@ set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 KAFKA_SH=$ROOT/scripts/kafka.sh
-PYKAFKA=${BANKSTREAM_PYKAFKA:-$HOME/.cache/bankstream/pykafka}/bin/python
+PYKAFKA=${BANKSTREAM_PYKAFKA:-$HOME/.cache/bankstream/pyclients}/bin/python
 
 USERS=2000
 N=40000            # generated transactions in the faults topic

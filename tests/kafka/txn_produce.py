@@ -12,7 +12,7 @@ after the plan are not sent. Prints one line per transaction to stderr;
 exits 1 on any error.
 
 Needs the confluent-kafka package (scripts/install-deps.sh installs it in
-~/.cache/bankstream/pykafka); kcat cannot abort a transaction.
+~/.cache/bankstream/pyclients); kcat cannot abort a transaction.
 """
 import argparse
 import sys
