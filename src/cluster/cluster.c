@@ -75,7 +75,7 @@ int cluster_spans_hosts(MPI_Comm world, int timeout_seconds, char *where, size_t
     if (mpi == MPI_SUCCESS) mpi = MPI_Get_processor_name(host, &len);
     if (mpi != MPI_SUCCESS)
         return exchange_mpi_error(mpi, "MPI_Get_processor_name", errstr, errsize);
-    snprintf(mine, sizeof mine, "%s", host);
+    snprintf(mine, sizeof mine, "%.*s", (int)sizeof mine - 1, host); /* cut to 63 bytes */
     /* Every rank sends its name to every other one, without blocking, so a
      * rank that cannot reach another (a firewall between hosts, MPI's TCP
      * on an interface the other host cannot route to) is seen, reported and
@@ -219,7 +219,7 @@ int cluster_check_shared_dir(cluster_t *c, const char *dir, char *errstr, size_t
             char host[64];
             int rank, sees;
         } me = {"", c->rank, sees}, *them = NULL;
-        snprintf(me.host, sizeof me.host, "%s", host);
+        snprintf(me.host, sizeof me.host, "%.*s", (int)sizeof me.host - 1, host);
         int n = 0;
         char gerr[256];
         if (exchange_gather(c->world, 0, &me, 1, sizeof me, (void **)&them, &n, gerr,

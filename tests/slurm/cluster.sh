@@ -81,19 +81,26 @@ print_logs() {
 }
 
 # Kill one daemon by its pid file: TERM, then KILL after 5 s.
-stop_daemon() { # pidfile name
-    local p i
-    p=$(live_pid "$1") || { rm -f "$1"; return 0; }
-    kill "$p" 2>/dev/null
-    for ((i = 0; i < 50; i++)); do
-        kill -0 "$p" 2>/dev/null || break
-        sleep 0.1
+stop_daemon() { # name pidfile...: SIGTERM to each (together), SIGKILL to any left after 5 s
+    local name=$1 f p i
+    shift
+    local pids=()
+    for f in "$@"; do
+        p=$(live_pid "$f") && kill "$p" 2>/dev/null && pids+=("$p")
     done
-    if kill -0 "$p" 2>/dev/null; then
-        say "$2 (pid $p) ignored SIGTERM; killing it"
-        kill -9 "$p" 2>/dev/null
-    fi
-    rm -f "$1"
+    local alive=${#pids[@]}
+    for ((i = 0; i < 50 && alive > 0; i++)); do
+        sleep 0.1
+        alive=0
+        for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=$((alive + 1)); done
+    done
+    for p in "${pids[@]}"; do
+        if kill -0 "$p" 2>/dev/null; then
+            say "$name (pid $p) ignored SIGTERM; killing it"
+            kill -9 "$p" 2>/dev/null
+        fi
+    done
+    rm -f "$@"
 }
 
 # A process and all its descendants, deepest first.
@@ -126,13 +133,11 @@ cluster_stop() {
             sleep 0.25
         done
     fi
-    local f
-    for f in "$DIR"/slurmd*.pid; do
-        [ -e "$f" ] && stop_daemon "$f" slurmd
-    done
-    stop_daemon "$DIR/slurmctld.pid" slurmctld
+    local slurmds=("$DIR"/slurmd*.pid)
+    [ -e "${slurmds[0]}" ] && stop_daemon slurmd "${slurmds[@]}"
+    stop_daemon slurmctld "$DIR/slurmctld.pid"
     stop_stepds
-    stop_daemon "$DIR/munge/munged.pid" munged
+    stop_daemon munged "$DIR/munge/munged.pid"
     # Remove only what start made, then DIR itself if nothing else is left.
     rm -rf "$DIR/munge" "$DIR/ctld" "$DIR/spool" "$DIR/nodetmp"
     rm -f "$SLURM_CONF" "$DIR/plugstack.conf" "$DIR"/slurm*.log "$DIR"/slurm*.out "$DIR"/slurm*.pid
