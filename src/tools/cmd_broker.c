@@ -11,8 +11,8 @@
  * their traffic flows through the relays.
  *
  * With --registry-port P it also serves an in-memory Schema Registry
- * (registry_server.h) on 127.0.0.1:P, so that Avro producers and the
- * processor need nothing else.
+ * (registry_server.h) on ADDR:P (127.0.0.1 by default), so that Avro
+ * producers and the processor need nothing else.
  *
  * Start-up order, each step undone in reverse on failure or at shutdown:
  *   bind the first relay's port (fails fast with "port in use") -> the registry
@@ -88,7 +88,7 @@ static void broker_usage(FILE *out)
             "  --brokers-file FILE also write the address to FILE once ready (removed at exit)\n"
             "  --registry-port P   also serve an in-memory Schema Registry (the Confluent\n"
             "                      REST API producers and consumers use) on\n"
-            "                      http://127.0.0.1:P (default: none)\n"
+            "                      http://ADDR:P (default: none)\n"
             "  -h, --help          this text\n",
             BROKER_DEFAULT_PORT, BROKER_DEFAULT_PARTITIONS, BROKER_MAX_PARTITIONS,
             BROKER_DEFAULT_TOPIC);
@@ -445,12 +445,12 @@ int cmd_broker(int argc, char **argv)
     }
 
     if (opts.registry_port != 0) {
-        registry = registry_server_start(opts.registry_port, errstr, sizeof errstr);
+        registry = registry_server_start(opts.listen, opts.registry_port, errstr, sizeof errstr);
         if (registry == NULL) {
             log_error("%s; pick another --registry-port or stop the process using it", errstr);
             goto done;
         }
-        log_info("schema registry on http://127.0.0.1:%d", opts.registry_port);
+        log_info("schema registry on http://%s:%d", opts.listen, opts.registry_port);
     }
 
     conf = rd_kafka_conf_new();

@@ -10,7 +10,8 @@
 #                      (scripts/kafka.sh start --listen) when BS_TEST_BROKER
 #                      is kafka. Sets SVC_CONN (the conninfo hosts use),
 #                      SVC_LOCAL_PG (postgres over loopback, no password),
-#                      SVC_PGPORT, SVC_BROKERS, SVC_KIND, and exports
+#                      SVC_PGPORT, SVC_BROKERS, SVC_KIND, SVC_REGISTRY (the
+#                      embedded broker's schema registry; empty with Kafka), and exports
 #                      PGPASSFILE (the password file db start made).
 #   services_down      stop them (idempotent; for an EXIT trap).
 #   services_db NAME [init flags]  a new database NAME owned by role
@@ -23,24 +24,35 @@ SVC_BROKER_PID=""
 services_up() { # dir
     SVC_DIR=$1
     mkdir -p "$SVC_DIR"
-    SVC_PGPORT=$(free_port)
-    SVC_CONN=$("$BANKSTREAM" db start --dir "$SVC_DIR/pg" --port "$SVC_PGPORT" --listen "$HOSTS_DB_ADDR" \
-        2>"$SVC_DIR/db.err") || { cat "$SVC_DIR/db.err" >&2; return 1; }
+    local try
+    for try in 1 2 3; do # (free_port races with whatever else runs on this machine)
+        SVC_PGPORT=$(free_port)
+        SVC_CONN=$("$BANKSTREAM" db start --dir "$SVC_DIR/pg" --port "$SVC_PGPORT" --listen "$HOSTS_DB_ADDR" \
+            2>"$SVC_DIR/db.err") && break
+        grep -q "already in use" "$SVC_DIR/db.err" && [ "$try" -lt 3 ] && continue
+        cat "$SVC_DIR/db.err" >&2
+        return 1
+    done
     export PGPASSFILE="$SVC_DIR/pg/pgpass"
     SVC_LOCAL_PG="host=127.0.0.1 port=$SVC_PGPORT dbname=postgres user=postgres"
     SVC_KIND=${BS_TEST_BROKER:-mock}
+    SVC_REGISTRY=""
     local port
     port=$(free_port)
     if [ "$SVC_KIND" = kafka ]; then
         SVC_BROKERS=$("$BS_TEST_KAFKA_SH" start --dir "$SVC_DIR/kafka" --port "$port" --listen "$HOSTS_KAFKA_ADDR" \
             2>"$SVC_DIR/kafka.err" | tail -1) || { tail -5 "$SVC_DIR/kafka.err" >&2; return 1; }
     else
-        "$BANKSTREAM" broker --listen "$HOSTS_KAFKA_ADDR" --port "$port" >"$SVC_DIR/broker.out" \
-            2>"$SVC_DIR/broker.err" &
+        local rport
+        rport=$(free_port)
+        "$BANKSTREAM" broker --listen "$HOSTS_KAFKA_ADDR" --port "$port" --registry-port "$rport" \
+            >"$SVC_DIR/broker.out" 2>"$SVC_DIR/broker.err" &
         SVC_BROKER_PID=$!
         for _ in $(seq 50); do [ -s "$SVC_DIR/broker.out" ] && break; sleep 0.1; done
         SVC_BROKERS=$(head -1 "$SVC_DIR/broker.out")
         [ -n "$SVC_BROKERS" ] || { cat "$SVC_DIR/broker.err" >&2; return 1; }
+        # shellcheck disable=SC2034 # read by the tests that source this file
+        SVC_REGISTRY="http://$HOSTS_KAFKA_ADDR:$rport"
     fi
 }
 

@@ -8,7 +8,8 @@
 # with `kafka.sh start --listen` when BS_TEST_BROKER=kafka) on bridge
 # addresses. Checks, each a named section:
 #   services   what the hosts see: the network conninfo and its password
-#              file, the broker's advertised address, metrics on h1's address
+#              file, the broker's advertised address and its schema
+#              registry, metrics on h1's address
 #   stream     a topic streamed in two parts, on 3 ranks over h1..h3 and
 #              then on 4 (restored from the 3-rank snapshot), equals a
 #              one-host run: tables (dump_decisions), snapshots and archives
@@ -93,6 +94,10 @@ assert_eq "$(hosts_exec h2 env PGPASSFILE="$PGPASSFILE" psql "$conn connect_time
 # What a host is told: the broker at the address it reaches.
 md=$(hosts_exec h3 timeout 30 kcat -L -b "$brokers" -m 10) || fail "kcat -L from h3 failed"
 assert_contains "$md" " at $brokers" "the broker's advertised address seen from h3"
+if [ -n "$SVC_REGISTRY" ]; then # the embedded broker's schema registry, on the same address
+    subjects=$(hosts_exec h3 curl -sf --max-time 5 "$SVC_REGISTRY/subjects") || fail "h3 cannot reach the registry at $SVC_REGISTRY"
+    assert_eq "$subjects" "[]" "the registry's subjects seen from h3"
+fi
 
 # Two databases owned by the network role, made through its conninfo.
 ref=$(services_db one_host --users "$USERS") || fail "init of the reference database"
