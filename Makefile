@@ -163,7 +163,7 @@ test-kafka:
 	BS_TEST_BROKER=kafka tests/run $(KAFKA_TESTS)
 
 # The three-host tests (98-hosts, 99-hosts-slurm) in full, on the embedded
-# broker and on Apache Kafka (about 5 minutes). Every other target runs
+# broker and on Apache Kafka (about 4 minutes). Every other target runs
 # their quick parts (about 1.5 minutes together): see each test's header.
 test-hosts:
 	$(MAKE) all

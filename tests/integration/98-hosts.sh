@@ -24,8 +24,8 @@
 #   launch     hosts that cannot reach each other (bankstream's start-up
 #              bound); a host whose network is down (the agent says so,
 #              mpirun fails)
-# Quick by default (make check, about 50 s): 'unreachable' and the host that
-# is down run only with BS_TEST_HOSTS_FULL=1 (make test-hosts, about 80 s).
+# Quick by default (make check, about 35 s): 'unreachable' and the host that
+# is down run only with BS_TEST_HOSTS_FULL=1 (make test-hosts, about 70 s).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source tests/lib.sh

@@ -17,9 +17,9 @@
 #              launched by an agent that hangs, as ssh to a host that does
 #              not answer): the job says so after 5 s and fails after
 #              BANKSTREAM_LAUNCH_TIMEOUT, naming the nodes
-# Quick by default (make check, about 50 s): the first job runs until idle
+# Quick by default (make check, about 40 s): the first job runs until idle
 # instead of being drained by Slurm and the replay runs on 2 nodes only;
-# BS_TEST_HOSTS_FULL=1 (make test-hosts, about 80 s) runs everything.
+# BS_TEST_HOSTS_FULL=1 (make test-hosts, about 70 s) runs everything.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source tests/lib.sh
