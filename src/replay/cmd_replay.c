@@ -234,6 +234,14 @@ int cmd_replay(int argc, char **argv)
         MPI_Finalize();
         return 1;
     }
+    /* Across hosts, every line says where it comes from. */
+    char where[MPI_MAX_PROCESSOR_NAME + 32];
+    if (cluster_spans_hosts(MPI_COMM_WORLD, cluster_start_timeout(), where, sizeof where,
+                            launch_err, sizeof launch_err) < 0) {
+        log_error("%s; aborting the job", launch_err);
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    log_set_where(where);
     replay_args_t a;
     int parsed = parse_args(argc, argv, &a, rank == 0);
     if (parsed != 0) {
