@@ -137,7 +137,8 @@ int cmd_db(int argc, char **argv)
             return 1;
         }
         if (rc == 0 &&
-            embedded_pg_status(dir, conninfo, sizeof conninfo, errstr, sizeof errstr) == 0 &&
+            embedded_pg_status(dir, conninfo, sizeof conninfo, &remote, errstr, sizeof errstr) ==
+                0 &&
             !conninfo[0]) {
             /* a typo in --dir must not read as a stopped cluster */
             log_error("no cluster under %s (is --dir right? 'bankstream db status --dir DIR' says)",
