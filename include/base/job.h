@@ -7,7 +7,10 @@
  *              missing, at start or while running, before the run fails;
  *              0 = wait for ever)
  *   [batch]    size (messages, > 0), max_ms (0 = count-bounded only),
- *              max_bytes (the messages' bytes a batch may hold, default 64 MiB)
+ *              min_ms (with max_ms > 0: while the sink is idle, a batch is
+ *              cut this long after its first message), max_bytes (the
+ *              messages' bytes a batch may hold, default 64 MiB),
+ *              duplicate_filter_bytes (rank 0's Bloom filter, default 64 MiB)
  *   [postgres] conninfo (libpq; empty = PG* environment or embedded cluster)
  *   [sink]     retry_seconds (how long a lost database is retried)
  *   [rules]    weight_t5 weight_t6 weight_t7 score_divisor risk_threshold
@@ -17,7 +20,8 @@
  *              Avro messages are then dead letters) and Confluent's client
  *              settings (basic.auth.*, ssl.*, ...), passed through unchanged
  *              (registry/registry_client.h checks them)
- *   [metrics]  port (Prometheus text on 127.0.0.1:port/metrics; 0 = off)
+ *   [metrics]  port (Prometheus text on LISTEN:port/metrics; 0 = off), listen
+ *              (an address of rank 0's host, default 127.0.0.1; "*" = all)
  *   [snapshot] dir (HDF5 snapshots; empty = off), every (batches; 0 = only
  *              at clean shutdown)
  * Unknown sections or keys outside [kafka] are errors that name the key. */
@@ -52,10 +56,12 @@ typedef struct job_config {
     int conninfo_set; /* from the file or --pg */
     int64_t batch_size;
     int64_t batch_max_ms;
+    int64_t batch_min_ms;           /* [batch] min_ms: the cut when the sink is idle */
     int64_t batch_max_bytes;        /* [batch] max_bytes: bound on a batch's message bytes */
     int64_t duplicate_filter_bytes; /* [batch] duplicate_filter_bytes: the Bloom filter's memory */
     int64_t sink_retry_seconds;
     int64_t metrics_port;
+    char metrics_listen[64]; /* [metrics] listen: checked by metrics_start_on */
     char snapshot_dir[512];
     int64_t snapshot_every;
     int until_idle;
