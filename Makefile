@@ -41,6 +41,11 @@ endif
 
 SRCS     := $(wildcard src/*.c src/*/*.c)
 OBJS     := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
+# The dashboard's page and libraries, embedded (scripts/embed-assets.py): web/src
+# and the npm packages `make deps` fetched into web/node_modules. Without them
+# the build still succeeds and the page says to run `make deps`.
+ASSETS_C   := $(BUILD)/gen/dash_assets.c
+ASSETS_OBJ := $(BUILD)/obj/gen/dash_assets.o
 LIB      := $(BUILD)/libbankstream.a
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
@@ -64,7 +69,7 @@ $(BUILD)/bankstream: $(BUILD)/obj/main.o $(LIB)
 	@echo "LD $@"
 	@$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS)
 
-$(LIB): $(filter-out $(BUILD)/obj/main.o,$(OBJS))
+$(LIB): $(filter-out $(BUILD)/obj/main.o,$(OBJS)) $(ASSETS_OBJ)
 	@echo "AR $@"
 	@rm -f $@ && ar rcs $@ $^
 
@@ -97,6 +102,24 @@ $(BUILD)/bench/%: tests/bench/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	@echo "LD $@"
 	@$(CC) $(WARN) $(OPT) $(SANFLAGS) $(CPPFLAGS) -MMD -MP -o $@ $< $(LIB) $(LDLIBS)
+
+# The asset list is rewritten only when the set of files present changes (npm
+# keeps the packages' own old mtimes, so its install record is a dependency too).
+$(BUILD)/gen/assets.list: FORCE
+	@mkdir -p $(dir $@)
+	@python3 scripts/embed-assets.py --deps . >$@.new
+	@cmp -s $@.new $@ 2>/dev/null && rm -f $@.new || mv -f $@.new $@
+
+$(ASSETS_C): scripts/embed-assets.py $(BUILD)/gen/assets.list $(wildcard web/src/*) \
+             $(shell cat $(BUILD)/gen/assets.list 2>/dev/null) \
+             $(wildcard web/node_modules/.package-lock.json)
+	@echo "GEN $@"
+	@python3 scripts/embed-assets.py $@ .
+
+$(ASSETS_OBJ): $(ASSETS_C)
+	@mkdir -p $(dir $@)
+	@echo "CC $<"
+	@$(CC) $(WARN) $(OPT) $(SANFLAGS) $(CPPFLAGS) -MMD -MP -c -o $@ $<
 
 -include $(OBJS:.o=.d) $(UNIT_BINS:=.d) $(DRIVER_BINS:=.d)
 
@@ -137,8 +160,14 @@ uninstall:
 	-rmdir $(DESTDIR)$(DATADIR)/jobs $(DESTDIR)$(DATADIR)/slurm $(DESTDIR)$(DATADIR)/scripts \
 	    $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR)/docker $(DESTDIR)$(DOCDIR) 2>/dev/null
 
+# deps also fetches the dashboard's web libraries from npm (web/package-lock.json),
+# once: with web/node_modules in step with the lock, nothing is downloaded.
 deps:
 	@scripts/install-deps.sh
+	@if [ ! -f web/node_modules/.package-lock.json ] || \
+	    [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then \
+	    echo "npm ci (web/: the dashboard's chart and map libraries)"; \
+	    cd web && npm ci --no-audit --no-fund --loglevel=error; fi
 
 # test, demo and bench build in a sub-make, so that `make deps test` works on
 # a machine where pkg-config could not see the libraries when make started.

@@ -9,7 +9,8 @@
 #   entrypoint.sh processor    wait for PostgreSQL, the broker and the topic, then
 #                              `mpirun -np BANKSTREAM_RANKS bankstream run` until stopped
 #   entrypoint.sh dashboard    wait for PostgreSQL, then `bankstream dashboard`
-#                              on 0.0.0.0:BANKSTREAM_DASHBOARD_PORT
+#                              on 0.0.0.0:BANKSTREAM_DASHBOARD_PORT (its topic
+#                              panel: BANKSTREAM_BROKERS, BANKSTREAM_TOPIC)
 #   entrypoint.sh wait         wait for PostgreSQL and the broker, exit 0
 #   entrypoint.sh healthcheck ROLE   exit 0 if ROLE runs and answers here (for
 #                              compose health checks), else 1 with the reason
@@ -423,12 +424,13 @@ role_dashboard() {
     local port=${BANKSTREAM_DASHBOARD_PORT:-8501} extra=()
     need_count BANKSTREAM_DASHBOARD_PORT "$port"
     if [[ "$("$BIN" --help 2>/dev/null)" != *$'\n  dashboard '* ]]; then
-        die 1 "this bankstream ($("$BIN" --version 2>/dev/null | head -1)) has no 'dashboard' command yet; leave the compose profile 'dashboard' off"
+        die 1 "this bankstream ($("$BIN" --version 2>/dev/null | head -1)) has no 'dashboard' command (BANKSTREAM_BIN is older than the dashboard)"
     fi
     split_args extra "${BANKSTREAM_DASHBOARD_ARGS:-}"
     trap_stops
     wait_pg
-    local cmd=("$BIN" dashboard "${PG_ARGS[@]}" --port "$port" --listen 0.0.0.0 "${extra[@]}")
+    local cmd=("$BIN" dashboard "${PG_ARGS[@]}" --brokers "$BROKERS" --topic "$TOPIC"
+        --port "$port" --listen 0.0.0.0 "${extra[@]}")
     log "$(mask "${cmd[*]}")"
     supervise "${cmd[@]}"
 }

@@ -4,8 +4,10 @@
 #   embedded PostgreSQL (./var/pg) -> init 10,000 users -> embedded broker on
 #   127.0.0.1:9092 (and its in-memory Schema Registry on 127.0.0.1:8081) ->
 #   produce 100,000 transactions -> mpirun -np 2 bankstream run --until-idle ->
-#   summary from the database. DEMO_FORMAT=avro produces the original's Avro
-#   records through the registry instead of JSON (the same transactions).
+#   summary from the database -> `bankstream dashboard` on 127.0.0.1:8501
+#   (DEMO_DASHBOARD_PORT), left running like the database. DEMO_FORMAT=avro
+#   produces the original's Avro records through the registry instead of JSON
+#   (the same transactions).
 #
 # The broker keeps messages in memory only, so every demo starts from a clean
 # slate: a new broker, `init --force` and no old snapshots (var/snapshots). The database stays up afterwards
@@ -58,3 +60,23 @@ SELECT round(count(*) / greatest(extract(epoch FROM max(tempo_saida_resultado)
 SELECT * FROM vw_performance_stats;
 SQL
 echo "inspect: psql '$CONNINFO'"
+
+echo "== dashboard"
+# A dashboard of an earlier demo is stopped first (its pid file); this one
+# stays up after the demo, as the database does. The demo's broker stops with
+# the demo, so the topic panel is off.
+DASH_PORT=${DEMO_DASHBOARD_PORT:-8501}
+if [ -f var/dashboard.pid ] && grep -q dashboard "/proc/$(cat var/dashboard.pid)/cmdline" 2>/dev/null; then
+    kill "$(cat var/dashboard.pid)" 2>/dev/null || true
+    sleep 0.5
+fi
+rm -f var/dashboard.out
+setsid $BS dashboard --pg "$CONNINFO" --port "$DASH_PORT" --brokers none \
+    >var/dashboard.out 2>var/dashboard.log </dev/null &
+echo $! >var/dashboard.pid
+for _ in $(seq 50); do [ -s var/dashboard.out ] && break; sleep 0.1; done
+if [ -s var/dashboard.out ]; then
+    echo "dashboard: $(head -1 var/dashboard.out)  (stop: kill \$(cat var/dashboard.pid))"
+else
+    echo "dashboard did not start: $(tail -1 var/dashboard.log)" >&2
+fi

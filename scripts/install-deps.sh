@@ -9,7 +9,11 @@ PKGS=(build-essential pkg-config clang-format
       python3 tzdata bc curl procps iproute2 util-linux slurm-wlm munge cppcheck clang  # iproute2, util-linux: tests/hosts
       libavro-dev                      # make bench: Apache Avro C, the decoder bankstream did not choose
       openjdk-17-jre-headless maven    # scripts/kafka.sh: Apache Kafka 4.x (Java 17+) from Maven Central
-      docker-compose python3-yaml python3-venv shellcheck)  # 95-docker: compose config, hadolint's venv
+      docker-compose python3-yaml python3-venv shellcheck   # 95-docker: compose config, hadolint's venv
+      chromium)  # 97-dashboard: the page in a real browser (driven by playwright-core from web/)
+# The dashboard's web libraries come from npm (make deps runs npm ci in web/):
+# Debian's Node.js and npm unless a Node.js with npm is already installed.
+command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -17,6 +17,7 @@ static const struct {
     {"run", cmd_run, "process the topic in micro-batches (under mpirun)"},
     {"replay", cmd_replay, "replay HDF5 transaction archives in batch mode (under mpirun)"},
     {"snapshot", cmd_snapshot, "list or show HDF5 state snapshots"},
+    {"dashboard", cmd_dashboard, "serve the web dashboard (live results, analyses, health, topic)"},
     {"version", cmd_version, "print the version and the library versions (also --version)"},
 };
 

@@ -7,7 +7,8 @@
  * batch_log (the exactly-once ledger), dead_letters, bankstream_meta, and what
  * retention keeps of the rows it deletes (saldos_expurgados,
  * transacoes_ids_expurgados, filled by a trigger on transacoes); and the
- * tables of replay's results (replay_runs, replay_resultados).
+ * tables of replay's results (replay_runs, replay_resultados), and the
+ * dashboard's aggregates (schema_dashboard.h).
  *
  * Versions: 1 was bankstream's first layout; 2 adds the original's view and
  * parameter names, the defaults, retention's tables and trigger, the topic

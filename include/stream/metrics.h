@@ -21,6 +21,7 @@
  *   bankstream_dead_letters_total                       counter
  *   bankstream_last_batch_id                            gauge (after a commit)
  *   bankstream_batch_seconds_{bucket,sum,count}         histogram (cut+decide+commit)
+ *   bankstream_commit_seconds_{bucket,sum,count}        histogram (the commit alone)
  *   bankstream_kafka_lag{partition="p"}                 gauge (partitions set) */
 #ifndef BS_METRICS_H
 #define BS_METRICS_H
@@ -58,7 +59,8 @@ int metrics_port(const metrics_t *m);
 const char *metrics_listen(const metrics_t *m);
 
 /* Count one committed batch: its counts (stream/batch.h) and, in the
- * duration histogram, cut_decide_seconds + commit_seconds. */
+ * duration histogram, cut_decide_seconds + commit_seconds; commit_seconds
+ * alone in the commit histogram. */
 void metrics_batch_committed(metrics_t *m, int64_t batch_id, const batch_counts_t *counts,
                              double cut_decide_seconds, double commit_seconds);
 

@@ -25,6 +25,7 @@
  *   4. schema_checks below mirrors the CREATE TABLEs: keep them in step. */
 #include "pg/schema.h"
 #include "pg/pgconn.h"
+#include "pg/schema_dashboard.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -458,6 +459,7 @@ static const struct {
     {"view vw_performance_temporal", ddl_view_temporal},
     {"function limpar_transacoes_antigas", ddl_function},
     {"the retention trigger on transacoes", ddl_trigger},
+    {"the dashboard's aggregates", schema_dashboard_ddl},
 };
 
 /* The replay tables: not bankstream's stream state, so neither init nor
@@ -575,6 +577,9 @@ int schema_create_replay(PGconn *conn, char *err, size_t errsize)
 
 int schema_drop(PGconn *conn, char *err, size_t errsize)
 {
+    if (pgconn_exec(conn, schema_dashboard_drop_ddl, "dropping the dashboard's aggregates", err,
+                    errsize) != 0)
+        return -1;
     return pgconn_exec(conn, schema_drop_ddl, "dropping the bankstream schema", err, errsize);
 }
 

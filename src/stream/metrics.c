@@ -43,6 +43,8 @@ typedef struct metrics_state {
     int ranks;
     uint64_t bucket[NBUCKETS]; /* observations <= metrics_buckets[i], not cumulative */
     double seconds_sum;
+    uint64_t commit_bucket[NBUCKETS]; /* the commit alone, same bounds, not cumulative */
+    double commit_sum;
     int64_t lag[METRICS_MAX_PARTITIONS];
     uint8_t lag_set[METRICS_MAX_PARTITIONS];
 } metrics_state_t;
@@ -171,6 +173,19 @@ static char *metrics_render(const metrics_state_t *s, size_t *len)
     fmt_double(num, sizeof num, s->seconds_sum);
     sb_printf(&b, "bankstream_batch_seconds_sum %s\n", num);
     sb_printf(&b, "bankstream_batch_seconds_count %" PRId64 "\n", s->batches);
+
+    family(&b, "bankstream_commit_seconds", "histogram",
+           "Time to commit one batch to PostgreSQL (its transaction), in seconds.");
+    cumulative = 0;
+    for (size_t i = 0; i < NBUCKETS; i++) {
+        cumulative += s->commit_bucket[i];
+        fmt_double(num, sizeof num, metrics_buckets[i]);
+        sb_printf(&b, "bankstream_commit_seconds_bucket{le=\"%s\"} %" PRIu64 "\n", num, cumulative);
+    }
+    sb_printf(&b, "bankstream_commit_seconds_bucket{le=\"+Inf\"} %" PRId64 "\n", s->batches);
+    fmt_double(num, sizeof num, s->commit_sum);
+    sb_printf(&b, "bankstream_commit_seconds_sum %s\n", num);
+    sb_printf(&b, "bankstream_commit_seconds_count %" PRId64 "\n", s->batches);
 
     family(&b, "bankstream_kafka_lag", "gauge",
            "Messages of a partition not yet consumed (high watermark - position).");
@@ -354,6 +369,10 @@ void metrics_batch_committed(metrics_t *m, int64_t batch_id, const batch_counts_
     size_t bucket = 0;
     while (bucket < NBUCKETS && secs > metrics_buckets[bucket])
         bucket++;
+    double csecs = commit_seconds >= 0 ? commit_seconds : 0;
+    size_t cbucket = 0;
+    while (cbucket < NBUCKETS && csecs > metrics_buckets[cbucket])
+        cbucket++;
 
     pthread_mutex_lock(&m->mu);
     metrics_state_t *s = &m->st;
@@ -369,6 +388,8 @@ void metrics_batch_committed(metrics_t *m, int64_t batch_id, const batch_counts_
     s->has_batch = 1;
     if (bucket < NBUCKETS) s->bucket[bucket]++; /* else only in +Inf (= count) */
     s->seconds_sum += secs;
+    if (cbucket < NBUCKETS) s->commit_bucket[cbucket]++;
+    s->commit_sum += csecs;
     pthread_mutex_unlock(&m->mu);
 }
 

@@ -8,7 +8,8 @@
 # defaults, makes transacao_aprovada false where version 1 wrote NULL, keys
 # duplicates and dead letters by topic (filled from batch_log), hashes the
 # old dead letters and gives their error the 'json: ' this version writes,
-# adds the retention tables, and is idempotent. The stream
+# adds the retention tables and the dashboard's aggregates (counting the
+# old rows), and is idempotent. The stream
 # then goes on over the same topic, and every decision, duplicate, dead
 # letter, batch and balance equals a run of this version from scratch.
 set -euo pipefail
@@ -78,6 +79,10 @@ assert_eq "$(q "SELECT count(*) FROM dead_letters WHERE tamanho = octet_length(p
     "old dead letters get their length and hash"
 assert_eq "$(q "SELECT count(*) FROM dead_letters WHERE erro NOT LIKE 'json: %'")" 0 \
     "old dead letters' errors name the encoding"
+assert_eq "$(q "SELECT sum(n) FROM dashboard_resumo")" "$(q "SELECT count(*) FROM transacoes")" \
+    "the old rows counted in the dashboard's aggregates"
+assert_eq "$(q "SELECT ate_batch FROM dashboard_estado")" "$(q "SELECT max(batch_id) FROM batch_log")" \
+    "the dashboard's watermark at the newest old batch"
 assert_eq "$(q "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'transacoes_duplicadas'::regclass AND contype = 'p'")" \
     "PRIMARY KEY (topic, kafka_particao, kafka_offset)" "duplicates keyed by topic"
 assert_eq "$(q "SELECT string_agg(pg_get_constraintdef(oid), ' ') FROM pg_constraint WHERE conrelid = 'dead_letters'::regclass AND contype = 'u'")" \

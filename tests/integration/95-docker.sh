@@ -2,14 +2,14 @@
 # 95-docker.sh - docker/ without a Docker engine: what can be checked of the
 # deployment here is checked, and the scripts the containers run are run.
 #
-#  1. docker/compose.yaml passes `docker-compose config` (Debian's 1.29), with
-#     the profile "dashboard" too, with no warning; its shape is the contract:
-#     the services and host ports of the original (9092, 8081, 8080, 5432, and
-#     8501), health checks on every long-running service, depends_on
-#     conditions that start everything in order with no manual step, the
-#     processor stopped by SIGUSR1 with a grace period and its snapshots on a
-#     volume, the dashboard behind its profile, the bankstream services'
-#     database and broker settings matching the postgres and broker services.
+#  1. docker/compose.yaml passes `docker-compose config` (Debian's 1.29) with
+#     no warning; its shape is the contract: the services and host ports of
+#     the original (9092, 8081, 8080, 5432, and 8501), health checks on every
+#     long-running service, depends_on conditions that start everything in
+#     order with no manual step, the processor stopped by SIGUSR1 with a grace
+#     period and its snapshots on a volume, every service (the dashboard too)
+#     started by a plain `up` (no profiles), the bankstream services' database
+#     and broker settings matching the postgres and broker services.
 #     (SKIP with the reason if docker-compose is not installed.)
 #  2. docker/Dockerfile: every package it installs exists in Debian 12
 #     (apt-cache show), the runtime list ships every library the binary links,
@@ -90,12 +90,10 @@ CONFIG=$T/compose.config.yaml
 if command -v docker-compose >/dev/null 2>&1; then
     [ -n "$PY" ] || fail "docker-compose is installed but no python3 has PyYAML (python3-yaml)"
     t0=$(now)
-    (cd "$ROOT/docker" && docker-compose -f compose.yaml --profile dashboard config) \
+    (cd "$ROOT/docker" && docker-compose -f compose.yaml config) \
         >"$CONFIG" 2>"$T/compose.err" ||
         fail "docker-compose config rejects docker/compose.yaml: $(cat "$T/compose.err")"
     [ ! -s "$T/compose.err" ] || fail "docker-compose config warns: $(cat "$T/compose.err")"
-    (cd "$ROOT/docker" && docker-compose -f compose.yaml config -q) ||
-        fail "docker-compose config (no profile) rejects docker/compose.yaml"
     timing "docker-compose config $(since "$t0") s ($(docker-compose version --short 2>/dev/null))"
     CONFIG_KIND=resolved
 else
@@ -259,7 +257,8 @@ vols = [v if isinstance(v, dict) else {"source": str(v).split(":")[0], "target":
 check(any(v.get("target") == snapdir and v.get("source") in (doc.get("volumes") or {}) for v in vols),
       f"processor snapshots ({snapdir or 'BANKSTREAM_SNAPSHOT_DIR unset'}) are not on a named volume")
 check(env_of(p).get("BANKSTREAM_RANKS", "") != "", "processor has no BANKSTREAM_RANKS")
-check(svcs.get("dashboard", {}).get("profiles") == ["dashboard"], "dashboard is not behind the profile 'dashboard'")
+check(not svcs.get("dashboard", {}).get("profiles"), "dashboard is behind a profile: a plain `up` would not start it")
+check(not any(s.get("profiles") for s in svcs.values()), "a service is behind a profile")
 
 t = svcs.get("topic", {}).get("command") or []
 check(len(t) > 1 and str(t[0]).endswith("kafka-topics.sh"), "topic service does not run kafka-topics.sh")
@@ -541,19 +540,33 @@ meta=$(kcat -L -b "$BROKERS" -J)
 [[ "$meta" != *"no_such_topic_$$"* ]] || fail "waiting for a topic created it"
 
 # dashboard: run it if this bankstream has it, else the clear refusal.
+# Its topic panel reads the broker and topic the service is given.
 if [[ "$("$BANKSTREAM" --help)" == *$'\n  dashboard '* ]]; then
-    entry_cmd dashboard -- dashboard
+    DPORT=$(free_port)
+    entry_cmd dashboard BANKSTREAM_DASHBOARD_PORT="$DPORT" -- dashboard
     "${CMD[@]}" >"$T/dashboard.out" 2>&1 &
     dash=$!
     bg_pids+=("$dash")
-    wait_healthy dashboard 60
+    t=$SECONDS
+    until entry dashboard BANKSTREAM_DASHBOARD_PORT="$DPORT" -- healthcheck dashboard 2>"$T/health.err"; do
+        [ $((SECONDS - t)) -lt 60 ] || fail "dashboard not healthy after 60 s: $(cat "$T/health.err") $(tail -5 "$T/dashboard.out")"
+        sleep 1
+    done
+    t=$SECONDS
+    until topico=$(curl -sf "http://127.0.0.1:$DPORT/api/topico") &&
+        [[ "$topico" == *'"ok":true'* && "$topico" == *"\"topic\":\"$TOPIC\""* &&
+            "$topico" == *'"particao":0'* ]]; do
+        [ $((SECONDS - t)) -lt 30 ] ||
+            fail "dashboard's /api/topico does not show topic $TOPIC on the service's broker: ${topico:-no answer}"
+        sleep 1
+    done
     kill -TERM "$dash"
     rc=0
     wait "$dash" || rc=$?
     reaped "$dash"
     assert_eq "$rc" 0 "dashboard exit status after SIGTERM"
 else
-    assert_fails "has no 'dashboard' command yet" entry dashboard -- dashboard
+    assert_fails "has no 'dashboard' command" entry dashboard -- dashboard
     echo "SKIP (this bankstream has no dashboard command yet): the dashboard role; it refuses with a clear line"
 fi
 

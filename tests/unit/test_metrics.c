@@ -355,7 +355,8 @@ static void test_exposition(void **state)
     /* before anything happened: zeros, no last batch, no lag */
     scrape(port, &e, &r);
     check_against(&e, &ref, 0);
-    assert_int_equal(e.n, 4 + 3 + (REASON_COUNT - 1) + 2 + NLE + 3);
+    /* ... + the batch and the commit duration histograms */
+    assert_int_equal(e.n, 4 + 3 + (REASON_COUNT - 1) + 2 + NLE + 3 + NLE + 3);
     free(r.body);
 
     rng_t rng;
@@ -390,7 +391,7 @@ static void test_exposition(void **state)
     expect_int(&e, "bankstream_kafka_lag{partition=\"3\"}", 0);
     expect_int(&e, "bankstream_kafka_lag{partition=\"1023\"}", 987654321012LL);
     /* exactly these samples: the fixed ones, last batch id, three lags */
-    assert_int_equal(e.n, 4 + 3 + (REASON_COUNT - 1) + 2 + 1 + NLE + 3 + 3);
+    assert_int_equal(e.n, 4 + 3 + (REASON_COUNT - 1) + 2 + 1 + NLE + 3 + NLE + 3 + 3);
 
     /* an independent client sees the same bytes */
     if (system("command -v curl >/dev/null 2>&1") == 0) {
