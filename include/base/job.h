@@ -9,7 +9,9 @@
  *   [batch]    size (messages, > 0), max_ms (0 = count-bounded only),
  *              max_bytes (the messages' bytes a batch may hold, default 64 MiB)
  *   [postgres] conninfo (libpq; empty = PG* environment or embedded cluster)
- *   [sink]     retry_seconds (how long a lost database is retried)
+ *   [sink]     retry_seconds (how long a lost database is retried),
+ *              connections (sessions each batch's rows go through at once,
+ *              1..32, or auto: stream/sink.h)
  *   [rules]    weight_t5 weight_t6 weight_t7 score_divisor risk_threshold
  *              t6_amount (reais) max_age_ms (0 = off) timezone
  *              limit_percent (what-if: limits at this %, default 100)
@@ -54,6 +56,7 @@ typedef struct job_config {
     int64_t batch_max_ms;
     int64_t batch_max_bytes; /* [batch] max_bytes: bound on a batch's message bytes */
     int64_t sink_retry_seconds;
+    int64_t sink_connections; /* [sink] connections; 0 = auto (see stream/sink.h) */
     int64_t metrics_port;
     char snapshot_dir[512];
     int64_t snapshot_every;

@@ -188,9 +188,14 @@ static int coord_open(coord_t *co, const char *conninfo)
     co->cut.dec = co->dec;
     co->db = pgconn_open_wait(conninfo, (int)job->sink_retry_seconds, err, sizeof err);
     if (co->db == NULL) goto fail;
-    co->sink = job->sink_off
-                   ? sink_none()
-                   : sink_pg_open(conninfo, job->sink_retry_seconds, job->topic, err, sizeof err);
+    int connections = (int)job->sink_connections;
+    if (connections == 0) /* auto */
+        connections = pgconn_resolves_embedded(job->conninfo_set ? job->conninfo : NULL)
+                          ? SINK_PG_EMBEDDED_CONNECTIONS
+                          : 1;
+    co->sink = job->sink_off ? sink_none()
+                             : sink_pg_open(conninfo, connections, job->sink_retry_seconds,
+                                            job->topic, err, sizeof err);
     if (co->sink == NULL) goto fail;
     co->arch = job->sink_off || job->snapshot_dir[0] == '\0'
                    ? archiver_none()
