@@ -468,7 +468,6 @@ static int init_load(PGconn *conn, const init_opts_t *o, char *err, size_t errsi
     return init_write_meta(conn, users, seed, err, errsize);
 }
 
-/* The one transaction (design 1). Leaves no transaction open. */
 /* Prepared transactions that a processor stopped in the middle of a
  * sliced batch commit left behind (pg/pgprepared.h) hold locks on
  * transacoes that the schema's DDL would wait on for ever: resolve them
@@ -520,6 +519,7 @@ static int init_resolve_prepared(PGconn *conn, char *err, size_t errsize)
     return rc;
 }
 
+/* The one transaction (design 1). Leaves no transaction open. */
 static int init_run(PGconn *conn, const init_opts_t *o, init_result_t *out, char *err,
                     size_t errsize)
 {
