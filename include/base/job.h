@@ -54,7 +54,8 @@ typedef struct job_config {
     int conninfo_set; /* from the file or --pg */
     int64_t batch_size;
     int64_t batch_max_ms;
-    int64_t batch_max_bytes; /* [batch] max_bytes: bound on a batch's message bytes */
+    int64_t batch_max_bytes;        /* [batch] max_bytes: bound on a batch's message bytes */
+    int64_t duplicate_filter_bytes; /* [batch] duplicate_filter_bytes: the Bloom filter's memory */
     int64_t sink_retry_seconds;
     int64_t sink_connections; /* [sink] connections; 0 = auto (see stream/sink.h) */
     int64_t metrics_port;

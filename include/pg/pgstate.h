@@ -78,6 +78,13 @@ int pgstate_each_ledger_delta(PGconn *conn, int64_t after_batch,
                               char *errstr, size_t errsize);
 int pgstate_each_seen_id(PGconn *conn, int (*each)(void *ctx, const uint8_t id[16]), void *ctx,
                          char *errstr, size_t errsize);
+
+/* Which of ids[0..n) the database has seen (each_seen_id's ids), one
+ * query by primary key: each one found is handed to `each` (nonzero: out of
+ * memory). 0, or -1 with errstr (PQstatus tells a lost connection). */
+int pgstate_ids_present(PGconn *conn, const uint8_t (*ids)[16], size_t n,
+                        int (*each)(void *ctx, const uint8_t id[16]), void *ctx, char *errstr,
+                        size_t errsize);
 int pgstate_each_record(PGconn *conn, const char *topic, int64_t after_batch,
                         int (*each)(void *ctx, const txn_record_t *r), void *ctx, char *errstr,
                         size_t errsize);

@@ -13,9 +13,9 @@
  * complete.
  *
  * Cutting decodes each message, JSON or Avro (msgdecode.h; a message that
- * is not a valid transaction becomes a dead-letter row), drops ids seen before (duplicate rows: the
- * duplicate filter holds every committed transaction id and every id cut
- * since), and records the batch's offset ranges. A batch is not cut while
+ * is not a valid transaction becomes a dead-letter row), turns ids seen
+ * before into duplicate rows (dedupe.h: every id committed, and every id
+ * cut since), and records the batch's offset ranges. A batch is not cut while
  * one of its messages is an Avro message whose schema the registry cannot
  * give now (an outage): it would otherwise become a dead letter. The batch
  * waits, whatever max_ms says, and is cut as it would have been once the
@@ -23,10 +23,10 @@
 #ifndef BS_CUTTER_H
 #define BS_CUTTER_H
 
-#include "base/idset.h"
 #include "base/job.h"
 #include "kafka/kafka_source.h"
 #include "stream/batch.h"
+#include "stream/dedupe.h"
 #include "stream/msgdecode.h"
 
 #include <stdint.h>
@@ -36,7 +36,7 @@ typedef struct cutter {
     kafka_source_t *src;
     msgdecode_t *dec; /* JSON and Avro (borrowed); NULL: JSON only */
     int nparts;
-    idset_t seen;             /* the duplicate filter */
+    dedupe_t dedupe;          /* the duplicate filter */
     int64_t next_batch_id;    /* the id the next batch gets */
     int64_t pending_since_us; /* when the oldest not-yet-cut message arrived; 0 = none */
 } cutter_t;
@@ -57,8 +57,12 @@ typedef struct cut_partition {
 int cutter_plan(const cut_partition_t *parts, int nparts, int64_t batch_size, int64_t max_ms,
                 int64_t pending_ms, size_t *take);
 
-/* An empty filter; 0, or -1 when out of memory. */
-int cutter_init(cutter_t *ct, const job_config_t *job);
+/* A cutter whose duplicate filter (dedupe.h) has job's
+ * duplicate_filter_bytes, keeps every id exactly when keep_all_ids (a sink
+ * that keeps nothing) and asks `lookup` about the ids it may have seen. 0,
+ * or -1 when out of memory. */
+int cutter_init(cutter_t *ct, const job_config_t *job, int keep_all_ids, dedupe_lookup_fn lookup,
+                void *lookup_ctx);
 void cutter_free(cutter_t *ct);
 
 /* Is a batch ready? 1 = cut now, 0 = wait (cutter_plan says so, or a
@@ -67,8 +71,9 @@ void cutter_free(cutter_t *ct);
 int cutter_ready(cutter_t *ct);
 
 /* Take the next batch out of the source, into a new batch in state CUT,
- * decided by `ranks` ranks. NULL when out of memory (the source is then
- * unchanged for the partitions not yet taken: the run must stop). */
-batch_t *batch_cut(cutter_t *ct, int ranks);
+ * decided by `ranks` ranks. NULL with errstr when out of memory or the
+ * duplicate filter's database lookup failed (the source is then unchanged:
+ * the run must stop). */
+batch_t *batch_cut(cutter_t *ct, int ranks, char *errstr, size_t errsize);
 
 #endif

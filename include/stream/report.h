@@ -6,6 +6,7 @@
 #ifndef BS_REPORT_H
 #define BS_REPORT_H
 
+#include "base/histo.h"
 #include "cluster/cluster.h"
 #include "stream/batch.h"
 
@@ -13,13 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* A growing sample of values (ms), for percentiles. */
-typedef struct sample {
-    int64_t *v;
-    size_t n, cap;
-} sample_t;
-
-/* Where a batch's time goes, one sample per stage (ms): */
+/* Where a batch's time goes, one histogram per stage (ms): */
 enum report_stage {
     STAGE_CUT_WAIT, /* per transaction: Kafka timestamp -> its batch is cut */
     STAGE_DECIDE,   /* per batch: CUT -> DECIDED (routing, deciding, gathering) */
@@ -34,14 +29,16 @@ typedef struct run_totals {
     pthread_mutex_t mu;
     int64_t batches;
     batch_counts_t counts;
-    sample_t latency; /* per transaction: Kafka timestamp -> result (latencia_total_ms) */
-    sample_t visible; /* per transaction: Kafka timestamp -> committed (visible) */
-    sample_t stage[STAGE_COUNT];
+    /* In fixed memory (histo.h), however long the run: */
+    histo_t latency; /* per transaction: Kafka timestamp -> result (latencia_total_ms) */
+    histo_t visible; /* per transaction: Kafka timestamp -> committed (visible) */
+    histo_t stage[STAGE_COUNT];
     int64_t first_cut_us, last_commit_us;
     int64_t commit_us; /* the sink's time in commits, all batches */
 } run_totals_t;
 
-void totals_init(run_totals_t *t);
+/* 0, or -1 when out of memory. */
+int totals_init(run_totals_t *t);
 void totals_free(run_totals_t *t);
 
 /* Count an acknowledged batch (its counts and its rows' latencies). */

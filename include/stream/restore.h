@@ -43,8 +43,9 @@ typedef struct restored {
     int nlast_ts;
 } restored_t;
 
-/* Restore as above into the ranks' shards, ct->seen and ct->next_batch_id,
- * and arch. 0 with *out filled, or -1 with errstr. */
+/* Restore as above into the ranks' shards, the duplicate filter
+ * (ct->dedupe: the ids the database has), ct->next_batch_id and arch. 0 with *out filled, or -1
+ * with errstr. */
 int stream_restore(cluster_t *c, PGconn *db, const job_config_t *job, cutter_t *ct,
                    archiver_t *arch, restored_t *out, char *errstr, size_t errsize);
 

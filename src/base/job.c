@@ -33,6 +33,7 @@ void job_config_default(job_config_t *job)
     job->batch_size = 10000;
     job->batch_max_ms = 500;
     job->batch_max_bytes = 64 << 20;
+    job->duplicate_filter_bytes = 64 << 20;
     job->sink_retry_seconds = 120;
     job->metrics_port = 0;
     strcpy(job->snapshot_dir, "var/snapshots");
@@ -154,6 +155,10 @@ static int on_entry(void *user, const char *section, const char *key, const char
     } else if (strcmp(section, "batch") == 0 && strcmp(key, "max_bytes") == 0) {
         if (parse_int(value, 1 << 20, INT64_C(1) << 40, &job->batch_max_bytes))
             BAD("bytes, at least 1048576 (1 MiB)");
+    } else if (strcmp(section, "batch") == 0 && strcmp(key, "duplicate_filter_bytes") == 0) {
+        if (parse_int(value, 4096, INT64_C(1) << 40, &job->duplicate_filter_bytes))
+            BAD("bytes from 4096 to 2^40 (67108864 holds 20 million ids with about 1 false "
+                "positive in 30,000)");
     } else if (strcmp(section, "batch") == 0 && strcmp(key, "max_ms") == 0) {
         if (parse_int(value, 0, 3600000, &job->batch_max_ms))
             BAD("milliseconds from 0 (count-bounded only) to 3600000");

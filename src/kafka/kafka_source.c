@@ -300,6 +300,7 @@ static int assign_partitions(kafka_source_t *src, int from, int to, const int64_
     }
     if (last_ts) timestamps_at(src, to, before, ts);
     for (int p = from; p < to; p++) {
+        // cppcheck-suppress uninitvar -- set by the loop above, over the same range
         foreign[p] = start[p] > high[p] || (start[p] >= 0 && start[p] < low[p]) ||
                      (before[p] >= 0 && ts[p] >= 0 && ts[p] != last_ts[p]);
         if (!foreign[p] || problem[0]) continue;

@@ -280,6 +280,52 @@ int pgstate_each_seen_id(PGconn *conn, int (*each)(void *ctx, const uint8_t id[1
                     id_line, &c, errstr, errsize);
 }
 
+int pgstate_ids_present(PGconn *conn, const uint8_t (*ids)[16], size_t n,
+                        int (*each)(void *ctx, const uint8_t id[16]), void *ctx, char *errstr,
+                        size_t errsize)
+{
+    if (n == 0) return 0;
+    char *list = malloc(n * (IDS_TEXT_LEN + 1) + 3), *p = list;
+    if (list == NULL) {
+        snprintf(errstr, errsize, "out of memory");
+        return -1;
+    }
+    *p++ = '{';
+    for (size_t i = 0; i < n; i++) {
+        if (i) *p++ = ',';
+        ids_format(ids[i], p);
+        p += IDS_TEXT_LEN;
+    }
+    *p++ = '}';
+    *p = '\0';
+    const char *params[1] = {list};
+    PGresult *r = PQexecParams(conn,
+                               "SELECT id_transacao FROM transacoes"
+                               " WHERE id_transacao = ANY($1::uuid[]) UNION ALL"
+                               " SELECT id_transacao FROM transacoes_ids_expurgados"
+                               " WHERE id_transacao = ANY($1::uuid[])",
+                               1, NULL, params, NULL, NULL, 0);
+    free(list);
+    int rc = 0;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        snprintf(errstr, errsize, "%s", PQerrorMessage(conn));
+        rc = -1;
+    }
+    for (int row = 0; rc == 0 && row < PQntuples(r); row++) {
+        uint8_t id[16];
+        const char *text = PQgetvalue(r, row, 0);
+        if (ids_parse(text, strlen(text), id) != 0) {
+            snprintf(errstr, errsize, "bad id from database: %.60s", text);
+            rc = -1;
+        } else if (each(ctx, id) != 0) {
+            snprintf(errstr, errsize, "out of memory");
+            rc = -1;
+        }
+    }
+    PQclear(r);
+    return rc;
+}
+
 struct record_cb {
     int (*each)(void *, const txn_record_t *);
     void *ctx;

@@ -195,7 +195,8 @@ static const char ddl_upgrade_transacoes[] =
 
 /* Version 1 keyed duplicates and dead letters by (partition, offset) only;
  * its rows get the topic of their batch. Its dead letters get their length
- * and hash (they were stored whole). */
+ * and hash (they were stored whole), and their error the encoding's prefix
+ * this version writes ('json: ': version 1 read JSON only). */
 static const char ddl_upgrade_duplicates[] =
     "DO $do$\n"
     "DECLARE\n"
@@ -248,7 +249,9 @@ static const char ddl_upgrade_dead_letters[] =
                      "dead_letters",
                      "tamanho") " THEN\n"
                                 "        ALTER TABLE dead_letters ADD COLUMN tamanho bigint;\n"
-                                "        UPDATE dead_letters SET tamanho = length(payload);\n"
+                                "        UPDATE dead_letters SET tamanho = length(payload),\n"
+                                "            erro = CASE WHEN erro LIKE 'json: %' THEN erro\n"
+                                "                        ELSE 'json: ' || erro END;\n"
                                 "    END IF;\n"
                                 "    IF NOT " HAS_COL(
                                     "dead_letters",

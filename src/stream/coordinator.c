@@ -14,6 +14,7 @@
 #include "base/timeparse.h"
 #include "kafka/kafka_source.h"
 #include "pg/pgconn.h"
+#include "pg/pgstate.h"
 #include "stream/archiver.h"
 #include "stream/commitq.h"
 #include "stream/cutter.h"
@@ -35,7 +36,8 @@ typedef struct coord {
     cluster_t *c;
     const job_config_t *job;
     metrics_t *metrics;
-    PGconn *db; /* the state reads of restore */
+    const char *conninfo;
+    PGconn *db; /* the state reads of restore, then the duplicate filter's lookups */
     stream_sink_t *sink;
     archiver_t *arch;
     kafka_source_t *src;
@@ -49,11 +51,36 @@ typedef struct coord {
     int noted;             /* ... and that batch was cut */
 } coord_t;
 
-/* Sink thread, ACKED: the batch's offsets to Kafka (monitoring only). */
+/* Sink thread, ACKED: the batch's ids are in the database now (the
+ * duplicate filter may forget them), its offsets go to Kafka (monitoring
+ * only). */
 static void on_ack(void *arg, const batch_t *b)
 {
     coord_t *co = arg;
+    dedupe_committed(&co->cut.dedupe, b->id);
     kafka_source_commit(co->src, b->end_offsets, b->nparts);
+}
+
+static int add_found(void *ctx, const uint8_t id[16])
+{
+    return idset_add(ctx, id) < 0 ? -1 : 0;
+}
+
+/* The duplicate filter's lookup (dedupe.h) on co->db. A lost connection is
+ * opened again, waiting for the database as the sink does (a database that
+ * is down stops the commits anyway). */
+static int lookup_ids(void *arg, const uint8_t (*ids)[16], size_t n, idset_t *found, char *errstr,
+                      size_t errsize)
+{
+    coord_t *co = arg;
+    for (;;) {
+        if (pgstate_ids_present(co->db, ids, n, add_found, found, errstr, errsize) == 0) return 0;
+        if (PQstatus(co->db) == CONNECTION_OK) return -1;
+        log_warn("duplicate filter: lost the database (%s); connecting again", errstr);
+        PQfinish(co->db);
+        co->db = pgconn_open_wait(co->conninfo, (int)co->job->sink_retry_seconds, errstr, errsize);
+        if (co->db == NULL) return -1;
+    }
 }
 
 /* Sink thread, after ACKED: count the batch. */
@@ -115,9 +142,9 @@ static int coord_batch(coord_t *co)
 {
     char err[1024];
     int64_t t0 = timeparse_now_us();
-    batch_t *b = batch_cut(&co->cut, co->c->size);
+    batch_t *b = batch_cut(&co->cut, co->c->size, err, sizeof err);
     if (b == NULL) {
-        log_error("out of memory cutting batch %" PRId64, co->cut.next_batch_id);
+        log_error("cutting batch %" PRId64 ": %s", co->cut.next_batch_id, err);
         return -1;
     }
     if (co->gap_note[0] && !co->noted) { /* the first batch after an accepted gap says so */
@@ -179,13 +206,9 @@ static int coord_open(coord_t *co, const char *conninfo)
     co->metrics = metrics_start((int)job->metrics_port, err, sizeof err);
     if (co->metrics == NULL) goto fail;
     metrics_set_ranks(co->metrics, co->c->size);
-    if (cutter_init(&co->cut, job) != 0) {
-        snprintf(err, sizeof err, "out of memory");
-        goto fail;
-    }
     co->dec = msgdecode_new(job, err, sizeof err);
     if (co->dec == NULL) goto fail;
-    co->cut.dec = co->dec;
+    co->conninfo = conninfo;
     co->db = pgconn_open_wait(conninfo, (int)job->sink_retry_seconds, err, sizeof err);
     if (co->db == NULL) goto fail;
     int connections = (int)job->sink_connections;
@@ -197,6 +220,14 @@ static int coord_open(coord_t *co, const char *conninfo)
                              : sink_pg_open(conninfo, connections, job->sink_retry_seconds,
                                             job->topic, err, sizeof err);
     if (co->sink == NULL) goto fail;
+    if (cutter_init(&co->cut, job, !co->sink->durable, lookup_ids, co) != 0) {
+        snprintf(err, sizeof err,
+                 "out of memory (the duplicate filter: [batch] "
+                 "duplicate_filter_bytes = %" PRId64 ")",
+                 job->duplicate_filter_bytes);
+        goto fail;
+    }
+    co->cut.dec = co->dec;
     co->arch = job->sink_off || job->snapshot_dir[0] == '\0'
                    ? archiver_none()
                    : archiver_h5_open(job->snapshot_dir, job->topic);
@@ -230,7 +261,11 @@ int coordinator_run(cluster_t *c, const job_config_t *job, const char *conninfo)
     memset(&co, 0, sizeof co);
     co.c = c;
     co.job = job;
-    totals_init(&co.totals);
+    if (totals_init(&co.totals) != 0) {
+        log_error("out of memory");
+        totals_free(&co.totals);
+        return 1;
+    }
     if (coord_open(&co, conninfo) == 0) {
         log_info("consuming %s (%d partitions) from batch %" PRId64
                  " with %d rank(s), %d worker(s)",
@@ -249,7 +284,16 @@ int coordinator_run(cluster_t *c, const job_config_t *job, const char *conninfo)
     if (cluster_command(c, CLUSTER_CMD_STATS, err, sizeof err) != 0 ||
         cluster_step_stats(c, &stats, err, sizeof err) != 0)
         stats = NULL;
-    if (status == 0 && !job->quiet) report_print(&co.totals, stats, c->size);
+    if (status == 0 && !job->quiet) {
+        report_print(&co.totals, stats, c->size);
+        const dedupe_t *d = &co.cut.dedupe;
+        printf("duplicate filter: %" PRIu64 " MiB, %" PRIu64
+               " ids, %zu held exactly, expected false positives %.2g; %" PRId64
+               " database lookups of %" PRId64 " ids, %" PRId64 " found\n",
+               d->seen.nbits / 8 >> 20, d->seen.added, dedupe_pending_ids(d), dedupe_fp_rate(d),
+               d->lookups, d->looked_up, d->found);
+        fflush(stdout);
+    }
     free(stats);
     cluster_command(c, CLUSTER_CMD_STOP, err, sizeof err);
     archiver_close(co.arch);

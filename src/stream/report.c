@@ -4,41 +4,25 @@
 
 #include <inttypes.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-void totals_init(run_totals_t *t)
+int totals_init(run_totals_t *t)
 {
     memset(t, 0, sizeof *t);
     pthread_mutex_init(&t->mu, NULL);
+    int rc = histo_init(&t->latency) | histo_init(&t->visible);
+    for (int s = 0; s < STAGE_COUNT; s++)
+        rc |= histo_init(&t->stage[s]);
+    return rc ? -1 : 0;
 }
 
 void totals_free(run_totals_t *t)
 {
-    free(t->latency.v);
-    free(t->visible.v);
+    histo_free(&t->latency);
+    histo_free(&t->visible);
     for (int s = 0; s < STAGE_COUNT; s++)
-        free(t->stage[s].v);
+        histo_free(&t->stage[s]);
     pthread_mutex_destroy(&t->mu);
-}
-
-/* Room for n more values (without it, values are dropped: a sample). */
-static int sample_reserve(sample_t *s, size_t n)
-{
-    if (s->n + n <= s->cap) return 0;
-    size_t cap = s->cap ? s->cap : 4096;
-    while (cap < s->n + n)
-        cap *= 2;
-    int64_t *p = realloc(s->v, cap * sizeof *p);
-    if (p == NULL) return -1;
-    s->v = p;
-    s->cap = cap;
-    return 0;
-}
-
-static void sample_add(sample_t *s, int64_t v)
-{
-    if (s->n < s->cap || sample_reserve(s, 1) == 0) s->v[s->n++] = v;
 }
 
 void totals_add(run_totals_t *t, const batch_t *b)
@@ -52,21 +36,18 @@ void totals_add(run_totals_t *t, const batch_t *b)
         t->counts.by_status[s] += b->counts.by_status[s];
     for (int r = 0; r < REASON_COUNT; r++)
         t->counts.by_reason[r] += b->counts.by_reason[r];
-    sample_reserve(&t->latency, b->nrows);
-    sample_reserve(&t->visible, b->nrows);
-    sample_reserve(&t->stage[STAGE_CUT_WAIT], b->nrows);
     for (size_t i = 0; i < b->nrows; i++) {
         if (b->rows[i].kind != ROW_TXN) continue;
         int64_t ts = b->rows[i].rec.kafka_ts_ms;
-        sample_add(&t->latency, b->result_us / 1000 - ts);
-        sample_add(&t->visible, b->committed_us / 1000 - ts);
-        sample_add(&t->stage[STAGE_CUT_WAIT], b->start_us / 1000 - ts);
+        histo_add(&t->latency, b->result_us / 1000 - ts);
+        histo_add(&t->visible, b->committed_us / 1000 - ts);
+        histo_add(&t->stage[STAGE_CUT_WAIT], b->start_us / 1000 - ts);
     }
-    sample_add(&t->stage[STAGE_DECIDE], (b->result_us - b->start_us) / 1000);
-    sample_add(&t->stage[STAGE_ARCHIVE], (b->queued_us - b->result_us) / 1000);
-    sample_add(&t->stage[STAGE_QUEUE], (b->commit_start_us - b->queued_us) / 1000);
-    sample_add(&t->stage[STAGE_COMMIT], (b->committed_us - b->commit_start_us) / 1000);
-    sample_add(&t->stage[STAGE_ACK], (b->acked_us - b->committed_us) / 1000);
+    histo_add(&t->stage[STAGE_DECIDE], (b->result_us - b->start_us) / 1000);
+    histo_add(&t->stage[STAGE_ARCHIVE], (b->queued_us - b->result_us) / 1000);
+    histo_add(&t->stage[STAGE_QUEUE], (b->commit_start_us - b->queued_us) / 1000);
+    histo_add(&t->stage[STAGE_COMMIT], (b->committed_us - b->commit_start_us) / 1000);
+    histo_add(&t->stage[STAGE_ACK], (b->acked_us - b->committed_us) / 1000);
     t->commit_us += b->committed_us - b->commit_start_us;
     if (t->first_cut_us == 0 || b->start_us < t->first_cut_us) t->first_cut_us = b->start_us;
     t->last_commit_us = timeparse_now_us();
@@ -81,20 +62,6 @@ void totals_progress(run_totals_t *t, int64_t *batches, int64_t *messages)
     pthread_mutex_unlock(&t->mu);
 }
 
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
-/* The p-th percentile (0..1) of s (sorted here); 0 when empty. */
-static int64_t percentile(sample_t *s, double p)
-{
-    if (s->n == 0) return 0;
-    qsort(s->v, s->n, sizeof *s->v, cmp_i64);
-    return s->v[(size_t)((double)(s->n - 1) * p)];
-}
-
 void report_print(run_totals_t *t, const cluster_rank_stats_t *stats, int nranks)
 {
     pthread_mutex_lock(&t->mu);
@@ -102,7 +69,7 @@ void report_print(run_totals_t *t, const cluster_rank_stats_t *stats, int nranks
     double secs = t->first_cut_us && t->last_commit_us > t->first_cut_us
                       ? (double)(t->last_commit_us - t->first_cut_us) / 1e6
                       : 0;
-    int64_t p50 = percentile(&t->latency, 0.5), p99 = percentile(&t->latency, 0.99);
+    int64_t p50 = histo_percentile(&t->latency, 0.5), p99 = histo_percentile(&t->latency, 0.99);
     printf("batches %" PRId64 ", messages %" PRId64 ", %.1f s, %.0f msg/s\n", t->batches,
            k->messages, secs, secs > 0 ? (double)k->messages / secs : 0.0);
     printf("approved %" PRId64 "\n", k->by_status[STATUS_APPROVED]);
@@ -118,14 +85,14 @@ void report_print(run_totals_t *t, const cluster_rank_stats_t *stats, int nranks
            k->by_reason[REASON_FUTURE]);
     printf("dead letters %" PRId64 "\n", k->dead);
     printf("latency ms p50 %" PRId64 ", p99 %" PRId64 "\n", p50, p99);
-    printf("latency to commit ms p50 %" PRId64 ", p99 %" PRId64 "\n", percentile(&t->visible, 0.5),
-           percentile(&t->visible, 0.99));
+    printf("latency to commit ms p50 %" PRId64 ", p99 %" PRId64 "\n",
+           histo_percentile(&t->visible, 0.5), histo_percentile(&t->visible, 0.99));
     static const char *const names[STAGE_COUNT] = {"wait for the cut",   "decide", "archive",
                                                    "queue for the sink", "commit", "Kafka ack"};
     printf("stages ms p50/p99:");
     for (int s = 0; s < STAGE_COUNT; s++)
-        printf("%s %s %" PRId64 "/%" PRId64, s ? "," : "", names[s], percentile(&t->stage[s], 0.5),
-               percentile(&t->stage[s], 0.99));
+        printf("%s %s %" PRId64 "/%" PRId64, s ? "," : "", names[s],
+               histo_percentile(&t->stage[s], 0.5), histo_percentile(&t->stage[s], 0.99));
     printf("\n");
     double commit_secs = (double)t->commit_us / 1e6;
     printf("sink %.1f s in commits, %.0f msg/s while committing\n", commit_secs,

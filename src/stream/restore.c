@@ -92,11 +92,6 @@ static int64_t load_snapshot(cluster_t *c, PGconn *db, const job_config_t *job,
     return meta.batch_id;
 }
 
-static int on_seen(void *ctx, const uint8_t id[16])
-{
-    return idset_add(ctx, id) < 0 ? -1 : 0;
-}
-
 typedef struct rebuild {
     archiver_t *arch;
     int64_t first; /* the interval's first batch */
@@ -130,7 +125,7 @@ static int restore_reads(cluster_t *c, PGconn *db, const job_config_t *job, cutt
     if (st->last_snapshot < 0) return -1;
     int rc = st->last_snapshot > 0 ? 0 : loader_users(c, db, err, sizeof err);
     if (rc == 0) rc = loader_deltas(c, db, st->last_snapshot, err, sizeof err);
-    if (rc == 0) rc = pgstate_each_seen_id(db, on_seen, &ct->seen, err, sizeof err);
+    if (rc == 0) rc = pgstate_each_seen_id(db, dedupe_seed, &ct->dedupe, err, sizeof err);
     if (rc != 0) {
         snprintf(errstr, errsize, "restoring state from the database failed: %s", err);
         return -1;
@@ -177,11 +172,12 @@ int stream_restore(cluster_t *c, PGconn *db, const job_config_t *job, cutter_t *
         }
         return -1;
     }
-    log_info("restored state as of batch %" PRId64 " in %.1f s (%s, %zu committed transactions)",
+    log_info("restored state as of batch %" PRId64 " in %.1f s (%s, %" PRIu64
+             " committed transactions)",
              st->last_batch, (double)(timeparse_now_us() - t0) / 1e6,
              st->last_snapshot > 0  ? "snapshot + ledger"
              : st->purged_batch > 0 ? "usuarios + balances carried by retention + ledger"
                                     : "usuarios + ledger",
-             ct->seen.count);
+             ct->dedupe.seen.added);
     return 0;
 }
