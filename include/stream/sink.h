@@ -49,11 +49,13 @@ stream_sink_t *sink_none(void);
  * slice of payers each, made one commit by two-phase commit
  * (stream/sink_slices.h); the server must allow that many prepared
  * transactions (max_prepared_transactions), else errstr names the setting
- * and the fix. A lost server is retried for retry_seconds per commit, the
- * lock re-taken first. NULL with errstr when the first connection fails or
- * another processor holds the database (errstr names it). */
-stream_sink_t *sink_pg_open(const char *conninfo, int connections, int64_t retry_seconds,
-                            const char *topic, char *errstr, size_t errsize);
+ * and the fix; with fallback (connections = auto) such a server gets one
+ * connection and a warning instead. A lost server is retried for
+ * retry_seconds per commit, the lock re-taken first. NULL with errstr when
+ * the first connection fails or another processor holds the database
+ * (errstr names it). */
+stream_sink_t *sink_pg_open(const char *conninfo, int connections, int fallback,
+                            int64_t retry_seconds, const char *topic, char *errstr, size_t errsize);
 
 /* s->close(s) when s is not NULL. */
 void sink_close(stream_sink_t *s);

@@ -211,14 +211,14 @@ static int coord_open(coord_t *co, const char *conninfo)
     co->conninfo = conninfo;
     co->db = pgconn_open_wait(conninfo, (int)job->sink_retry_seconds, err, sizeof err);
     if (co->db == NULL) goto fail;
-    int connections = (int)job->sink_connections;
+    int connections = (int)job->sink_connections, fallback = connections == 0;
     if (connections == 0) /* auto */
         connections = pgconn_resolves_embedded(job->conninfo_set ? job->conninfo : NULL)
                           ? SINK_PG_EMBEDDED_CONNECTIONS
                           : 1;
     co->sink = job->sink_off ? sink_none()
-                             : sink_pg_open(conninfo, connections, job->sink_retry_seconds,
-                                            job->topic, err, sizeof err);
+                             : sink_pg_open(conninfo, connections, fallback,
+                                            job->sink_retry_seconds, job->topic, err, sizeof err);
     if (co->sink == NULL) goto fail;
     if (cutter_init(&co->cut, job, !co->sink->durable, lookup_ids, co) != 0) {
         snprintf(err, sizeof err,

@@ -640,8 +640,8 @@ static int check_prepared_setting(pg_sink_t *s, char *errstr, size_t errsize)
     return rc;
 }
 
-stream_sink_t *sink_pg_open(const char *conninfo, int connections, int64_t retry_seconds,
-                            const char *topic, char *errstr, size_t errsize)
+stream_sink_t *sink_pg_open(const char *conninfo, int connections, int fallback,
+                            int64_t retry_seconds, const char *topic, char *errstr, size_t errsize)
 {
     pg_sink_t *s = calloc(1, sizeof *s);
     if (s == NULL) {
@@ -662,7 +662,15 @@ stream_sink_t *sink_pg_open(const char *conninfo, int connections, int64_t retry
                      SINK_SLICES_MAX);
             goto fail;
         }
-        if (check_prepared_setting(s, errstr, errsize) != 0) goto fail;
+        if (check_prepared_setting(s, errstr, errsize) != 0) {
+            if (!fallback || PQstatus(s->conn) != CONNECTION_OK) goto fail;
+            /* auto: an embedded cluster started before it was configured for
+             * prepared transactions (it is at its next start) */
+            log_warn("%s; [sink] connections = auto: committing through one connection", errstr);
+            s->connections = 1;
+        }
+    }
+    if (s->connections > 1) {
         s->slices = sink_slices_new(conninfo, s->connections, s->appname);
         if (s->slices == NULL) {
             snprintf(errstr, errsize, "out of memory");
