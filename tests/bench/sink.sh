@@ -92,5 +92,16 @@ for n in dict.fromkeys(r[1] for r in rows if r[0] == "sink"):
     print(f"connections {n}: sink best {max(s):,} median {statistics.median(s):,.0f} msg/s"
           f" ({statistics.median(s) / copy * 100:.0f}% of \\copy); end to end best {max(e):,}"
           f" median {statistics.median(e):,.0f} tx/s ({statistics.median(e) / copy * 100:.0f}%)")
+# Paired within a round (same load, same minute): each N against the first N.
+ns = list(dict.fromkeys(r[1] for r in rows if r[0] == "sink"))
+for n in ns[1:]:
+    ratios = []
+    for rnd in sorted({r[2] for r in rows}):
+        a = [int(r[3]) for r in rows if r[0] == "sink" and r[1] == ns[0] and r[2] == rnd]
+        b = [int(r[3]) for r in rows if r[0] == "sink" and r[1] == n and r[2] == rnd]
+        if a and b:
+            ratios.append(b[0] / a[0])
+    print(f"connections {n} / connections {ns[0]}, sink rate, per round: "
+          + ", ".join(f"{x:.2f}" for x in ratios) + f" (median {statistics.median(ratios):.2f})")
 print(f"load average (1 min) over the measurements: {min(loads)} to {max(loads)}")
 PY

@@ -6,7 +6,8 @@
 #   2. kill -9 of rank 0 with every slice of a batch prepared and the batch
 #      not decided (BANKSTREAM_TEST_SINK_PAUSE=prepared:N): the prepared
 #      transactions are there, batch_log lacks the batch; the next run rolls
-#      them back and completes; tables equal the reference;
+#      them back and completes; tables equal the reference (before it, a
+#      `--sink none` run, which resolves nothing, refuses to start);
 #   3. kill -9 after the decision (batch_log committed) and before any
 #      COMMIT PREPARED (decided:N): batch_log holds the batch, its slices'
 #      rows are not visible yet; `bankstream init` (run again, as an
@@ -195,6 +196,13 @@ kill_rank0 "$db"
 assert_eq "$(prepared "$db")" 3 "[$scenario] prepared transactions after the kill"
 assert_eq "$(q "$db" "SELECT count(*) FROM transacoes WHERE batch_id = 5")" 0 \
     "[$scenario] rows of batch 5 visible before the decision"
+rc=0
+err=$(mpirun_bs 1 run "$(job 1)" --pg "$db" --brokers "$BS_TEST_BROKERS" --topic "$topic" \
+    --batch-size "$BATCH" --batch-ms 0 --snapshot-dir none --until-idle --sink none 2>&1) || rc=$?
+[ "$rc" -ne 0 ] || die "--sink none ran over unresolved prepared transactions"
+assert_contains "$err" "3 prepared transaction(s) of an interrupted batch commit are in the database; --sink none does not resolve them" \
+    "[$scenario] --sink none refuses"
+assert_eq "$(prepared "$db")" 3 "[$scenario] prepared transactions after --sink none"
 run_to_end "$db" 2 3
 grep -q "resolved 3 prepared transaction(s) of an interrupted batch commit: 0 committed" \
     "$run_log.err" || die "no line about the 3 rolled back: $(cat "$run_log.err")"
