@@ -7,7 +7,10 @@
  *              missing, at start or while running, before the run fails;
  *              0 = wait for ever)
  *   [batch]    size (messages, > 0), max_ms (0 = count-bounded only),
- *              max_bytes (the messages' bytes a batch may hold, default 64 MiB)
+ *              min_ms (with max_ms > 0: while the sink is idle, a batch is
+ *              cut this long after its first message), max_bytes (the
+ *              messages' bytes a batch may hold, default 64 MiB),
+ *              duplicate_filter_bytes (rank 0's Bloom filter, default 64 MiB)
  *   [postgres] conninfo (libpq; empty = PG* environment or embedded cluster)
  *   [sink]     retry_seconds (how long a lost database is retried),
  *              connections (sessions each batch's rows go through at once,
@@ -54,6 +57,7 @@ typedef struct job_config {
     int conninfo_set; /* from the file or --pg */
     int64_t batch_size;
     int64_t batch_max_ms;
+    int64_t batch_min_ms;           /* [batch] min_ms: the cut when the sink is idle */
     int64_t batch_max_bytes;        /* [batch] max_bytes: bound on a batch's message bytes */
     int64_t duplicate_filter_bytes; /* [batch] duplicate_filter_bytes: the Bloom filter's memory */
     int64_t sink_retry_seconds;

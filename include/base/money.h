@@ -33,4 +33,10 @@ int money_format(int64_t cents, char *buf, size_t size);
  * "-12.34") into centavos; returns 0 or -1 for anything else. */
 int money_parse(const char *text, int64_t *cents);
 
+/* A transaction's amount as the decoders accept it: finite, positive, at
+ * most numeric(15,2), not zero once rounded to cents. 0 with *cents, or -1
+ * with a message naming valor_transacao in errstr (the same words whatever
+ * the encoding). */
+int money_check_amount(double reais, int64_t *cents, char *errstr, size_t errsize);
+
 #endif

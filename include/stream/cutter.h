@@ -7,6 +7,10 @@
  * has its quota buffered or is read to its end. With max_ms > 0 a batch is
  * also cut max_ms after its first message arrived, whatever is buffered
  * then (timing-dependent, but recorded in batch_log like any other).
+ * While the sink is idle (nothing queued or committing), the time bound is
+ * min_ms instead (when smaller): a batch does not wait for company that
+ * would only delay it, and batches grow again as soon as commits take
+ * longer than messages take to arrive (group commit).
  * Bytes bound a batch too, as deterministically: partition p contributes
  * only the leading messages whose bytes fit max_bytes / nparts (at least
  * one message), and a partition whose next message would not fit is
@@ -65,10 +69,21 @@ int cutter_init(cutter_t *ct, const job_config_t *job, int keep_all_ids, dedupe_
                 void *lookup_ctx);
 void cutter_free(cutter_t *ct);
 
-/* Is a batch ready? 1 = cut now, 0 = wait (cutter_plan says so, or a
- * message it would take waits for its schema), -1 = nothing left (every
- * partition read to its end and nothing buffered). */
-int cutter_ready(cutter_t *ct);
+/* The time bound cutter_plan gets: max_ms, or min_ms while the sink is
+ * idle when that is smaller (never with max_ms 0: count-bounded stays so). */
+int64_t cutter_time_bound(int64_t max_ms, int64_t min_ms, int sink_idle);
+
+/* Is a batch ready (sink_idle: the sink has nothing to do, see above)?
+ * 1 = cut now, 0 = wait (cutter_plan says so, or a message it would take
+ * waits for its schema), -1 = nothing left (every partition read to its end
+ * and nothing buffered). */
+int cutter_ready(cutter_t *ct, int sink_idle);
+
+/* Is a message waiting to be cut? */
+static inline int cutter_pending(const cutter_t *ct)
+{
+    return ct->pending_since_us != 0;
+}
 
 /* Take the next batch out of the source, into a new batch in state CUT,
  * decided by `ranks` ranks. NULL with errstr when out of memory or the

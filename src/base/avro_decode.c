@@ -666,36 +666,6 @@ static int check_time(const value_t *v, int64_t *us, char *errstr, size_t errsiz
     return 0;
 }
 
-static int check_amount(double reais, int64_t *cents, char *errstr, size_t errsize)
-{
-    int64_t c = 0;
-    switch (money_from_double(reais, &c)) {
-    case MONEY_OK:
-        break;
-    case MONEY_NEGATIVE:
-        set_err(errstr, errsize, "valor_transacao must be positive (got %.15g)", reais);
-        return -1;
-    case MONEY_TOO_BIG:
-        set_err(errstr, errsize,
-                "valor_transacao %.15g does not fit the database's numeric(15,2) (max %lld.%02lld)",
-                reais, MONEY_MAX_CENTS / 100, MONEY_MAX_CENTS % 100);
-        return -1;
-    default:
-        set_err(errstr, errsize, "valor_transacao is not finite");
-        return -1;
-    }
-    if (c == 0) {
-        if (reais == 0)
-            set_err(errstr, errsize, "valor_transacao must be positive (got 0)");
-        else
-            set_err(errstr, errsize, "valor_transacao is zero after rounding to cents (got %.6g)",
-                    reais);
-        return -1;
-    }
-    *cents = c;
-    return 0;
-}
-
 /* The slots into a txn_t, refusing what json_decode refuses. */
 static int slots_to_txn(const value_t *v, txn_t *t, char *errstr, size_t errsize)
 {
@@ -723,7 +693,7 @@ static int slots_to_txn(const value_t *v, txn_t *t, char *errstr, size_t errsize
     }
     t->modality = (uint8_t)mod;
     if (check_time(&v[S_TIME], &t->time_us, errstr, errsize) != 0) return -1;
-    return check_amount(v[S_AMOUNT].real, &t->amount_cents, errstr, errsize);
+    return money_check_amount(v[S_AMOUNT].real, &t->amount_cents, errstr, errsize);
 }
 
 int avro_txn_decode(const avro_txn_plan_t *pl, const void *body, size_t len, txn_t *out,

@@ -32,6 +32,7 @@ void job_config_default(job_config_t *job)
     job->source_wait_seconds = 300;
     job->batch_size = 10000;
     job->batch_max_ms = 500;
+    job->batch_min_ms = 10;
     job->batch_max_bytes = 64 << 20;
     job->duplicate_filter_bytes = 64 << 20;
     job->sink_retry_seconds = 120;
@@ -162,6 +163,9 @@ static int on_entry(void *user, const char *section, const char *key, const char
     } else if (strcmp(section, "batch") == 0 && strcmp(key, "max_ms") == 0) {
         if (parse_int(value, 0, 3600000, &job->batch_max_ms))
             BAD("milliseconds from 0 (count-bounded only) to 3600000");
+    } else if (strcmp(section, "batch") == 0 && strcmp(key, "min_ms") == 0) {
+        if (parse_int(value, 1, 3600000, &job->batch_min_ms))
+            BAD("milliseconds from 1 to 3600000 (at or above max_ms: never cut early)");
     } else if (strcmp(section, "postgres") == 0 && strcmp(key, "conninfo") == 0) {
         if (strlen(value) >= sizeof job->conninfo) BAD("a libpq conninfo under 1024 bytes");
         strcpy(job->conninfo, value);

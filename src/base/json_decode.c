@@ -317,33 +317,7 @@ static int decode_amount(const cJSON *v, int64_t *cents, char *errstr, size_t er
         set_err(errstr, errsize, "field valor_transacao must be a number (got %s)", type_name(v));
         return -1;
     }
-    double reais = v->valuedouble;
-    int64_t c = 0;
-    switch (money_from_double(reais, &c)) {
-    case MONEY_OK:
-        break;
-    case MONEY_NEGATIVE:
-        set_err(errstr, errsize, "valor_transacao must be positive (got %.15g)", reais);
-        return -1;
-    case MONEY_TOO_BIG:
-        set_err(errstr, errsize,
-                "valor_transacao %.15g does not fit the database's numeric(15,2) (max %lld.%02lld)",
-                reais, MONEY_MAX_CENTS / 100, MONEY_MAX_CENTS % 100);
-        return -1;
-    default:
-        set_err(errstr, errsize, "valor_transacao is not finite");
-        return -1;
-    }
-    if (c == 0) {
-        if (reais == 0)
-            set_err(errstr, errsize, "valor_transacao must be positive (got 0)");
-        else
-            set_err(errstr, errsize, "valor_transacao is zero after rounding to cents (got %.6g)",
-                    reais);
-        return -1;
-    }
-    *cents = c;
-    return 0;
+    return money_check_amount(v->valuedouble, cents, errstr, errsize);
 }
 
 int json_decode_txn(const char *buf, size_t len, txn_t *out, char *errstr, size_t errsize)

@@ -63,3 +63,34 @@ int money_parse(const char *text, int64_t *cents)
     *cents = neg ? -(int64_t)v : (int64_t)v;
     return 0;
 }
+
+int money_check_amount(double reais, int64_t *cents, char *errstr, size_t errsize)
+{
+    int64_t c = 0;
+    switch (money_from_double(reais, &c)) {
+    case MONEY_OK:
+        break;
+    case MONEY_NEGATIVE:
+        snprintf(errstr, errsize, "valor_transacao must be positive (got %.15g)", reais);
+        return -1;
+    case MONEY_TOO_BIG:
+        snprintf(
+            errstr, errsize,
+            "valor_transacao %.15g does not fit the database's numeric(15,2) (max %lld.%02lld)",
+            reais, MONEY_MAX_CENTS / 100, MONEY_MAX_CENTS % 100);
+        return -1;
+    default:
+        snprintf(errstr, errsize, "valor_transacao is not finite");
+        return -1;
+    }
+    if (c == 0) {
+        if (reais == 0)
+            snprintf(errstr, errsize, "valor_transacao must be positive (got 0)");
+        else
+            snprintf(errstr, errsize, "valor_transacao is zero after rounding to cents (got %.6g)",
+                     reais);
+        return -1;
+    }
+    *cents = c;
+    return 0;
+}

@@ -126,6 +126,14 @@ int commitq_drain(commitq_t *q)
     return failed ? -1 : 0;
 }
 
+int commitq_idle(commitq_t *q)
+{
+    pthread_mutex_lock(&q->mu);
+    int idle = q->len == 0 && !q->busy;
+    pthread_mutex_unlock(&q->mu);
+    return idle;
+}
+
 int commitq_failed(commitq_t *q, char *errstr, size_t errsize)
 {
     pthread_mutex_lock(&q->mu);

@@ -178,10 +178,12 @@ static int coord_loop(coord_t *co)
             return 0;
         }
         if (commitq_failed(co->q, err, sizeof err)) return -1;
-        int ready = cutter_ready(&co->cut);
+        int ready = cutter_ready(&co->cut, commitq_idle(co->q));
         if (ready < 0 && co->job->until_idle) return 0;
         if (ready <= 0) {
-            if (kafka_source_poll(co->src, 50, err, sizeof err) < 0) {
+            /* short naps while a message waits: its time bound is checked here */
+            int nap_ms = cutter_pending(&co->cut) ? 2 : 50;
+            if (kafka_source_poll(co->src, nap_ms, err, sizeof err) < 0) {
                 log_error("%s", err);
                 return -1;
             }

@@ -47,8 +47,14 @@ int cutter_plan(const cut_partition_t *parts, int nparts, int64_t batch_size, in
     return complete || (max_ms > 0 && pending_ms >= max_ms) ? 1 : 0;
 }
 
-/* The plan for the source as it is now (cutter_plan), into take. */
-static int plan_now(cutter_t *ct, size_t *take)
+int64_t cutter_time_bound(int64_t max_ms, int64_t min_ms, int sink_idle)
+{
+    return sink_idle && max_ms > 0 && min_ms < max_ms ? min_ms : max_ms;
+}
+
+/* The plan for the source as it is now (cutter_plan), into take; with
+ * sink_idle, the time bound is min_ms (see cutter.h). */
+static int plan_now(cutter_t *ct, int sink_idle, size_t *take)
 {
     cut_partition_t parts[ct->nparts];
     int64_t byte_quota = ct->job->batch_max_bytes / ct->nparts;
@@ -60,7 +66,8 @@ static int plan_now(cutter_t *ct, size_t *take)
         parts[p].drained = kafka_source_drained(ct->src, p);
     }
     int64_t now = timeparse_now_us();
-    int rc = cutter_plan(parts, ct->nparts, ct->job->batch_size, ct->job->batch_max_ms,
+    int64_t bound = cutter_time_bound(ct->job->batch_max_ms, ct->job->batch_min_ms, sink_idle);
+    int rc = cutter_plan(parts, ct->nparts, ct->job->batch_size, bound,
                          ct->pending_since_us ? (now - ct->pending_since_us) / 1000 : 0, take);
     if (rc == 0 && ct->pending_since_us == 0) {
         for (int p = 0; p < ct->nparts; p++)
@@ -85,10 +92,10 @@ static int plan_decodable(cutter_t *ct, const size_t *take)
     return 1;
 }
 
-int cutter_ready(cutter_t *ct)
+int cutter_ready(cutter_t *ct, int sink_idle)
 {
     size_t take[ct->nparts];
-    int rc = plan_now(ct, take);
+    int rc = plan_now(ct, sink_idle, take);
     return rc == 1 && !plan_decodable(ct, take) ? 0 : rc;
 }
 
@@ -155,7 +162,7 @@ batch_t *batch_cut(cutter_t *ct, int ranks, char *errstr, size_t errsize)
 {
     batch_t *b = batch_new(ct->nparts);
     size_t take[ct->nparts], total = 0;
-    plan_now(ct, take);
+    plan_now(ct, 0, take); /* (what is taken does not depend on the time bound) */
     for (int p = 0; p < ct->nparts; p++)
         total += take[p];
     const rd_kafka_message_t **msgs = malloc((total ? total : 1) * sizeof *msgs);

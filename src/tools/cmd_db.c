@@ -24,7 +24,7 @@ static void db_usage(FILE *out)
             "\n"
             "  start   initdb if needed, start (or reuse the running cluster), create the\n"
             "          database; prints its conninfo, also stored in DIR/conninfo\n"
-            "  stop    stop it (fast mode)\n"
+            "  stop    stop it (fast mode; exit 1 when DIR holds no cluster)\n"
             "  status  print 'running: CONNINFO' (exit 0) or 'stopped' (exit 3)\n"
             "\n"
             "  --dir DIR   cluster directory\n"
@@ -101,6 +101,14 @@ int cmd_db(int argc, char **argv)
         int rc = embedded_pg_stop(dir, errstr, sizeof errstr);
         if (rc < 0) {
             log_error("%s", errstr);
+            return 1;
+        }
+        if (rc == 0 &&
+            embedded_pg_status(dir, conninfo, sizeof conninfo, errstr, sizeof errstr) == 0 &&
+            !conninfo[0]) {
+            /* a typo in --dir must not read as a stopped cluster */
+            log_error("no cluster under %s (is --dir right? 'bankstream db status --dir DIR' says)",
+                      dir);
             return 1;
         }
         printf("%s\n", rc == 1 ? "stopped" : "not running");

@@ -79,6 +79,9 @@ assert_eq "$rc" 3 "exit status of db status when stopped"
 assert_contains "$st" "stopped" "db status when stopped"
 if psql_q "$out" "SELECT 1" >/dev/null 2>&1; then fail "server still answers after db stop"; fi
 assert_eq "$("$BANKSTREAM" db stop --dir "$dir")" "not running" "db stop when stopped"
+rc=0; err=$("$BANKSTREAM" db stop --dir "$work/no-such-dir" 2>&1) || rc=$?
+assert_eq "$rc" 1 "db stop with a --dir holding no cluster"
+assert_contains "$err" "no cluster under $work/no-such-dir" "db stop names the directory"
 rc=0; "$BANKSTREAM" db status --dir "$work/nothing-here" >/dev/null || rc=$?
 assert_eq "$rc" 3 "status of a directory without a cluster"
 

@@ -8,6 +8,10 @@
 # serial Python implementation of the rules) computes from the same topic.
 # -np 3 and 4 commit each batch through 3 and 2 connections ([sink]
 # connections: slices and two-phase commit), -np 1 and 2 through one.
+# Then the same with the original's producer's way of sending (no key: each
+# payer's transactions spread over every partition), -np 1 and 3, where
+# deciding in (partition, offset) order used to refuse transactions that
+# were not late.
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 REF="$(cd "$(dirname "$0")/../reference" && pwd)"
@@ -86,3 +90,34 @@ if [ "$failed" -ne 0 ]; then
 fi
 wc -l "$work"/ref/*.txt | sed 's/^/    /'
 echo "ok: -np $RANKS and the serial reference agree"
+
+# --- an unkeyed producer: each payer over every partition
+nokey=$(new_topic determinism_nokey)
+for n in 1 3; do
+    db[nokey$n]=$(new_database "detnokey$n" --users 300)
+done
+"$BANKSTREAM" produce --pg "${db[nokey1]}" --brokers "$BS_TEST_BROKERS" --topic "$nokey" \
+    --count 6000 --rate 0 --seed 11 --start-time 1750000000000 --historic 0 --key none --quiet
+spread=$(kcat -C -b "$BS_TEST_BROKERS" -t "$nokey" -e -q -f '%p %s\n' |
+    python3 -c 'import sys, json, collections
+parts = collections.defaultdict(set)
+for line in sys.stdin:
+    p, v = line.split(" ", 1)
+    parts[json.loads(v)["id_usuario_pagador"]].add(p)
+print(sum(1 for s in parts.values() if len(s) > 1))')
+[ "$spread" -gt 100 ] || fail "the unkeyed producer spread only $spread payers over several partitions"
+python3 "$REF/serial_ref.py" --brokers "$BS_TEST_BROKERS" --topic "$nokey" --pg "${db[nokey1]}" \
+    --batch-size "$K" --out "$work/refnokey"
+for n in 1 3; do
+    mpirun_bs "$n" run --pg "${db[nokey$n]}" --brokers "$BS_TEST_BROKERS" --topic "$nokey" \
+        --batch-size "$K" --batch-ms 0 --until-idle >"$work/runnokey$n.out" 2>&1 ||
+        { tail -20 "$work/runnokey$n.out"; fail "bankstream run (unkeyed topic) with -np $n failed"; }
+    dump_decisions "${db[nokey$n]}" "$work/nokey$n" --reference
+done
+diff_dumps "NOT DETERMINISTIC (unkeyed): -np 1 vs -np 3" "$work/nokey1" "$work/nokey3" ||
+    fail "unkeyed topic: -np 1 and -np 3 differ"
+diff_dumps "MISMATCH (unkeyed): serial reference vs database" "$work/refnokey" "$work/nokey1" ||
+    fail "unkeyed topic: the database differs from the serial reference"
+assert_eq "$(psql_q "${db[nokey1]}" "SELECT count(*) FROM transacoes WHERE motivo = 'anterior_a_ultima'")" 0 \
+    "no transaction of a fresh unkeyed stream (one clock) refused as older than the last approved"
+echo "ok: an unkeyed topic, -np 1 and 3 and the serial reference agree"

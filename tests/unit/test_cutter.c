@@ -13,7 +13,8 @@
  * every partition drained -> -1; nothing buffered but not drained -> 0
  * (even past max_ms); and, over many random situations, take[] never
  * exceeds what is buffered nor the quota, and a ready batch takes
- * min(buffered, quota) from every partition. */
+ * min(buffered, quota) from every partition; the time bound while the sink
+ * is idle (cutter_time_bound). */
 #include "stream/cutter.h"
 #include "base/rng.h"
 
@@ -242,12 +243,26 @@ static void test_random_invariants(void **state)
     assert_true(ready > 1000 && waiting > 1000 && done > 100);
 }
 
+/* min_ms replaces max_ms only while the sink is idle, only when smaller,
+ * and never turns a count-bounded job (max_ms 0) into a timed one. */
+static void test_time_bound(void **state)
+{
+    (void)state;
+    assert_int_equal(cutter_time_bound(500, 10, 1), 10);
+    assert_int_equal(cutter_time_bound(500, 10, 0), 500);
+    assert_int_equal(cutter_time_bound(500, 800, 1), 500);
+    assert_int_equal(cutter_time_bound(500, 500, 1), 500);
+    assert_int_equal(cutter_time_bound(0, 10, 1), 0);
+    assert_int_equal(cutter_time_bound(0, 10, 0), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quotas),     cmocka_unit_test(test_ready_needs_every_partition),
         cmocka_unit_test(test_max_ms),     cmocka_unit_test(test_nothing_buffered),
         cmocka_unit_test(test_byte_quota), cmocka_unit_test(test_random_invariants),
+        cmocka_unit_test(test_time_bound),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
