@@ -3,6 +3,7 @@
 #   make SANITIZER=address   ASan+UBSan build -> build-asan/bankstream
 #   make deps       install the Debian packages the project needs (idempotent)
 #   make test       unit + integration tests (tests/run)
+#   make test-hosts the three-host tests in full (make test runs their quick parts)
 #   make demo       the whole pipeline on the embedded defaults (scripts/demo.sh)
 #   make bench      benchmarks (tests/bench/run)
 #   make format     clang-format the tree; make format-check fails on drift
@@ -153,11 +154,21 @@ test-asan:
 	ASAN_OPTIONS=detect_leaks=0 BANKSTREAM_BIN=$(CURDIR)/build-asan/bankstream UNIT_DIR=$(CURDIR)/build-asan/tests tests/run
 
 # The tests whose behaviour depends on the broker, again against a real
-# Apache Kafka broker (scripts/kafka.sh) instead of the embedded mock.
-KAFKA_TESTS := 50-run 60-determinism 70-restart 75-run-snapshot 85-archive 88-replay 90-slurm
+# Apache Kafka broker (scripts/kafka.sh) instead of the embedded mock
+# (98-hosts: kafka.sh start --listen, the broker other hosts reach).
+KAFKA_TESTS := 50-run 60-determinism 70-restart 75-run-snapshot 85-archive 88-replay 90-slurm \
+               98-hosts
 test-kafka:
 	$(MAKE) all
 	BS_TEST_BROKER=kafka tests/run $(KAFKA_TESTS)
+
+# The three-host tests (98-hosts, 99-hosts-slurm) in full, on the embedded
+# broker and on Apache Kafka (about 4 minutes). Every other target runs
+# their quick parts (about 1.5 minutes together): see each test's header.
+test-hosts:
+	$(MAKE) all
+	BS_TEST_HOSTS_FULL=1 tests/run 98-hosts 99-hosts-slurm
+	BS_TEST_HOSTS_FULL=1 BS_TEST_BROKER=kafka tests/run 98-hosts
 
 # What CI runs (the README's test command is `make deps check`).
 check:
@@ -190,5 +201,5 @@ lint:
 clean:
 	rm -rf build build-asan bankstream
 
-.PHONY: all deps check test test-kafka asan test-asan demo bench format format-check lint clean \
+.PHONY: all deps check test test-kafka test-hosts asan test-asan demo bench format format-check lint clean \
         install uninstall FORCE

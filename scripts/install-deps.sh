@@ -6,7 +6,7 @@ PKGS=(build-essential pkg-config clang-format
       librdkafka-dev kcat libpq-dev postgresql postgresql-client
       libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools
       libcjson-dev libinih-dev libcmocka-dev uuid-dev libmicrohttpd-dev libssl-dev libcurl4-openssl-dev
-      python3 tzdata bc curl procps iproute2 slurm-wlm munge cppcheck clang
+      python3 tzdata bc curl procps iproute2 util-linux slurm-wlm munge cppcheck clang  # iproute2, util-linux: tests/hosts
       libavro-dev                      # make bench: Apache Avro C, the decoder bankstream did not choose
       openjdk-17-jre-headless maven    # scripts/kafka.sh: Apache Kafka 4.x (Java 17+) from Maven Central
       docker-compose python3-yaml python3-venv shellcheck)  # 95-docker: compose config, hadolint's venv

@@ -29,6 +29,10 @@
 #   BANKSTREAM_LAUNCHER     auto (default), mpirun or srun
 #   BANKSTREAM_MPIRUN_ARGS  extra mpirun options, e.g. "--bind-to none"
 #   BANKSTREAM_SRUN_ARGS    extra srun options
+#   BANKSTREAM_LAUNCH_TIMEOUT  seconds the launcher may take to start every
+#                           rank (the probe step), default 60
+#   BANKSTREAM_MPI_START_TIMEOUT  seconds bankstream's ranks may take to reach
+#                           each other (read by bankstream), default 60
 #
 # Errors print one line starting with "bankstream-slurm: error:" and exit
 # with status 2 (bad settings) or 1 (the environment cannot run the job).
@@ -150,23 +154,71 @@ bs_srun_has_pmix() {
     command -v srun >/dev/null 2>&1 && srun --mpi=list 2>&1 | grep -qw 'pmix'
 }
 
-# Start the launcher once with a shell that prints the MPI rank and world
-# size the launcher gave it (Open MPI's OMPI_COMM_WORLD_*, PMIx's PMIX_RANK,
-# PMI's PMI_RANK). Dies unless every rank 0..N-1 shows up exactly once; ranks
-# that all say "none" or "0" are the singleton case.
+# Start the launcher once with a shell that prints the MPI rank, world size
+# and node the launcher gave it (Open MPI's OMPI_COMM_WORLD_*, PMIx's
+# PMIX_RANK, PMI's PMI_RANK; Slurm's SLURMD_NODENAME). Dies unless every rank
+# 0..N-1 shows up exactly once; ranks that all say "none" or "0" are the
+# singleton case. Start-up across nodes can hang (a node whose daemon cannot
+# reach the launcher, a network between nodes that drops packets): after
+# 5 s, and every 10 s, it says how many ranks started and on which nodes
+# none did yet, and after BANKSTREAM_LAUNCH_TIMEOUT seconds (default 60) it
+# stops the launcher and dies naming those nodes.
 bs_launch_probe() {
-    local out rc=0 ranks expect
+    local out rc=0 ranks expect timeout=${BANKSTREAM_LAUNCH_TIMEOUT:-60} tmp pid t0 next
+    bs_need_count BANKSTREAM_LAUNCH_TIMEOUT "$timeout"
+    tmp=$(mktemp "${TMPDIR:-/tmp}/bankstream-probe.XXXXXX") ||
+        bs_die 1 "cannot create a temporary file in ${TMPDIR:-/tmp}"
     # shellcheck disable=SC2016 # expanded by the probe shell, per task
-    out=$("${BS_LAUNCH[@]}" /bin/sh -c \
-        'echo "bs-probe ${OMPI_COMM_WORLD_RANK:-${PMIX_RANK:-${PMI_RANK:-none}}} ${OMPI_COMM_WORLD_SIZE:-${SLURM_STEP_NUM_TASKS:-?}}"' \
-        2>&1) || rc=$?
+    "${BS_LAUNCH[@]}" /bin/sh -c \
+        'echo "bs-probe ${OMPI_COMM_WORLD_RANK:-${PMIX_RANK:-${PMI_RANK:-none}}} ${OMPI_COMM_WORLD_SIZE:-${SLURM_STEP_NUM_TASKS:-?}} ${SLURMD_NODENAME:-$(hostname)}"' \
+        >"$tmp" 2>&1 </dev/null &
+    pid=$!
+    t0=$SECONDS
+    next=$((t0 + 5))
+    while kill -0 "$pid" 2>/dev/null; do
+        if [ $((SECONDS - t0)) -ge "$timeout" ]; then
+            kill -TERM "$pid" 2>/dev/null
+            local i
+            for ((i = 0; i < 20; i++)); do
+                kill -0 "$pid" 2>/dev/null || break
+                sleep 0.5
+            done
+            kill -KILL "$pid" 2>/dev/null
+            wait "$pid" 2>/dev/null
+            out=$(grep -v '^bs-probe' "$tmp" | grep -v '^ *$' | grep -v -- '-----' | head -3 | tr '\n' ' ')
+            local progress
+            progress=$(_bs_probe_progress "$tmp")
+            rm -f "$tmp"
+            bs_die 1 "the launcher did not start $BS_NTASKS ranks within $timeout s (BANKSTREAM_LAUNCH_TIMEOUT; ${BS_LAUNCH[*]}): $progress; check that those nodes and this one ($(hostname)) reach each other (routes, firewalls; Open MPI's oob_tcp_if_include)${out:+; the launcher said: $out}"
+        fi
+        if [ "$SECONDS" -ge "$next" ]; then
+            bs_log "starting $BS_NTASKS rank(s) via $BS_LAUNCHER_NAME: $(_bs_probe_progress "$tmp") after $((SECONDS - t0)) s (giving up after $timeout s)"
+            next=$((SECONDS + 10))
+        fi
+        sleep 0.5
+    done
+    wait "$pid" || rc=$?
+    out=$(cat "$tmp")
+    rm -f "$tmp"
     [ "$rc" -eq 0 ] ||
-        bs_die 1 "the launcher failed to start $BS_NTASKS ranks (${BS_LAUNCH[*]}, exit $rc): $(grep -v '^bs-probe' <<<"$out" | grep . | head -3 | tr '\n' ' ')"
+        bs_die 1 "the launcher failed to start $BS_NTASKS ranks (${BS_LAUNCH[*]}, exit $rc): $(grep -v '^bs-probe' <<<"$out" | grep . | grep -v -- '-----' | head -3 | tr '\n' ' ')"
     ranks=$(awk '$1 == "bs-probe" { print $2 }' <<<"$out" | sort -n | paste -sd ' ')
     expect=$(seq 0 $((BS_NTASKS - 1)) | paste -sd ' ')
     if [ "$ranks" != "$expect" ]; then
         bs_die 1 "'${BS_LAUNCH[*]}' does not make one MPI job of $BS_NTASKS ranks (ranks seen: ${ranks:-none}): bankstream would run as separate single-rank copies; use mpirun from the MPI bankstream was built with, or srun --mpi=pmix"
     fi
+}
+
+# "K of N started; none yet on NODES" from the probe's output so far.
+_bs_probe_progress() { # probe-output-file
+    local started nodes missing="" n
+    started=$(grep -c '^bs-probe' "$1" 2>/dev/null)
+    nodes=$(scontrol show hostnames "${SLURM_JOB_NODELIST:-}" 2>/dev/null)
+    for n in $nodes; do
+        awk -v n="$n" '$1 == "bs-probe" && $4 == n { f = 1 } END { exit !f }' "$1" 2>/dev/null ||
+            missing+="${missing:+, }$n"
+    done
+    echo "${started:-0} of $BS_NTASKS started${missing:+; none yet on $missing}"
 }
 
 # Where the stream's HDF5 snapshots go: sets BS_JOBFILE (the job file to

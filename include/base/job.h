@@ -22,7 +22,8 @@
  *              Avro messages are then dead letters) and Confluent's client
  *              settings (basic.auth.*, ssl.*, ...), passed through unchanged
  *              (registry/registry_client.h checks them)
- *   [metrics]  port (Prometheus text on 127.0.0.1:port/metrics; 0 = off)
+ *   [metrics]  port (Prometheus text on LISTEN:port/metrics; 0 = off), listen
+ *              (an address of rank 0's host, default 127.0.0.1; "*" = all)
  *   [snapshot] dir (HDF5 snapshots; empty = off), every (batches; 0 = only
  *              at clean shutdown)
  * Unknown sections or keys outside [kafka] are errors that name the key. */
@@ -63,6 +64,7 @@ typedef struct job_config {
     int64_t sink_retry_seconds;
     int64_t sink_connections; /* [sink] connections; 0 = auto (see stream/sink.h) */
     int64_t metrics_port;
+    char metrics_listen[64]; /* [metrics] listen: checked by metrics_start_on */
     char snapshot_dir[512];
     int64_t snapshot_every;
     int until_idle;

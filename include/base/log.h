@@ -11,6 +11,11 @@
 /* Name of the running subcommand, used as the message prefix ("produce"). */
 void log_set_command(const char *cmd);
 
+/* Where this process runs, for jobs that span hosts ("h2, rank 0"): every
+ * line then reads "bankstream <cmd> (<where>): ...". NULL or "" clears it.
+ * Call before other threads log. */
+void log_set_where(const char *where);
+
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -69,6 +69,22 @@ typedef struct cluster_rank_stats {
  * has one rank but Slurm or Open MPI say the step has more. */
 int cluster_check_launch(int world_size, char *errstr, size_t errsize);
 
+/* How long MPI start-up may take before the ranks give up (cluster_spans_hosts):
+ * $BANKSTREAM_MPI_START_TIMEOUT seconds, else CLUSTER_START_TIMEOUT. */
+#define CLUSTER_START_TIMEOUT 60
+int cluster_start_timeout(void);
+
+/* Collective over world, and the ranks' first contact: every rank sends its
+ * host name (MPI_Get_processor_name) to every other rank, without blocking.
+ * A rank still waiting for some after 5 s says which (one warning every
+ * 10 s); after timeout_seconds it gives up. Returns 1 when the ranks run on
+ * more than one host (where, if not NULL, then receives "HOST, rank R" for
+ * log_set_where), 0 when they all run on this one (where ""), -1 with errstr
+ * naming this rank, its host and the ranks that never answered: requests
+ * are then left pending, and the caller must end the job with MPI_Abort. */
+int cluster_spans_hosts(MPI_Comm world, int timeout_seconds, char *where, size_t where_size,
+                        char *errstr, size_t errsize);
+
 /* Collective set-up: MPI_ERRORS_RETURN on world, roles and the workers'
  * communicator. With rank0_works (replay, which has no Kafka or sink to
  * serve), rank 0 owns users too and every rank is a worker; otherwise
@@ -96,6 +112,10 @@ int cluster_serve(cluster_t *c, char *errstr, size_t errsize);
 
 /* World rank owning a user. */
 int cluster_owner_rank(const cluster_t *c, const uint8_t id[16]);
+
+/* World ranks owning n users at once (route_owners): id i is the 16 bytes
+ * at ids + i * stride, its owner's rank goes to out[i]. */
+void cluster_owner_ranks(const cluster_t *c, const void *ids, size_t stride, size_t n, int *out);
 
 /* The collective steps. Arguments marked (root) are read or written on
  * rank 0 only; records are packed by destination rank with counts[size]. */

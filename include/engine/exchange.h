@@ -52,6 +52,49 @@ int exchange_alltoall(MPI_Comm comm, const void *send, const int *counts, size_t
                       exchange_buf_t *into, int *nrecv, int *recv_counts, char *errstr,
                       size_t errsize);
 
+/* All-to-all in one step, for when each rank knows a bound on what every
+ * other rank sends it (an answer to a request, or what an earlier exchange
+ * bounds): rank r sends counts[d] records (packed in destination order) to
+ * each rank d, where counts[d] must not exceed the caps[r] that rank d
+ * passes. The records from rank s land in recv (room for the sum of caps)
+ * at record offset caps[0] + ... + caps[s-1], and their number in
+ * recv_counts[s]; with exact caps they arrive packed, in source order.
+ * Every pair exchanges one message, empty or not, so there is no counts
+ * step. More than caps[s] from rank s is an error (MPI's "truncated") on
+ * the receiving rank; caps that do not fit 2 GiB end the job. */
+int exchange_alltoall_bounded(MPI_Comm comm, const void *send, const int *counts,
+                              size_t record_size, void *recv, const int *caps, int *recv_counts,
+                              char *errstr, size_t errsize);
+
+/* The same, in flight, so that a rank can work while its records travel:
+ * exchange_round_start posts the messages (this rank's own records are
+ * copied at once), exchange_round_test moves them along without waiting,
+ * exchange_round_finish completes the round (tests, then naps, as
+ * exchange_wait) and gives recv_counts (may be NULL). send and recv must
+ * stay untouched until the finish; every rank must finish each round it
+ * started before starting the next. A round is kept from one to the next
+ * (its arrays grow to the communicator's size): start from {0}, free with
+ * exchange_round_free. A round that cannot get its arrays ends the job
+ * (the others are already sending). start and finish return 0, or -1 with
+ * errstr (finish still completes every message). */
+typedef struct exchange_round {
+    MPI_Comm comm;
+    int rank, size, cap;
+    int nreq, active, done, bounded, refused;
+    int err; /* MPI code of a message that could not be started */
+    size_t record_size;
+    MPI_Request *reqs;
+    MPI_Status *st;
+    int *from, *rbytes;
+} exchange_round_t;
+
+int exchange_round_start(exchange_round_t *x, MPI_Comm comm, const void *send, const int *counts,
+                         size_t record_size, void *recv, const int *caps, char *errstr,
+                         size_t errsize);
+void exchange_round_test(exchange_round_t *x);
+int exchange_round_finish(exchange_round_t *x, int *recv_counts, char *errstr, size_t errsize);
+void exchange_round_free(exchange_round_t *x);
+
 /* Sort n records by destination: dest[i] in [0, nranks). Writes the packed
  * records to out (n * record_size bytes), their counts to counts[nranks] and,
  * if pos is not NULL, each record's index in out to pos[i]. Stable: records

@@ -8,6 +8,7 @@
 #ifndef BS_ROUTE_H
 #define BS_ROUTE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 uint64_t route_hash(const uint8_t id[16]);
@@ -17,6 +18,10 @@ static inline int route_owner(const uint8_t id[16], int nworkers)
 {
     return nworkers == 1 ? 0 : (int)(route_hash(id) % (uint64_t)nworkers);
 }
+
+/* route_owner of n ids at once, into out[0..n): id i is the 16 bytes at
+ * ids + i * stride (a column of ids, or a field of an array of records). */
+void route_owners(const void *ids, size_t stride, size_t n, int nworkers, int *out);
 
 /* World rank of worker index w in a world of `world_size` ranks. */
 static inline int route_worker_rank(int w, int world_size)

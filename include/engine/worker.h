@@ -69,6 +69,16 @@ typedef struct worker_lookup {
     uint32_t *receiver;      /* slot in the receiver's owner's table, or WORKER_NO_USER */
     int32_t *receiver_owner; /* worker index of the receiver's owner */
     size_t cap;              /* rows the arrays hold */
+    /* more than one worker: how many credits each worker may send this one
+     * while these rows are decided (the receivers it asked about here) */
+    int *credit_caps;
+    int ncaps; /* entries of credit_caps set by the last worker_lookup */
+    /* more than one worker: the slots of this worker's users the others may
+     * credit, by batch: batch k's are targets[target_start[k] ..
+     * target_start[k + 1]), for k < target_batches */
+    uint32_t *targets;
+    size_t *target_start;
+    int target_batches;
 } worker_lookup_t;
 
 typedef struct worker_credit {
@@ -86,8 +96,13 @@ typedef struct worker {
     /* kept from call to call: receive buffers, the credits of a batch, the
      * run cursors, the stream's lookups */
     exchange_buf_t queries, answers, credits_in;
-    worker_credit_t *credits;
-    size_t credits_cap;
+    worker_credit_t *credits, *credits_packed;
+    int *credit_dest;
+    size_t *pending;    /* the rows of a batch waiting for the credits of the one before */
+    size_t credits_cap; /* rows credits, credits_packed, credit_dest and pending hold */
+    exchange_round_t credit_round; /* a batch's credits on their way */
+    uint64_t *mark;                /* a bit per slot: a batch's credit targets (worker_decide) */
+    size_t mark_words;
     size_t *cursor, *run_end;
     worker_lookup_t lookup;
 } worker_t;

@@ -125,13 +125,21 @@ void h5archive_abort(h5archive_writer_t *w);
  * the reader, or NULL on every rank with the same errstr. MPI must be initialized. */
 h5archive_reader_t *h5archive_open(MPI_Comm comm, const char *path, char *errstr, size_t errsize);
 
+/* The same, except that every rank opens the file serially (the default
+ * driver, its own handle) once rank 0 has checked it: reads are then local
+ * to the calling rank, make no MPI call (so they may run on a thread of
+ * their own while another thread uses MPI: replay), and fail on the calling
+ * rank only, which must make the others agree. Closing is local too. */
+h5archive_reader_t *h5archive_open_local(MPI_Comm comm, const char *path, char *errstr,
+                                         size_t errsize);
+
 int64_t h5archive_rows(const h5archive_reader_t *r);
 
 /* The root attributes (valid while r is open). */
 const h5archive_info_t *h5archive_info(const h5archive_reader_t *r);
 
 /* Read rows [first, first + count) of every column into rows[0..count).
- * Collective when opened on more than one rank: every rank calls it, each
+ * Collective when opened on more than one rank (by h5archive_open): every rank calls it, each
  * with its own range (count may be 0). Values outside the enums (region,
  * modality, status, reason) fail naming the dataset and the row. Returns 0,
  * or -1 (on every rank, same errstr) when a range is outside the file or

@@ -112,6 +112,13 @@ int h5cols_open(h5cols_set_t *s, hid_t fid, int64_t rows, char *errstr, size_t e
 int h5cols_io(h5cols_set_t *s, int writing, hid_t dxpl, int64_t first, int64_t count,
               const void *cols, char *errstr, size_t errsize);
 
+/* Where the data of every dataset of s starts in the file, for writers that
+ * put rows there themselves (pwrite at offsets[c] + row *
+ * h5cols_row_bytes): 0, or -1 when a dataset has no such place (chunked,
+ * space not yet allocated) or its type in the file is not the host's in
+ * memory (byte order). */
+int h5cols_offsets(const h5cols_set_t *s, int64_t *offsets);
+
 /* Close every open dataset of s (the file is the caller's). */
 void h5cols_close(h5cols_set_t *s);
 

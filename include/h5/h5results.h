@@ -80,6 +80,18 @@ h5results_writer_t *h5results_create(MPI_Comm comm, const char *path, int64_t n_
 int h5results_write(h5results_writer_t *w, int64_t first, int64_t count,
                     const h5results_columns_t *cols, char *errstr, size_t errsize);
 
+/* h5results_write without the agreement: this rank's rows only, failing on
+ * this rank only (its caller makes the ranks agree; the writer is then only
+ * good for h5results_abort). When h5results_local_writes says so (the
+ * datasets' places in the file are known and their types are the host's:
+ * always on little-endian hosts), the rows go to the file with pwrite and
+ * the call makes no MPI and no HDF5 call: it may then run on a thread of its
+ * own while another thread uses MPI or HDF5 (replay). Otherwise it writes
+ * through HDF5 (MPI-IO with more than one rank). */
+int h5results_write_local(h5results_writer_t *w, int64_t first, int64_t count,
+                          const h5results_columns_t *cols, char *errstr, size_t errsize);
+int h5results_local_writes(const h5results_writer_t *w);
+
 /* Collective: close, flush the data to disk (fsync), rename PATH.partial to PATH, fsync the
  * directory; frees w. Returns 0, or -1 on every rank with errstr (the .partial is then removed and
  * PATH untouched; except when only the directory's fsync failed, after the rename). Rows that no

@@ -4,8 +4,12 @@
  *   DIR/data/      the cluster (initdb), owned by `postgres` when run as root
  *   DIR/log/       postgresql.log (server), initdb.log
  *   DIR/conninfo   one line: "host=127.0.0.1 port=P dbname=bank user=postgres"
+ *   DIR/network    the listen addresses and trusted networks (embedded_pg_net.h)
+ *   DIR/pgpass     the network role's password, mode 0600 (when listening
+ *                  beyond loopback)
  *   DIR/lock       flock()ed while a start or stop is under way
- *   DIR/.s.PGSQL.P the Unix socket (the server listens on 127.0.0.1 only)
+ *   DIR/.s.PGSQL.P the Unix socket (the server listens on 127.0.0.1, and on the
+ *                  addresses of `db start --listen`: embedded_pg_net.h)
  *
  * Invariants:
  *   1. The server runs as the invoking user, or as `postgres` when that is
@@ -34,6 +38,14 @@ enum embedded_pg_rc {
     EMBEDDED_PG_PORT_BUSY = -2, /* the port is taken by another program */
 };
 
+/* How clients on other hosts reach a cluster that listens beyond loopback
+ * (all fields "" when it does not). */
+typedef struct embedded_pg_remote {
+    char conninfo[256];  /* "host=ADDR port=P dbname=bank user=bankstream" */
+    char passfile[4096]; /* DIR/pgpass: the role's password, ~/.pgpass format */
+    char trust[1024];    /* the networks that may log in with it */
+} embedded_pg_remote_t;
+
 /* The cluster directory to use when none is given: $BANKSTREAM_PGDIR if set
  * and not empty, else EMBEDDED_PG_DEFAULT_DIR. Never NULL. */
 const char *embedded_pg_default_dir(void);
@@ -49,6 +61,18 @@ const char *embedded_pg_default_dir(void);
 int embedded_pg_start(const char *dir, int port, char *conninfo, size_t conninfo_size, char *errstr,
                       size_t errsize);
 
+/* embedded_pg_start, also choosing where the server listens and which
+ * networks log in with a password (embedded_pg_net.h: pgnet_resolve says
+ * what listen and trust accept; NULL keeps the previous start's choice). A
+ * running cluster gets the new networks at once (pg_hba.conf reloaded); new
+ * listen addresses need it stopped first (errstr says so). When the
+ * cluster listens beyond loopback, the network role is created or updated
+ * and remote (if not NULL) receives how other hosts reach it; conninfo stays
+ * the loopback one. */
+int embedded_pg_start_net(const char *dir, int port, const char *listen, const char *trust,
+                          char *conninfo, size_t conninfo_size, embedded_pg_remote_t *remote,
+                          char *errstr, size_t errsize);
+
 /* Stop the cluster under dir (fast mode: sessions are cancelled, data is
  * flushed) and wait for it to exit. Returns 1 if it was running and is now
  * stopped, 0 if it was not running, -1 with errstr filled. */
@@ -56,8 +80,9 @@ int embedded_pg_stop(const char *dir, char *errstr, size_t errsize);
 
 /* Returns 1 if the cluster under dir is running, 0 if not (also when dir
  * holds no cluster), -1 with errstr filled. conninfo, if not NULL, receives
- * the conninfo of DIR/conninfo, or "" when there is none. */
-int embedded_pg_status(const char *dir, char *conninfo, size_t conninfo_size, char *errstr,
-                       size_t errsize);
+ * the conninfo of DIR/conninfo, or "" when there is none; remote, if not
+ * NULL, how other hosts reach it (as embedded_pg_start_net fills it). */
+int embedded_pg_status(const char *dir, char *conninfo, size_t conninfo_size,
+                       embedded_pg_remote_t *remote, char *errstr, size_t errsize);
 
 #endif

@@ -16,6 +16,10 @@
 /* How long commands wait for a database that is down or starting up, by default. */
 #define PGCONN_WAIT_SECONDS 60
 
+/* The first connection attempt of a wait gives up after this many seconds
+ * (then the wait is reported and goes on with longer attempts). */
+#define PGCONN_FIRST_TRY_SECONDS 3
+
 /* Resolve the conninfo into out. Returns 0, or -1 with errstr filled (for
  * example when the embedded cluster cannot be started). */
 int pgconn_resolve(const char *flag_conninfo, char *out, size_t outsize, char *errstr,
@@ -25,8 +29,10 @@ int pgconn_resolve(const char *flag_conninfo, char *out, size_t outsize, char *e
  * conninfo given and none of the PG* variables above set), else 0. */
 int pgconn_resolves_embedded(const char *flag_conninfo);
 
-/* Connect once; returns a connection or NULL with errstr naming the server
- * and the libpq message. The caller PQfinish()es the connection. */
+/* Connect once (bounded by a connect_timeout of 10 s unless the conninfo or
+ * PGCONNECT_TIMEOUT sets one); returns a connection or NULL with errstr
+ * naming the server and the libpq message. The caller PQfinish()es the
+ * connection. */
 PGconn *pgconn_open(const char *conninfo, char *errstr, size_t errsize);
 
 /* Connect, waiting up to wait_seconds for a server that is unreachable or
@@ -36,9 +42,11 @@ PGconn *pgconn_open(const char *conninfo, char *errstr, size_t errsize);
  * about every 10 s while it lasts and one when connected. A server that
  * answers and refuses (authentication, no such database, bad options) fails
  * at once. Returns the connection, or NULL with errstr as pgconn_open's
- * (plus how long it waited). While waiting, each attempt is bounded by a
- * connect_timeout of 10 s unless the conninfo or PGCONNECT_TIMEOUT sets one.
- * wait_seconds 0 is pgconn_open. */
+ * (plus how long it waited, and what to check: the embedded cluster for a
+ * server on this machine, the network for one elsewhere). Each attempt is
+ * bounded by a connect_timeout (PGCONN_FIRST_TRY_SECONDS for the first, then
+ * 2 to 10 s; 10 s for pgconn_open) unless the conninfo or PGCONNECT_TIMEOUT
+ * sets one. wait_seconds 0 is pgconn_open. */
 PGconn *pgconn_open_wait(const char *conninfo, int wait_seconds, char *errstr, size_t errsize);
 
 /* Describe a failure as one line in errstr: "<what>: <message>", the

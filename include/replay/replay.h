@@ -39,12 +39,16 @@ typedef struct replay_rows {
     const double *t5, *t6, *t7; /* NaN when not scored */
 } replay_rows_t;
 
-/* Where the results go (replay_out.h). Both calls are collective over the
- * world; ok = 0 at close discards everything written. With one rank, write
- * is called on replay's I/O thread. */
+/* Where the results go (replay_out.h). write and close are collective over
+ * the world; ok = 0 at close discards everything written. write_local, when
+ * not NULL, writes this rank's rows without any MPI or HDF5 call and fails
+ * on this rank only: replay calls it on its I/O thread (at any number of
+ * ranks) and makes the ranks agree. Without it, write is called on the I/O
+ * thread with one rank, on the main thread with more. */
 typedef struct replay_out {
     void *state;
     int (*write)(void *state, const replay_rows_t *rows, char *errstr, size_t errsize);
+    int (*write_local)(void *state, const replay_rows_t *rows, char *errstr, size_t errsize);
     int (*close)(void *state, int ok, char *errstr, size_t errsize);
 } replay_out_t;
 

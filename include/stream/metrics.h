@@ -1,4 +1,5 @@
-/* metrics.h - rank 0's progress as Prometheus text on 127.0.0.1:port/metrics.
+/* metrics.h - rank 0's progress as Prometheus text on ADDR:port/metrics
+ * (ADDR: [metrics] listen, default 127.0.0.1).
  *
  * The coordinator's main thread and its sink thread update counters; an HTTP
  * thread owned by libmicrohttpd renders them on GET /metrics (text format
@@ -40,12 +41,21 @@ typedef struct metrics metrics_t;
  * object and releases it with metrics_stop. */
 metrics_t *metrics_start(int port, char *errstr, size_t errsize);
 
+/* metrics_start on listen:port instead of 127.0.0.1 (listen: a numeric
+ * IPv4 or IPv6 address of this host, or "*" for every IPv4 address; NULL
+ * or "" = 127.0.0.1). Also fails, with errstr, when listen is not such an
+ * address ("... is not an address of this host"). */
+metrics_t *metrics_start_on(const char *listen, int port, char *errstr, size_t errsize);
+
 /* Stop serving (waits for the HTTP thread, closes the socket) and free.
  * NULL-safe. No update may run concurrently with or after this call. */
 void metrics_stop(metrics_t *m);
 
 /* The port served, 0 when disabled or m is NULL. */
 int metrics_port(const metrics_t *m);
+
+/* The address served ("127.0.0.1" by default; "" when m is NULL). */
+const char *metrics_listen(const metrics_t *m);
 
 /* Count one committed batch: its counts (stream/batch.h) and, in the
  * duration histogram, cut_decide_seconds + commit_seconds. */

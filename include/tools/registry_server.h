@@ -25,7 +25,7 @@
  * Registration checks compatibility (avro_compat.h) against the subject's
  * versions as its level says. Schemas are compared as compact JSON
  * (whitespace does not matter). Everything lives in memory until the
- * server stops. Listens on 127.0.0.1 only. */
+ * server stops. Listens on one IPv4 address (127.0.0.1 by default). */
 #ifndef BS_REGISTRY_SERVER_H
 #define BS_REGISTRY_SERVER_H
 
@@ -37,9 +37,10 @@
 
 typedef struct registry_server registry_server_t;
 
-/* Serve on 127.0.0.1:port (a thread of libmicrohttpd's). Returns the server,
- * or NULL with errstr ("port P is in use" when it is). */
-registry_server_t *registry_server_start(int port, char *errstr, size_t errsize);
+/* Serve on addr:port (addr a numeric IPv4 address; NULL = 127.0.0.1), in a
+ * thread of libmicrohttpd's. Returns the server, or NULL with errstr ("port
+ * P is in use" when it is). */
+registry_server_t *registry_server_start(const char *addr, int port, char *errstr, size_t errsize);
 
 /* Stop serving and free everything. NULL-safe. */
 void registry_server_stop(registry_server_t *rs);

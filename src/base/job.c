@@ -37,6 +37,7 @@ void job_config_default(job_config_t *job)
     job->duplicate_filter_bytes = 64 << 20;
     job->sink_retry_seconds = 120;
     job->metrics_port = 0;
+    strcpy(job->metrics_listen, "127.0.0.1");
     strcpy(job->snapshot_dir, "var/snapshots");
     job->snapshot_every = 100;
     rules_config_default(&job->rules);
@@ -185,6 +186,10 @@ static int on_entry(void *user, const char *section, const char *key, const char
             BAD("a number of batches, 0 = only at clean shutdown");
     } else if (strcmp(section, "metrics") == 0 && strcmp(key, "port") == 0) {
         if (parse_int(value, 0, 65535, &job->metrics_port)) BAD("a TCP port, or 0 for off");
+    } else if (strcmp(section, "metrics") == 0 && strcmp(key, "listen") == 0) {
+        if (!*value || strlen(value) >= sizeof job->metrics_listen)
+            BAD("an address of rank 0's host, e.g. 10.0.0.5, or * for all");
+        strcpy(job->metrics_listen, value);
     } else if (strcmp(section, "rules") == 0) {
         if (strcmp(key, "timezone") == 0) {
             if (!*value || strlen(value) >= sizeof r->timezone)

@@ -7,11 +7,20 @@
 #include <time.h>
 
 static const char *log_command = "bankstream";
+static char log_where[96]; /* "h2, rank 0" once set: the job spans hosts */
 static void log_line(const char *level, const char *fmt, va_list ap)
 {
     char line[2048];
     vsnprintf(line, sizeof line, fmt, ap);
-    fprintf(stderr, "bankstream %s: %s%s\n", log_command, level, line);
+    if (log_where[0])
+        fprintf(stderr, "bankstream %s (%s): %s%s\n", log_command, log_where, level, line);
+    else
+        fprintf(stderr, "bankstream %s: %s%s\n", log_command, level, line);
+}
+
+void log_set_where(const char *where)
+{
+    snprintf(log_where, sizeof log_where, "%s", where ? where : "");
 }
 
 static int log_quiet = 0;

@@ -32,6 +32,116 @@ int cluster_check_launch(int world_size, char *errstr, size_t errsize)
     return 0;
 }
 
+int cluster_start_timeout(void)
+{
+    const char *v = getenv("BANKSTREAM_MPI_START_TIMEOUT");
+    char *end = NULL;
+    long t = v && *v ? strtol(v, &end, 10) : CLUSTER_START_TIMEOUT;
+    if (v && *v && (*end || t < 1 || t > 86400)) t = CLUSTER_START_TIMEOUT;
+    return (int)t;
+}
+
+static double cluster_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* "1, 2": the ranks whose receive in recv_req[] is not complete yet. */
+static void cluster_missing(int size, int rank, const MPI_Request *recv_req, char *out,
+                            size_t outsize)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (int r = 0, listed = 0; r < size && n + 32 < outsize; r++) {
+        if (r == rank || recv_req[r] == MPI_REQUEST_NULL) continue;
+        if (listed++ == 8) {
+            n += (size_t)snprintf(out + n, outsize - n, ", ...");
+            break;
+        }
+        n += (size_t)snprintf(out + n, outsize - n, "%s%d", n ? ", " : "", r);
+    }
+}
+
+int cluster_spans_hosts(MPI_Comm world, int timeout_seconds, char *where, size_t where_size,
+                        char *errstr, size_t errsize)
+{
+    int rank = 0, size = 1, len = 0, rc = -1;
+    char mine[64] = "", host[MPI_MAX_PROCESSOR_NAME] = "";
+    if (where && where_size) where[0] = '\0';
+    int mpi = MPI_Comm_rank(world, &rank);
+    if (mpi == MPI_SUCCESS) mpi = MPI_Comm_size(world, &size);
+    if (mpi == MPI_SUCCESS) mpi = MPI_Get_processor_name(host, &len);
+    if (mpi != MPI_SUCCESS)
+        return exchange_mpi_error(mpi, "MPI_Get_processor_name", errstr, errsize);
+    snprintf(mine, sizeof mine, "%.*s", (int)sizeof mine - 1, host); /* cut to 63 bytes */
+    /* Every rank sends its name to every other one, without blocking, so a
+     * rank that cannot reach another (a firewall between hosts, MPI's TCP
+     * on an interface the other host cannot route to) is seen, reported and
+     * given up on instead of hanging in the first collective. */
+    char(*names)[64] = calloc((size_t)size, sizeof *names);
+    MPI_Request *req = malloc(2 * (size_t)size * sizeof *req);
+    if (names == NULL || req == NULL) {
+        snprintf(errstr, errsize, "rank %d: out of memory", rank);
+        goto done;
+    }
+    memcpy(names[rank], mine, sizeof mine);
+    for (int r = 0; r < 2 * size; r++)
+        req[r] = MPI_REQUEST_NULL;
+    for (int r = 0; r < size && mpi == MPI_SUCCESS; r++) {
+        if (r == rank) continue;
+        mpi = MPI_Irecv(names[r], sizeof names[r], MPI_CHAR, r, 0, world, &req[r]);
+        if (mpi == MPI_SUCCESS)
+            mpi = MPI_Isend(mine, sizeof mine, MPI_CHAR, r, 0, world, &req[size + r]);
+    }
+    double t0 = cluster_now(), next_note = t0 + 5;
+    int done = 0;
+    while (mpi == MPI_SUCCESS) {
+        mpi = MPI_Testall(2 * size, req, &done, MPI_STATUSES_IGNORE);
+        if (mpi != MPI_SUCCESS || done) break;
+        double now = cluster_now();
+        if (now >= next_note || now - t0 >= timeout_seconds) {
+            /* which ranks have not answered: test the receives one by one */
+            for (int r = 0; r < size && mpi == MPI_SUCCESS; r++) {
+                int got = 0;
+                if (req[r] != MPI_REQUEST_NULL) mpi = MPI_Test(&req[r], &got, MPI_STATUS_IGNORE);
+            }
+            char missing[256];
+            cluster_missing(size, rank, req, missing, sizeof missing);
+            if (now - t0 >= timeout_seconds) {
+                snprintf(errstr, errsize,
+                         "rank %d on %s: no answer from rank%s %s within %d s of MPI start-up "
+                         "(BANKSTREAM_MPI_START_TIMEOUT): the hosts cannot reach each other on "
+                         "MPI's TCP ports; check routes and firewalls between them, and Open "
+                         "MPI's btl_tcp_if_include / oob_tcp_if_include",
+                         rank, mine, strchr(missing, ',') ? "s" : "", missing, timeout_seconds);
+                goto done; /* requests left pending: the caller aborts the job */
+            }
+            if (missing[0])
+                log_warn("rank %d on %s: waiting for rank%s %s to answer (MPI start-up, %.0f s; "
+                         "giving up after %d s)",
+                         rank, mine, strchr(missing, ',') ? "s" : "", missing, now - t0,
+                         timeout_seconds);
+            next_note = now + 10;
+        }
+        struct timespec nap = {0, 2000000}; /* 2 ms */
+        nanosleep(&nap, NULL);
+    }
+    if (mpi != MPI_SUCCESS) {
+        exchange_mpi_error(mpi, "MPI_Testall", errstr, errsize);
+        goto done;
+    }
+    rc = 0;
+    for (int r = 0; r < size; r++)
+        if (strcmp(names[r], mine) != 0) rc = 1;
+    if (rc == 1 && where && where_size) snprintf(where, where_size, "%s, rank %d", mine, rank);
+done:
+    free(names);
+    free(req);
+    return rc;
+}
+
 int cluster_init(cluster_t *c, MPI_Comm world, const job_config_t *job, int rank0_works,
                  char *errstr, size_t errsize)
 {
@@ -109,7 +219,7 @@ int cluster_check_shared_dir(cluster_t *c, const char *dir, char *errstr, size_t
             char host[64];
             int rank, sees;
         } me = {"", c->rank, sees}, *them = NULL;
-        snprintf(me.host, sizeof me.host, "%s", host);
+        snprintf(me.host, sizeof me.host, "%.*s", (int)sizeof me.host - 1, host);
         int n = 0;
         char gerr[256];
         if (exchange_gather(c->world, 0, &me, 1, sizeof me, (void **)&them, &n, gerr,
@@ -143,6 +253,13 @@ int cluster_command(cluster_t *c, int cmd, char *errstr, size_t errsize)
 int cluster_owner_rank(const cluster_t *c, const uint8_t id[16])
 {
     return c->first_worker + route_owner(id, c->nworkers);
+}
+
+void cluster_owner_ranks(const cluster_t *c, const void *ids, size_t stride, size_t n, int *out)
+{
+    route_owners(ids, stride, n, c->nworkers, out);
+    for (size_t i = 0; i < n && c->first_worker; i++)
+        out[i] += c->first_worker;
 }
 
 int cluster_step_users(cluster_t *c, const user_state_t *users, const int *counts, char *errstr,

@@ -43,6 +43,11 @@ void worker_free(worker_t *w)
     free(w->answers.data);
     free(w->credits_in.data);
     free(w->credits);
+    free(w->credits_packed);
+    free(w->credit_dest);
+    free(w->pending);
+    free(w->mark);
+    exchange_round_free(&w->credit_round);
     free(w->cursor);
     free(w->run_end);
     worker_lookup_free(&w->lookup);
@@ -95,6 +100,9 @@ void worker_lookup_free(worker_lookup_t *lk)
     free(lk->payer);
     free(lk->receiver);
     free(lk->receiver_owner);
+    free(lk->credit_caps);
+    free(lk->targets);
+    free(lk->target_start);
     memset(lk, 0, sizeof *lk);
 }
 
@@ -103,48 +111,132 @@ static uint32_t slot_of(const worker_t *w, const user_state_t *u)
     return u ? (uint32_t)(u - w->users.slots) : WORKER_NO_USER;
 }
 
+/* A receiver query: the id, and the batch of the row that names it. */
+typedef struct query {
+    uint8_t id[16];
+    int32_t batch;
+} query_t;
+
+/* The receivers this worker was asked about by the others, by batch
+ * (lk->targets, see worker.h): a counting sort of the queries' batches.
+ * 0, or -1 out of memory (then there are none, and worker_decide waits for
+ * each batch's credits before the next batch). */
+static int collect_targets(worker_lookup_t *lk, const query_t *q, const uint32_t *answers,
+                           const int *qcounts, int size, int self)
+{
+    int nb = 0;
+    size_t nt = 0, at = 0;
+    lk->target_batches = 0;
+    for (int s = 0; s < size; s++)
+        for (int i = 0; i < qcounts[s]; i++, at++)
+            if (s != self && answers[at] != WORKER_NO_USER && q[at].batch >= 0) {
+                if (q[at].batch >= nb) nb = q[at].batch + 1;
+                nt++;
+            }
+    if (grow(&lk->target_start, (size_t)nb + 1, sizeof *lk->target_start) != 0 ||
+        grow(&lk->targets, nt, sizeof *lk->targets) != 0)
+        return -1;
+    size_t *start = lk->target_start;
+    memset(start, 0, ((size_t)nb + 1) * sizeof *start);
+    at = 0;
+    for (int s = 0; s < size; s++)
+        for (int i = 0; i < qcounts[s]; i++, at++)
+            if (s != self && answers[at] != WORKER_NO_USER && q[at].batch >= 0)
+                start[q[at].batch + 1]++;
+    for (int k = 0; k < nb; k++)
+        start[k + 1] += start[k];
+    at = 0;
+    for (int s = 0; s < size; s++)
+        for (int i = 0; i < qcounts[s]; i++, at++)
+            if (s != self && answers[at] != WORKER_NO_USER && q[at].batch >= 0)
+                lk->targets[start[q[at].batch]++] = answers[at];
+    for (int k = nb; k > 0; k--) /* the fill moved each start to the next one's */
+        start[k] = start[k - 1];
+    start[0] = 0;
+    lk->target_batches = nb;
+    return 0;
+}
+
 /* The receivers of rows[0..n) at their owners (more than one worker): the
- * ids go to the owners, which answer with slots, in the same order. */
+ * ids go to the owners, which answer with slots, in the same order (one
+ * step: each rank knows how many answers it awaits). What a worker is
+ * asked also tells it which of its users the others may credit, and when:
+ * lk->credit_caps bounds the credits from each worker (an approved row
+ * credits its receiver once), so that worker_decide exchanges a batch's
+ * credits in one step, and lk->targets lists them by batch, so that it
+ * can decide a batch's other payers while the credits of the batch before
+ * travel. */
 static int lookup_remote_receivers(worker_t *w, const decide_row_t *rows, size_t n,
                                    worker_lookup_t *lk, char *errstr, size_t errsize)
 {
-    int size = w->count, nq = 0, na = 0, rc = -1;
+    int size = w->count, nq = 0, rc = 0;
     int counts[size], qcounts[size], acounts[size];
-    size_t next[size];
-    uint8_t(*packed)[16] = malloc((n ? n : 1) * 16);
+    size_t next[size], room = n * sizeof(uint32_t), all = n;
+    query_t *packed = malloc((n ? n : 1) * sizeof *packed);
     size_t *pos = malloc((n ? n : 1) * sizeof *pos);
     uint32_t *answers = NULL;
-    if (packed == NULL || pos == NULL) goto oom;
+    lk->ncaps = 0;
+    lk->target_batches = 0;
+    if (packed == NULL || pos == NULL || grow(&lk->credit_caps, (size_t)size, sizeof(int)) != 0 ||
+        ((room > w->answers.cap || w->answers.data == NULL) &&
+         grow(&w->answers.data, n, sizeof(uint32_t)) != 0)) {
+        snprintf(errstr, errsize, "out of memory");
+        rc = -1;
+        n = 0; /* still take part, asking nothing */
+    } else if (room > w->answers.cap) {
+        w->answers.cap = room;
+    }
     memset(counts, 0, sizeof counts);
+    if (n > 0) route_owners(rows[0].receiver, sizeof *rows, n, size, lk->receiver_owner);
     for (size_t i = 0; i < n; i++)
-        counts[lk->receiver_owner[i] = route_owner(rows[i].receiver, size)]++;
+        counts[lk->receiver_owner[i]]++;
     next[0] = 0;
     for (int d = 1; d < size; d++)
         next[d] = next[d - 1] + (size_t)counts[d - 1];
     for (size_t i = 0; i < n; i++) {
-        pos[i] = next[lk->receiver_owner[i]]++;
-        memcpy(packed[pos[i]], rows[i].receiver, 16);
+        query_t *q = &packed[pos[i] = next[lk->receiver_owner[i]]++];
+        memcpy(q->id, rows[i].receiver, 16);
+        q->batch = rows[i].batch;
     }
-    if (exchange_alltoall(w->comm, packed, counts, 16, &w->queries, &nq, qcounts, errstr,
-                          errsize) != 0)
+    if (exchange_alltoall(w->comm, packed, counts, sizeof *packed, &w->queries, &nq, qcounts,
+                          errstr, errsize) != 0) {
+        rc = -1;
         goto out;
-    const uint8_t(*queries)[16] = w->queries.data;
-    if ((answers = malloc((size_t)(nq ? nq : 1) * sizeof *answers)) == NULL) goto oom;
+    }
+    const query_t *queries = w->queries.data;
+    if ((answers = malloc((size_t)(nq ? nq : 1) * sizeof *answers)) == NULL) {
+        snprintf(errstr, errsize, "out of memory");
+        rc = -1;
+        nq = 0;
+        memset(qcounts, 0, sizeof qcounts); /* answer nothing: the askers see it */
+    }
     for (int i = 0; i < nq; i++) {
-        if (i + PREFETCH_AHEAD < nq) shard_prefetch(&w->users, queries[i + PREFETCH_AHEAD]);
-        answers[i] = slot_of(w, shard_find(&w->users, queries[i]));
+        if (i + PREFETCH_AHEAD < nq) shard_prefetch(&w->users, queries[i + PREFETCH_AHEAD].id);
+        answers[i] = slot_of(w, shard_find(&w->users, queries[i].id));
     }
-    if (exchange_alltoall(w->comm, answers, qcounts, sizeof *answers, &w->answers, &na, acounts,
-                          errstr, errsize) != 0)
+    if (lk->credit_caps) { /* an earlier call's, when growing it failed: same size */
+        for (int s = 0; s < size; s++)
+            lk->credit_caps[s] = qcounts[s];
+        lk->ncaps = size;
+    }
+    if (rc == 0) collect_targets(lk, queries, answers, qcounts, size, w->index);
+    if (exchange_alltoall_bounded(w->comm, answers, qcounts, sizeof *answers, w->answers.data,
+                                  counts, acounts, errstr, errsize) != 0) {
+        rc = -1;
         goto out;
+    }
+    for (int d = 0; d < size && rc == 0; d++)
+        if (acounts[d] != counts[d]) {
+            snprintf(errstr, errsize, "lookup: worker %d answered %d of %d queries", d, acounts[d],
+                     counts[d]);
+            rc = -1;
+        }
     const uint32_t *replies = w->answers.data;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n && rc == 0; i++)
         lk->receiver[i] = replies[pos[i]];
-    rc = 0;
-    goto out;
-oom:
-    snprintf(errstr, errsize, "out of memory");
 out:
+    for (size_t i = 0; i < all && rc != 0; i++) /* no credit to a receiver not found */
+        lk->receiver[i] = WORKER_NO_USER;
     free(packed);
     free(pos);
     free(answers);
@@ -175,46 +267,60 @@ int worker_event_cmp(const decide_row_t *a, const decide_row_t *b)
     return (a->seq > b->seq) - (a->seq < b->seq);
 }
 
-/* Each credit to its owner, which adds it at the slot (collective; local
- * with one worker). */
-static int apply_credits(worker_t *w, size_t n, char *errstr, size_t errsize)
+/* Add n credits at their slots (this worker's). */
+static void add_credits(worker_t *w, const worker_credit_t *c, size_t n)
 {
-    const worker_credit_t *credits = w->credits;
     user_state_t *slots = w->users.slots;
-    if (w->count == 1) {
-        for (size_t i = 0; i < n; i++) {
-            if (i + PREFETCH_AHEAD < n)
-                __builtin_prefetch(&slots[credits[i + PREFETCH_AHEAD].slot].balance_cents, 1);
-            slots[credits[i].slot].balance_cents += credits[i].amount_cents;
-        }
-        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i + PREFETCH_AHEAD < n)
+            __builtin_prefetch(&slots[c[i + PREFETCH_AHEAD].slot].balance_cents, 1);
+        slots[c[i].slot].balance_cents += c[i].amount_cents;
     }
-    int size = w->count, counts[size], rcounts[size], nin = 0, rc = -1;
-    int *dest = malloc((n ? n : 1) * sizeof *dest);
-    worker_credit_t *packed = malloc((n ? n : 1) * sizeof *packed);
-    if (dest == NULL || packed == NULL) {
-        snprintf(errstr, errsize, "out of memory");
-        /* still take part, sending nothing, so that no worker waits forever */
-        n = 0;
-    }
+}
+
+/* The end of a batch with more than one worker: its n credits (w->credits)
+ * to their owners. This worker's own are added now; the others' leave in
+ * a round (w->credit_round) that credits_finish completes, each worker
+ * receiving at most caps[s] credits from worker s (lookup_remote_receivers),
+ * none when caps is NULL (its room could not be had: more is an error).
+ * 0, or -1 with errstr (the round is started all the same). */
+static int credits_start(worker_t *w, size_t n, const int *caps, char *errstr, size_t errsize)
+{
+    int size = w->count, counts[size], none[size], rc = 0;
     for (size_t i = 0; i < n; i++)
-        dest[i] = credits[i].owner;
-    if (packed && dest &&
-        exchange_pack(credits, n, sizeof *credits, dest, size, packed, counts, NULL, errstr,
-                      errsize) != 0)
-        n = 0;
-    if (n == 0) memset(counts, 0, sizeof counts);
-    if (exchange_alltoall(w->comm, packed, counts, sizeof *packed, &w->credits_in, &nin, rcounts,
-                          errstr, errsize) == 0 &&
-        dest && packed) {
-        const worker_credit_t *in = w->credits_in.data;
-        for (int i = 0; i < nin; i++)
-            slots[in[i].slot].balance_cents += in[i].amount_cents;
-        rc = 0;
+        w->credit_dest[i] = w->credits[i].owner;
+    if (exchange_pack(w->credits, n, sizeof *w->credits, w->credit_dest, size, w->credits_packed,
+                      counts, NULL, errstr, errsize) != 0) {
+        memset(counts, 0, sizeof counts); /* still take part, sending nothing */
+        rc = -1;
     }
-    free(dest);
-    free(packed);
+    memset(none, 0, sizeof none);
+    if (exchange_round_start(&w->credit_round, w->comm, w->credits_packed, counts,
+                             sizeof *w->credits, w->credits_in.data, caps ? caps : none, errstr,
+                             errsize) != 0)
+        return -1;
+    /* this worker's own credits were copied at the start: add them now */
+    const worker_credit_t *in = w->credits_in.data;
+    for (int s = 0; s < w->index && caps; s++)
+        in += caps[s];
+    size_t mine = (size_t)w->credit_round.rbytes[w->index] / sizeof *w->credits;
+    add_credits(w, in, mine);
     return rc;
+}
+
+/* Complete the round credits_start began and add the credits of the other
+ * workers. 0, or -1 with errstr. */
+static int credits_finish(worker_t *w, const int *caps, char *errstr, size_t errsize)
+{
+    int size = w->count, got[size];
+    memset(got, 0, sizeof got);
+    if (exchange_round_finish(&w->credit_round, got, errstr, errsize) != 0) return -1;
+    const worker_credit_t *in = w->credits_in.data;
+    for (int s = 0; s < size && caps; s++) {
+        if (s != w->index) add_credits(w, in, (size_t)got[s]);
+        in += caps[s];
+    }
+    return 0;
 }
 
 /* Decide row i (the payer's and receiver's slots in lk) into *out; an
@@ -250,17 +356,74 @@ static int in_order(const decide_row_t *i, const decide_row_t *j)
     return j->batch > i->batch || (j->batch == i->batch && worker_event_cmp(i, j) < 0);
 }
 
+/* Mark (set) or unmark the users the other workers may credit in batch k
+ * (lk->targets) in the bitmap w->mark, one bit per slot. Returns 1 when
+ * there are any. */
+static int mark_targets(worker_t *w, const worker_lookup_t *lk, int k, int set)
+{
+    if (k < 0 || k >= lk->target_batches || lk->target_start[k] == lk->target_start[k + 1])
+        return 0;
+    for (size_t t = lk->target_start[k]; t < lk->target_start[k + 1]; t++) {
+        uint32_t s = lk->targets[t];
+        if (set)
+            w->mark[s / 64] |= (uint64_t)1 << (s % 64);
+        else
+            w->mark[s / 64] &= ~((uint64_t)1 << (s % 64));
+    }
+    return 1;
+}
+
+static int marked(const worker_t *w, uint32_t slot)
+{
+    return slot != WORKER_NO_USER && (w->mark[slot / 64] >> (slot % 64) & 1);
+}
+
 int worker_decide(worker_t *w, const decide_row_t *rows, size_t n, const size_t *run_rows,
                   int nruns, int nbatches, const worker_lookup_t *lk, decide_result_t *out,
                   char *errstr, size_t errsize)
 {
-    int rc = 0;
+    int rc = 0, many = w->count > 1;
+    char err[512];
+    /* Room for the credits from the others (their bound, see credits_start) */
+    const int *caps = many && lk->ncaps == w->count ? lk->credit_caps : NULL;
+    size_t in_room = 0;
+    for (int s = 0; caps && s < w->count; s++)
+        in_room += (size_t)caps[s];
+    in_room *= sizeof(worker_credit_t);
+    if (caps && (in_room > w->credits_in.cap || w->credits_in.data == NULL)) {
+        void *p = realloc(w->credits_in.data, in_room ? in_room : 1);
+        if (p) {
+            w->credits_in.data = p;
+            w->credits_in.cap = in_room ? in_room : 1;
+        } else {
+            caps = NULL;
+        }
+    }
+    /* marks: a bit per slot of the table (which deciding never grows), all
+     * clear between batches */
+    int lookahead = many && lk->target_batches > 0;
+    size_t words = (w->users.capacity + 63) / 64;
+    if (lookahead && w->mark_words < words) {
+        uint64_t *m = calloc(words, sizeof *m);
+        if (m) {
+            free(w->mark);
+            w->mark = m;
+            w->mark_words = words;
+        } else {
+            lookahead = 0; /* wait for each batch's credits instead */
+        }
+    }
     if (grow(&w->cursor, (size_t)nruns, sizeof *w->cursor) ||
         grow(&w->run_end, (size_t)nruns, sizeof *w->run_end) ||
-        (n > w->credits_cap && grow(&w->credits, n, sizeof *w->credits))) {
+        (n > w->credits_cap && (grow(&w->credits, n, sizeof *w->credits) ||
+                                grow(&w->credits_packed, n, sizeof *w->credits_packed) ||
+                                grow(&w->credit_dest, n, sizeof *w->credit_dest) ||
+                                grow(&w->pending, n, sizeof *w->pending))) ||
+        (many && caps == NULL)) {
         snprintf(errstr, errsize, "out of memory");
         rc = -1; /* still take part in every batch's credits, sending none */
         nruns = 0;
+        lookahead = 0;
     } else if (n > w->credits_cap) {
         w->credits_cap = n;
     }
@@ -271,33 +434,92 @@ int worker_decide(worker_t *w, const decide_row_t *rows, size_t n, const size_t 
         end[r] = at;
     }
     const user_state_t *slots = w->users.slots;
+    int inflight = 0; /* the credits of batch k - 1 are travelling */
     for (int k = 0; k < nbatches; k++) {
-        size_t ncredits = 0;
-        for (;;) {
-            int best = -1; /* the run whose next row of batch k comes first */
-            for (int r = 0; r < nruns; r++)
-                if (cursor[r] < end[r] && rows[cursor[r]].batch == k &&
-                    (best < 0 || worker_event_cmp(&rows[cursor[r]], &rows[cursor[best]]) < 0))
-                    best = r;
-            if (best < 0) break;
-            size_t i = cursor[best]++;
-            if (i + PREFETCH_AHEAD < end[best] && lk->payer[i + PREFETCH_AHEAD] != WORKER_NO_USER) {
-                const user_state_t *ahead = &slots[lk->payer[i + PREFETCH_AHEAD]];
-                __builtin_prefetch(&ahead->balance_cents, 1);
-                __builtin_prefetch(&ahead->last_approved_us, 1);
-            }
-            if (i + 1 < end[best] && !in_order(&rows[i], &rows[i + 1]) && rc == 0) {
-                snprintf(errstr, errsize,
-                         "decide: rows out of (batch, event) order at row %zu of a run", i + 1);
+        size_t ncredits = 0, npending = 0, since = 0;
+        /* Rows whose payer the others may credit in batch k - 1 wait for
+         * those credits (the pending rows); the others go first. Within a
+         * batch a row depends on its own payer's state only, so this order
+         * decides every row as event order does. */
+        int gen = inflight && lookahead ? mark_targets(w, lk, k - 1, 1) : 0;
+        if (inflight && !lookahead) { /* no list: wait now */
+            if (credits_finish(w, caps, err, sizeof err) != 0 && rc == 0) {
+                snprintf(errstr, errsize, "%s", err);
                 rc = -1;
             }
-            decide_one(w, &rows[i], i, lk, &out[i], &ncredits);
+            inflight = 0;
         }
-        char err[512];
-        if (apply_credits(w, ncredits, err, sizeof err) != 0 && rc == 0) {
+        for (;;) {
+            /* The run whose next row of batch k comes first, and the first
+             * of the other runs' next rows: rows are taken from that run
+             * until they pass that one (runs of readers' slices, whose
+             * times follow each other, rarely interleave). */
+            int best = -1;
+            const decide_row_t *second = NULL;
+            for (int r = 0; r < nruns; r++) {
+                if (cursor[r] >= end[r] || rows[cursor[r]].batch != k) continue;
+                const decide_row_t *head = &rows[cursor[r]];
+                if (best < 0) {
+                    best = r;
+                } else if (worker_event_cmp(head, &rows[cursor[best]]) < 0) {
+                    const decide_row_t *was = &rows[cursor[best]];
+                    if (second == NULL || worker_event_cmp(was, second) < 0) second = was;
+                    best = r;
+                } else if (second == NULL || worker_event_cmp(head, second) < 0) {
+                    second = head;
+                }
+            }
+            if (best < 0) break;
+            for (;;) {
+                size_t i = cursor[best]++;
+                if (i + PREFETCH_AHEAD < end[best] &&
+                    lk->payer[i + PREFETCH_AHEAD] != WORKER_NO_USER) {
+                    const user_state_t *ahead = &slots[lk->payer[i + PREFETCH_AHEAD]];
+                    __builtin_prefetch(&ahead->balance_cents, 1);
+                    __builtin_prefetch(&ahead->last_approved_us, 1);
+                }
+                if (i + 1 < end[best] && !in_order(&rows[i], &rows[i + 1]) && rc == 0) {
+                    snprintf(errstr, errsize,
+                             "decide: rows out of (batch, event) order at row %zu of a run", i + 1);
+                    rc = -1;
+                }
+                if (gen && marked(w, lk->payer[i])) {
+                    w->pending[npending++] = i;
+                } else {
+                    decide_one(w, &rows[i], i, lk, &out[i], &ncredits);
+                    if (inflight && ++since == 1024) { /* keep the credits moving */
+                        since = 0;
+                        exchange_round_test(&w->credit_round);
+                    }
+                }
+                if (cursor[best] >= end[best] || rows[cursor[best]].batch != k ||
+                    (second && worker_event_cmp(&rows[cursor[best]], second) > 0))
+                    break;
+            }
+        }
+        if (inflight) {
+            if (credits_finish(w, caps, err, sizeof err) != 0 && rc == 0) {
+                snprintf(errstr, errsize, "%s", err);
+                rc = -1;
+            }
+            inflight = 0;
+        }
+        for (size_t p = 0; p < npending; p++)
+            decide_one(w, &rows[w->pending[p]], w->pending[p], lk, &out[w->pending[p]], &ncredits);
+        if (gen) mark_targets(w, lk, k - 1, 0);
+        if (!many) {
+            add_credits(w, w->credits, ncredits);
+            continue;
+        }
+        if (credits_start(w, ncredits, caps, err, sizeof err) != 0 && rc == 0) {
             snprintf(errstr, errsize, "%s", err);
             rc = -1;
         }
+        inflight = 1;
+    }
+    if (inflight && credits_finish(w, caps, err, sizeof err) != 0 && rc == 0) {
+        snprintf(errstr, errsize, "%s", err);
+        rc = -1;
     }
     for (int r = 0; r < nruns && rc == 0; r++)
         if (cursor[r] < end[r]) {

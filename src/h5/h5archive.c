@@ -433,6 +433,7 @@ void h5archive_abort(h5archive_writer_t *w)
 struct h5archive_reader {
     MPI_Comm comm;
     int size;
+    int local; /* h5archive_open_local: each rank's own handle, reads not agreed */
     char *path;
     hid_t fid, dxpl;
     h5cols_set_t cols;
@@ -540,7 +541,10 @@ static int arch_reader_open_file(h5archive_reader_t *r, hid_t fapl, char *errstr
     return arch_check(r, errstr, errsize);
 }
 
-h5archive_reader_t *h5archive_open(MPI_Comm comm, const char *path, char *errstr, size_t errsize)
+/* h5archive_open and h5archive_open_local: local selects one serial
+ * handle per rank. */
+static h5archive_reader_t *arch_open(MPI_Comm comm, const char *path, int local, char *errstr,
+                                     size_t errsize)
 {
     h5util_quiet();
     int rank = 0, size = 1, rc = 0;
@@ -551,6 +555,7 @@ h5archive_reader_t *h5archive_open(MPI_Comm comm, const char *path, char *errstr
     if (r) {
         r->comm = comm;
         r->size = size;
+        r->local = local;
         r->fid = r->dxpl = H5I_INVALID_HID;
         r->path = strdup(path);
         h5cols_init(&r->cols, &arch_table, r->path);
@@ -564,11 +569,14 @@ h5archive_reader_t *h5archive_open(MPI_Comm comm, const char *path, char *errstr
     if (rc == 0 && rank == 0) {
         rc = h5util_precheck(path, errstr, errsize);
         if (rc == 0) rc = arch_reader_open_file(r, H5P_DEFAULT, errstr, errsize);
-        if (size > 1) arch_reader_close_ids(r);
+        if (size > 1 && !local) arch_reader_close_ids(r);
     }
     if (h5util_agree(comm, rc, "an archive step", errstr, errsize)) goto fail;
 
-    if (size > 1) {
+    if (size > 1 && local) { /* the others open it serially too, each its own handle */
+        if (rank != 0) rc = arch_reader_open_file(r, H5P_DEFAULT, errstr, errsize);
+        if (h5util_agree(comm, rc, "an archive step", errstr, errsize)) goto fail;
+    } else if (size > 1) {
         fapl = H5Pcreate(H5P_FILE_ACCESS);
         r->dxpl = H5Pcreate(H5P_DATASET_XFER);
         rc = (fapl < 0 || r->dxpl < 0 || H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL) < 0 ||
@@ -591,6 +599,17 @@ fail:
     if (fapl >= 0) H5Pclose(fapl);
     h5archive_close_reader(r);
     return NULL;
+}
+
+h5archive_reader_t *h5archive_open(MPI_Comm comm, const char *path, char *errstr, size_t errsize)
+{
+    return arch_open(comm, path, 0, errstr, errsize);
+}
+
+h5archive_reader_t *h5archive_open_local(MPI_Comm comm, const char *path, char *errstr,
+                                         size_t errsize)
+{
+    return arch_open(comm, path, 1, errstr, errsize);
 }
 
 int64_t h5archive_rows(const h5archive_reader_t *r)
@@ -663,6 +682,7 @@ int h5archive_read(h5archive_reader_t *r, int64_t first, int64_t count, txn_reco
         if (rc) h5util_err(errstr, errsize, "%s: out of memory for the read buffers", r->path);
     }
     if (rc == 0 && count > 0) rc = arch_read_rows(r, first, count, rows, errstr, errsize);
+    if (r->local) return rc;
     return h5util_agree(r->comm, rc, "an archive step", errstr, errsize);
 }
 
@@ -674,6 +694,7 @@ int h5archive_read_columns(h5archive_reader_t *r, int64_t first, int64_t count,
     if (rc == 0 && count > 0)
         rc = h5cols_io(&r->cols, 0, r->dxpl >= 0 ? r->dxpl : H5P_DEFAULT, first, count, cols,
                        errstr, errsize);
+    if (r->local) return rc;
     return h5util_agree(r->comm, rc, "an archive step", errstr, errsize);
 }
 

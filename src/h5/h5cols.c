@@ -295,6 +295,25 @@ int h5cols_io(h5cols_set_t *s, int writing, hid_t dxpl, int64_t first, int64_t c
     return 0;
 }
 
+int h5cols_offsets(const h5cols_set_t *s, int64_t *offsets)
+{
+    const h5cols_table_t *t = s->t;
+    if (t->chunk_rows) return -1;
+    for (int c = 0; c < t->ncols; c++) {
+        if (s->dset[c] < 0) return -1;
+        haddr_t at = H5Dget_offset(s->dset[c]);
+        hid_t ft = H5Dget_type(s->dset[c]);
+        int same = ft >= 0 && H5Tequal(ft, cols_mem_type(t->cols[c].type)) > 0;
+        if (ft >= 0) H5Tclose(ft);
+        if (at == HADDR_UNDEF || !same) {
+            H5Eclear2(H5E_DEFAULT);
+            return -1;
+        }
+        offsets[c] = (int64_t)at;
+    }
+    return 0;
+}
+
 /* ---- column buffers --------------------------------------------------------------- */
 
 int h5cols_alloc(const h5cols_table_t *t, void *cols, size_t rows)

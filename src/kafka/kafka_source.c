@@ -186,8 +186,9 @@ static int wait_for_topic(kafka_source_t *src, char *errstr, size_t errsize)
         }
         if (src->wait_seconds > 0 && waited >= src->wait_seconds) {
             snprintf(errstr, errsize,
-                     "%s after waiting %" PRId64 " s ([source] wait_seconds); start the broker, "
-                     "create the topic or pass --brokers / --topic",
+                     "%s after waiting %" PRId64 " s ([source] wait_seconds); start the broker "
+                     "(from another host: check that this host reaches it and the address it "
+                     "advertises), create the topic or pass --brokers / --topic",
                      what, waited);
             return -1;
         }

@@ -12,11 +12,13 @@
  * "initialized" is marked by the include of bankstream.conf that pg_initdb()
  * appends to postgresql.conf as its last step, so an interrupted initdb is
  * redone (initdb itself refuses a non-empty directory and says so).
- * bankstream.conf is rewritten at every start (port, socket directory,
- * settings). The server programs run in a forked child that drops to the
+ * bankstream.conf and pg_hba.conf are rewritten at every start (port,
+ * listen addresses, socket directory, settings; the networks that log in
+ * with a password: embedded_pg_net.c). The server programs run in a forked child that drops to the
  * cluster owner when we are root; their output goes to DIR/log. */
 #include "pg/embedded_pg.h"
 #include "base/mkdirs.h"
+#include "pg/embedded_pg_net.h"
 
 #include <libpq-fe.h>
 
@@ -264,7 +266,8 @@ static int pg_dir_is_ours(const pgctx_t *c)
     while (ours && (e = readdir(d)) != NULL) {
         const char *n = e->d_name;
         ours = !strcmp(n, ".") || !strcmp(n, "..") || !strcmp(n, "data") || !strcmp(n, "log") ||
-               !strcmp(n, "lock") || !strncmp(n, "conninfo", 8) || !strncmp(n, ".s.PGSQL.", 9);
+               !strcmp(n, "lock") || !strncmp(n, "conninfo", 8) || !strncmp(n, ".s.PGSQL.", 9) ||
+               !strncmp(n, "network", 7) || !strncmp(n, "pgpass", 6);
     }
     closedir(d);
     return ours;
@@ -508,8 +511,21 @@ fail:
     return -1;
 }
 
-/* Rewrite DIR/data/bankstream.conf for port. */
-static int pg_write_conf(const pgctx_t *c, int port, char *errstr, size_t errsize)
+/* Rewrite DIR/data/pg_hba.conf for net (embedded_pg_net.h, invariants 1-2). */
+static int pg_write_hba(const pgctx_t *c, const pgnet_t *net, char *errstr, size_t errsize)
+{
+    char path[PATH_MAX], text[4096];
+    if (pg_path(path, sizeof path, c->data, "pg_hba.conf") != 0 ||
+        pgnet_hba(net, text, sizeof text) != 0) {
+        snprintf(errstr, errsize, "pg_hba.conf under %s: path or networks too long", c->data);
+        return -1;
+    }
+    return pg_write_file(c, path, text, 1, errstr, errsize);
+}
+
+/* Rewrite DIR/data/bankstream.conf for port and net's listen addresses. */
+static int pg_write_conf(const pgctx_t *c, int port, const pgnet_t *net, char *errstr,
+                         size_t errsize)
 {
     char path[PATH_MAX];
     if (pg_path(path, sizeof path, c->data, "bankstream.conf") != 0) {
@@ -527,10 +543,11 @@ static int pg_write_conf(const pgctx_t *c, int port, char *errstr, size_t errsiz
         }
         sockdir[k] = '\0';
     }
-    char text[PATH_MAX * 3];
+    char text[PATH_MAX * 3], listen[600];
+    pgnet_listen_addresses(net, listen, sizeof listen);
     snprintf(text, sizeof text,
              "# written by 'bankstream db start' at every start; edit with care\n"
-             "listen_addresses = '127.0.0.1'\n"
+             "listen_addresses = '%s'\n"
              "port = %d\n"
              "unix_socket_directories = '%s'\n"
              "max_connections = 200\n"
@@ -550,8 +567,9 @@ static int pg_write_conf(const pgctx_t *c, int port, char *errstr, size_t errsiz
              "full_page_writes = on\n"
              "log_line_prefix = '%%m [%%p] %%q%%u@%%d '\n"
              "log_timezone = 'UTC'\n"
-             "timezone = 'UTC'\n",
-             port, sockdir);
+             "timezone = 'UTC'\n"
+             "password_encryption = 'scram-sha-256'\n",
+             listen, port, sockdir);
     return pg_write_file(c, path, text, 1, errstr, errsize);
 }
 
@@ -665,11 +683,70 @@ static void pg_conninfo(int port, char *out, size_t size)
     snprintf(out, size, "host=127.0.0.1 port=%d dbname=%s user=postgres", port, EMBEDDED_PG_DBNAME);
 }
 
+/* With the server up: apply net to it (reload pg_hba.conf when it was
+ * running already, and check that it listens where net says), then the
+ * network login role when net listens beyond loopback. */
+static int pg_apply_network(const pgctx_t *c, int port, const pgnet_t *net, int reload,
+                            embedded_pg_remote_t *remote, char *errstr, size_t errsize)
+{
+    char ci[256], want[600];
+    pg_admin_conninfo(port, ci, sizeof ci);
+    int rc = -1;
+    PGresult *res = NULL;
+    PGconn *conn = PQconnectdb(ci);
+    if (PQstatus(conn) != CONNECTION_OK) {
+        snprintf(errstr, errsize, "cannot connect to the embedded PostgreSQL on port %d: %s", port,
+                 PQerrorMessage(conn));
+        goto done;
+    }
+    if (reload) {
+        res = PQexec(conn, "SELECT pg_reload_conf(), current_setting('listen_addresses')");
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            snprintf(errstr, errsize, "cannot reload the configuration: %s", PQerrorMessage(conn));
+            goto done;
+        }
+        pgnet_listen_addresses(net, want, sizeof want);
+        if (strcmp(PQgetvalue(res, 0, 1), want) != 0) {
+            snprintf(errstr, errsize,
+                     "the cluster under %s runs listening on '%s', not '%s'; stop it first "
+                     "with 'bankstream db stop --dir %s'",
+                     c->dir, PQgetvalue(res, 0, 1), want, c->dir);
+            goto done;
+        }
+    }
+    if (pgnet_remote(net) && remote) {
+        char passfile[PATH_MAX];
+        if (pgnet_ensure_role(conn, c->dir, port, EMBEDDED_PG_DBNAME, passfile, sizeof passfile,
+                              errstr, errsize) != 0)
+            goto done;
+        pgnet_conninfo(net, port, remote->conninfo, sizeof remote->conninfo);
+        snprintf(remote->passfile, sizeof remote->passfile, "%s", passfile);
+        snprintf(remote->trust, sizeof remote->trust, "%s", net->trust);
+    }
+    rc = 0;
+done:
+    for (char *p = errstr; rc != 0 && *p; p++)
+        if (*p == '\n') *p = (p[1] ? ' ' : '\0');
+    PQclear(res);
+    PQfinish(conn);
+    return rc;
+}
+
 int embedded_pg_start(const char *dir, int port, char *conninfo, size_t conninfo_size, char *errstr,
                       size_t errsize)
 {
+    return embedded_pg_start_net(dir, port, NULL, NULL, conninfo, conninfo_size, NULL, errstr,
+                                 errsize);
+}
+
+int embedded_pg_start_net(const char *dir, int port, const char *listen, const char *trust,
+                          char *conninfo, size_t conninfo_size, embedded_pg_remote_t *remote,
+                          char *errstr, size_t errsize)
+{
     pgctx_t c;
+    pgnet_t recorded, net;
     int rc = EMBEDDED_PG_ERR, lockfd = -1, running_port = 0;
+    if (remote) memset(remote, 0, sizeof *remote);
     if (port < 0 || port > 65535) {
         snprintf(errstr, errsize, "invalid port %d", port);
         return EMBEDDED_PG_ERR;
@@ -683,8 +760,11 @@ int embedded_pg_start(const char *dir, int port, char *conninfo, size_t conninfo
     if (pg_prepare_dirs(&c, errstr, errsize) != 0) return EMBEDDED_PG_ERR;
     if (pg_check_reachable(&c, errstr, errsize) != 0) return EMBEDDED_PG_ERR;
     if ((lockfd = pg_lock(&c, errstr, errsize)) < 0) return EMBEDDED_PG_ERR;
+    if (pgnet_load(c.dir, &recorded, errstr, errsize) != 0 ||
+        pgnet_resolve(listen, trust, &recorded, &net, errstr, errsize) != 0)
+        goto done;
 
-    int running = pg_running(&c, &running_port);
+    int running = pg_running(&c, &running_port), reload = 0;
     if (running) {
         if (port != 0 && port != running_port) {
             snprintf(errstr, errsize,
@@ -697,6 +777,11 @@ int embedded_pg_start(const char *dir, int port, char *conninfo, size_t conninfo
         if (wr < 0) goto done;
         if (wr == 0) port = running_port;
         running = wr == 0; /* wr == 1: it died meanwhile (killed), start it anew */
+        /* Asked for other networks: new pg_hba.conf, reloaded below. */
+        if (running && (listen != NULL || trust != NULL)) {
+            if (pg_write_hba(&c, &net, errstr, errsize) != 0) goto done;
+            reload = 1;
+        }
     }
     if (!running) {
         if (port == 0) port = pg_recorded_port(&c);
@@ -709,9 +794,16 @@ int embedded_pg_start(const char *dir, int port, char *conninfo, size_t conninfo
             rc = EMBEDDED_PG_PORT_BUSY;
             goto done;
         }
+        int nb = pgnet_check_bind(&net, port, errstr, errsize);
+        if (nb <= 0) {
+            rc = nb == 0 ? EMBEDDED_PG_PORT_BUSY : EMBEDDED_PG_ERR;
+            goto done;
+        }
         pg_wait_zombie(&c);
         if (!pg_initialized(&c) && pg_initdb(&c, errstr, errsize) != 0) goto done;
-        if (pg_write_conf(&c, port, errstr, errsize) != 0) goto done;
+        if (pg_write_conf(&c, port, &net, errstr, errsize) != 0 ||
+            pg_write_hba(&c, &net, errstr, errsize) != 0)
+            goto done;
         int sr = pg_start_server(&c, port, errstr, errsize);
         if (sr != 0) {
             rc = sr;
@@ -723,6 +815,9 @@ int embedded_pg_start(const char *dir, int port, char *conninfo, size_t conninfo
         }
     }
     if (pg_ensure_database(port, errstr, errsize) != 0) goto done;
+    if (pg_apply_network(&c, port, &net, reload, remote, errstr, errsize) != 0) goto done;
+    if ((listen != NULL || trust != NULL) && pgnet_save(c.dir, &net, errstr, errsize) != 0)
+        goto done;
 
     char ci[256], path[PATH_MAX], text[300];
     pg_conninfo(port, ci, sizeof ci);
@@ -756,12 +851,13 @@ int embedded_pg_stop(const char *dir, char *errstr, size_t errsize)
     return rc;
 }
 
-int embedded_pg_status(const char *dir, char *conninfo, size_t conninfo_size, char *errstr,
-                       size_t errsize)
+int embedded_pg_status(const char *dir, char *conninfo, size_t conninfo_size,
+                       embedded_pg_remote_t *remote, char *errstr, size_t errsize)
 {
     pgctx_t c;
     struct stat st;
     if (conninfo && conninfo_size) conninfo[0] = '\0';
+    if (remote) memset(remote, 0, sizeof *remote);
     if (stat(dir, &st) != 0) return 0;
     if (pg_ctx_init(&c, dir, errstr, errsize) != 0) return -1;
     int port = pg_recorded_port(&c);
@@ -769,5 +865,14 @@ int embedded_pg_status(const char *dir, char *conninfo, size_t conninfo_size, ch
     int running = pg_running(&c, &running_port);
     if (running && running_port > 0) port = running_port;
     if (conninfo && conninfo_size && port > 0) pg_conninfo(port, conninfo, conninfo_size);
+    pgnet_t net;
+    char ignored[256];
+    if (remote && port > 0 && pgnet_load(c.dir, &net, ignored, sizeof ignored) == 0 &&
+        pgnet_remote(&net)) {
+        pgnet_conninfo(&net, port, remote->conninfo, sizeof remote->conninfo);
+        if (pg_path(remote->passfile, sizeof remote->passfile, c.dir, "pgpass") != 0)
+            remote->passfile[0] = '\0';
+        snprintf(remote->trust, sizeof remote->trust, "%s", net.trust);
+    }
     return running;
 }

@@ -118,22 +118,41 @@ PGconn *pgconn_open(const char *conninfo, char *errstr, size_t errsize)
     return pgconn_open_wait(conninfo, 0, errstr, errsize);
 }
 
+/* Whether host names this machine (where 'bankstream db start' helps). */
+static int pgconn_local_host(const char *host)
+{
+    return host[0] == '/' || host[0] == '@' || !strcmp(host, "(default)") ||
+           !strncmp(host, "127.", 4) || !strcmp(host, "::1") || !strcmp(host, "localhost");
+}
+
 PGconn *pgconn_open_wait(const char *conninfo, int wait_seconds, char *errstr, size_t errsize)
 {
     /* expand_dbname: conninfo may be "k=v ..." or a postgresql:// URI; the
      * empty conninfo falls back to the PG* environment. Keywords apply in
      * order, so a connect_timeout in the conninfo overrides the one before
-     * it, which is left out when not waiting or when PGCONNECT_TIMEOUT is set. */
+     * it, which is left out when PGCONNECT_TIMEOUT is set. Each attempt is
+     * bounded (a server behind a network that drops packets would otherwise
+     * hold connect() for minutes): the first one by PGCONN_FIRST_TRY_SECONDS,
+     * so that a wait is reported within seconds, later ones by half of what
+     * is left of the wait (2 to 10 s; libpq's minimum is 2). */
     const char *env_timeout = getenv("PGCONNECT_TIMEOUT");
-    int bound = wait_seconds > 0 && !(env_timeout && *env_timeout);
+    int own_timeout = !(env_timeout && *env_timeout);
+    char tmo[16] = "10";
     const char *keys[] = {"connect_timeout", "dbname", "fallback_application_name", NULL};
-    const char *vals[] = {"10", conninfo ? conninfo : "", "bankstream", NULL};
-    const char *const *k = keys + !bound, *const *v = vals + !bound;
+    const char *vals[] = {tmo, conninfo ? conninfo : "", "bankstream", NULL};
+    const char *const *k = keys + !own_timeout, *const *v = vals + !own_timeout;
     double t0 = pgconn_now(), next_note = 0;
     unsigned backoff_ms = 100;
     int waiting = 0, answered = 0;
     for (;;) {
+        double left = wait_seconds - (pgconn_now() - t0);
+        int t = !waiting ? PGCONN_FIRST_TRY_SECONDS : (int)(left / 2);
+        if (wait_seconds <= 0) t = 10;
+        t = t < 2 ? 2 : t > 10 ? 10 : t;
+        snprintf(tmo, sizeof tmo, "%d", t);
+        double tried = pgconn_now();
         PGconn *conn = PQconnectdbParams(k, v, 1);
+        tried = pgconn_now() - tried;
         if (conn == NULL) {
             snprintf(errstr, errsize, "cannot connect to PostgreSQL: out of memory");
             return NULL;
@@ -141,13 +160,17 @@ PGconn *pgconn_open_wait(const char *conninfo, int wait_seconds, char *errstr, s
         const char *host = PQhost(conn), *port = PQport(conn), *db = PQdb(conn);
         host = host && *host ? host : "(default)";
         port = port && *port ? port : "(default)";
-        double waited = pgconn_now() - t0;
         if (PQstatus(conn) == CONNECTION_OK) {
             if (waiting)
-                log_warn("connected to PostgreSQL at %s:%s after %.1f s", host, port, waited);
+                log_warn("connected to PostgreSQL at %s:%s after %.1f s", host, port,
+                         pgconn_now() - t0);
             return conn;
         }
-        PGPing ping = wait_seconds > 0 ? PQpingParams(k, v, 1) : PQPING_NO_ATTEMPT;
+        /* An attempt that ran into our timeout had no answer: asking PQping
+         * would only wait as long again. */
+        PGPing ping = wait_seconds <= 0                  ? PQPING_NO_ATTEMPT
+                      : own_timeout && tried >= t - 0.25 ? PQPING_NO_RESPONSE
+                                                         : PQpingParams(k, v, 1);
         if (ping == PQPING_OK && !answered) {
             /* It answers now: it may just have come up. One more try. */
             answered = 1;
@@ -155,17 +178,23 @@ PGconn *pgconn_open_wait(const char *conninfo, int wait_seconds, char *errstr, s
             continue;
         }
         answered = 0;
+        double waited = pgconn_now() - t0;
         int transient = ping == PQPING_NO_RESPONSE || ping == PQPING_REJECT;
         char reason[768];
         pgconn_one_line(PQerrorMessage(conn), reason, sizeof reason);
         if (!transient || waited >= wait_seconds) {
             char waited_for[48] = "";
             if (waiting) snprintf(waited_for, sizeof waited_for, "waited %.0f s; ", waited);
+            const char *hint = ping == PQPING_OK ? ""
+                               : pgconn_local_host(host)
+                                   ? "start it with 'bankstream db start' or pass --pg"
+                                   : "check that this host reaches it (routes, firewall) and that "
+                                     "the server listens there and lets this host in ('bankstream "
+                                     "db start --listen ADDR --trust NET' for the embedded one)";
             snprintf(errstr, errsize,
                      "cannot connect to PostgreSQL at host=%s port=%s dbname=%s: %s%s%s%s", host,
                      port, db && *db ? db : "(default)", reason, ping == PQPING_OK ? "" : "; ",
-                     waited_for,
-                     ping == PQPING_OK ? "" : "start it with 'bankstream db start' or pass --pg");
+                     waited_for, hint);
             PQfinish(conn);
             return NULL;
         }

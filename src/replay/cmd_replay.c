@@ -24,6 +24,7 @@
 #include <mpi.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 static const char usage_text[] =
@@ -188,6 +189,15 @@ static int open_output(const replay_args_t *a, const replay_t *r, MPI_Comm comm,
     return rc;
 }
 
+/* This process's CPU seconds so far (user + system, every thread). */
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 /* Rank 0's *ok to every rank. 0 when it is true everywhere, -1 when not;
  * a failed broadcast ends the job (the ranks could no longer agree). */
 static int share_ok(int *ok)
@@ -224,6 +234,14 @@ int cmd_replay(int argc, char **argv)
         MPI_Finalize();
         return 1;
     }
+    /* Across hosts, every line says where it comes from. */
+    char where[MPI_MAX_PROCESSOR_NAME + 32];
+    if (cluster_spans_hosts(MPI_COMM_WORLD, cluster_start_timeout(), where, sizeof where,
+                            launch_err, sizeof launch_err) < 0) {
+        log_error("%s; aborting the job", launch_err);
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    log_set_where(where);
     replay_args_t a;
     int parsed = parse_args(argc, argv, &a, rank == 0);
     if (parsed != 0) {
@@ -295,7 +313,7 @@ int cmd_replay(int argc, char **argv)
             goto done;
         }
     }
-    double t0 = MPI_Wtime();
+    double t0 = MPI_Wtime(), cpu0 = cpu_seconds();
     if (open_output(&a, replay, MPI_COMM_WORLD, conninfo, &out) != 0) goto done;
     replay_stats_t stats;
     int rc = replay_run(replay, &out, &stats, err, sizeof err);
@@ -306,6 +324,11 @@ int cmd_replay(int argc, char **argv)
         rc = -1;
     }
     double seconds = MPI_Wtime() - t0;
+    /* The CPU time of the same span, summed over the ranks: the parallel
+     * overhead (routing, waiting) shows there whatever the core count. */
+    double cpu = cpu_seconds() - cpu0, cpu_all = cpu;
+    if (MPI_Reduce(&cpu, &cpu_all, 1, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
+        cpu_all = -1;
     if (rank == 0) {
         if (rc != 0) {
             log_error("%s", err[0] ? err : "the replay failed");
@@ -318,6 +341,9 @@ int cmd_replay(int argc, char **argv)
                    stats.read_seconds, stats.write_seconds,
                    stats.io_threaded ? " on a second thread" : "", stats.io_wait_seconds,
                    stats.decide_seconds, seconds - stats.io_wait_seconds - stats.decide_seconds);
+            if (cpu_all >= 0)
+                printf("cpu: %.2f s user+sys over %d rank(s), %.3f s per million rows\n", cpu_all,
+                       size, stats.rows > 0 ? cpu_all * 1e6 / (double)stats.rows : 0.0);
             printf("approved %" PRId64 ", rejected %" PRId64 ", not processed %" PRId64 "\n",
                    stats.by_status[STATUS_APPROVED], stats.by_status[STATUS_REJECTED],
                    stats.by_status[STATUS_NOT_PROCESSED]);

@@ -13,12 +13,16 @@
  *            rows from each reader
  *   return   each result to the rank that read the row (all-to-all back)
  *   write    every rank hands its slice, in row order, to the output
- * While a window is decided, the I/O job reads the next one and writes the
- * results of the one before: with one rank on a second thread (bgjob.h),
- * which then also looks the next window's users up (worker_lookup is local
- * with one worker and reads nothing deciding writes), so that I/O and
- * deciding overlap on two cores; with more ranks inline before the
- * decision, in the same order on every rank. */
+ * While a window is decided, the I/O job reads the next one (packing its
+ * rows by owner) and writes the results of the one before, on a second
+ * thread (bgjob.h) at any -np, so that I/O and deciding overlap: each rank
+ * reads through its own archive handle (h5archive_open_local) and an output
+ * with a write_local (HDF5: pwrite at the datasets' offsets) writes its rows
+ * without MPI; a collective write (PostgreSQL's gather) is made on this
+ * thread before the job starts. With one rank the job also looks the next
+ * window's users up (worker_lookup is local with one worker and reads
+ * nothing deciding writes). Without MPI_THREAD_SERIALIZED the job runs
+ * inline, in the same order on every rank. */
 #include "replay/replay.h"
 #include "base/bgjob.h"
 #include "base/log.h"
@@ -58,8 +62,13 @@ typedef struct window {
     uint8_t (*id)[16], (*payer)[16], (*receiver)[16];
     int64_t *time_us, *amount, *kafka_ts;
     uint8_t *region, *modality;
-    /* the slice as the decision loop takes it, and its results */
+    /* the slice as the decision loop takes it (more than one rank: packed
+     * by owner, counts[d] rows for rank d, as the routing sends them), and
+     * their results, row for row */
     decide_row_t *rows;
+    int *counts, *dest;
+    decide_row_t *scratch; /* an archive out of order: the rows before packing */
+    size_t cap_scratch;
     decide_result_t *results;
     worker_lookup_t lookup; /* one rank: filled by the I/O job */
     /* the results as the output takes them */
@@ -81,14 +90,13 @@ typedef struct cursor {
 /* One rank's routing buffers (more than one rank), grown as needed and
  * kept from window to window. */
 typedef struct buffers {
-    size_t cap_slice, cap_recv, cap_ids;
-    int *dest, *counts, *rcounts, *scounts;
-    size_t *pos, *run_rows;
-    decide_row_t *packed;
+    size_t cap_recv, cap_ids;
+    int *rcounts, *scounts;
+    size_t *run_rows;
     worker_lookup_t lookup;   /* of the rows that arrived here */
     decide_result_t *results; /* theirs */
     int64_t *window_ids;      /* a window's batch_id column (the archive's own batches) */
-    exchange_buf_t arrivals, returned;
+    exchange_buf_t arrivals;
 } buffers_t;
 
 struct replay {
@@ -132,14 +140,15 @@ static int agree_memory(MPI_Comm comm, int ok, char *errstr, size_t errsize)
     return exchange_agree(comm, !ok, errstr, errsize);
 }
 
-/* Room for a slice of n rows in a window; 0 or -1. */
-static int window_slice(window_t *w, size_t n)
+/* Room for a slice of n rows in a window of `ranks` ranks; 0 or -1. */
+static int window_slice(window_t *w, size_t n, int ranks)
 {
+    if (w->counts == NULL && grow(&w->counts, (size_t)ranks, sizeof(int)) != 0) return -1;
     if (n <= w->cap_slice) return 0;
-    int rc = grow(&w->id, n, 16) | grow(&w->payer, n, 16) | grow(&w->receiver, n, 16) |
-             grow(&w->time_us, n, 8) | grow(&w->amount, n, 8) | grow(&w->kafka_ts, n, 8) |
-             grow(&w->region, n, 1) | grow(&w->modality, n, 1) |
-             grow(&w->rows, n, sizeof(decide_row_t)) |
+    int rc = (ranks > 1 ? grow(&w->dest, n, sizeof(int)) : 0) | grow(&w->id, n, 16) |
+             grow(&w->payer, n, 16) | grow(&w->receiver, n, 16) | grow(&w->time_us, n, 8) |
+             grow(&w->amount, n, 8) | grow(&w->kafka_ts, n, 8) | grow(&w->region, n, 1) |
+             grow(&w->modality, n, 1) | grow(&w->rows, n, sizeof(decide_row_t)) |
              grow(&w->results, n, sizeof(decide_result_t)) | worker_lookup_reserve(&w->lookup, n) |
              grow(&w->out_batch, n, 8) | grow(&w->status, n, 1) | grow(&w->reason, n, 1) |
              grow(&w->t5, n, 8) | grow(&w->t6, n, 8) | grow(&w->t7, n, 8);
@@ -158,22 +167,30 @@ static int window_batches(window_t *w, size_t n)
 
 static void window_free(window_t *w)
 {
-    void *all[] = {w->batches.start, w->batches.id, w->id,     w->payer,    w->receiver, w->time_us,
-                   w->amount,        w->kafka_ts,   w->region, w->modality, w->rows,     w->results,
-                   w->out_batch,     w->status,     w->reason, w->t5,       w->t6,       w->t7};
+    void *all[] = {w->batches.start,
+                   w->batches.id,
+                   w->id,
+                   w->payer,
+                   w->receiver,
+                   w->time_us,
+                   w->amount,
+                   w->kafka_ts,
+                   w->region,
+                   w->modality,
+                   w->rows,
+                   w->counts,
+                   w->dest,
+                   w->scratch,
+                   w->results,
+                   w->out_batch,
+                   w->status,
+                   w->reason,
+                   w->t5,
+                   w->t6,
+                   w->t7};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         free(all[i]);
     worker_lookup_free(&w->lookup);
-}
-
-/* Room for routing a slice of n rows; 0 or -1. */
-static int buffers_slice(buffers_t *b, size_t n)
-{
-    if (n <= b->cap_slice) return 0;
-    int rc = grow(&b->dest, n, sizeof(int)) | grow(&b->pos, n, sizeof(size_t)) |
-             grow(&b->packed, n, sizeof(decide_row_t));
-    if (rc == 0) b->cap_slice = n;
-    return rc;
 }
 
 /* Room for n rows arriving at this owner; 0 or -1. */
@@ -196,9 +213,8 @@ static int buffers_ids(buffers_t *b, size_t n)
 
 static void buffers_free(buffers_t *b)
 {
-    void *all[] = {b->dest,       b->counts,        b->rcounts,      b->scounts,
-                   b->pos,        b->run_rows,      b->packed,       b->results,
-                   b->window_ids, b->arrivals.data, b->returned.data};
+    void *all[] = {b->rcounts, b->scounts,    b->run_rows,
+                   b->results, b->window_ids, b->arrivals.data};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         free(all[i]);
     worker_lookup_free(&b->lookup);
@@ -256,7 +272,7 @@ replay_t *replay_open(cluster_t *c, char *const *archives, int narchives, int64_
     if (MPI_Query_thread(&provided) != MPI_SUCCESS) provided = MPI_THREAD_SINGLE;
     r->threads_ok = provided >= MPI_THREAD_SERIALIZED;
     for (int a = 0; a < narchives; a++) {
-        r->readers[a] = h5archive_open(c->world, archives[a], errstr, errsize);
+        r->readers[a] = h5archive_open_local(c->world, archives[a], errstr, errsize);
         if (r->readers[a] == NULL) {
             replay_close(r);
             return NULL;
@@ -329,7 +345,10 @@ static int window_cut_by_id(replay_t *r, int a, int64_t first, int64_t n, int64_
         int ok = buffers_ids(b, (size_t)count) == 0 && window_batches(w, (size_t)count) == 0;
         if (agree_memory(r->c->world, ok, errstr, errsize) != 0) return -1;
         h5archive_columns_t cols = {.batch_id = b->window_ids};
-        if (h5archive_read_columns(r->readers[a], first, count, &cols, errstr, errsize) != 0)
+        if (exchange_agree(
+                r->c->world,
+                h5archive_read_columns(r->readers[a], first, count, &cols, errstr, errsize), errstr,
+                errsize) != 0)
             return -1;
         const int64_t *ids = b->window_ids;
         batch_list_t *bl = &w->batches;
@@ -442,8 +461,7 @@ static int next_window(replay_t *r, cursor_t *cur, buffers_t *b, window_t *w, ch
     slice_of(w->first, w->cut, c->rank, c->size, w->reversed,
              h5archive_info(r->readers[a])->chunk_rows, &w->lo, &w->hi);
     size_t m = (size_t)(w->hi - w->lo);
-    /* the routing buffers serve more than one rank only (decide_window) */
-    int ok = window_slice(w, m) == 0 && (c->size == 1 || buffers_slice(b, m) == 0);
+    int ok = window_slice(w, m, c->size) == 0;
     if (agree_memory(c->world, ok, errstr, errsize) != 0) return -1;
     cur->first = w->cut;
     return 1;
@@ -456,17 +474,51 @@ static int batch_event_order(const void *pa, const void *pb)
     return worker_event_cmp(a, b);
 }
 
+/* Slice row i, of the window's batch k, as the decision loop takes it. */
+static void slice_row(const window_t *w, size_t i, int k, decide_row_t *row)
+{
+    memcpy(row->payer, w->payer[i], 16);
+    memcpy(row->receiver, w->receiver[i], 16);
+    row->time_us = w->time_us[i];
+    row->amount_cents = w->amount[i];
+    row->kafka_ts_ms = w->kafka_ts[i];
+    row->seq = w->base + w->lo + (int64_t)i;
+    row->batch = k;
+    row->region = w->region[i];
+    row->modality = w->modality[i];
+    row->pad[0] = row->pad[1] = 0;
+}
+
+/* 1 when the slice's rows, as read, are in (batch, event) order: within a
+ * batch data_horario, then the Kafka timestamp ascend (seq, the row
+ * number, breaks ties). */
+static int slice_in_order(const window_t *w, size_t m)
+{
+    const batch_list_t *bl = &w->batches;
+    int k = 0;
+    for (size_t i = 1; i < m; i++) {
+        while (w->lo + (int64_t)i >= bl->start[k + 1])
+            k++;
+        if (w->lo + (int64_t)i == bl->start[k]) continue; /* a batch's first row */
+        if (w->time_us[i] < w->time_us[i - 1] ||
+            (w->time_us[i] == w->time_us[i - 1] && w->kafka_ts[i] < w->kafka_ts[i - 1]))
+            return 0;
+    }
+    return 1;
+}
+
 /* Read window w's slice (only the columns the rules and the output need;
  * batch_id was read by window_cut_by_id when the archive's own batches are
  * used) and make each row a decide_row_t with seq = its row number over the
- * archives; then put the rows in (batch, event) order, the order the
- * decision loop takes. A stream's archive is stored in that order already
- * (and so is produce's, whose times ascend), so the sort is only a check;
- * an archive of older versions, in (partition, offset) order, is sorted
- * here, which gives the stream's own order, its rows being numbered in
- * (partition, offset) order. Collective: 0, or -1 with errstr on every
- * rank. With one rank it runs on replay_run's I/O thread, and then makes no
- * MPI call. */
+ * archives, in (batch, event) order, the order the decision loop takes,
+ * and with more than one rank packed by payer owner (w->counts), as the
+ * routing sends them. A stream's archive is stored in that order already
+ * (and so is produce's, whose times ascend), so that is only checked and
+ * each row is made once, in its place; an archive of older versions, in
+ * (partition, offset) order, is sorted here, which gives the stream's own
+ * order, its rows being numbered in (partition, offset) order. Local (no
+ * MPI call: it runs on replay_run's I/O thread): 0, or -1 with errstr on
+ * this rank. */
 static int read_slice(replay_t *r, window_t *w, char *errstr, size_t errsize)
 {
     h5archive_columns_t cols = {
@@ -482,38 +534,65 @@ static int read_slice(replay_t *r, window_t *w, char *errstr, size_t errsize)
     if (h5archive_read_columns(r->readers[w->archive], w->lo, w->hi - w->lo, &cols, errstr,
                                errsize) != 0)
         return -1;
+    const cluster_t *c = r->c;
     const batch_list_t *bl = &w->batches;
     size_t m = (size_t)(w->hi - w->lo);
+    int size = c->size, in_order = slice_in_order(w, m);
+    memset(w->counts, 0, (size_t)size * sizeof *w->counts);
+    if (!in_order || size == 1) {
+        int k = 0;
+        for (size_t i = 0; i < m; i++) {
+            while (w->lo + (int64_t)i >= bl->start[k + 1])
+                k++;
+            slice_row(w, i, k, &w->rows[i]);
+        }
+        if (!in_order) qsort(w->rows, m, sizeof *w->rows, batch_event_order);
+        w->counts[0] = (int)m;
+        if (size == 1) return 0;
+        /* more ranks: pack the sorted rows by owner, through the scratch rows */
+        if (m > w->cap_scratch) {
+            if (grow(&w->scratch, m, sizeof *w->scratch) != 0) {
+                snprintf(errstr, errsize, "out of memory sorting %s", r->archives[w->archive]);
+                return -1;
+            }
+            w->cap_scratch = m;
+        }
+        if (m > 0) cluster_owner_ranks(c, w->rows[0].payer, sizeof *w->rows, m, w->dest);
+        if (exchange_pack(w->rows, m, sizeof *w->rows, w->dest, size, w->scratch, w->counts, NULL,
+                          errstr, errsize) != 0)
+            return -1;
+        decide_row_t *t = w->rows;
+        w->rows = w->scratch;
+        w->scratch = t;
+        return 0;
+    }
+    /* In order, more than one rank: each row made once, at its owner's place. */
+    size_t next[size];
+    cluster_owner_ranks(c, w->payer, sizeof *w->payer, m, w->dest);
+    for (size_t i = 0; i < m; i++)
+        w->counts[w->dest[i]]++;
+    next[0] = 0;
+    for (int d = 1; d < size; d++)
+        next[d] = next[d - 1] + (size_t)w->counts[d - 1];
     int k = 0;
     for (size_t i = 0; i < m; i++) {
         while (w->lo + (int64_t)i >= bl->start[k + 1])
             k++;
-        decide_row_t *row = &w->rows[i];
-        memcpy(row->payer, w->payer[i], 16);
-        memcpy(row->receiver, w->receiver[i], 16);
-        row->time_us = w->time_us[i];
-        row->amount_cents = w->amount[i];
-        row->kafka_ts_ms = w->kafka_ts[i];
-        row->seq = w->base + w->lo + (int64_t)i;
-        row->batch = k;
-        row->region = w->region[i];
-        row->modality = w->modality[i];
-        row->pad[0] = row->pad[1] = 0;
+        slice_row(w, i, k, &w->rows[next[w->dest[i]]++]);
     }
-    for (size_t i = 1; i < m; i++)
-        if (batch_event_order(&w->rows[i - 1], &w->rows[i]) > 0) {
-            qsort(w->rows, m, sizeof *w->rows, batch_event_order);
-            break;
-        }
     return 0;
 }
 
 /* The I/O job (bgjob.h): hand the results of window `write` to the output,
  * then read window `read` (read_slice, and with one rank worker_lookup);
- * either may be NULL. With one rank it runs on the I/O thread, where the
- * output and the archive make no MPI call but MPI_Gatherv to itself
- * (Postgres output), which MPI_THREAD_SERIALIZED allows: the main thread
- * makes no MPI call while the job runs. */
+ * either may be NULL. It runs on the I/O thread (when MPI gives threads),
+ * where it makes no MPI call while the main thread may: the archive is read
+ * through each rank's own handle (h5archive_open_local) and the output's
+ * write_local makes none; with one rank the output's collective write may
+ * run there too (the Postgres output's MPI_Gatherv to itself, which
+ * MPI_THREAD_SERIALIZED allows: the main thread then makes no MPI call
+ * while the job runs). The job fails on its own rank only: io_finish makes
+ * the ranks agree. */
 typedef struct io_job {
     replay_t *r;
     const replay_out_t *out;
@@ -541,29 +620,36 @@ static void results_to_columns(window_t *w, int64_t *by_status)
     }
 }
 
+/* Hand window w's results to the output: with its write_local when it has
+ * one (this rank's rows, no MPI), else with its collective write. 0, or -1
+ * with job->err. */
+static int io_write(io_job_t *job, window_t *w)
+{
+    double t = now_seconds();
+    results_to_columns(w, job->by_status);
+    replay_rows_t rows = {.first = w->base + w->lo,
+                          .n = (size_t)(w->hi - w->lo),
+                          .id = (const uint8_t(*)[16])w->id,
+                          .batch_id = w->out_batch,
+                          .status = w->status,
+                          .reason = w->reason,
+                          .t5 = w->t5,
+                          .t6 = w->t6,
+                          .t7 = w->t7};
+    const replay_out_t *o = job->out;
+    int rc =
+        (o->write_local ? o->write_local : o->write)(o->state, &rows, job->err, sizeof job->err);
+    job->write_seconds += now_seconds() - t;
+    return rc;
+}
+
 static int run_io_job(void *arg)
 {
     io_job_t *job = arg;
-    double t = now_seconds();
-    job->write_seconds = job->read_seconds = 0;
-    if (job->write) {
-        window_t *w = job->write;
-        results_to_columns(w, job->by_status);
-        replay_rows_t rows = {.first = w->base + w->lo,
-                              .n = (size_t)(w->hi - w->lo),
-                              .id = (const uint8_t(*)[16])w->id,
-                              .batch_id = w->out_batch,
-                              .status = w->status,
-                              .reason = w->reason,
-                              .t5 = w->t5,
-                              .t6 = w->t6,
-                              .t7 = w->t7};
-        if (job->out->write(job->out->state, &rows, job->err, sizeof job->err) != 0) return -1;
-        job->write_seconds = now_seconds() - t;
-    }
+    if (job->write && io_write(job, job->write) != 0) return -1;
     if (job->read) {
         window_t *w = job->read;
-        t = now_seconds();
+        double t = now_seconds();
         if (read_slice(job->r, w, job->err, sizeof job->err) != 0) return -1;
         if (job->r->c->size == 1 &&
             worker_lookup(&job->r->c->worker, w->rows, (size_t)(w->hi - w->lo), &w->lookup,
@@ -574,16 +660,29 @@ static int run_io_job(void *arg)
     return 0;
 }
 
-/* Start the I/O job: on the thread, or inline (then it is done here). */
-static void io_start(bgjob_t *io, io_job_t *job, replay_stats_t *stats)
+/* Start the I/O job: on the thread, or inline (then it is done here).
+ * First, on this thread, the write the job may not make there: the
+ * output's collective write with more than one rank (it makes MPI calls,
+ * and this thread will be making others while the job runs). */
+static int io_start(bgjob_t *io, io_job_t *job, replay_stats_t *stats, char *errstr, size_t errsize)
 {
     double t = now_seconds();
+    job->write_seconds = job->read_seconds = 0;
+    if (job->write && job->r->c->size > 1 && job->out->write_local == NULL) {
+        int rc = io_write(job, job->write);
+        job->write = NULL;
+        if (rc != 0) { /* collective: failed on every rank */
+            snprintf(errstr, errsize, "%s", job->err);
+            return -1;
+        }
+    }
     bgjob_submit(io, run_io_job, job);
     stats->io_wait_seconds += now_seconds() - t;
+    return 0;
 }
 
-/* Wait for the I/O job, adding its times and counts to stats. 0, or -1
- * with errstr. */
+/* Wait for the I/O job, adding its times and counts to stats; collective:
+ * 0, or -1 with errstr on every rank. */
 static int io_finish(bgjob_t *io, io_job_t *job, replay_stats_t *stats, char *errstr,
                      size_t errsize)
 {
@@ -597,23 +696,19 @@ static int io_finish(bgjob_t *io, io_job_t *job, replay_stats_t *stats, char *er
         job->by_status[s] = 0;
     }
     if (rc != 0) snprintf(errstr, errsize, "%s", job->err);
-    return rc;
+    return exchange_agree(job->r->c->world, rc, errstr, errsize);
 }
 
-/* Decide window w with more than one rank: route the slice's rows to their
- * payers' owners, decide what arrived here (one run per reader), send the
- * results back to the readers, into w->results in slice order. */
+/* Decide window w with more than one rank: route the slice's rows (packed
+ * by owner by read_slice) to their payers' owners, decide what arrived here
+ * (one run per reader), and send the results back to the readers, into
+ * w->results row for row. */
 static int decide_routed(replay_t *r, window_t *w, buffers_t *b, char *errstr, size_t errsize)
 {
     cluster_t *c = r->c;
     size_t m = (size_t)(w->hi - w->lo);
     int nrecv = 0, nback = 0;
-    for (size_t i = 0; i < m; i++)
-        b->dest[i] = cluster_owner_rank(c, w->rows[i].payer);
-    if (exchange_pack(w->rows, m, sizeof *w->rows, b->dest, c->size, b->packed, b->counts, b->pos,
-                      errstr, errsize) != 0)
-        memset(b->counts, 0, (size_t)c->size * sizeof *b->counts); /* take part, fail below */
-    if (exchange_alltoall(c->world, b->packed, b->counts, sizeof *b->packed, &b->arrivals, &nrecv,
+    if (exchange_alltoall(c->world, w->rows, w->counts, sizeof *w->rows, &b->arrivals, &nrecv,
                           b->rcounts, errstr, errsize) != 0)
         return -1;
     if (agree_memory(c->world, buffers_recv(b, (size_t)nrecv) == 0, errstr, errsize) != 0)
@@ -626,12 +721,16 @@ static int decide_routed(replay_t *r, window_t *w, buffers_t *b, char *errstr, s
     if (worker_decide(wk, arrived, (size_t)nrecv, b->run_rows, c->size, w->batches.n, &b->lookup,
                       b->results, errstr, errsize) != 0)
         rc = -1;
-    if (exchange_alltoall(c->world, b->results, b->rcounts, sizeof *b->results, &b->returned,
-                          &nback, b->scounts, errstr, errsize) != 0)
+    /* Back to the readers, in one step: each awaits what it sent. */
+    if (exchange_alltoall_bounded(c->world, b->results, b->rcounts, sizeof *b->results, w->results,
+                                  w->counts, b->scounts, errstr, errsize) != 0)
         return -1;
-    const decide_result_t *back = b->returned.data;
-    for (size_t i = 0; i < m; i++)
-        w->results[i] = back[b->pos[i]];
+    for (int s = 0; s < c->size; s++)
+        nback += b->scounts[s];
+    if ((size_t)nback != m && rc == 0) {
+        snprintf(errstr, errsize, "replay: %d results came back for %zu rows", nback, m);
+        rc = -1;
+    }
     return exchange_agree(c->world, rc, errstr, errsize);
 }
 
@@ -661,15 +760,14 @@ int replay_run(replay_t *r, const replay_out_t *out, replay_stats_t *stats, char
      * fresh memory again. */
     mallopt(M_MMAP_THRESHOLD, 256 << 20);
     mallopt(M_TRIM_THRESHOLD, 512 << 20);
-    /* With one rank, a second thread does the I/O while this one decides;
-     * this thread then makes no HDF5 call (the library is not thread-safe)
-     * and no MPI call until the job is done. */
-    bgjob_t *io = bgjob_start(c->size == 1 && r->threads_ok);
+    /* A second thread does the I/O while this one decides (run_io_job);
+     * this thread then makes no HDF5 call (the library is not thread-safe),
+     * and with one rank no MPI call, until the job is done. */
+    bgjob_t *io = bgjob_start(r->threads_ok);
     io_job_t job = {.r = r, .out = out};
     size_t sz = (size_t)c->size;
-    int ok = io != NULL && grow(&b.counts, sz, sizeof(int)) == 0 &&
-             grow(&b.rcounts, sz, sizeof(int)) == 0 && grow(&b.scounts, sz, sizeof(int)) == 0 &&
-             grow(&b.run_rows, sz, sizeof(size_t)) == 0;
+    int ok = io != NULL && grow(&b.rcounts, sz, sizeof(int)) == 0 &&
+             grow(&b.scounts, sz, sizeof(int)) == 0 && grow(&b.run_rows, sz, sizeof(size_t)) == 0;
     if (agree_memory(c->world, ok, errstr, errsize) != 0) goto out;
 
     /* Window k is decided in win[k % 3] while the I/O job writes the
@@ -678,7 +776,7 @@ int replay_run(replay_t *r, const replay_out_t *out, replay_stats_t *stats, char
     int have = next_window(r, &cur, &b, &win[0], errstr, errsize);
     if (have < 0) goto out;
     job.read = have ? &win[0] : NULL;
-    io_start(io, &job, stats);
+    if (io_start(io, &job, stats, errstr, errsize) != 0) goto out;
     if (io_finish(io, &job, stats, errstr, errsize) != 0) goto out;
     window_t *decided = NULL; /* its results not yet written */
     for (int64_t k = 0; have; k++) {
@@ -687,7 +785,7 @@ int replay_run(replay_t *r, const replay_out_t *out, replay_stats_t *stats, char
         if (more < 0) goto out;
         job.write = decided;
         job.read = more ? next : NULL;
-        io_start(io, &job, stats);
+        if (io_start(io, &job, stats, errstr, errsize) != 0) goto out;
         double t = now_seconds();
         char derr[1024];
         int step = decide_window(r, w, &b, derr, sizeof derr);
@@ -706,7 +804,7 @@ int replay_run(replay_t *r, const replay_out_t *out, replay_stats_t *stats, char
     }
     job.write = decided;
     job.read = NULL;
-    io_start(io, &job, stats);
+    if (io_start(io, &job, stats, errstr, errsize) != 0) goto out;
     if (io_finish(io, &job, stats, errstr, errsize) != 0) goto out;
     int64_t mine[STATUS_COUNT];
     memcpy(mine, stats->by_status, sizeof mine);

@@ -187,6 +187,7 @@ int replay_out_postgres(replay_out_t *out, MPI_Comm comm, const char *conninfo,
     }
     out->state = o;
     out->write = pg_write;
+    out->write_local = NULL;
     out->close = pg_close;
     return 0;
 }
@@ -198,7 +199,8 @@ long long replay_out_postgres_id(const replay_out_t *out)
 
 /* -------------------------------------------------------------------- hdf5 */
 
-static int h5_write(void *state, const replay_rows_t *rows, char *errstr, size_t errsize)
+/* The columns of rows as h5results takes them. */
+static h5results_columns_t h5_columns(const replay_rows_t *rows)
 {
     h5results_columns_t cols = {
         .id = rows->id,
@@ -209,6 +211,18 @@ static int h5_write(void *state, const replay_rows_t *rows, char *errstr, size_t
         .t6 = rows->t6,
         .t7 = rows->t7,
     };
+    return cols;
+}
+
+static int h5_write_local(void *state, const replay_rows_t *rows, char *errstr, size_t errsize)
+{
+    h5results_columns_t cols = h5_columns(rows);
+    return h5results_write_local(state, rows->first, (int64_t)rows->n, &cols, errstr, errsize);
+}
+
+static int h5_write(void *state, const replay_rows_t *rows, char *errstr, size_t errsize)
+{
+    h5results_columns_t cols = h5_columns(rows);
     return h5results_write(state, rows->first, (int64_t)rows->n, &cols, errstr, errsize);
 }
 
@@ -226,6 +240,7 @@ int replay_out_hdf5(replay_out_t *out, MPI_Comm comm, const char *path, int64_t 
     if (w == NULL) return -1;
     out->state = w;
     out->write = h5_write;
+    out->write_local = h5results_local_writes(w) ? h5_write_local : NULL;
     out->close = h5_close;
     return 0;
 }

@@ -184,12 +184,19 @@ int cmd_run(int argc, char **argv)
         MPI_Finalize();
         return 2;
     }
-    char err[1024];
+    char err[1024], where[MPI_MAX_PROCESSOR_NAME + 32];
     if (cluster_check_launch(size, err, sizeof err) != 0) {
         log_error("%s", err);
         MPI_Finalize();
         return 1;
     }
+    /* Across hosts, every line says where it comes from. */
+    if (cluster_spans_hosts(MPI_COMM_WORLD, cluster_start_timeout(), where, sizeof where, err,
+                            sizeof err) < 0) {
+        log_error("%s; aborting the job", err);
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    log_set_where(where);
 
     /* Rank 0 finds the database (maybe starting the embedded cluster) and
      * tells the others whether to go on. */

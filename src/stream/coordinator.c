@@ -206,7 +206,7 @@ static int coord_open(coord_t *co, const char *conninfo)
 {
     const job_config_t *job = co->job;
     char err[1024];
-    co->metrics = metrics_start((int)job->metrics_port, err, sizeof err);
+    co->metrics = metrics_start_on(job->metrics_listen, (int)job->metrics_port, err, sizeof err);
     if (co->metrics == NULL) goto fail;
     metrics_set_ranks(co->metrics, co->c->size);
     co->dec = msgdecode_new(job, err, sizeof err);

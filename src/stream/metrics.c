@@ -7,7 +7,9 @@
  *   2. The HTTP thread never formats under the lock: scrape_snapshot copies
  *      the state, metrics_render formats the copy.
  *   3. A disabled object (port 0) has no daemon; updates return at once.
- *   4. The server listens on 127.0.0.1 only (MHD_OPTION_SOCK_ADDR).
+ *   4. The server listens on one address, 127.0.0.1 unless [metrics] listen
+ *      names another of this host (MHD_OPTION_SOCK_ADDR); "*" is every IPv4
+ *      address. Prometheus text is read-only: nothing served changes state.
  *
  * libmicrohttpd does not say why MHD_start_daemon failed, so when it does the
  * port is probed with a bind of our own to tell "in use" from other causes. */
@@ -19,6 +21,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <microhttpd.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -46,6 +49,7 @@ typedef struct metrics_state {
 
 struct metrics {
     int port;
+    char listen[64];
     struct MHD_Daemon *daemon; /* NULL when disabled */
     pthread_mutex_t mu;
     metrics_state_t st;
@@ -227,20 +231,34 @@ static enum MHD_Result metrics_serve(void *cls, struct MHD_Connection *conn, con
     return rc;
 }
 
-/* Why could 127.0.0.1:port not be served? Binds a socket of our own the way
- * libmicrohttpd does (SO_REUSEADDR) and returns the errno, 0 if it worked. */
-static int probe_port(int port)
+/* The socket address of listen:port ("*": every IPv4 address). 0, or -1
+ * when listen is not a numeric address. */
+static int metrics_sockaddr(const char *listen, int port, struct sockaddr_storage *ss,
+                            socklen_t *len)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE};
+    struct addrinfo *ai = NULL;
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%d", port);
+    if (getaddrinfo(strcmp(listen, "*") ? listen : "0.0.0.0", portstr, &hints, &ai) != 0) return -1;
+    memset(ss, 0, sizeof *ss);
+    memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+    *len = ai->ai_addrlen;
+    freeaddrinfo(ai);
+    return 0;
+}
+
+/* Why could listen:port not be served? Binds a socket of our own the way
+ * libmicrohttpd does (SO_REUSEADDR) and returns the errno, 0 if it worked. */
+static int probe_port(const struct sockaddr_storage *ss, socklen_t len)
+{
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return errno;
     int one = 1, err = 0;
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 1) != 0) err = errno;
+    if (bind(fd, (const struct sockaddr *)ss, len) != 0 || listen(fd, 1) != 0) err = errno;
     close(fd);
     return err;
 }
@@ -249,9 +267,25 @@ static int probe_port(int port)
 
 metrics_t *metrics_start(int port, char *errstr, size_t errsize)
 {
+    return metrics_start_on("127.0.0.1", port, errstr, errsize);
+}
+
+metrics_t *metrics_start_on(const char *listen, int port, char *errstr, size_t errsize)
+{
     if (port < 0 || port > 65535) {
         snprintf(errstr, errsize,
                  "metrics port %d is out of range; set [metrics] port to 1..65535 or 0", port);
+        return NULL;
+    }
+    struct sockaddr_storage sa;
+    socklen_t salen = 0;
+    if (listen == NULL || !*listen) listen = "127.0.0.1";
+    if (strlen(listen) >= sizeof((metrics_t *)0)->listen ||
+        metrics_sockaddr(listen, port, &sa, &salen) != 0) {
+        snprintf(errstr, errsize,
+                 "[metrics] listen = '%s' is not a numeric IPv4 or IPv6 address of this host "
+                 "(or '*')",
+                 listen);
         return NULL;
     }
     metrics_t *m = calloc(1, sizeof *m);
@@ -261,27 +295,31 @@ metrics_t *metrics_start(int port, char *errstr, size_t errsize)
     }
     pthread_mutex_init(&m->mu, NULL);
     m->port = port;
+    snprintf(m->listen, sizeof m->listen, "%s", listen);
     if (port == 0) return m;
 
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    m->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, (uint16_t)port, NULL, NULL,
-                                 metrics_serve, m, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned int)32,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10, MHD_OPTION_END);
+    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD;
+    if (sa.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
+    m->daemon =
+        MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, metrics_serve, m, MHD_OPTION_SOCK_ADDR,
+                         (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)32,
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10, MHD_OPTION_END);
     if (m->daemon == NULL) {
-        int err = probe_port(port);
+        int err = probe_port(&sa, salen);
         if (err == EADDRINUSE)
             snprintf(errstr, errsize,
-                     "metrics port %d is in use; set [metrics] port to another port or 0", port);
+                     "metrics port %d is in use on %s; set [metrics] port to another port or 0",
+                     port, listen);
+        else if (err == EADDRNOTAVAIL)
+            snprintf(errstr, errsize,
+                     "[metrics] listen = %s is not an address of this host (rank 0's); give one "
+                     "of its addresses, or '*'",
+                     listen);
         else
             snprintf(errstr, errsize,
-                     "cannot serve metrics on 127.0.0.1:%d: %s; set [metrics] port to another "
+                     "cannot serve metrics on %s:%d: %s; set [metrics] port to another "
                      "port or 0",
-                     port, err ? strerror(err) : "libmicrohttpd could not start");
+                     listen, port, err ? strerror(err) : "libmicrohttpd could not start");
         pthread_mutex_destroy(&m->mu);
         free(m);
         return NULL;
@@ -300,6 +338,11 @@ void metrics_stop(metrics_t *m)
 int metrics_port(const metrics_t *m)
 {
     return m ? m->port : 0;
+}
+
+const char *metrics_listen(const metrics_t *m)
+{
+    return m ? m->listen : "";
 }
 
 void metrics_batch_committed(metrics_t *m, int64_t batch_id, const batch_counts_t *k,

@@ -1,20 +1,24 @@
 /* cmd_broker.c - `bankstream broker`: an embedded Kafka-protocol broker.
  *
- * Serves the Kafka protocol on 127.0.0.1 with librdkafka's mock cluster, so
- * the tools and the tests need no real Kafka. The mock listens on an
- * ephemeral port and advertises it in its metadata; for a fixed --port a
- * relay (broker_relay.c) forwards P to the mock's bootstrap address, and
- * clients then follow the advertised address for produce and fetch.
+ * Serves the Kafka protocol with librdkafka's mock cluster, so the tools and
+ * the tests need no real Kafka. The mock listens on ephemeral 127.0.0.1 ports
+ * and advertises them in its metadata; for a fixed --port a relay
+ * (broker_relay.c) forwards P to the mock's bootstrap address, and clients
+ * then follow the advertised address for produce and fetch. With --listen
+ * ADDR (not loopback), clients on other hosts cannot reach 127.0.0.1: one
+ * relay per mock broker listens on ADDR (P, P+1, ...) and rewrites the
+ * addresses in Metadata and FindCoordinator responses to ADDR:P, so all of
+ * their traffic flows through the relays.
  *
  * With --registry-port P it also serves an in-memory Schema Registry
- * (registry_server.h) on 127.0.0.1:P, so that Avro producers and the
- * processor need nothing else.
+ * (registry_server.h) on ADDR:P (127.0.0.1 by default), so that Avro
+ * producers and the processor need nothing else.
  *
  * Start-up order, each step undone in reverse on failure or at shutdown:
- *   bind the relay's port (fails fast with "port in use") -> the registry
+ *   bind the first relay's port (fails fast with "port in use") -> the registry
  *   -> rd_kafka_t (producer type, only hosts the mock) -> mock cluster
- *   -> topic -> lift retention -> relay forwarding -> print the address
- *   -> wait for SIGINT/SIGTERM -> close relay, destroy cluster, destroy handle.
+ *   -> topic -> lift retention -> relays forwarding -> print the address
+ *   -> wait for SIGINT/SIGTERM -> close relays, destroy cluster, destroy handle.
  *
  * Retention: librdkafka 2.0.2's mock keeps at most 5 MiB or 100,000 message
  * sets per partition and silently drops the oldest beyond that. bankstream
@@ -38,6 +42,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -48,10 +53,12 @@
 #define BROKER_MAX_PARTITIONS     1000
 #define BROKER_MAX_TOPICS         64
 #define BROKER_SWEEP_MS           20 /* retention sweep for auto-created topics */
+#define BROKER_MAX_RELAYS         BROKER_RELAY_MAX_ROUTES
 
 struct broker_opts {
     int port;
-    int registry_port; /* 0: no registry */
+    const char *listen; /* the address to bind (and advertise, when not loopback) */
+    int registry_port;  /* 0: no registry */
     int partitions;
     const char *topics[BROKER_MAX_TOPICS];
     int topic_cnt;
@@ -61,23 +68,27 @@ struct broker_opts {
 static void broker_usage(FILE *out)
 {
     fprintf(out,
-            "usage: bankstream broker [--port P] [--partitions N] [--topic T]... "
+            "usage: bankstream broker [--listen ADDR] [--port P] [--partitions N] [--topic T]... "
             "[--brokers-file FILE]\n"
             "                         [--registry-port P]\n"
             "\n"
-            "Serve the Kafka protocol on 127.0.0.1 (librdkafka's in-memory mock cluster).\n"
-            "Prints the bootstrap address (127.0.0.1:P) on one line, then runs until\n"
-            "SIGINT or SIGTERM. Every produced message is kept in memory until exit.\n"
+            "Serve the Kafka protocol (librdkafka's in-memory mock cluster). Prints the\n"
+            "bootstrap address (ADDR:P) on one line, then runs until SIGINT or SIGTERM.\n"
+            "Every produced message is kept in memory until exit.\n"
             "\n"
+            "  --listen ADDR       address to serve on (default 127.0.0.1). Another address\n"
+            "                      of this host (e.g. the one other hosts reach) is also the\n"
+            "                      one advertised to clients: every connection then flows\n"
+            "                      through a relay on ADDR:P (P+1... for more brokers)\n"
             "  --port P            bootstrap port (default %d); 0 = no relay, print the\n"
-            "                      mock's own ephemeral address\n"
+            "                      mock's own ephemeral 127.0.0.1 address\n"
             "  --partitions N      partitions of each --topic (default %d, 1-%d)\n"
             "  --topic T           topic to create (default %s); repeatable. Unknown\n"
             "                      topics are auto-created with 4 partitions on first use\n"
             "  --brokers-file FILE also write the address to FILE once ready (removed at exit)\n"
             "  --registry-port P   also serve an in-memory Schema Registry (the Confluent\n"
             "                      REST API producers and consumers use) on\n"
-            "                      http://127.0.0.1:P (default: none)\n"
+            "                      http://ADDR:P (default: none)\n"
             "  -h, --help          this text\n",
             BROKER_DEFAULT_PORT, BROKER_DEFAULT_PARTITIONS, BROKER_MAX_PARTITIONS,
             BROKER_DEFAULT_TOPIC);
@@ -91,24 +102,28 @@ static int broker_topic_valid(const char *t)
     return strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
 }
 
+/* Whether clients reach addr only from this host (no rewriting needed). */
+static int broker_is_loopback(const char *addr)
+{
+    return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0;
+}
+
 /* Fill opts from argv. Returns -1 when the options are good, otherwise the
  * exit status to return (0 after --help, 2 after a usage error, printed). */
 static int broker_parse_args(int argc, char **argv, struct broker_opts *opts)
 {
     static const struct option longopts[] = {
-        {"port", required_argument, NULL, 'p'},
-        {"partitions", required_argument, NULL, 'n'},
-        {"topic", required_argument, NULL, 't'},
-        {"brokers-file", required_argument, NULL, 'f'},
-        {"registry-port", required_argument, NULL, 'r'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"port", required_argument, NULL, 'p'},   {"partitions", required_argument, NULL, 'n'},
+        {"topic", required_argument, NULL, 't'},  {"brokers-file", required_argument, NULL, 'f'},
+        {"listen", required_argument, NULL, 'l'}, {"registry-port", required_argument, NULL, 'r'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     int64_t v;
     int c;
 
-    *opts =
-        (struct broker_opts){.port = BROKER_DEFAULT_PORT, .partitions = BROKER_DEFAULT_PARTITIONS};
+    *opts = (struct broker_opts){.port = BROKER_DEFAULT_PORT,
+                                 .partitions = BROKER_DEFAULT_PARTITIONS,
+                                 .listen = "127.0.0.1"};
     opterr = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
@@ -137,6 +152,13 @@ static int broker_parse_args(int argc, char **argv, struct broker_opts *opts)
             }
             opts->topics[opts->topic_cnt++] = optarg;
             break;
+        case 'l':
+            if (*optarg == '\0') {
+                log_error("--listen expects an address of this host, e.g. 10.0.0.1");
+                return 2;
+            }
+            opts->listen = strcmp(optarg, "localhost") ? optarg : "127.0.0.1";
+            break;
         case 'f':
             if (*optarg == '\0') {
                 log_error("--brokers-file expects a file name");
@@ -153,6 +175,12 @@ static int broker_parse_args(int argc, char **argv, struct broker_opts *opts)
     }
     if (optind < argc) return cli_extra_argument("broker", argv[optind]);
     if (opts->topic_cnt == 0) opts->topics[opts->topic_cnt++] = BROKER_DEFAULT_TOPIC;
+    if (opts->port == 0 && !broker_is_loopback(opts->listen)) {
+        log_error("--listen %s needs a fixed --port: clients on other hosts reach the broker "
+                  "through relays on that port",
+                  opts->listen);
+        return 2;
+    }
     return -1;
 }
 
@@ -304,6 +332,76 @@ fail:
     return -1;
 }
 
+static void broker_relay_log(const char *line)
+{
+    log_warn("%s", line);
+}
+
+/* Open relay i on opts->listen, port opts->port + i. 0, or -1 after saying
+ * why. */
+static int broker_open_relay(const struct broker_opts *opts, int i, broker_relay_t **relay)
+{
+    char errstr[512];
+    int port = opts->port + i;
+    int r = broker_relay_open(opts->listen, port, relay, errstr, sizeof errstr);
+    if (r == BROKER_RELAY_EADDRINUSE)
+        log_error("port %d is in use on %s; pick another with --port or stop the process using it",
+                  port, opts->listen);
+    else if (r == BROKER_RELAY_ENOTLOCAL)
+        log_error("--listen %s is not an address of this host (ip -br addr lists them)",
+                  opts->listen);
+    else if (r != BROKER_RELAY_OK)
+        log_error("%s; pick another --port", errstr);
+    return r == BROKER_RELAY_OK ? 0 : -1;
+}
+
+/* Start forwarding to the mock's brokers (bootstraps: "127.0.0.1:P1,..."):
+ * relay 0 (open already) alone to the bootstrap address when the listen
+ * address is loopback; otherwise one relay per broker, each rewriting every
+ * broker's advertised address to its own relay. *nrelays counts the relays
+ * open, also on failure. 0, or -1 after saying why. */
+static int broker_start_relays(const struct broker_opts *opts, const char *bootstraps,
+                               broker_relay_t **relays, int *nrelays)
+{
+    char errstr[512];
+    broker_relay_route_t routes[BROKER_MAX_RELAYS];
+    const char *entry[BROKER_MAX_RELAYS];
+    int n = 0;
+    for (const char *p = bootstraps; p && *p && n < BROKER_MAX_RELAYS; n++) {
+        entry[n] = p;
+        const char *comma = strchr(p, ',');
+        const char *colon = memrchr(p, ':', comma ? (size_t)(comma - p) : strlen(p));
+        routes[n].upstream_port = colon ? atoi(colon + 1) : 0;
+        snprintf(routes[n].host, sizeof routes[n].host, "%s", opts->listen);
+        routes[n].port = opts->port + n;
+        p = comma ? comma + 1 : NULL;
+    }
+    if (n == 0) {
+        log_error("the mock cluster gave no broker address ('%s')", bootstraps);
+        return -1;
+    }
+    int rewrite = !broker_is_loopback(opts->listen);
+    if (!rewrite) n = 1; /* clients follow the mock's own addresses */
+    for (int i = *nrelays; i < n; i++) {
+        if (broker_open_relay(opts, i, &relays[i]) != 0) return -1;
+        *nrelays = i + 1;
+    }
+    for (int i = 0; i < n; i++) {
+        if (routes[i].upstream_port <= 0) {
+            log_error("cannot read the mock's broker address '%s'", bootstraps);
+            return -1;
+        }
+        broker_relay_set_log(relays[i], broker_relay_log);
+        if ((rewrite && broker_relay_set_routes(relays[i], routes, n, errstr, sizeof errstr) !=
+                            BROKER_RELAY_OK) ||
+            broker_relay_start(relays[i], entry[i], errstr, sizeof errstr) != BROKER_RELAY_OK) {
+            log_error("%s", errstr);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Wait for SIGINT or SIGTERM (blocked in every thread), sweeping retention
  * limits meanwhile when the layout is known. */
 static void broker_wait_for_signal(const sigset_t *stop, rd_kafka_mock_cluster_t *mcluster,
@@ -321,7 +419,8 @@ int cmd_broker(int argc, char **argv)
 {
     struct broker_opts opts;
     char errstr[512];
-    broker_relay_t *relay = NULL;
+    broker_relay_t *relays[BROKER_MAX_RELAYS] = {NULL};
+    int nrelays = 0;
     registry_server_t *registry = NULL;
     rd_kafka_conf_t *conf = NULL;
     rd_kafka_t *rk = NULL;
@@ -341,25 +440,17 @@ int cmd_broker(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop, &oldmask);
 
     if (opts.port != 0) {
-        int r = broker_relay_open("127.0.0.1", opts.port, &relay, errstr, sizeof errstr);
-        if (r == BROKER_RELAY_EADDRINUSE) {
-            log_error("port %d is in use; pick another with --port or stop the process using it",
-                      opts.port);
-            goto done;
-        }
-        if (r != BROKER_RELAY_OK) {
-            log_error("%s; pick another --port", errstr);
-            goto done;
-        }
+        if (broker_open_relay(&opts, 0, &relays[0]) != 0) goto done;
+        nrelays = 1;
     }
 
     if (opts.registry_port != 0) {
-        registry = registry_server_start(opts.registry_port, errstr, sizeof errstr);
+        registry = registry_server_start(opts.listen, opts.registry_port, errstr, sizeof errstr);
         if (registry == NULL) {
             log_error("%s; pick another --registry-port or stop the process using it", errstr);
             goto done;
         }
-        log_info("schema registry on http://127.0.0.1:%d", opts.registry_port);
+        log_info("schema registry on http://%s:%d", opts.listen, opts.registry_port);
     }
 
     conf = rd_kafka_conf_new();
@@ -401,13 +492,13 @@ int cmd_broker(int argc, char **argv)
                  "2.0.2): each partition keeps only its newest 5 MiB",
                  rd_kafka_version_str());
 
-    if (relay != NULL) {
-        if (broker_relay_start(relay, rd_kafka_mock_cluster_bootstraps(mcluster), errstr,
-                               sizeof errstr) != BROKER_RELAY_OK) {
-            log_error("%s", errstr);
+    if (nrelays > 0) {
+        if (broker_start_relays(&opts, rd_kafka_mock_cluster_bootstraps(mcluster), relays,
+                                &nrelays) != 0)
             goto done;
-        }
-        snprintf(addr, sizeof addr, "127.0.0.1:%d", opts.port);
+        int v6 = strchr(opts.listen, ':') != NULL;
+        snprintf(addr, sizeof addr, "%s%s%s:%d", v6 ? "[" : "", opts.listen, v6 ? "]" : "",
+                 opts.port);
     } else {
         snprintf(addr, sizeof addr, "%s", rd_kafka_mock_cluster_bootstraps(mcluster));
     }
@@ -427,7 +518,8 @@ int cmd_broker(int argc, char **argv)
 
 done:
     if (wrote_file) unlink(opts.brokers_file);
-    broker_relay_close(relay);
+    for (int i = 0; i < nrelays; i++)
+        broker_relay_close(relays[i]);
     if (mcluster != NULL) rd_kafka_mock_cluster_destroy(mcluster);
     if (rk != NULL) rd_kafka_destroy(rk);
     if (conf != NULL) rd_kafka_conf_destroy(conf);

@@ -624,24 +624,28 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     *req_cls = NULL;
 }
 
-static int port_in_use(int port)
+static int port_in_use(struct sockaddr_in sa)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return 0;
     int one = 1, used = 0;
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) used = errno == EADDRINUSE;
     close(fd);
     return used;
 }
 
-registry_server_t *registry_server_start(int port, char *errstr, size_t errsize)
+registry_server_t *registry_server_start(const char *addr, int port, char *errstr, size_t errsize)
 {
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    if (addr == NULL) addr = "127.0.0.1";
+    if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1) {
+        snprintf(errstr, errsize, "registry address '%s' is not a numeric IPv4 address", addr);
+        return NULL;
+    }
     registry_server_t *rs = calloc(1, sizeof *rs);
     if (rs == NULL) {
         snprintf(errstr, errsize, "out of memory");
@@ -649,21 +653,16 @@ registry_server_t *registry_server_start(int port, char *errstr, size_t errsize)
     }
     pthread_mutex_init(&rs->mu, NULL);
     snprintf(rs->level, sizeof rs->level, "BACKWARD");
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     rs->daemon =
         MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, (uint16_t)port, NULL, NULL, serve, rs,
                          MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED,
                          on_completed, NULL, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)64,
                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30, MHD_OPTION_END);
     if (rs->daemon == NULL) {
-        if (port_in_use(port))
+        if (port_in_use(sa))
             snprintf(errstr, errsize, "registry port %d is in use", port);
         else
-            snprintf(errstr, errsize, "cannot serve the registry on 127.0.0.1:%d", port);
+            snprintf(errstr, errsize, "cannot serve the registry on %s:%d", addr, port);
         registry_server_stop(rs);
         return NULL;
     }

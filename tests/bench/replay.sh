@@ -12,14 +12,19 @@
 # of that read followed by that write.
 # Goal: replay >= 50% of the read ceiling. Every figure is the best of
 # BENCH_RUNS. The archive is synced to disk before the first measurement.
+# Also, per -np, the CPU time (user + system, all ranks) per million rows that
+# the replay prints, best and median, and its ratio to -np 1's best: the
+# parallel overhead, which shows whatever the core count (goal: at most 1.3x;
+# beyond the machine's cores the ranks are oversubscribed).
 # Environment: BENCH_COUNT (10000000), BENCH_USERS (100000), BENCH_BATCH
-# (10000), BENCH_RUNS (3).
+# (10000), BENCH_RUNS (3), BENCH_NPS (the rank counts, "1 2 4").
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 COUNT=${BENCH_COUNT:-10000000}
 USERS=${BENCH_USERS:-100000}
 BATCH=${BENCH_BATCH:-10000}
 RUNS=${BENCH_RUNS:-3}
+NPS=${BENCH_NPS:-1 2 4}
 export ARCHIVE_READ_COLUMNS=/transactions/id,/transactions/payer,/transactions/receiver,\
 /transactions/time_us,/transactions/amount_cents,/transactions/region,/transactions/modality
 source tests/bench/lib.sh
@@ -37,7 +42,9 @@ sync # the archive's writeback would slow the first writes below
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); $COUNT transactions," \
     "$USERS users, archive $(($(stat -c %s "$FILE") / 1000000)) MB"
 best() { sort -g | tail -1; }
-for np in 1 2; do
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+cpu1=
+for np in $NPS; do
     ceiling=$(for _ in $(seq "$RUNS"); do
         mpirun --oversubscribe --bind-to none -np "$np" "$DRIVER" plain "$FILE" 131072 |
             sed -n 's/.*rows\/s \([0-9.]*\).*/\1/p'
@@ -47,12 +54,14 @@ for np in 1 2; do
             "$COUNT" | sed -n 's/.*rows\/s \([0-9.]*\).*/\1/p'
         rm -f "$BS_TEST_TMP/plain.h5"
     done | best)
-    inner=0 wall=0
+    inner=0 wall=0 cpus=()
     for _ in $(seq "$RUNS"); do
         t0=$(date +%s.%N)
-        line=$(mpirun_bs "$np" replay "$FILE" --pg "$PG" --out "$BS_TEST_TMP/results$np.h5" \
-            --batch-size "$BATCH" 2>/dev/null | grep "^replayed\|^rank 0")
+        all=$(mpirun_bs "$np" replay "$FILE" --pg "$PG" --out "$BS_TEST_TMP/results$np.h5" \
+            --batch-size "$BATCH" 2>/dev/null)
         t1=$(date +%s.%N)
+        line=$(echo "$all" | grep "^replayed\|^rank 0")
+        cpus+=("$(echo "$all" | sed -n 's/^cpu: .* \([0-9.]*\) s per million rows$/\1/p')")
         echo "  -np $np: $(echo $line)"
         inner=$(printf '%s\n' "$inner" "$(echo "$line" | head -1 | sed -n 's/.* \([0-9]*\) rows\/s$/\1/p')" | best)
         wall=$(printf '%s\n' "$wall" "$(echo "$COUNT / ($t1 - $t0)" | bc -l)" | best)
@@ -63,4 +72,10 @@ print(f'-np $np: plain H5Dread {c:,.0f} rows/s; replay {i:,.0f} rows/s from crea
 publication ({i / c * 100:.0f}% of the ceiling); {w:,.0f} rows/s as the whole mpirun, start-up \
 and loading $USERS users included ({w / c * 100:.0f}%); plain H5Dwrite of the results {o:,.0f} rows/s, \
 read then write {io:,.0f} rows/s (replay: {i / io * 100:.0f}% of it)')" "$ceiling" "$writes" "$inner" "$wall"
+    cbest=$(printf '%s\n' "${cpus[@]}" | sort -g | head -1)
+    cmed=$(printf '%s\n' "${cpus[@]}" | median)
+    [ -n "$cpu1" ] || cpu1=$cbest
+    oversub=$([ "$np" -gt "$(nproc)" ] && echo ", ranks oversubscribed on $(nproc) cores" || true)
+    echo "-np $np: cpu $cbest s per million rows (user+sys, all ranks; median $cmed), \
+$(echo "scale=2; $cbest / $cpu1" | bc -l)x -np $(echo $NPS | cut -d' ' -f1)'s$oversub; load $(cut -d' ' -f1-3 /proc/loadavg)"
 done

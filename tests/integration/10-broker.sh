@@ -130,7 +130,8 @@ assert_eq "$(partition_count "$addr" bank_transactions)" 4 "partitions behind --
 stop_broker "$BPID" INT
 
 echo "== usage errors"
-for args in "--partitions 0" "--port 70000" "--port abc" "--port" "--bogus" "extra" "--topic a/b"; do
+for args in "--partitions 0" "--port 70000" "--port abc" "--port" "--bogus" "extra" "--topic a/b" \
+    "--listen 198.51.100.77 --port 0" "--listen="; do
     rc=0
     # shellcheck disable=SC2086 # split the flags on purpose
     "$BANKSTREAM" broker $args >/dev/null 2>"$T/usage.err" || rc=$?
@@ -138,5 +139,8 @@ for args in "--partitions 0" "--port 70000" "--port abc" "--port" "--bogus" "ext
     assert_eq "$(wc -l <"$T/usage.err")" 1 "lines of the error for 'broker $args'"
 done
 assert_contains "$("$BANKSTREAM" broker --help)" "usage: bankstream broker" "--help output"
+# An address this host does not have (serving on other hosts' address: 98-hosts).
+assert_fails "--listen 198.51.100.77 is not an address of this host" \
+    "$BANKSTREAM" broker --listen 198.51.100.77 --port "$(free_port)"
 
 echo "broker tests passed"

@@ -200,4 +200,19 @@ rc=0; "$BANKSTREAM" db frobnicate 2>/dev/null || rc=$?
 assert_eq "$rc" 2 "unknown action"
 rc=0; "$BANKSTREAM" db status --bogus 2>/dev/null || rc=$?
 assert_eq "$rc" 2 "unknown flag"
+rc=0; "$BANKSTREAM" db stop --dir "$dir" --listen 127.0.0.1 2>/dev/null || rc=$?
+assert_eq "$rc" 2 "--listen with stop"
+
+# --- --listen / --trust bad input (listening across hosts: 98-hosts)
+assert_fails "--listen 198.51.100.77: no interface of this host has that address" \
+    "$BANKSTREAM" db start --dir "$work/pg3" --listen 198.51.100.77
+assert_fails "--listen 'db.example' is not a numeric IPv4 or IPv6 address" \
+    "$BANKSTREAM" db start --dir "$work/pg3" --listen db.example
+assert_fails "give it alone" "$BANKSTREAM" db start --dir "$work/pg3" --listen '*,127.0.0.1,0.0.0.0'
+assert_fails "listens on every interface: say which client networks may log in with --trust" \
+    "$BANKSTREAM" db start --dir "$work/pg3" --listen '*'
+assert_fails "--trust '10.0.0.0/33' is not a network" \
+    "$BANKSTREAM" db start --dir "$work/pg3" --listen '*' --trust 10.0.0.0/33
+assert_fails "--trust needs --listen ADDR" "$BANKSTREAM" db start --dir "$work/pg3" --trust 10.0.0.0/8
+[ ! -e "$work/pg3/data" ] || fail "a refused --listen/--trust made a cluster"
 echo "ok"

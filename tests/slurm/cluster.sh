@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# tests/slurm/cluster.sh - a private one-node Slurm on this machine, for tests.
+# tests/slurm/cluster.sh - a private Slurm on this machine, for tests: one
+# node, or one node per test host (tests/hosts/hosts.sh).
 #
 #   tests/slurm/cluster.sh start [DIR]    start munged, slurmctld and slurmd
 #   tests/slurm/cluster.sh stop [DIR]     kill them and remove their files
@@ -12,6 +13,14 @@
 # of its own, state, spool, pid and log files. Ports are free ones, never
 # Slurm's defaults, so a real Slurm or munge on the machine is not disturbed.
 # Needs root (slurmd runs jobs as their submitter).
+#
+# Several nodes: with BS_SLURM_NODES="NAME:NETNS:ADDR ..." (one entry per
+# node) and BS_SLURM_CTLD_ADDR (an address of this machine the nodes reach),
+# `start` runs one slurmd per node inside its network namespace (nsenter: ip
+# netns exec would remount /sys, where slurmd then finds no cgroup file
+# system), with its own hostname (NAME) and its own tmpfs on the cluster's
+# TmpFS (nodes sharing one directory collide on PMIx's files), as
+# `slurmd -N NAME`; slurmctld (here) knows each by NodeAddr=ADDR.
 #
 # `start` is idempotent: with the cluster already up it only prints the
 # environment again. On success it prints one line on stdout,
@@ -29,6 +38,8 @@ CMD=${1:-}
 DIR=${2:-${BS_SLURM_DIR:-/tmp/bankstream-slurm}}
 [[ "$DIR" == /* ]] || DIR="$PWD/$DIR"
 CPUS=${BS_SLURM_CPUS:-8}
+NODES=${BS_SLURM_NODES:-}      # "NAME:NETNS:ADDR ..." for several nodes
+CTLD_ADDR=${BS_SLURM_CTLD_ADDR:-}
 START_TIMEOUT=${BS_SLURM_START_TIMEOUT:-60} # seconds until the node must be idle
 
 say() { echo "cluster.sh: $*" >&2; }
@@ -53,14 +64,16 @@ live_pid() { # pidfile
     [ -n "$p" ] && kill -0 "$p" 2>/dev/null && echo "$p"
 }
 
-node_state() { # -> sinfo's state of our node (idle, down*, ...) or nothing
-    timeout 10 sinfo -h -N -o %t 2>/dev/null | head -1
+node_state() { # -> sinfo's state of our nodes (idle, down*, ...): the first one
+    # not idle, else idle; nothing when sinfo does not answer
+    timeout 10 sinfo -h -N -o %t 2>/dev/null | sort -u | awk '{ s[NR] = $1 } END {
+        for (i = 1; i <= NR; i++) if (s[i] !~ /^idle/) { print s[i]; exit } if (NR) print s[1] }'
 }
 
 print_logs() {
     local f
-    for f in "$DIR/munge/munged.log" "$DIR/slurmctld.log" "$DIR/slurmd.log" \
-        "$DIR/slurmctld.out" "$DIR/slurmd.out"; do
+    for f in "$DIR/munge/munged.log" "$DIR/slurmctld.log" "$DIR"/slurmd*.log \
+        "$DIR/slurmctld.out" "$DIR"/slurmd*.out; do
         [ -s "$f" ] || continue
         echo "----- $f (last 40 lines)" >&2
         tail -40 "$f" >&2
@@ -68,19 +81,26 @@ print_logs() {
 }
 
 # Kill one daemon by its pid file: TERM, then KILL after 5 s.
-stop_daemon() { # pidfile name
-    local p i
-    p=$(live_pid "$1") || { rm -f "$1"; return 0; }
-    kill "$p" 2>/dev/null
-    for ((i = 0; i < 50; i++)); do
-        kill -0 "$p" 2>/dev/null || break
-        sleep 0.1
+stop_daemon() { # name pidfile...: SIGTERM to each (together), SIGKILL to any left after 5 s
+    local name=$1 f p i
+    shift
+    local pids=()
+    for f in "$@"; do
+        p=$(live_pid "$f") && kill "$p" 2>/dev/null && pids+=("$p")
     done
-    if kill -0 "$p" 2>/dev/null; then
-        say "$2 (pid $p) ignored SIGTERM; killing it"
-        kill -9 "$p" 2>/dev/null
-    fi
-    rm -f "$1"
+    local alive=${#pids[@]}
+    for ((i = 0; i < 50 && alive > 0; i++)); do
+        sleep 0.1
+        alive=0
+        for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=$((alive + 1)); done
+    done
+    for p in "${pids[@]}"; do
+        if kill -0 "$p" 2>/dev/null; then
+            say "$name (pid $p) ignored SIGTERM; killing it"
+            kill -9 "$p" 2>/dev/null
+        fi
+    done
+    rm -f "$@"
 }
 
 # A process and all its descendants, deepest first.
@@ -113,12 +133,13 @@ cluster_stop() {
             sleep 0.25
         done
     fi
-    stop_daemon "$DIR/slurmd.pid" slurmd
-    stop_daemon "$DIR/slurmctld.pid" slurmctld
+    local slurmds=("$DIR"/slurmd*.pid)
+    [ -e "${slurmds[0]}" ] && stop_daemon slurmd "${slurmds[@]}"
+    stop_daemon slurmctld "$DIR/slurmctld.pid"
     stop_stepds
-    stop_daemon "$DIR/munge/munged.pid" munged
+    stop_daemon munged "$DIR/munge/munged.pid"
     # Remove only what start made, then DIR itself if nothing else is left.
-    rm -rf "$DIR/munge" "$DIR/ctld" "$DIR/spool"
+    rm -rf "$DIR/munge" "$DIR/ctld" "$DIR/spool" "$DIR/nodetmp"
     rm -f "$SLURM_CONF" "$DIR/plugstack.conf" "$DIR"/slurm*.log "$DIR"/slurm*.out "$DIR"/slurm*.pid
     rmdir "$DIR" 2>/dev/null
     return 0
@@ -138,7 +159,8 @@ cluster_start() {
         command -v "$b" >/dev/null || die "'$b' not found; install the Debian packages slurm-wlm and munge (scripts/install-deps.sh)"
     done
     # Already up: nothing to do.
-    if [ -n "$(live_pid "$DIR/slurmctld.pid")" ] && [ -n "$(live_pid "$DIR/slurmd.pid")" ] &&
+    local any_slurmd=("$DIR"/slurmd*.pid)
+    if [ -n "$(live_pid "$DIR/slurmctld.pid")" ] && [ -n "$(live_pid "${any_slurmd[0]}")" ] &&
         [ -n "$(live_pid "$DIR/munge/munged.pid")" ] && [[ "$(node_state)" == idle* || "$(node_state)" == alloc* || "$(node_state)" == mix* ]]; then
         echo "export SLURM_CONF=$SLURM_CONF"
         return 0
@@ -166,19 +188,57 @@ cluster_start() {
     munge --socket="$sock" -n 2>/dev/null | unmunge --socket="$sock" >/dev/null 2>&1 ||
         fail_start "munged does not answer on $sock"
 
-    # slurm.conf from the template.
-    local ctld_port slurmd_port host
+    # slurm.conf from the template, then the nodes.
+    local ctld_port slurmd_port host names="" entry name ns addr
     ctld_port=$(free_port)
     slurmd_port=$(free_port "$ctld_port")
     host=$(hostname -s)
-    sed -e "s|@DIR@|$DIR|g" -e "s|@CTLD_PORT@|$ctld_port|g" -e "s|@SLURMD_PORT@|$slurmd_port|g" \
-        -e "s|@MUNGE_SOCKET@|$sock|g" -e "s|@NODE@|$host|g" -e "s|@HOST@|$host|g" \
-        -e "s|@CPUS@|$CPUS|g" "$HERE/slurm.conf.in" >"$SLURM_CONF" || fail_start "cannot write $SLURM_CONF"
+    mkdir -p "$DIR/nodetmp" || fail_start "cannot create $DIR/nodetmp"
+    if [ -z "$NODES" ]; then
+        sed -e "s|@DIR@|$DIR|g" -e "s|@CTLD_PORT@|$ctld_port|g" -e "s|@SLURMD_PORT@|$slurmd_port|g" \
+            -e "s|@MUNGE_SOCKET@|$sock|g" -e "s|@CTLD_HOST@|localhost|g" \
+            -e "s|@SLURMD_PID@|$DIR/slurmd.pid|g" -e "s|@SLURMD_LOG@|$DIR/slurmd.log|g" \
+            -e "s|@SLURMD_SPOOL@|$DIR/spool|g" -e "s|@TMPFS@|$DIR/nodetmp|g" \
+            -e "s|@CPUS@|$CPUS|g" "$HERE/slurm.conf.in" >"$SLURM_CONF" || fail_start "cannot write $SLURM_CONF"
+        {
+            echo "NodeName=$host NodeAddr=127.0.0.1 NodeHostname=$host CPUs=$CPUS RealMemory=1000 State=UNKNOWN"
+            echo "PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE OverSubscribe=YES State=UP"
+        } >>"$SLURM_CONF"
+    else
+        [ -n "$CTLD_ADDR" ] || fail_start "BS_SLURM_NODES needs BS_SLURM_CTLD_ADDR (an address the nodes reach)"
+        sed -e "s|@DIR@|$DIR|g" -e "s|@CTLD_PORT@|$ctld_port|g" -e "s|@SLURMD_PORT@|$slurmd_port|g" \
+            -e "s|@MUNGE_SOCKET@|$sock|g" -e "s|@CTLD_HOST@|$host($CTLD_ADDR)|g" \
+            -e "s|@SLURMD_PID@|$DIR/slurmd-%n.pid|g" -e "s|@SLURMD_LOG@|$DIR/slurmd-%n.log|g" \
+            -e "s|@SLURMD_SPOOL@|$DIR/spool/%n|g" -e "s|@TMPFS@|$DIR/nodetmp|g" \
+            -e "s|@CPUS@|$CPUS|g" "$HERE/slurm.conf.in" >"$SLURM_CONF" || fail_start "cannot write $SLURM_CONF"
+        for entry in $NODES; do
+            IFS=: read -r name ns addr <<<"$entry"
+            if [ -z "$addr" ] || [ ! -e "/run/netns/$ns" ]; then
+                fail_start "bad node '$entry' (NAME:NETNS:ADDR, netns must exist)"
+            fi
+            echo "NodeName=$name NodeAddr=$addr NodeHostname=$name CPUs=$CPUS RealMemory=1000 State=UNKNOWN" >>"$SLURM_CONF"
+            names+="${names:+,}$name"
+        done
+        echo "PartitionName=debug Nodes=$names Default=YES MaxTime=INFINITE OverSubscribe=YES State=UP" >>"$SLURM_CONF"
+    fi
     : >"$DIR/plugstack.conf"
 
     # The daemons; -i: ignore state from an earlier cluster.
     slurmctld -i -f "$SLURM_CONF" >"$DIR/slurmctld.out" 2>&1 || fail_start "slurmctld did not start"
-    slurmd -f "$SLURM_CONF" >"$DIR/slurmd.out" 2>&1 || fail_start "slurmd did not start"
+    if [ -z "$NODES" ]; then
+        slurmd -f "$SLURM_CONF" >"$DIR/slurmd.out" 2>&1 || fail_start "slurmd did not start"
+    else
+        for entry in $NODES; do
+            IFS=: read -r name ns addr <<<"$entry"
+            mkdir -p "$DIR/spool/$name"
+            # slurmd daemonizes inside the node's namespaces: its jobs inherit
+            # the node's network, hostname and private TmpFS.
+            nsenter --net="/run/netns/$ns" unshare --uts --mount --propagation private \
+                sh -c "hostname '$name' && mount -t tmpfs -o size=64m,mode=1777 bs-nodetmp '$DIR/nodetmp' &&
+                       exec slurmd -N '$name' -f '$SLURM_CONF'" >"$DIR/slurmd-$name.out" 2>&1 ||
+                fail_start "slurmd of node $name did not start"
+        done
+    fi
 
     local st="" t0=$SECONDS
     while [ $((SECONDS - t0)) -lt "$START_TIMEOUT" ]; do
@@ -186,11 +246,14 @@ cluster_start() {
         [[ "$st" == idle* ]] && break
         if [ $((SECONDS - t0)) -gt 5 ]; then
             [ -n "$(live_pid "$DIR/slurmctld.pid")" ] || fail_start "slurmctld died"
-            [ -n "$(live_pid "$DIR/slurmd.pid")" ] || fail_start "slurmd died"
+            local pf
+            for pf in "$DIR"/slurmd*.pid; do
+                [ -n "$(live_pid "$pf")" ] || fail_start "slurmd died ($pf)"
+            done
         fi
         sleep 0.2
     done
-    [[ "$st" == idle* ]] || fail_start "the node is not idle after $START_TIMEOUT s (sinfo says '${st:-nothing}')"
+    [[ "$st" == idle* ]] || fail_start "the nodes are not idle after $START_TIMEOUT s (sinfo says '${st:-nothing}')"
     echo "export SLURM_CONF=$SLURM_CONF"
 }
 

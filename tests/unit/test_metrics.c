@@ -487,7 +487,8 @@ static void test_port_in_use(void **state)
     assert_null(metrics_start(port, err, sizeof err));
     char want[256];
     snprintf(want, sizeof want,
-             "metrics port %d is in use; set [metrics] port to another port or 0", port);
+             "metrics port %d is in use on 127.0.0.1; set [metrics] port to another port or 0",
+             port);
     assert_string_equal(err, want);
     close(fd);
 
@@ -495,7 +496,8 @@ static void test_port_in_use(void **state)
     metrics_t *m = start_free(&port);
     assert_null(metrics_start(port, err, sizeof err));
     snprintf(want, sizeof want,
-             "metrics port %d is in use; set [metrics] port to another port or 0", port);
+             "metrics port %d is in use on 127.0.0.1; set [metrics] port to another port or 0",
+             port);
     assert_string_equal(err, want);
     metrics_stop(m);
 
@@ -504,6 +506,33 @@ static void test_port_in_use(void **state)
     assert_non_null(strstr(err, "metrics port 65536 is out of range"));
     assert_null(metrics_start(-1, err, sizeof err));
     assert_non_null(strstr(err, "metrics port -1 is out of range"));
+}
+
+/* [metrics] listen: "*" serves every IPv4 address (127.0.0.1 included);
+ * what is not a numeric address, or not one of this host, is refused. */
+static void test_listen(void **state)
+{
+    char err[256];
+    int port = free_port();
+    metrics_t *m = metrics_start_on("*", port, err, sizeof err);
+    if (m == NULL) fail_msg("listen *: %s", err);
+    assert_string_equal(metrics_listen(m), "*");
+    http_reply_t r;
+    assert_int_equal(http_request(port, "GET", "/metrics", &r), 0);
+    assert_int_equal(r.status, 200);
+    free(r.body);
+    metrics_stop(m);
+
+    assert_null(metrics_start_on("metrics.example", port, err, sizeof err));
+    assert_string_equal(err, "[metrics] listen = 'metrics.example' is not a numeric IPv4 or IPv6 "
+                             "address of this host (or '*')");
+    assert_null(metrics_start_on("198.51.100.77", port, err, sizeof err));
+    assert_string_equal(err, "[metrics] listen = 198.51.100.77 is not an address of this host "
+                             "(rank 0's); give one of its addresses, or '*'");
+    m = metrics_start_on("", 0, err, sizeof err); /* disabled, default address */
+    assert_non_null(m);
+    assert_string_equal(metrics_listen(m), "127.0.0.1");
+    metrics_stop(m);
 }
 
 static void test_restart(void **state)
@@ -618,7 +647,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exposition), cmocka_unit_test(test_not_found),
         cmocka_unit_test(test_disabled),   cmocka_unit_test(test_port_in_use),
-        cmocka_unit_test(test_restart),    cmocka_unit_test(test_concurrent),
+        cmocka_unit_test(test_restart),    cmocka_unit_test(test_listen),
+        cmocka_unit_test(test_concurrent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

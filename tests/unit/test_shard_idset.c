@@ -392,6 +392,28 @@ static void test_route_hash(void **state)
             if (abs(per[n][o] - IDS / n) > IDS / n / 10)
                 fail_msg("N = %d: worker %d owns %d of %d ids", n, o, per[n][o], IDS);
 
+    /* route_owners (four ids at a time, then the rest) = route_owner, for
+     * ids packed or strided inside records, any count */
+    enum { MANY = 103 };
+    struct {
+        uint8_t pad[5];
+        uint8_t id[16];
+        uint8_t tail[3];
+    } rec[MANY];
+    int got[MANY];
+    for (int i = 0; i < MANY; i++)
+        random_id(&r, rec[i].id);
+    for (int n = 1; n <= 8; n++)
+        for (size_t count = 0; count <= MANY; count += (count < 9 ? 1 : 47)) {
+            memset(got, 0xff, sizeof got);
+            route_owners(rec[0].id, sizeof rec[0], count, n, got);
+            for (size_t i = 0; i < count; i++)
+                if (got[i] != route_owner(rec[i].id, n))
+                    fail_msg("route_owners: id %zu of %zu, N = %d: %d, expected %d", i, count, n,
+                             got[i], route_owner(rec[i].id, n));
+            if (count < MANY) assert_int_equal(got[count], -1); /* nothing past n */
+        }
+
     /* worker index -> world rank: the stream's workers are ranks 1..N-1 */
     assert_int_equal(route_worker_rank(0, 1), 0);
     assert_int_equal(route_worker_rank(0, 2), 1);
