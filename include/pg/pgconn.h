@@ -25,6 +25,10 @@
 int pgconn_resolve(const char *flag_conninfo, char *out, size_t outsize, char *errstr,
                    size_t errsize);
 
+/* 1 when pgconn_resolve(flag_conninfo) means the embedded cluster (no
+ * conninfo given and none of the PG* variables above set), else 0. */
+int pgconn_resolves_embedded(const char *flag_conninfo);
+
 /* Connect once (bounded by a connect_timeout of 10 s unless the conninfo or
  * PGCONNECT_TIMEOUT sets one); returns a connection or NULL with errstr
  * naming the server and the libpq message. The caller PQfinish()es the

@@ -10,7 +10,17 @@
  * with pg_try_advisory_xact_lock for its one transaction. Either is refused
  * while another session holds it, with one line naming the holder from
  * pg_locks + pg_stat_activity (the sink sets application_name to
- * 'bankstream run <topic>', init to 'bankstream init'). */
+ * 'bankstream run <topic>', init to 'bankstream init').
+ *
+ * The fence (a second key) guards the prepared transactions of a sink that
+ * commits a batch through several connections (stream/sink_slices.h): each
+ * of its slice sessions holds the fence SHARED for as long as it lives, and
+ * joins only while its processor holds the processor lock, so a PREPARE
+ * TRANSACTION can only come from a session of the lock's holder. Before
+ * resolving prepared transactions it did not make itself (pg/pgprepared.h),
+ * a processor or `init` takes the fence EXCLUSIVE, which it gets only once
+ * every slice session of any earlier processor has ended: none of them can
+ * then prepare anything behind the resolution's back. */
 #ifndef BS_PGLOCK_H
 #define BS_PGLOCK_H
 
@@ -20,7 +30,10 @@
 /* The lock's key ("bankstrm" in ASCII); distinct from SCHEMA_LOCK_KEY. */
 #define PGLOCK_KEY 7089068696235438701
 
-/* Outcomes of pglock_take. */
+/* The fence's key ("bankfenc" in ASCII). */
+#define PGLOCK_FENCE_KEY 7089068696016350819
+
+/* Outcomes of pglock_take and of the fence's calls. */
 enum { PGLOCK_TAKEN = 1, PGLOCK_BUSY = 0, PGLOCK_ERROR = -1 };
 
 /* Try to take the processor lock: for the session (xact 0) or for the open
@@ -41,5 +54,24 @@ const char *pglock_held_sql(void);
  * and *pid filled), 0 (nobody else holds it) or -1 with errstr. */
 int pglock_holder(PGconn *conn, char *holder, size_t holdersize, int *pid, char *errstr,
                   size_t errsize);
+
+/* Try to take the fence exclusively for the session (never waits).
+ * Returns PGLOCK_TAKEN; PGLOCK_BUSY with holders filled ("backend pids 12
+ * (bankstream run t [slice 1/3]), ..."): slice sessions of a processor are
+ * still open (for a killed one, until the server notices that it is gone);
+ * or PGLOCK_ERROR with errstr. Release it with pglock_fence_release. */
+int pglock_fence_take(PGconn *conn, char *holders, size_t holderssize, char *errstr,
+                      size_t errsize);
+
+/* Release the session's exclusive hold of the fence. 0, or -1 with errstr. */
+int pglock_fence_release(PGconn *conn, char *errstr, size_t errsize);
+
+/* A slice session joins its processor: takes the fence shared for the
+ * session, then checks that backend lock_pid (the processor's own session)
+ * holds the processor lock. Returns PGLOCK_TAKEN; PGLOCK_BUSY with errstr
+ * (the fence is held exclusively, or lock_pid no longer holds the lock:
+ * another processor may have taken the database); PGLOCK_ERROR with errstr.
+ * The session keeps the fence until it ends. */
+int pglock_fence_join(PGconn *conn, int lock_pid, char *errstr, size_t errsize);
 
 #endif

@@ -25,7 +25,9 @@
  *            (commitq.c)            v
  *                                 QUEUED
  *            sink->commit           |           sink thread, rank 0: one
- *            (sink_pg.c, sink.c)    v           PostgreSQL transaction
+ *            (sink_pg.c, sink.c)    v           PostgreSQL commit (one
+ *                                   |           transaction, or N slices
+ *                                   |           and two-phase commit)
  *                                COMMITTED
  *            commitq's ack          |           sink thread, rank 0: Kafka
  *            (kafka_source_commit)  v           offsets (monitoring only)

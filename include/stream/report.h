@@ -34,6 +34,7 @@ typedef struct run_totals {
     histo_t visible; /* per transaction: Kafka timestamp -> committed (visible) */
     histo_t stage[STAGE_COUNT];
     int64_t first_cut_us, last_commit_us;
+    int64_t commit_us; /* the sink's time in commits, all batches */
 } run_totals_t;
 
 /* 0, or -1 when out of memory. */
@@ -48,8 +49,8 @@ void totals_progress(run_totals_t *t, int64_t *batches, int64_t *messages);
 
 /* Print the summary on stdout: throughput, outcomes by reason, latency
  * percentiles (to the result, and to the commit), where the time goes
- * (each stage's p50/p99), and each rank's memory and users (stats, may be
- * NULL). */
+ * (each stage's p50/p99), the sink's own rate (messages per second of
+ * commit), and each rank's memory and users (stats, may be NULL). */
 void report_print(run_totals_t *t, const cluster_rank_stats_t *stats, int nranks);
 
 #endif

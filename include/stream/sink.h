@@ -1,9 +1,11 @@
 /* sink.h - where the stream's decided batches go: one interface, two sinks.
  *
- *   postgres (sink_pg.c)  one PostgreSQL transaction per batch: the result
- *                         rows (binary COPY), the duplicates and dead
- *                         letters, and the batch_log row with the end offsets
- *                         (the exactly-once invariant, see sink_pg.c);
+ *   postgres (sink_pg.c)  one PostgreSQL commit per batch: the result rows
+ *                         (binary COPY), the duplicates and dead letters,
+ *                         and the batch_log row with the end offsets, in one
+ *                         transaction or through several connections with
+ *                         two-phase commit (the exactly-once invariants,
+ *                         see sink_pg.c);
  *   none     (sink.c)     decide and write nothing (`run --sink none`: what
  *                         consume, decode and decide cost alone).
  *
@@ -31,16 +33,29 @@ struct stream_sink {
     void (*close)(stream_sink_t *s);
 };
 
+/* `[sink] connections = auto` (the default): this many on the embedded
+ * cluster, which bankstream configures for it (max_prepared_transactions),
+ * and 1 on any other server, whose settings are its administrator's. */
+#define SINK_PG_EMBEDDED_CONNECTIONS 3
+
 /* The sink that writes nothing. Never NULL (a static object). */
 stream_sink_t *sink_none(void);
 
 /* Connect to PostgreSQL for the batches of `topic` and take the database's
- * processor lock (pg/pglock.h: one processor per database); a lost server
- * is retried for retry_seconds per commit, the lock re-taken first. NULL
- * with errstr when the first connection fails or another processor holds
- * the database (errstr names it). */
-stream_sink_t *sink_pg_open(const char *conninfo, int64_t retry_seconds, const char *topic,
-                            char *errstr, size_t errsize);
+ * processor lock (pg/pglock.h: one processor per database); resolve the
+ * prepared transactions an interrupted run left (pg/pgprepared.h). With
+ * connections > 1 (`[sink] connections`, at most SINK_SLICES_MAX), each
+ * batch's transactions go through that many more sessions at once, one
+ * slice of payers each, made one commit by two-phase commit
+ * (stream/sink_slices.h); the server must allow that many prepared
+ * transactions (max_prepared_transactions), else errstr names the setting
+ * and the fix; with fallback (connections = auto) such a server gets one
+ * connection and a warning instead. A lost server is retried for
+ * retry_seconds per commit, the lock re-taken first. NULL with errstr when
+ * the first connection fails or another processor holds the database
+ * (errstr names it). */
+stream_sink_t *sink_pg_open(const char *conninfo, int connections, int fallback,
+                            int64_t retry_seconds, const char *topic, char *errstr, size_t errsize);
 
 /* s->close(s) when s is not NULL. */
 void sink_close(stream_sink_t *s);

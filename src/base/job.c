@@ -173,6 +173,11 @@ static int on_entry(void *user, const char *section, const char *key, const char
         job->conninfo_set = *value != '\0';
     } else if (strcmp(section, "sink") == 0 && strcmp(key, "retry_seconds") == 0) {
         if (parse_int(value, 0, 86400, &job->sink_retry_seconds)) BAD("seconds from 0 to 86400");
+    } else if (strcmp(section, "sink") == 0 && strcmp(key, "connections") == 0) {
+        if (strcmp(value, "auto") == 0)
+            job->sink_connections = 0;
+        else if (parse_int(value, 1, 32, &job->sink_connections))
+            BAD("a number of connections from 1 to 32, or auto");
     } else if (strcmp(section, "snapshot") == 0 && strcmp(key, "dir") == 0) {
         if (strlen(value) >= sizeof job->snapshot_dir) BAD("a directory path under 512 bytes");
         strcpy(job->snapshot_dir, value);

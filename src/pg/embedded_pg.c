@@ -551,6 +551,7 @@ static int pg_write_conf(const pgctx_t *c, int port, const pgnet_t *net, char *e
              "port = %d\n"
              "unix_socket_directories = '%s'\n"
              "max_connections = 200\n"
+             "max_prepared_transactions = 64\n"
              "shared_buffers = 256MB\n"
              "work_mem = 16MB\n"
              "maintenance_work_mem = 256MB\n"

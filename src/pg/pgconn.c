@@ -26,6 +26,11 @@ static int pgconn_env_set(void)
     return 0;
 }
 
+int pgconn_resolves_embedded(const char *flag_conninfo)
+{
+    return flag_conninfo == NULL && !pgconn_env_set();
+}
+
 int pgconn_resolve(const char *flag_conninfo, char *out, size_t outsize, char *errstr,
                    size_t errsize)
 {

@@ -14,6 +14,7 @@
 #include "base/timeparse.h"
 #include "kafka/kafka_source.h"
 #include "pg/pgconn.h"
+#include "pg/pgprepared.h"
 #include "pg/pgstate.h"
 #include "stream/archiver.h"
 #include "stream/commitq.h"
@@ -213,9 +214,29 @@ static int coord_open(coord_t *co, const char *conninfo)
     co->conninfo = conninfo;
     co->db = pgconn_open_wait(conninfo, (int)job->sink_retry_seconds, err, sizeof err);
     if (co->db == NULL) goto fail;
-    co->sink = job->sink_off
-                   ? sink_none()
-                   : sink_pg_open(conninfo, job->sink_retry_seconds, job->topic, err, sizeof err);
+    if (job->sink_off) {
+        /* The sink resolves what an interrupted sliced commit left before
+         * restore reads anything (pg/pgprepared.h); without a sink, refuse
+         * to read a state that may lack a decided batch's rows. */
+        int left = pgprepared_count(co->db, err, sizeof err);
+        if (left < 0) goto fail;
+        if (left > 0) {
+            snprintf(err, sizeof err,
+                     "%d prepared transaction(s) of an interrupted batch commit are in the "
+                     "database; --sink none does not resolve them: run 'bankstream run' with "
+                     "the sink, or 'bankstream init', first",
+                     left);
+            goto fail;
+        }
+    }
+    int connections = (int)job->sink_connections, fallback = connections == 0;
+    if (connections == 0) /* auto */
+        connections = pgconn_resolves_embedded(job->conninfo_set ? job->conninfo : NULL)
+                          ? SINK_PG_EMBEDDED_CONNECTIONS
+                          : 1;
+    co->sink = job->sink_off ? sink_none()
+                             : sink_pg_open(conninfo, connections, fallback,
+                                            job->sink_retry_seconds, job->topic, err, sizeof err);
     if (co->sink == NULL) goto fail;
     if (cutter_init(&co->cut, job, !co->sink->durable, lookup_ids, co) != 0) {
         snprintf(err, sizeof err,

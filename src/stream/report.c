@@ -48,6 +48,7 @@ void totals_add(run_totals_t *t, const batch_t *b)
     histo_add(&t->stage[STAGE_QUEUE], (b->commit_start_us - b->queued_us) / 1000);
     histo_add(&t->stage[STAGE_COMMIT], (b->committed_us - b->commit_start_us) / 1000);
     histo_add(&t->stage[STAGE_ACK], (b->acked_us - b->committed_us) / 1000);
+    t->commit_us += b->committed_us - b->commit_start_us;
     if (t->first_cut_us == 0 || b->start_us < t->first_cut_us) t->first_cut_us = b->start_us;
     t->last_commit_us = timeparse_now_us();
     pthread_mutex_unlock(&t->mu);
@@ -93,6 +94,9 @@ void report_print(run_totals_t *t, const cluster_rank_stats_t *stats, int nranks
         printf("%s %s %" PRId64 "/%" PRId64, s ? "," : "", names[s],
                histo_percentile(&t->stage[s], 0.5), histo_percentile(&t->stage[s], 0.99));
     printf("\n");
+    double commit_secs = (double)t->commit_us / 1e6;
+    printf("sink %.1f s in commits, %.0f msg/s while committing\n", commit_secs,
+           commit_secs > 0 ? (double)k->messages / commit_secs : 0.0);
     pthread_mutex_unlock(&t->mu);
     if (stats) {
         int64_t users = 0, money = 0;

@@ -1,10 +1,13 @@
-/* sink_pg.c - the PostgreSQL sink: one transaction per batch (see sink.h).
+/* sink_pg.c - the PostgreSQL sink: one batch, one commit (see sink.h).
  *
- * Exactly-once rests on three invariants:
+ * Exactly-once rests on four invariants:
  *   1. A batch's rows (transacoes, transacoes_scores, transacoes_duplicadas,
  *      dead_letters) and its batch_log row, holding the per-partition start
- *      and end offsets, commit in ONE transaction. On start the processor
- *      reads the newest batch_log row and resumes Kafka there (restore.c).
+ *      and end offsets, commit together: in ONE transaction, or (with
+ *      `[sink] connections` > 1) in one transaction per slice made one by
+ *      two-phase commit, whose decision is the COMMIT of the batch_log row
+ *      (4). On start the processor reads the newest batch_log row and
+ *      resumes Kafka there (restore.c).
  *   2. One processor per database (pg/pglock.h): the sink's session takes
  *      the processor lock when it connects, before restore reads anything,
  *      and again after every reconnect, before it writes anything; a run
@@ -16,167 +19,85 @@
  *   3. A retry after a lost connection decides "committed" by the batch's
  *      identity, its topic and start and end offsets, never by its id alone:
  *      another batch under the same id is an error that says so.
- * Rows go in with binary COPY (pg/pgcopy.h, at most 1 MiB per
- * PQputCopyData); the batch_log row with a parameterized INSERT. A dead
- * letter stores the first SINK_DEAD_LETTER_MAX bytes of its message, with
- * the full length and its SHA-256. Session and transaction:
+ *   4. Sliced commits (sink_slices.h): each slice prepares its transaction
+ *      (PREPARE TRANSACTION, named by pg/pgprepared.h after the batch's
+ *      identity); only when every slice is prepared does this session
+ *      INSERT the batch_log row and COMMIT: that commit is the decision;
+ *      then every slice is COMMIT PREPARED. No prepared transaction is left
+ *      behind: a failure before the decision rolls the prepared slices back;
+ *      one after it commits them; one that loses the sessions leaves them to
+ *      the resolution (pg/pgprepared.h: batch_log decides) that this sink
+ *      runs behind the fence (pg/pglock.h) when it opens, after every failure
+ *      and when it closes, and that `init` runs too.
+ * Readers: between the decision and the last COMMIT PREPARED (a round trip
+ * to the server, milliseconds) a reader may see a batch's batch_log row
+ * before every row of the batch; a reader that needs whole batches takes
+ * them up to max(batch_id) of a batch_log read after its rows, or runs with
+ * [sink] connections = 1.
  *
- *   connect --session_setup--> OWNER (application_name 'bankstream run
- *   <topic>', the lock, the database id)
- *   OWNER: BEGIN -> check_owner -> COPY transacoes -> COPY
+ * Rows go in with binary COPY (sink_rows.h, pg/pgcopy.h); the batch_log
+ * row with a parameterized INSERT. Session and transaction:
+ *
+ *   connect --sink_setup--> OWNER (application_name 'bankstream run
+ *   <topic>', the lock, the database id; prepared transactions of an
+ *   earlier run resolved; slice sessions joined)
+ *   OWNER, one connection: BEGIN -> check_owner -> COPY transacoes -> COPY
  *   transacoes_scores -> COPY transacoes_duplicadas -> COPY dead_letters ->
  *   INSERT batch_log -> COMMIT                                (commit_once)
- *   lost -> PQreset with backoff for retry_seconds -> session_setup ->
- *   batch_committed (identity) -> done, or commit_once again   (pg_commit) */
+ *   OWNER, N connections: BEGIN -> check_owner -> slices start (COPY,
+ *   PREPARE on N threads) -> COPY duplicates, dead letters -> slices wait ->
+ *   INSERT batch_log -> COMMIT -> slices COMMIT PREPARED    (commit_sliced)
+ *   lost -> PQreset with backoff for retry_seconds -> sink_setup ->
+ *   batch_committed (identity) -> done, or commit again       (pg_commit)
+ *
+ * Slices whose transactions wait on each other (an INSERT trigger writing
+ * one summary row from every slice: a prepared slice keeps its row locks
+ * until the decision, which waits for the slice that waits) are seen by
+ * sink_slices_wait; that batch and every later one then commit through one
+ * connection, with a warning that names the triggers.
+ *
+ * Test hook: BANKSTREAM_TEST_SINK_PAUSE=prepared:N (every slice of batch N
+ * prepared, before the decision) or decided:N (batch N's batch_log row
+ * committed, before any COMMIT PREPARED) makes the sink thread stop there
+ * for good, saying so on stderr, so that a test can kill -9 the processor
+ * at exactly that point (tests/integration/77-slices.sh). Nothing else reads
+ * it. */
 #include "base/log.h"
-#include "base/regions.h"
 #include "pg/pgconn.h"
 #include "pg/pgcopy.h"
 #include "pg/pglock.h"
+#include "pg/pgprepared.h"
 #include "stream/sink.h"
+#include "stream/sink_rows.h"
+#include "stream/sink_slices.h"
 
 #include <inttypes.h>
 #include <libpq-fe.h>
-#include <math.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-/* Bytes of a dead letter's message that dead_letters.payload keeps. */
-#define SINK_DEAD_LETTER_MAX ((size_t)64 << 10)
+enum pause_point { PAUSE_NONE = 0, PAUSE_PREPARED, PAUSE_DECIDED };
 
 typedef struct pg_sink {
     stream_sink_t base;
-    PGconn *conn;
+    PGconn *conn; /* the sink's session: the lock, batch_log, duplicates, dead letters */
     char topic[256];
     char appname[300];     /* 'bankstream run <topic>' */
     char database_id[128]; /* bankstream_meta's, read when the sink opened */
     int session_ok;        /* this session has the lock and was checked */
+    int slices_ready;      /* since the session was checked or a commit failed: prepared
+                            * transactions resolved, slice sessions joined */
     int lock_pid;          /* backend that took the lock last, 0 = none */
     int64_t retry_seconds;
+    int connections;       /* [sink] connections */
+    sink_slices_t *slices; /* connections > 1, until slices waited on each other */
+    enum pause_point pause;
+    int64_t pause_batch;
     pgcopy_t copy;
 } pg_sink_t;
-
-static void build_transacoes(pg_sink_t *s, const batch_t *b)
-{
-    pgcopy_t *c = &s->copy;
-    int64_t result_ms = b->result_us / 1000;
-    pgcopy_begin(c);
-    for (size_t i = 0; i < b->nrows; i++) {
-        const batch_row_t *r = &b->rows[i];
-        if (r->kind != ROW_TXN) continue;
-        const txn_record_t *rec = &r->rec;
-        const txn_t *t = &rec->txn;
-        const char *mod = modality_names[t->modality];
-        const char *status = txn_status_names[rec->status];
-        const char *reason = txn_reason_names[rec->reason];
-        pgcopy_row(c, 18);
-        pgcopy_uuid(c, t->id);
-        pgcopy_uuid(c, t->payer);
-        pgcopy_uuid(c, t->receiver);
-        pgcopy_text(c, region_table[t->region].code, 2);
-        pgcopy_text(c, mod, strlen(mod));
-        pgcopy_timestamp(c, t->time_us);
-        pgcopy_numeric_cents(c, t->amount_cents);
-        /* Never NULL (the original's readers drop series with nulls):
-         * false for rows not processed, whose status says why. */
-        pgcopy_bool(c, rec->status == STATUS_APPROVED);
-        pgcopy_timestamp(c, result_ms * 1000);
-        pgcopy_timestamp(c, rec->kafka_ts_ms * 1000);
-        pgcopy_timestamp(c, b->start_us / 1000 * 1000);
-        pgcopy_int8(c, result_ms - rec->kafka_ts_ms);
-        pgcopy_int8(c, result_ms - b->start_us / 1000);
-        pgcopy_text(c, status, strlen(status));
-        if (reason)
-            pgcopy_text(c, reason, strlen(reason));
-        else
-            pgcopy_null(c);
-        pgcopy_int8(c, b->id);
-        pgcopy_int4(c, rec->partition);
-        pgcopy_int8(c, rec->offset);
-    }
-    pgcopy_end(c);
-}
-
-static void build_scores(pg_sink_t *s, const batch_t *b)
-{
-    pgcopy_t *c = &s->copy;
-    pgcopy_begin(c);
-    for (size_t i = 0; i < b->nrows; i++) {
-        const batch_row_t *r = &b->rows[i];
-        if (r->kind != ROW_TXN || isnan(r->rec.t5)) continue;
-        pgcopy_row(c, 4);
-        pgcopy_uuid(c, r->rec.txn.id);
-        pgcopy_float8(c, r->rec.t5);
-        pgcopy_float8(c, r->rec.t6);
-        pgcopy_float8(c, r->rec.t7);
-    }
-    pgcopy_end(c);
-}
-
-static void build_duplicates(pg_sink_t *s, const batch_t *b)
-{
-    pgcopy_t *c = &s->copy;
-    pgcopy_begin(c);
-    for (size_t i = 0; i < b->nrows; i++) {
-        const batch_row_t *r = &b->rows[i];
-        if (r->kind != ROW_DUPLICATE) continue;
-        pgcopy_row(c, 7);
-        pgcopy_uuid(c, r->rec.txn.id);
-        pgcopy_int8(c, b->id);
-        pgcopy_int4(c, r->rec.partition);
-        pgcopy_int8(c, r->rec.offset);
-        pgcopy_timestamp(c, r->rec.kafka_ts_ms * 1000);
-        pgcopy_bytea(c, b->arena + r->raw_off, r->raw_len);
-        pgcopy_text(c, s->topic, strlen(s->topic));
-    }
-    pgcopy_end(c);
-}
-
-/* The SHA-256 of p[0..len) as 64 hex digits into hex[65]. */
-static void sha256_hex(const void *p, size_t len, char hex[65])
-{
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    static const char digits[] = "0123456789abcdef";
-    if (EVP_Digest(p, len, md, &n, EVP_sha256(), NULL) != 1 || n != 32) {
-        hex[0] = '\0'; /* stored as '' rather than a wrong hash */
-        return;
-    }
-    for (unsigned i = 0; i < n; i++) {
-        hex[2 * i] = digits[md[i] >> 4];
-        hex[2 * i + 1] = digits[md[i] & 15];
-    }
-    hex[64] = '\0';
-}
-
-static void build_dead_letters(pg_sink_t *s, const batch_t *b)
-{
-    pgcopy_t *c = &s->copy;
-    pgcopy_begin(c);
-    for (size_t i = 0; i < b->nrows; i++) {
-        const batch_row_t *r = &b->rows[i];
-        if (r->kind != ROW_DEAD) continue;
-        const char *raw = b->arena + r->raw_off;
-        size_t kept = r->raw_len < SINK_DEAD_LETTER_MAX ? r->raw_len : SINK_DEAD_LETTER_MAX;
-        char hex[65];
-        sha256_hex(raw, r->raw_len, hex);
-        pgcopy_row(c, 9);
-        pgcopy_int8(c, b->id);
-        pgcopy_int4(c, r->rec.partition);
-        pgcopy_int8(c, r->rec.offset);
-        pgcopy_timestamp(c, r->rec.kafka_ts_ms * 1000);
-        pgcopy_bytea(c, raw, kept);
-        pgcopy_text(c, b->arena + r->err_off, r->err_len);
-        pgcopy_text(c, s->topic, strlen(s->topic));
-        pgcopy_int8(c, (int64_t)r->raw_len);
-        pgcopy_text(c, hex, strlen(hex));
-    }
-    pgcopy_end(c);
-}
 
 /* "{v0,v1,...}" of n values, malloc'd (NULL when out of memory). */
 static char *format_array(const int64_t *v, int n)
@@ -335,13 +256,69 @@ static int session_setup(pg_sink_t *s, int64_t batch, char *errstr, size_t errsi
     return 0;
 }
 
-/* Invariant 2, inside the batch transaction. 0, or -1 with errstr. */
-static int check_owner(pg_sink_t *s, const batch_t *b, char *errstr, size_t errsize)
+/* Resolve the prepared transactions an interrupted sliced commit left
+ * (invariant 4), this run's included: the slice sessions are closed first,
+ * then the fence is taken, so that no slice session of any run can still
+ * prepare. 0; 1 (transient) with errstr: the fence is still held by
+ * sessions the server has not ended yet, or the session was lost; -1 with
+ * errstr. */
+static int resolve_prepared(pg_sink_t *s, char *errstr, size_t errsize)
+{
+    char holders[512], ignored[256];
+    if (s->slices) sink_slices_disconnect(s->slices);
+    int fence = pglock_fence_take(s->conn, holders, sizeof holders, errstr, errsize);
+    if (fence == PGLOCK_ERROR) return session_failure(s);
+    if (fence == PGLOCK_BUSY) {
+        snprintf(errstr, errsize,
+                 "slice sessions of an earlier run are still open (%s); waiting for the server "
+                 "to end them before resolving prepared transactions",
+                 holders);
+        return 1;
+    }
+    pgprepared_counts_t k;
+    int rc = pgprepared_resolve(s->conn, s->database_id, &k, errstr, errsize);
+    pglock_fence_release(s->conn, ignored, sizeof ignored);
+    if (k.committed || k.rolled_back)
+        log_warn("resolved %d prepared transaction(s) of an interrupted batch commit: %d "
+                 "committed (batch_log holds their batch), %d rolled back",
+                 k.committed + k.rolled_back, k.committed, k.rolled_back);
+    if (k.unknown)
+        log_warn("%d prepared transaction(s) named like bankstream's ('%s') are not of a form "
+                 "this version knows; left alone: finish them by hand (COMMIT PREPARED or "
+                 "ROLLBACK PREPARED) if no other program made them",
+                 k.unknown, k.first_unknown);
+    return rc == 0 ? 0 : session_failure(s);
+}
+
+/* The session (invariant 2), then the prepared transactions (4), then the
+ * slice sessions: whichever is not ready. 0, 1 (transient) or -1, with
+ * errstr, as session_setup. */
+static int sink_setup(pg_sink_t *s, int64_t batch, char *errstr, size_t errsize)
+{
+    if (!s->session_ok) {
+        s->slices_ready = 0;
+        int rc = session_setup(s, batch, errstr, errsize);
+        if (rc != 0) return rc;
+    }
+    if (!s->slices_ready) {
+        int rc = resolve_prepared(s, errstr, errsize);
+        if (rc == 0 && s->slices) rc = sink_slices_connect(s->slices, s->lock_pid, errstr, errsize);
+        if (rc != 0) return rc;
+        s->slices_ready = 1;
+    }
+    return 0;
+}
+
+/* Invariant 2, inside the batch transaction; also the transaction's start
+ * time as created_at holds it (µs of its wall time since the Unix epoch),
+ * for the slices. 0, or -1 with errstr. */
+static int check_owner(pg_sink_t *s, const batch_t *b, int64_t *created_at_us, char *errstr,
+                       size_t errsize)
 {
     char sql[1024];
     snprintf(sql, sizeof sql,
              "SELECT %s, %s, (SELECT coalesce(max(batch_id), 0) FROM batch_log),"
-             " current_database()",
+             " current_database(), (extract(epoch FROM now()::timestamp) * 1000000)::int8",
              pglock_held_sql(), database_id_sql);
     PGresult *r = PQexec(s->conn, sql);
     int rc = -1;
@@ -353,6 +330,7 @@ static int check_owner(pg_sink_t *s, const batch_t *b, char *errstr, size_t errs
     const char *held = PQgetvalue(r, 0, 0), *id = PQgetvalue(r, 0, 1);
     const char *db = PQgetvalue(r, 0, 3);
     int64_t newest = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+    *created_at_us = strtoll(PQgetvalue(r, 0, 4), NULL, 10);
     if (strcmp(held, "t") != 0)
         snprintf(errstr, errsize,
                  "this processor's session no longer holds the processor lock of database "
@@ -377,53 +355,123 @@ done:
     return rc;
 }
 
-static int commit_once(pg_sink_t *s, const batch_t *b, const batch_arrays_t *a, char *errstr,
-                       size_t errsize)
+/* COPY one table's stream (built by the caller into s->copy). */
+static int copy_rows(pg_sink_t *s, const char *sql, char *errstr, size_t errsize)
 {
-    if (pgconn_exec(s->conn, "BEGIN", NULL, errstr, errsize) != 0) return -1;
-    if (check_owner(s, b, errstr, errsize) != 0) goto fail;
-    build_transacoes(s, b);
-    if (pgcopy_send(
-            s->conn,
-            "COPY transacoes (id_transacao, id_usuario_pagador, id_usuario_recebedor,"
-            " id_regiao, modalidade_pagamento, data_horario, valor_transacao,"
-            " transacao_aprovada, tempo_saida_resultado, tempo_entrada_kafka,"
-            " tempo_inicio_processamento, latencia_total_ms, tempo_processamento_ms, status,"
-            " motivo, batch_id, kafka_particao, kafka_offset) FROM STDIN (FORMAT binary)",
-            &s->copy, errstr, errsize) != 0)
-        goto fail;
-    build_scores(s, b);
-    if (pgcopy_send(s->conn,
-                    "COPY transacoes_scores (id_transacao, t5_score, t6_score, t7_score)"
-                    " FROM STDIN (FORMAT binary)",
-                    &s->copy, errstr, errsize) != 0)
-        goto fail;
+    return pgcopy_send(s->conn, sql, &s->copy, errstr, errsize);
+}
+
+/* The duplicates and dead letters (they go with the batch_log row). */
+static int copy_home_rows(pg_sink_t *s, const batch_t *b, char *errstr, size_t errsize)
+{
     if (b->counts.duplicates) {
-        build_duplicates(s, b);
-        if (pgcopy_send(s->conn,
-                        "COPY transacoes_duplicadas (id_transacao, batch_id, kafka_particao,"
-                        " kafka_offset, tempo_entrada_kafka, payload, topic)"
-                        " FROM STDIN (FORMAT binary)",
-                        &s->copy, errstr, errsize) != 0)
-            goto fail;
+        sink_rows_duplicates(&s->copy, b, s->topic);
+        if (copy_rows(s, sink_rows_duplicates_sql, errstr, errsize) != 0) return -1;
     }
     if (b->counts.dead) {
-        build_dead_letters(s, b);
-        if (pgcopy_send(s->conn,
-                        "COPY dead_letters (batch_id, kafka_particao, kafka_offset,"
-                        " tempo_entrada_kafka, payload, erro, topic, tamanho, sha256)"
-                        " FROM STDIN (FORMAT binary)",
-                        &s->copy, errstr, errsize) != 0)
-            goto fail;
+        sink_rows_dead_letters(&s->copy, b, s->topic);
+        if (copy_rows(s, sink_rows_dead_letters_sql, errstr, errsize) != 0) return -1;
     }
-    if (insert_batch_log(s, b, a, errstr, errsize) != 0) goto fail;
-    return pgconn_exec(s->conn, "COMMIT", NULL, errstr, errsize);
-fail:
-    if (PQstatus(s->conn) == CONNECTION_OK) {
+    return 0;
+}
+
+/* Roll back the session's open transaction, if any, while it is alive. */
+static void rollback_session(pg_sink_t *s)
+{
+    if (PQstatus(s->conn) == CONNECTION_OK && PQtransactionStatus(s->conn) != PQTRANS_IDLE) {
         char ignored[256];
         pgconn_exec(s->conn, "ROLLBACK", NULL, ignored, sizeof ignored);
     }
-    return -1;
+}
+
+/* The test hook (see the top of the file). */
+static void test_pause(const pg_sink_t *s, enum pause_point point, int64_t batch)
+{
+    if (s->pause != point || s->pause_batch != batch) return;
+    log_warn("BANKSTREAM_TEST_SINK_PAUSE: batch %" PRId64 " stops here (%s) until this process "
+             "is killed",
+             batch, point == PAUSE_PREPARED ? "every slice prepared, not decided" : "decided");
+    for (;;)
+        sleep(1);
+}
+
+/* One transaction. 0; 1 (transient: the session was lost) or -1, with
+ * errstr. */
+static int commit_once(pg_sink_t *s, const batch_t *b, const batch_arrays_t *a, char *errstr,
+                       size_t errsize)
+{
+    int64_t created_at_us;
+    if (pgconn_exec(s->conn, "BEGIN", NULL, errstr, errsize) != 0) return session_failure(s);
+    if (check_owner(s, b, &created_at_us, errstr, errsize) != 0) goto fail;
+    sink_rows_transacoes(&s->copy, b, 0, 1, INT64_MIN);
+    if (copy_rows(s, sink_rows_transacoes_sql(0), errstr, errsize) != 0) goto fail;
+    sink_rows_scores(&s->copy, b, 0, 1);
+    if (copy_rows(s, sink_rows_scores_sql, errstr, errsize) != 0) goto fail;
+    if (copy_home_rows(s, b, errstr, errsize) != 0) goto fail;
+    if (insert_batch_log(s, b, a, errstr, errsize) != 0) goto fail;
+    if (pgconn_exec(s->conn, "COMMIT", NULL, errstr, errsize) != 0) return session_failure(s);
+    return 0;
+fail:
+    rollback_session(s);
+    return session_failure(s);
+}
+
+/* Slices waited on each other (sink_slices_wait): from this batch on, one
+ * connection. */
+static void stop_slicing(pg_sink_t *s, const batch_t *b, const char *why)
+{
+    log_warn("[sink] connections = %d: %s; batch %" PRId64
+             " and the batches after it commit through one connection (to keep several, make "
+             "such triggers write rows that no two transactions share)",
+             s->connections, why, b->id);
+    sink_slices_free(s->slices);
+    s->slices = NULL;
+}
+
+/* One transaction per slice and one for the batch_log row, made one by
+ * two-phase commit (invariant 4). 0; 1 (transient) or -1, with errstr. */
+static int commit_sliced(pg_sink_t *s, const batch_t *b, const batch_arrays_t *a, char *errstr,
+                         size_t errsize)
+{
+    int64_t created_at_us;
+    char identity[17], err[1024] = "", ignored[512];
+    pgprepared_identity(s->topic, a->starts, a->ends, identity);
+    if (pgconn_exec(s->conn, "BEGIN", NULL, errstr, errsize) != 0) return session_failure(s);
+    if (check_owner(s, b, &created_at_us, errstr, errsize) != 0 ||
+        sink_slices_start(s->slices, b, identity, s->database_id, created_at_us, errstr, errsize) !=
+            0) {
+        rollback_session(s);
+        return session_failure(s);
+    }
+    int home = copy_home_rows(s, b, errstr, errsize);
+    int sliced = sink_slices_wait(s->slices, home == 0 ? s->conn : NULL, err, sizeof err);
+    if (home != 0 || sliced != SLICES_PREPARED) {
+        rollback_session(s);
+        int left = sink_slices_finish(s->slices, 0, s->conn, ignored, sizeof ignored);
+        if (home != 0) return left ? 1 : session_failure(s);
+        snprintf(errstr, errsize, "%s", err);
+        if (sliced == SLICES_WAITING) {
+            stop_slicing(s, b, err);
+            if (left) return 1; /* resolved by the next sink_setup, then one connection */
+            return commit_once(s, b, a, errstr, errsize);
+        }
+        return sliced == SLICES_LOST || left ? 1 : -1;
+    }
+    test_pause(s, PAUSE_PREPARED, b->id);
+    if (insert_batch_log(s, b, a, errstr, errsize) != 0) {
+        rollback_session(s);
+        int left = sink_slices_finish(s->slices, 0, s->conn, ignored, sizeof ignored);
+        return left ? 1 : session_failure(s);
+    }
+    if (pgconn_exec(s->conn, "COMMIT", NULL, errstr, errsize) != 0) {
+        if (PQstatus(s->conn) != CONNECTION_OK) return 1; /* decided? batch_log will say */
+        sink_slices_finish(s->slices, 0, s->conn, ignored, sizeof ignored);
+        return -1;
+    }
+    test_pause(s, PAUSE_DECIDED, b->id);
+    if (sink_slices_finish(s->slices, 1, s->conn, errstr, errsize) != 0)
+        return 1; /* committed; the resolution of the retry commits what is left */
+    return 0;
 }
 
 /* Invariant 3: is this batch in batch_log? 1 yes (same id, topic and
@@ -474,7 +522,7 @@ static int pg_commit(stream_sink_t *base, const batch_t *b, char *errstr, size_t
     for (int attempt = 0;; attempt++) {
         if (PQstatus(s->conn) == CONNECTION_OK) {
             /* A new session owns nothing until set up (invariant 2). */
-            int ready = s->session_ok ? 0 : session_setup(s, b->id, errstr, errsize);
+            int ready = sink_setup(s, b->id, errstr, errsize);
             if (ready < 0) break;
             if (ready == 0) {
                 int done = attempt > 0 ? batch_committed(s, b, &a, errstr, errsize) : 0;
@@ -483,12 +531,13 @@ static int pg_commit(stream_sink_t *base, const batch_t *b, char *errstr, size_t
                     break;
                 }
                 if (done == -2) break;
-                if (done == 0 && commit_once(s, b, &a, errstr, errsize) == 0) {
-                    rc = 0;
-                    break;
+                if (done == 0) {
+                    int once = s->slices ? commit_sliced(s, b, &a, errstr, errsize)
+                                         : commit_once(s, b, &a, errstr, errsize);
+                    if (once == 0) rc = 0;
+                    /* An error on a live connection is not transient: report it. */
+                    if (once <= 0) break;
                 }
-                /* An error on a live connection is not transient: report it. */
-                if (PQstatus(s->conn) == CONNECTION_OK && done == 0) break;
             }
         } else {
             snprintf(errstr, errsize, "%s", PQerrorMessage(s->conn));
@@ -506,23 +555,93 @@ static int pg_commit(stream_sink_t *base, const batch_t *b, char *errstr, size_t
                  strtok(errstr, "\n"), backoff_ms);
         usleep(backoff_ms * 1000);
         backoff_ms = backoff_ms < 5000 ? backoff_ms * 2 : 5000;
-        s->session_ok = 0;
-        PQreset(s->conn);
+        s->slices_ready = 0;
+        if (PQstatus(s->conn) != CONNECTION_OK || !s->session_ok) {
+            s->session_ok = 0;
+            PQreset(s->conn);
+        }
     }
     batch_arrays_free(&a);
     return rc;
 }
 
+/* At close: whatever a failed commit left prepared, resolved while this
+ * session still holds the lock (a few tries: the slice sessions just closed
+ * may take a moment to end). Otherwise the next run or init resolves it. */
+static void resolve_at_close(pg_sink_t *s)
+{
+    char err[1024];
+    if (s->conn == NULL || PQstatus(s->conn) != CONNECTION_OK || !s->session_ok) return;
+    int left = pgprepared_count(s->conn, err, sizeof err);
+    for (int i = 0; left > 0 && i < 50; i++) {
+        int rc = resolve_prepared(s, err, sizeof err);
+        if (rc <= 0) {
+            left = rc < 0 ? -1 : pgprepared_count(s->conn, err, sizeof err);
+            break;
+        }
+        usleep(100 * 1000);
+    }
+    if (left != 0)
+        log_warn("prepared transactions of bankstream may be left in the database (%s); the "
+                 "next 'bankstream run' or 'bankstream init' resolves them",
+                 left < 0 ? err : "their sessions did not end in time");
+}
+
 static void pg_close(stream_sink_t *base)
 {
     pg_sink_t *s = (pg_sink_t *)base;
+    resolve_at_close(s);
+    sink_slices_free(s->slices);
     if (s->conn) PQfinish(s->conn); /* ends the session: releases the lock */
     pgcopy_free(&s->copy);
     free(s);
 }
 
-stream_sink_t *sink_pg_open(const char *conninfo, int64_t retry_seconds, const char *topic,
-                            char *errstr, size_t errsize)
+/* BANKSTREAM_TEST_SINK_PAUSE (see the top of the file). */
+static void read_test_pause(pg_sink_t *s)
+{
+    const char *v = getenv("BANKSTREAM_TEST_SINK_PAUSE");
+    char point[16];
+    long long batch;
+    if (v == NULL || *v == '\0') return;
+    if (sscanf(v, "%15[a-z]:%lld", point, &batch) == 2 && batch > 0) {
+        s->pause = strcmp(point, "prepared") == 0  ? PAUSE_PREPARED
+                   : strcmp(point, "decided") == 0 ? PAUSE_DECIDED
+                                                   : PAUSE_NONE;
+        s->pause_batch = batch;
+    }
+    if (s->pause == PAUSE_NONE)
+        log_warn("BANKSTREAM_TEST_SINK_PAUSE='%s' ignored: expected prepared:N or decided:N", v);
+}
+
+/* [sink] connections > 1 needs prepared transactions on the server. 0, or
+ * -1 with errstr naming the setting and the fix. */
+static int check_prepared_setting(pg_sink_t *s, char *errstr, size_t errsize)
+{
+    PGresult *r = PQexec(s->conn, "SELECT current_setting('max_prepared_transactions')::int");
+    int rc = -1;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        pgconn_error(s->conn, r, "reading max_prepared_transactions failed", errstr, errsize);
+    } else {
+        int max = atoi(PQgetvalue(r, 0, 0));
+        if (max >= s->connections)
+            rc = 0;
+        else
+            snprintf(errstr, errsize,
+                     "[sink] connections = %d commits each batch through %d prepared "
+                     "transactions (two-phase commit), but the server at %s:%s has "
+                     "max_prepared_transactions = %d: set max_prepared_transactions = %d (at "
+                     "least %d) in its postgresql.conf and restart it, or set [sink] "
+                     "connections = 1",
+                     s->connections, s->connections, PQhost(s->conn), PQport(s->conn), max,
+                     s->connections * 2, s->connections);
+    }
+    PQclear(r);
+    return rc;
+}
+
+stream_sink_t *sink_pg_open(const char *conninfo, int connections, int fallback,
+                            int64_t retry_seconds, const char *topic, char *errstr, size_t errsize)
 {
     pg_sink_t *s = calloc(1, sizeof *s);
     if (s == NULL) {
@@ -533,10 +652,51 @@ stream_sink_t *sink_pg_open(const char *conninfo, int64_t retry_seconds, const c
     snprintf(s->topic, sizeof s->topic, "%s", topic);
     snprintf(s->appname, sizeof s->appname, "bankstream run %s", topic);
     s->retry_seconds = retry_seconds;
+    s->connections = connections < 1 ? 1 : connections;
+    read_test_pause(s);
     s->conn = pgconn_open(conninfo, errstr, errsize);
-    if (s->conn == NULL || session_setup(s, 0, errstr, errsize) != 0) {
-        pg_close(&s->base);
-        return NULL;
+    if (s->conn == NULL) goto fail;
+    if (s->connections > 1) {
+        if (s->connections > SINK_SLICES_MAX) {
+            snprintf(errstr, errsize, "[sink] connections = %d: at most %d", s->connections,
+                     SINK_SLICES_MAX);
+            goto fail;
+        }
+        if (check_prepared_setting(s, errstr, errsize) != 0) {
+            if (!fallback || PQstatus(s->conn) != CONNECTION_OK) goto fail;
+            /* auto: an embedded cluster started before it was configured for
+             * prepared transactions (it is at its next start) */
+            log_warn("%s; [sink] connections = auto: committing through one connection", errstr);
+            s->connections = 1;
+        }
     }
+    if (s->connections > 1) {
+        s->slices = sink_slices_new(conninfo, s->connections, s->appname);
+        if (s->slices == NULL) {
+            snprintf(errstr, errsize, "out of memory");
+            goto fail;
+        }
+    }
+    /* What an earlier run left (its sessions ending, its prepared
+     * transactions) is waited for as a lost database would be. */
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (unsigned backoff_ms = 100;; backoff_ms = backoff_ms < 2000 ? backoff_ms * 2 : 2000) {
+        int rc = sink_setup(s, 0, errstr, errsize);
+        if (rc == 0) break;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (rc < 0 || now.tv_sec - t0.tv_sec >= retry_seconds) goto fail;
+        log_warn_every("sink open", 10, "%s; retrying", errstr);
+        usleep(backoff_ms * 1000);
+        if (PQstatus(s->conn) != CONNECTION_OK) {
+            s->session_ok = 0;
+            PQreset(s->conn);
+        }
+    }
+    if (s->slices)
+        log_info("committing each batch through %d connections (two-phase commit)", s->connections);
     return &s->base;
+fail:
+    pg_close(&s->base);
+    return NULL;
 }

@@ -31,7 +31,9 @@
 #include "pg/pgconn.h"
 #include "pg/pgcopy.h"
 #include "pg/pglock.h"
+#include "pg/pgprepared.h"
 #include "pg/pgroles.h"
+#include "pg/pgstate.h"
 #include "base/refdata.h"
 #include "base/regions.h"
 #include "base/rng.h"
@@ -466,6 +468,57 @@ static int init_load(PGconn *conn, const init_opts_t *o, char *err, size_t errsi
     return init_write_meta(conn, users, seed, err, errsize);
 }
 
+/* Prepared transactions that a processor stopped in the middle of a
+ * sliced batch commit left behind (pg/pgprepared.h) hold locks on
+ * transacoes that the schema's DDL would wait on for ever: resolve them
+ * first, by batch_log, outside init's transaction (COMMIT PREPARED cannot
+ * run inside one), holding the processor lock (the session keeps it until
+ * init ends) and the fence (pg/pglock.h). Returns INIT_LOADED (nothing to
+ * do, or done), INIT_REFUSED or INIT_FAILED with err. */
+static int init_resolve_prepared(PGconn *conn, char *err, size_t errsize)
+{
+    char holder[700], id[128];
+    int n = pgprepared_count(conn, err, errsize);
+    if (n <= 0) return n < 0 ? INIT_FAILED : INIT_LOADED;
+    int lock = pglock_take(conn, 0, holder, sizeof holder, NULL, err, errsize);
+    if (lock == PGLOCK_ERROR) return INIT_FAILED;
+    if (lock == PGLOCK_BUSY) {
+        snprintf(err, errsize, "%s; stop it before 'bankstream init' (nothing was changed)",
+                 holder);
+        return INIT_REFUSED;
+    }
+    int fence = PGLOCK_BUSY;
+    for (int i = 0; i < 50 && fence == PGLOCK_BUSY; i++) { /* sessions still ending: 10 s */
+        fence = pglock_fence_take(conn, holder, sizeof holder, err, errsize);
+        if (fence == PGLOCK_BUSY) nanosleep(&(struct timespec){0, 200 * 1000000L}, NULL);
+    }
+    if (fence == PGLOCK_ERROR) return INIT_FAILED;
+    if (fence == PGLOCK_BUSY) {
+        snprintf(err, errsize,
+                 "slice sessions of a stopped processor are still open (%s); try again once "
+                 "the server has ended them (nothing was changed)",
+                 holder);
+        return INIT_REFUSED;
+    }
+    pgprepared_counts_t k;
+    int rc = pgstate_database_id(conn, id, sizeof id, err, errsize) == 0 &&
+                     pgprepared_resolve(conn, id, &k, err, errsize) == 0
+                 ? INIT_LOADED
+                 : INIT_FAILED;
+    char ignored[256];
+    pglock_fence_release(conn, ignored, sizeof ignored);
+    if (rc == INIT_LOADED && (k.committed || k.rolled_back))
+        log_warn("resolved %d prepared transaction(s) of an interrupted batch commit: %d "
+                 "committed (batch_log holds their batch), %d rolled back",
+                 k.committed + k.rolled_back, k.committed, k.rolled_back);
+    if (rc == INIT_LOADED && k.unknown)
+        log_warn("%d prepared transaction(s) named like bankstream's ('%s') are not of a form "
+                 "this version knows; left alone: finish them by hand (COMMIT PREPARED or "
+                 "ROLLBACK PREPARED) if no other program made them",
+                 k.unknown, k.first_unknown);
+    return rc;
+}
+
 /* The one transaction (design 1). Leaves no transaction open. */
 static int init_run(PGconn *conn, const init_opts_t *o, init_result_t *out, char *err,
                     size_t errsize)
@@ -479,6 +532,8 @@ static int init_run(PGconn *conn, const init_opts_t *o, init_result_t *out, char
                     "'bankstream init'",
                     NULL, err, errsize) != 0)
         return rc;
+    int resolved = init_resolve_prepared(conn, err, errsize);
+    if (resolved != INIT_LOADED) return resolved;
     if (pgconn_exec(conn, "BEGIN", NULL, err, errsize) != 0) return rc;
     if (pgconn_exec(conn, schema_lock_sql, NULL, err, errsize) != 0) goto rollback;
     int lock = pglock_take(conn, 1, holder, sizeof holder, NULL, err, errsize);

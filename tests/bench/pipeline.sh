@@ -7,9 +7,14 @@
 #  (b) the database's ceiling: `psql \copy` of the same rows (dumped to CSV
 #      files) into the same tables with the same indexes, in a second database;
 #  (c) rank 0's consume + decode (+ decide) rate with the sink off;
-#  (d) latency p50/p99 with the producer at a steady RATE transactions/s.
+#  (d) latency p50/p99 with the producer at a steady RATE transactions/s;
+#  (a') (a) again into a third database with [sink] connections = N (each
+#      batch's rows through N sessions at once, two-phase commit), and its
+#      rate against (b)'s, for each N of BENCH_CONNECTIONS.
+# Every figure goes with the machine's load average (a shared machine).
 # Environment: BENCH_COUNT (1000000), BENCH_USERS (100000), BENCH_RANKS (2),
-# BENCH_RATE (20000), BENCH_STEADY_SECONDS (20), BENCH_BATCH (10000).
+# BENCH_RATE (20000), BENCH_STEADY_SECONDS (20), BENCH_BATCH (10000),
+# BENCH_CONNECTIONS ("3": the embedded cluster's default).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BS=$PWD/bankstream
@@ -19,10 +24,12 @@ RANKS=${BENCH_RANKS:-2}
 RATE=${BENCH_RATE:-20000}
 STEADY=${BENCH_STEADY_SECONDS:-20}
 BATCH=${BENCH_BATCH:-10000}
+CONNECTIONS=${BENCH_CONNECTIONS:-3}
 source tests/bench/lib.sh
 bench_services
 now() { date +%s.%N; }
 rate() { python3 -c "import sys; print(f'{int(sys.argv[1]) / float(sys.argv[2]):,.0f}')" "$@"; }
+load() { echo "   load average: $(cut -d' ' -f1-3 /proc/loadavg)"; }
 
 PG_A=$(new_database bench_a)
 PG_B=$(new_database bench_b)
@@ -42,11 +49,12 @@ echo "   wall (incl. start-up): $(rate "$COUNT" "$(echo "$t1 - $t0" | bc)") tx/s
 echo "== (a) end to end, Kafka -> committed rows, -np $RANKS, $COUNT tx, $USERS users"
 t0=$(now)
 mpirun_bs "$RANKS" run --pg "$PG_A" --brokers "$BS_TEST_BROKERS" --topic "$TOPIC" \
-    --batch-size "$BATCH" --until-idle | grep -E "^batches|^rank|^latency"
+    --batch-size "$BATCH" --until-idle | grep -E "^batches|^rank|^latency|^sink"
 t1=$(now)
 secs_a=$(echo "$t1 - $t0" | bc)
 rows=$(psql_q "$PG_A" "SELECT count(*) FROM transacoes")
 echo "   $rows rows in $secs_a s (incl. start-up): $(rate "$rows" "$secs_a") tx/s"
+load
 
 echo "== (b) psql \\copy of the same rows into the same tables and indexes"
 psql_q "$PG_A" "\\copy transacoes TO '$BS_TEST_TMP/transacoes.csv' WITH (FORMAT csv)"
@@ -61,6 +69,26 @@ secs_b=$(echo "$t1 - $t0" | bc)
 echo "   $rows rows in $secs_b s: $(rate "$rows" "$secs_b") tx/s"
 python3 -c "import sys; print(f'   (a)/(b) = {float(sys.argv[2]) / float(sys.argv[1]) * 100:.0f}% (goal >= 80%)')" \
     "$secs_a" "$secs_b"
+load
+
+for n in $CONNECTIONS; do
+    echo "== (a') end to end as (a), each batch's rows through $n connections ([sink] connections = $n)"
+    PG_N=$(new_database "bench_a$n")
+    "$BANKSTREAM" init --pg "$PG_N" --users "$USERS" >/dev/null
+    printf '[sink]\nconnections = %s\n' "$n" >"$BS_TEST_TMP/connections$n.ini"
+    t0=$(now)
+    mpirun_bs "$RANKS" run "$BS_TEST_TMP/connections$n.ini" --pg "$PG_N" \
+        --brokers "$BS_TEST_BROKERS" --topic "$TOPIC" --batch-size "$BATCH" --until-idle |
+        grep -E "^batches|^latency|^sink"
+    t1=$(now)
+    secs_n=$(echo "$t1 - $t0" | bc)
+    rows_n=$(psql_q "$PG_N" "SELECT count(*) FROM transacoes")
+    echo "   $rows_n rows in $secs_n s (incl. start-up): $(rate "$rows_n" "$secs_n") tx/s"
+    python3 -c "import sys; print(f\"   (a')/(b) = {float(sys.argv[2]) / float(sys.argv[1]) * 100:.0f}% with {sys.argv[3]} connections (goal >= 130%)\")" \
+        "$secs_n" "$secs_b" "$n"
+    load
+    psql_q "$BS_TEST_PG" "DROP DATABASE $(db_name "$PG_N")" >/dev/null
+done
 
 echo "== (d) latency at a steady $RATE tx/s for $STEADY s, -np $RANKS"
 PG_C=$(new_database bench_c)

@@ -6,6 +6,8 @@
 # transacoes_duplicadas, dead_letters and batch_log, and the same final
 # balances; and those equal what tests/reference/serial_ref.py (an independent
 # serial Python implementation of the rules) computes from the same topic.
+# -np 3 and 4 commit each batch through 3 and 2 connections ([sink]
+# connections: slices and two-phase commit), -np 1 and 2 through one.
 # Then the same with the original's producer's way of sending (no key: each
 # payer's transactions spread over every partition), -np 1 and 3, where
 # deciding in (partition, offset) order used to refuse transactions that
@@ -16,6 +18,7 @@ REF="$(cd "$(dirname "$0")/../reference" && pwd)"
 
 K=1000                # batch size
 RANKS="1 2 3 4"
+declare -A conns=([1]=1 [2]=1 [3]=3 [4]=2)
 work=$(mktemp -d "$BS_TEST_TMP/determinism.XXXXXX")
 topic=$(new_topic determinism)
 
@@ -61,10 +64,15 @@ echo "reference: $SECONDS s"
 # --- the runs, each dumped in serial_ref.py's format (dump_decisions --reference)
 for n in $RANKS; do
     t0=$SECONDS
-    mpirun_bs "$n" run --pg "${db[$n]}" --brokers "$BS_TEST_BROKERS" --topic "$topic" \
-        --batch-size "$K" --batch-ms 0 --until-idle >"$work/run$n.out" 2>&1 ||
+    printf '[sink]\nconnections = %s\n' "${conns[$n]}" >"$work/job$n.ini"
+    mpirun_bs "$n" run "$work/job$n.ini" --pg "${db[$n]}" --brokers "$BS_TEST_BROKERS" \
+        --topic "$topic" --batch-size "$K" --batch-ms 0 --until-idle >"$work/run$n.out" 2>&1 ||
         { tail -20 "$work/run$n.out"; fail "bankstream run with -np $n failed"; }
-    echo "-np $n: $((SECONDS - t0)) s"
+    if [ "${conns[$n]}" -gt 1 ]; then
+        grep -q "committing each batch through ${conns[$n]} connections" "$work/run$n.out" ||
+            fail "-np $n did not commit through ${conns[$n]} connections"
+    fi
+    echo "-np $n: $((SECONDS - t0)) s (connections = ${conns[$n]})"
     assert_eq "$(psql_q "${db[$n]}" "SELECT count(*) FROM batch_log WHERE ranks <> $n")" 0 \
         "batch_log.ranks with -np $n"
     dump_decisions "${db[$n]}" "$work/np$n" --reference
