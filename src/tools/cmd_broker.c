@@ -24,7 +24,9 @@
  * sets per partition and silently drops the oldest beyond that. bankstream
  * needs every message kept (the processor seeks to offsets logged in
  * PostgreSQL), so mock_retention_lift() raises both limits on every topic,
- * including topics clients auto-create later (swept every 20 ms).
+ * including topics clients auto-create later (swept every 2 ms: a producer
+ * can write 5 MiB into a new topic within tens of milliseconds, and 20 ms
+ * lost messages under load).
  * It does so through a mirror of the library's private structs, guarded by an
  * exact version check and by validating every field it relies on; when a
  * check fails it changes nothing and the broker warns once. */
@@ -52,7 +54,7 @@
 #define BROKER_DEFAULT_PARTITIONS 4
 #define BROKER_MAX_PARTITIONS     1000
 #define BROKER_MAX_TOPICS         64
-#define BROKER_SWEEP_MS           20 /* retention sweep for auto-created topics */
+#define BROKER_SWEEP_MS           2 /* retention sweep for auto-created topics */
 #define BROKER_MAX_RELAYS         BROKER_RELAY_MAX_ROUTES
 
 struct broker_opts {
