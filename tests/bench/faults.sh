@@ -72,6 +72,19 @@ start_run() {
     runs=$((runs + 1))
 }
 running() { [ -n "$RUN_PID" ] && kill -0 "$RUN_PID" 2>/dev/null; }
+holds_lock() { # the run's session holds the processor lock (an advisory lock in DB)
+    [ "$(psql_q "$BS_TEST_PG" "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+        WHERE d.datname = '$(db_name "$DB")' AND l.locktype = 'advisory' AND l.granted" 2>/dev/null)" \
+        != 0 ]
+}
+wait_owner() { # a fault is meant for a processor that has started: wait (60 s at most)
+    local i
+    for i in $(seq 600); do
+        running || return 0
+        holds_lock && return 0
+        sleep 0.1
+    done
+}
 wait_run() { # bounded wait for the current run to end; kill -9 what is left
     local i
     for i in $(seq 600); do running || break; sleep 0.1; done
@@ -91,6 +104,7 @@ PRODUCER=$!
 t0=$SECONDS
 while [ "$injected" -lt "$FAULTS" ]; do
     running || start_run
+    wait_owner
     sleep "$((1 + RANDOM % 3)).$((RANDOM % 10))"
     kind=${kinds[$((RANDOM % ${#kinds[@]}))]}
     case $kind in
