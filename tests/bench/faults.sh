@@ -72,10 +72,14 @@ start_run() {
     runs=$((runs + 1))
 }
 running() { [ -n "$RUN_PID" ] && kill -0 "$RUN_PID" 2>/dev/null; }
-holds_lock() { # the run's session holds the processor lock (an advisory lock in DB)
+PGLOCK_KEY=$(sed -n 's/^#define PGLOCK_KEY \([0-9]*\).*/\1/p' include/pg/pglock.h)
+holds_lock() { # a session holds the processor lock (include/pg/pglock.h) of DB
+    # (its int8 key shows as classid = high half, objid = low half; the
+    # slices' fence and prepared transactions' locks are other keys or no pid)
     [ "$(psql_q "$BS_TEST_PG" "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database
-        WHERE d.datname = '$(db_name "$DB")' AND l.locktype = 'advisory' AND l.granted" 2>/dev/null)" \
-        != 0 ]
+        WHERE d.datname = '$(db_name "$DB")' AND l.locktype = 'advisory' AND l.granted
+          AND l.pid IS NOT NULL AND l.classid = $((PGLOCK_KEY >> 32))
+          AND l.objid = $((PGLOCK_KEY & 0xffffffff))" 2>/dev/null)" != 0 ]
 }
 wait_owner() { # a fault is meant for a processor that has started: wait (60 s at most)
     local i
