@@ -16,20 +16,21 @@
 #   init-force      `init --force` under the processor: must be refused
 #   broker-kill9    kill -9 of the Kafka broker, restarted on its log (real Kafka)
 #   broker-pause    the broker stopped for 10 s (real Kafka)
-# The topic is produced while the faults happen (COUNT messages at a rate
-# that spreads them over about 4 s per fault), so that every fault meets a
-# processor with work: the campaign's runs have no --until-idle (they end by
-# a fault only). After each fault the run goes on or has ended; an ended run
-# is started again (1 to 3 ranks, at random). Once FAULTS faults were
-# injected and the producer is done, a last run drains the topic, and a
-# fault-free run processes the same topic into a second database. The tables
-# (tests/lib.sh dump_decisions) must be equal. A second processor is started
-# with --until-idle: refused (naming the one that runs), or the campaign
-# fails.
+# The topic is produced first, in full (so that batches are cut by count
+# only: --batch-ms 0, and the boundaries, hence the results, do not depend
+# on timing); batches of 200 messages make the processing span many faults.
+# The campaign's runs have no --until-idle: they end by a fault only, and
+# stay up once the topic is drained (faults then meet an idle processor).
+# After each fault the run goes on or has ended; an ended run is started
+# again (1 to 3 ranks, at random), and the next fault waits until it holds
+# the processor lock. Once FAULTS faults were injected, a last run drains
+# the topic, and a fault-free run processes the same topic into a second
+# database. The tables (tests/lib.sh dump_decisions) must be equal. A second
+# processor is started with --until-idle: refused (naming the one that
+# runs), or counted as a takeover from one that had lost its connection.
 # Environment: FAULTS (100), FAULT_COUNT (200000 messages), FAULT_USERS
 # (10000), FAULT_BROKER (kafka: a real broker of scripts/kafka.sh; mock: the
-# embedded one, without the broker faults), FAULT_SEED (1), FAULT_RATE
-# (messages/s of the producer; default COUNT / (4 s * FAULTS)).
+# embedded one, without the broker faults), FAULT_SEED (1), FAULT_BATCH (200).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 FAULTS=${FAULTS:-100}
@@ -55,10 +56,12 @@ REF=$(new_database fault_ref)
 DB=$(new_database fault_run)
 "$BANKSTREAM" init --pg "$REF" --users "$USERS" >/dev/null
 "$BANKSTREAM" init --pg "$DB" --users "$USERS" >/dev/null
-RATE=${FAULT_RATE:-$((COUNT / (4 * FAULTS) + 1))}
+"$BANKSTREAM" produce --pg "$REF" --brokers "$BROKERS" --topic "$TOPIC" --count "$COUNT" \
+    --rate 0 --seed 11 --start-time 1750000000000 --historic 0 --quiet
 printf '[snapshot]\ndir = %s\nevery = 7\n[source]\nwait_seconds = 120\n[sink]\nretry_seconds = 120\n' \
     "$T/snaps" >"$T/job.ini"
-run_args=(run "$T/job.ini" --brokers "$BROKERS" --topic "$TOPIC" --batch-size 1000 --quiet)
+run_args=(run "$T/job.ini" --brokers "$BROKERS" --topic "$TOPIC" --batch-size "${FAULT_BATCH:-200}"
+    --batch-ms 0 --quiet)
 
 PGDATA=$BS_TEST_TMP/pg/data
 pg_as() { if [ "$(id -u)" -eq 0 ]; then su postgres -s /bin/sh -c "$*"; else sh -c "$*"; fi; }
@@ -101,10 +104,7 @@ kinds=(kill9-rank kill9-mpirun term usr1 stop-rank pg-crash pg-terminate second-
 [ "$BROKER_KIND" = kafka ] && kinds+=(broker-kill9 broker-pause)
 declare -A done_kinds=()
 runs=0 injected=0 refused_second=0 refused_init=0 takeovers=0
-echo "== $FAULTS faults while $COUNT messages are produced at $RATE/s and processed"
-"$BANKSTREAM" produce --pg "$REF" --brokers "$BROKERS" --topic "$TOPIC" --count "$COUNT" \
-    --rate "$RATE" --seed 11 --historic 0 --quiet -X message.timeout.ms=0 >"$T/produce.log" 2>&1 &
-PRODUCER=$!
+echo "== $FAULTS faults while $COUNT messages are processed"
 t0=$SECONDS
 while [ "$injected" -lt "$FAULTS" ]; do
     running || start_run
@@ -165,9 +165,6 @@ done
 wait_run
 echo "   $injected faults in $((SECONDS - t0)) s, $runs runs started"
 for k in "${!done_kinds[@]}"; do echo "   $k ${done_kinds[$k]}"; done | sort
-# (the producer waits for the broker for ever: message.timeout.ms=0; had it
-# lost messages anyway, the runs and the reference read the same topic)
-wait "$PRODUCER" || { echo "   the producer failed:"; tail -3 "$T/produce.log"; }
 
 echo "== a last run drains the topic"
 mpirun_bs 2 "${run_args[@]}" --pg "$DB" --until-idle >>"$T/runs.log" 2>&1 ||
