@@ -100,6 +100,16 @@ wait_run() { # bounded wait for the current run to end; kill -9 what is left
     RUN_PID=
 }
 
+broker_restart() { # on its log; kafka.sh draws a new controller port each time, which
+    # may be taken: try again
+    local try
+    for try in 1 2 3; do
+        scripts/kafka.sh start --dir "$T/kafka" --port "$KPORT" >/dev/null && return 0
+        sleep 2
+    done
+    fail "the Kafka broker did not start again (3 tries)"
+}
+
 kinds=(kill9-rank kill9-mpirun term usr1 stop-rank pg-crash pg-terminate second-run init-force)
 [ "$BROKER_KIND" = kafka ] && kinds+=(broker-kill9 broker-pause)
 declare -A done_kinds=()
@@ -154,10 +164,10 @@ while [ "$injected" -lt "$FAULTS" ]; do
         fi ;;
     broker-kill9)
         kill -9 "$(cat "$T/kafka/kafka.pid")" 2>/dev/null || true; sleep 2
-        scripts/kafka.sh start --dir "$T/kafka" --port "$KPORT" >/dev/null ;;
+        broker_restart ;;
     broker-pause)
         scripts/kafka.sh stop --dir "$T/kafka" >/dev/null; sleep 10
-        scripts/kafka.sh start --dir "$T/kafka" --port "$KPORT" >/dev/null ;;
+        broker_restart ;;
     esac
     injected=$((injected + 1))
     done_kinds[$kind]=$((${done_kinds[$kind]:-0} + 1))
