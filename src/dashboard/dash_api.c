@@ -115,7 +115,9 @@ static const char sql_resumo[] =
 /* valores: the amount histogram, approved and denied. Amounts are counted
  * in R$ 10 buckets; the cut is the upper edge of the bucket that holds the
  * 99th percentile (the row percentile_cont(0.99) reads last), the bins are
- * the smallest multiple of R$ 10 wide that covers the cut in at most 50. */
+ * the smallest multiple of R$ 10 wide that covers the cut in at most 50,
+ * and every bin from 0 to the cut is sent, empty ones too (the chart's
+ * categories are positional). */
 static const char sql_valores[] =
     "WITH d AS (SELECT balde, sum(n) n, sum(n) FILTER (WHERE aprovada) ap,"
     "                  sum(n) FILTER (WHERE NOT aprovada) ng"
@@ -126,11 +128,13 @@ static const char sql_valores[] =
     "        WHERE b IS NOT NULL)"
     "SELECT json_build_object('total', (SELECT coalesce(max(total), 0) FROM c),"
     " 'corte', (SELECT corte FROM p), 'largura', (SELECT largura FROM p),"
-    " 'bins', (SELECT coalesce(json_agg(json_build_object('de', i * largura,"
-    "     'ate', (i + 1) * largura, 'aprovadas', ap, 'negadas', ng) ORDER BY i), '[]')"
-    "     FROM (SELECT (balde * 10) / p.largura AS i, p.largura,"
-    "                  coalesce(sum(ap), 0) ap, coalesce(sum(ng), 0) ng"
-    "             FROM c, p WHERE balde * 10 < p.corte GROUP BY 1, 2) x))";
+    " 'bins', (SELECT coalesce(json_agg(json_build_object('de', g.i * p.largura,"
+    "     'ate', (g.i + 1) * p.largura, 'aprovadas', coalesce(x.ap, 0),"
+    "     'negadas', coalesce(x.ng, 0)) ORDER BY g.i), '[]')"
+    "     FROM p CROSS JOIN generate_series(0, (p.corte - 1) / p.largura) g(i)"
+    "     LEFT JOIN (SELECT (balde * 10) / p.largura AS i, coalesce(sum(ap), 0) ap,"
+    "                       coalesce(sum(ng), 0) ng"
+    "                  FROM c, p WHERE balde * 10 < p.corte GROUP BY 1) x ON x.i = g.i))";
 
 /* boxplot: t5 by amount band and approval. Quartiles as percentile_cont
  * computes them (position q(N-1), lo + (hi - lo) * fraction, in float8) over

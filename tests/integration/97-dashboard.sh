@@ -204,6 +204,20 @@ for e in ao_vivo resumo valores boxplot calor temporal dead_letters pipeline top
     code=$(curl -s -o /dev/null -w '%{http_code}' "${URL}api/$e")
     assert_eq "$code" 200 "GET /api/$e"
 done
+# The amount histogram has every bin up to the cut, empty ones too (the
+# chart's categories are positional): a sparse filter leaves most empty.
+for f in "mod=Boleto&h0=3&h1=3" "mod=DOC&h0=0&h1=5" ""; do
+    curl -sf "${URL}api/valores?$f" | python3 -c '
+import json, math, sys
+v = json.load(sys.stdin)
+bins, w, corte = v["bins"], v["largura"], v["corte"]
+want = [(i * w, (i + 1) * w) for i in range(math.ceil(corte / w))]
+got = [(b["de"], b["ate"]) for b in bins]
+n = sum(b["aprovadas"] + b["negadas"] for b in bins)
+print(f"     valores?{sys.argv[1]}: {len(got)} bins of R$ {w} up to {corte}, {n} rows,",
+      sum(1 for b in bins if b["aprovadas"] + b["negadas"] == 0), "empty")
+sys.exit(0 if got == want else 1)' "$f" || fail "api/valores?$f: the bins are not every bin from 0 to the cut"
+done
 
 # 4. Binds to 127.0.0.1 unless told otherwise; a database without the
 # aggregates answers 503 naming the fix.
