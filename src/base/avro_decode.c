@@ -17,6 +17,7 @@
  * AVRO_DECODE_MAX_DEPTH and the total work by DECODE_BUDGET. */
 #include "base/avro_decode.h"
 #include "base/avro_compat.h"
+#include "base/errstr.h"
 #include "base/ids.h"
 #include "base/json_decode.h"
 #include "base/money.h"
@@ -31,7 +32,6 @@
 #include <string.h>
 
 #define DECODE_BUDGET (1 << 22) /* values visited per message */
-#define QUOTE_MAX     32
 
 enum slot { S_ID, S_PAYER, S_RECEIVER, S_REGION, S_MODALITY, S_TIME, S_AMOUNT, S_COUNT };
 
@@ -93,46 +93,6 @@ typedef struct cursor {
     char *err;
     size_t errsize;
 } cursor_t;
-
-static void set_err(char *errstr, size_t errsize, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *errstr, size_t errsize, const char *fmt, ...)
-{
-    if (errsize == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errstr, errsize, fmt, ap);
-    va_end(ap);
-}
-
-/* n bytes at s as 'text': printable ASCII kept, others \xHH, cut with "..."
- * after QUOTE_MAX characters. out holds QUOTE_MAX + 8. */
-static void quote_bytes(const char *s, size_t n, char *out)
-{
-    static const char hex[] = "0123456789abcdef";
-    char *o = out;
-    *o++ = '\'';
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        int esc = c < 0x20 || c > 0x7e || c == '\\' || c == '\'';
-        if ((o - out) - 1 + (esc ? 4 : 1) > QUOTE_MAX) {
-            memcpy(o, "...", 3);
-            o += 3;
-            break;
-        }
-        if (esc) {
-            *o++ = '\\';
-            *o++ = 'x';
-            *o++ = hex[c >> 4];
-            *o++ = hex[c & 15];
-        } else {
-            *o++ = (char)c;
-        }
-    }
-    *o++ = '\'';
-    *o = '\0';
-}
 
 int avro_frame_parse(const void *msg, size_t len, uint32_t *schema_id, const uint8_t **body,
                      size_t *body_len)
@@ -201,25 +161,26 @@ avro_txn_reader_t *avro_txn_reader_new(const char *schema_json, char *errstr, si
     const char *text = schema_json ? schema_json : AVRO_TXN_READER_SCHEMA;
     avro_txn_reader_t *rd = calloc(1, sizeof *rd);
     if (rd == NULL) {
-        set_err(errstr, errsize, "out of memory");
+        errstr_set(errstr, errsize, "out of memory");
         return NULL;
     }
     char why[AVRO_ERR_MAX];
     if (avro_schema_parse(text, strlen(text), &rd->schema, why, sizeof why) != 0) {
-        set_err(errstr, errsize, "reader schema: %s", why);
+        errstr_set(errstr, errsize, "reader schema: %s", why);
         goto fail;
     }
     const avro_node_t *root = avro_schema_root(rd->schema);
     if (root->type != AVRO_RECORD) {
-        set_err(errstr, errsize, "reader schema: a record is needed, not %s",
-                avro_type_name(root->type));
+        errstr_set(errstr, errsize, "reader schema: a record is needed, not %s",
+                   avro_type_name(root->type));
         goto fail;
     }
     for (size_t i = 0; i < root->n; i++) {
         const avro_field_t *f = &root->fields[i];
         int k = slot_of(f->name);
         if (k < 0) {
-            set_err(errstr, errsize, "reader schema: field %.40s is not one of the seven", f->name);
+            errstr_set(errstr, errsize, "reader schema: field %.40s is not one of the seven",
+                       f->name);
             goto fail;
         }
         const avro_node_t *t = f->type;
@@ -227,20 +188,20 @@ avro_txn_reader_t *avro_txn_reader_new(const char *schema_json, char *errstr, si
         for (size_t b = 0; t->type == AVRO_UNION && b < t->n; b++)
             ok &= slot_accepts(k, t->branches[b]->type);
         if (!ok) {
-            set_err(errstr, errsize, "reader schema: field %s cannot be of type %s", f->name,
-                    avro_type_name(t->type));
+            errstr_set(errstr, errsize, "reader schema: field %s cannot be of type %s", f->name,
+                       avro_type_name(t->type));
             goto fail;
         }
         rd->slot_type[k] = t;
         if (f->dflt && default_value(k, f->dflt, &rd->dflt[k]) != 0) {
-            set_err(errstr, errsize, "reader schema: the default of field %s is not usable",
-                    f->name);
+            errstr_set(errstr, errsize, "reader schema: the default of field %s is not usable",
+                       f->name);
             goto fail;
         }
     }
     for (int k = 0; k < S_COUNT; k++)
         if (rd->slot_type[k] == NULL) {
-            set_err(errstr, errsize, "reader schema: field %s is missing", slot_names[k]);
+            errstr_set(errstr, errsize, "reader schema: field %s is missing", slot_names[k]);
             goto fail;
         }
     return rd;
@@ -324,7 +285,7 @@ avro_txn_plan_t *avro_txn_plan_new(const avro_txn_reader_t *rd, avro_schema_t *w
     avro_txn_plan_t *pl = calloc(1, sizeof *pl);
     if (pl == NULL) {
         avro_schema_free(writer);
-        set_err(errstr, errsize, "out of memory");
+        errstr_set(errstr, errsize, "out of memory");
         return NULL;
     }
     pl->rd = rd;
@@ -332,13 +293,13 @@ avro_txn_plan_t *avro_txn_plan_new(const avro_txn_reader_t *rd, avro_schema_t *w
     const avro_node_t *wroot = avro_schema_root(writer);
     const avro_node_t *rroot = avro_schema_root(rd->schema);
     if (wroot->type != AVRO_RECORD) {
-        set_err(errstr, errsize, "the writer schema is %s, not a record",
-                avro_type_name(wroot->type));
+        errstr_set(errstr, errsize, "the writer schema is %s, not a record",
+                   avro_type_name(wroot->type));
         goto fail;
     }
     if (!avro_types_match(rroot, wroot)) {
-        set_err(errstr, errsize, "the writer's record %.60s is not %s (nor one of its aliases)",
-                wroot->name, rroot->name);
+        errstr_set(errstr, errsize, "the writer's record %.60s is not %s (nor one of its aliases)",
+                   wroot->name, rroot->name);
         goto fail;
     }
     size_t nconv = 0;
@@ -347,7 +308,7 @@ avro_txn_plan_t *avro_txn_plan_new(const avro_txn_reader_t *rd, avro_schema_t *w
     pl->steps = calloc(wroot->n ? wroot->n : 1, sizeof *pl->steps);
     pl->convs = calloc(nconv ? nconv : 1, 1);
     if (pl->steps == NULL || pl->convs == NULL) {
-        set_err(errstr, errsize, "out of memory");
+        errstr_set(errstr, errsize, "out of memory");
         goto fail;
     }
     pl->n_steps = wroot->n;
@@ -368,17 +329,18 @@ avro_txn_plan_t *avro_txn_plan_new(const avro_txn_reader_t *rd, avro_schema_t *w
                 if (strcmp(wroot->fields[i].name, rf->aliases[a]) == 0) st = &pl->steps[i];
         if (st == NULL) {
             if (rd->dflt[k].kind == K_NONE) {
-                set_err(errstr, errsize,
-                        "field %s is missing from the writer schema and has no default in "
-                        "bankstream's reader schema",
-                        rf->name);
+                errstr_set(errstr, errsize,
+                           "field %s is missing from the writer schema and has no default in "
+                           "bankstream's reader schema",
+                           rf->name);
                 goto fail;
             }
             pl->fill[k] = rd->dflt[k];
             continue;
         }
         if (st->slot >= 0) {
-            set_err(errstr, errsize, "writer field %.40s matches two reader fields", st->wf->name);
+            errstr_set(errstr, errsize, "writer field %.40s matches two reader fields",
+                       st->wf->name);
             goto fail;
         }
         st->slot = k;
@@ -388,8 +350,8 @@ avro_txn_plan_t *avro_txn_plan_new(const avro_txn_reader_t *rd, avro_schema_t *w
         if (w->type != AVRO_UNION) {
             st->conv = conv_for(rf->type, w, k);
             if (st->conv == CONV_ERR) {
-                set_err(errstr, errsize, "field %s: writer type %s cannot be read as %s", rf->name,
-                        type_desc(w), rdesc);
+                errstr_set(errstr, errsize, "field %s: writer type %s cannot be read as %s",
+                           rf->name, type_desc(w), rdesc);
                 goto fail;
             }
             continue;
@@ -402,8 +364,9 @@ avro_txn_plan_t *avro_txn_plan_new(const avro_txn_reader_t *rd, avro_schema_t *w
             readable |= st->bconv[b] != CONV_ERR;
         }
         if (!readable) {
-            set_err(errstr, errsize, "field %s: no branch of the writer's union can be read as %s",
-                    rf->name, rdesc);
+            errstr_set(errstr, errsize,
+                       "field %s: no branch of the writer's union can be read as %s", rf->name,
+                       rdesc);
             goto fail;
         }
     }
@@ -434,7 +397,7 @@ static int derr(cursor_t *c, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    set_err(c->err, c->errsize, "field %.40s: %s", c->field, msg);
+    errstr_set(c->err, c->errsize, "field %.40s: %s", c->field, msg);
     return -1;
 }
 
@@ -636,17 +599,17 @@ static int read_slot(cursor_t *c, uint8_t conv, value_t *out)
 
 static int check_time(const value_t *v, int64_t *us, char *errstr, size_t errsize)
 {
-    char q[QUOTE_MAX + 8];
+    char q[ERRSTR_QUOTE_SIZE];
     if (v->kind == K_TEXT) {
         int64_t t;
-        quote_bytes(v->text, v->len, q);
+        errstr_quote(v->text, v->len, q);
         if (timeparse_iso8601(v->text, v->len, &t) != 0) {
-            set_err(errstr, errsize, "data_horario %s is not epoch milliseconds or ISO-8601", q);
+            errstr_set(errstr, errsize, "data_horario %s is not epoch milliseconds or ISO-8601", q);
             return -1;
         }
         if (t < JSON_DECODE_TIME_MIN_US || t > JSON_DECODE_TIME_MAX_US) {
-            set_err(errstr, errsize,
-                    "data_horario out of range (%s; allowed 1970-01-01 to 2100-01-01)", q);
+            errstr_set(errstr, errsize,
+                       "data_horario out of range (%s; allowed 1970-01-01 to 2100-01-01)", q);
             return -1;
         }
         *us = t;
@@ -657,9 +620,9 @@ static int check_time(const value_t *v, int64_t *us, char *errstr, size_t errsiz
     int64_t hi = v->unit_ns == 1 ? INT64_MAX : JSON_DECODE_TIME_MAX_US * 1000 / v->unit_ns;
     const char *unit = v->unit_ns == 1000000 ? "ms" : v->unit_ns == 1000 ? "us" : "ns";
     if (v->i < lo || v->i > hi || (v->unit_ns == 1 && v->i / 1000 > JSON_DECODE_TIME_MAX_US)) {
-        set_err(errstr, errsize,
-                "data_horario out of range (%lld %s; allowed 1970-01-01 to 2100-01-01)",
-                (long long)v->i, unit);
+        errstr_set(errstr, errsize,
+                   "data_horario out of range (%lld %s; allowed 1970-01-01 to 2100-01-01)",
+                   (long long)v->i, unit);
         return -1;
     }
     *us = v->unit_ns == 1000000 ? v->i * 1000 : v->unit_ns == 1000 ? v->i : v->i / 1000;
@@ -669,26 +632,26 @@ static int check_time(const value_t *v, int64_t *us, char *errstr, size_t errsiz
 /* The slots into a txn_t, refusing what json_decode refuses. */
 static int slots_to_txn(const value_t *v, txn_t *t, char *errstr, size_t errsize)
 {
-    char q[QUOTE_MAX + 8];
+    char q[ERRSTR_QUOTE_SIZE];
     uint8_t *ids[3] = {t->id, t->payer, t->receiver};
     for (int k = S_ID; k <= S_RECEIVER; k++)
         if (ids_parse(v[k].text, v[k].len, ids[k - S_ID]) != 0) {
-            quote_bytes(v[k].text, v[k].len, q);
-            set_err(errstr, errsize, "%s is not a UUID: %s", slot_names[k], q);
+            errstr_quote(v[k].text, v[k].len, q);
+            errstr_set(errstr, errsize, "%s is not a UUID: %s", slot_names[k], q);
             return -1;
         }
     int region = region_index(v[S_REGION].text, v[S_REGION].len);
     if (region < 0) {
-        quote_bytes(v[S_REGION].text, v[S_REGION].len, q);
-        set_err(errstr, errsize, "unknown id_regiao %s", q);
+        errstr_quote(v[S_REGION].text, v[S_REGION].len, q);
+        errstr_set(errstr, errsize, "unknown id_regiao %s", q);
         return -1;
     }
     t->region = (uint8_t)region;
     int mod = modality_index(v[S_MODALITY].text, v[S_MODALITY].len);
     if (mod < 0) {
-        quote_bytes(v[S_MODALITY].text, v[S_MODALITY].len, q);
-        set_err(errstr, errsize, "unknown modalidade_pagamento %s (expected PIX, TED, DOC, Boleto)",
-                q);
+        errstr_quote(v[S_MODALITY].text, v[S_MODALITY].len, q);
+        errstr_set(errstr, errsize,
+                   "unknown modalidade_pagamento %s (expected PIX, TED, DOC, Boleto)", q);
         return -1;
     }
     t->modality = (uint8_t)mod;
@@ -700,7 +663,8 @@ int avro_txn_decode(const avro_txn_plan_t *pl, const void *body, size_t len, txn
                     char *errstr, size_t errsize)
 {
     if (len > AVRO_DECODE_MAX_BYTES) {
-        set_err(errstr, errsize, "message too large (%zu bytes > %d)", len, AVRO_DECODE_MAX_BYTES);
+        errstr_set(errstr, errsize, "message too large (%zu bytes > %d)", len,
+                   AVRO_DECODE_MAX_BYTES);
         return -1;
     }
     const uint8_t *start = body ? (const uint8_t *)body : (const uint8_t *)"";
@@ -734,8 +698,8 @@ int avro_txn_decode(const avro_txn_plan_t *pl, const void *body, size_t len, txn
         if (read_slot(&c, conv, &v[st->slot]) != 0) return -1;
     }
     if (c.p != c.end) {
-        set_err(errstr, errsize, "%zu bytes left after the record (is the schema id right?)",
-                left(&c));
+        errstr_set(errstr, errsize, "%zu bytes left after the record (is the schema id right?)",
+                   left(&c));
         return -1;
     }
     txn_t t;

@@ -9,7 +9,7 @@
  *   4. field table: the seven names matched once each, duplicates refused
  *      (extra names are checked among themselves with a sort);
  *   5. field values in contract order, into a local txn_t copied out at the end.
- * Invariant: errstr only ever receives printable ASCII (quote_value escapes
+ * Invariant: errstr only ever receives printable ASCII (errstr_quote escapes
  * input), so it can go straight into a text column. */
 #include "base/json_decode.h"
 
@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/errstr.h"
 #include "base/ids.h"
 #include "base/money.h"
 #include "base/regions.h"
@@ -31,47 +32,6 @@ static const char *const field_names[F_COUNT] = {
     "id_transacao",         "id_usuario_pagador", "id_usuario_recebedor", "id_regiao",
     "modalidade_pagamento", "data_horario",       "valor_transacao",
 };
-
-#define QUOTE_MAX 32 /* printable characters of input quoted in an error */
-
-static void set_err(char *errstr, size_t errsize, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *errstr, size_t errsize, const char *fmt, ...)
-{
-    if (errsize == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errstr, errsize, fmt, ap);
-    va_end(ap);
-}
-
-/* Write s as 'text' into out: printable ASCII kept, other bytes as \xHH, and
- * cut with "..." after QUOTE_MAX characters. out must hold QUOTE_MAX + 8. */
-static void quote_value(const char *s, char *out)
-{
-    static const char hex[] = "0123456789abcdef";
-    char *o = out;
-    *o++ = '\'';
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        int esc = *p < 0x20 || *p > 0x7e || *p == '\\' || *p == '\'';
-        if ((o - out) - 1 + (esc ? 4 : 1) > QUOTE_MAX) {
-            memcpy(o, "...", 3);
-            o += 3;
-            break;
-        }
-        if (esc) {
-            *o++ = '\\';
-            *o++ = 'x';
-            *o++ = hex[*p >> 4];
-            *o++ = hex[*p & 15];
-        } else {
-            *o++ = (char)*p;
-        }
-    }
-    *o++ = '\'';
-    *o = '\0';
-}
 
 static const char *type_name(const cJSON *v)
 {
@@ -144,9 +104,9 @@ static int lex_check(const unsigned char *s, size_t len, char *errstr, size_t er
             for (i++; i < len && s[i] != '"'; i++) {
                 c = s[i];
                 if (c < 0x20) {
-                    set_err(errstr, errsize,
-                            "not valid JSON at byte %zu (control character 0x%02x in string)", i,
-                            c);
+                    errstr_set(errstr, errsize,
+                               "not valid JSON at byte %zu (control character 0x%02x in string)", i,
+                               c);
                     return -1;
                 }
                 if (c != '\\') continue;
@@ -156,17 +116,17 @@ static int lex_check(const unsigned char *s, size_t len, char *errstr, size_t er
                     unsigned v = 0;
                     for (size_t k = 2; k < 6; k++) {
                         if (i + k >= len || !is_hex(s[i + k])) {
-                            set_err(errstr, errsize, "not valid JSON at byte %zu (bad \\u escape)",
-                                    i);
+                            errstr_set(errstr, errsize,
+                                       "not valid JSON at byte %zu (bad \\u escape)", i);
                             return -1;
                         }
                         v = v * 16 + (unsigned)(is_digit(s[i + k]) ? s[i + k] - '0'
                                                                    : (s[i + k] | 0x20) - 'a' + 10);
                     }
                     if (v == 0) {
-                        set_err(errstr, errsize,
-                                "not valid JSON at byte %zu (\\u0000 in string is not accepted)",
-                                i);
+                        errstr_set(errstr, errsize,
+                                   "not valid JSON at byte %zu (\\u0000 in string is not accepted)",
+                                   i);
                         return -1;
                     }
                     /* A UTF-16 surrogate must come as a high-low pair. */
@@ -174,10 +134,10 @@ static int lex_check(const unsigned char *s, size_t len, char *errstr, size_t er
                                     (s[i + 8] | 0x20) == 'd' && strchr("cdefCDEF", s[i + 9]);
                     if ((v >= 0xDC00 && v <= 0xDFFF) ||
                         (v >= 0xD800 && v <= 0xDBFF && !pair_next)) {
-                        set_err(errstr, errsize,
-                                "not valid JSON at byte %zu (\\u%04X is half of a UTF-16 "
-                                "surrogate pair, without its other half)",
-                                i, v);
+                        errstr_set(errstr, errsize,
+                                   "not valid JSON at byte %zu (\\u%04X is half of a UTF-16 "
+                                   "surrogate pair, without its other half)",
+                                   i, v);
                         return -1;
                     }
                     if (v >= 0xD800 && v <= 0xDBFF) i += 6; /* the low half is checked here */
@@ -186,7 +146,7 @@ static int lex_check(const unsigned char *s, size_t len, char *errstr, size_t er
                            c == 'r' || c == 't') {
                     i++;
                 } else {
-                    set_err(errstr, errsize, "not valid JSON at byte %zu (bad escape)", i);
+                    errstr_set(errstr, errsize, "not valid JSON at byte %zu (bad escape)", i);
                     return -1;
                 }
             }
@@ -196,12 +156,13 @@ static int lex_check(const unsigned char *s, size_t len, char *errstr, size_t er
             while (j < len && is_numchar(s[j]))
                 j++;
             if (!number_ok(s + i, j - i)) {
-                set_err(errstr, errsize, "not valid JSON at byte %zu (malformed number)", i);
+                errstr_set(errstr, errsize, "not valid JSON at byte %zu (malformed number)", i);
                 return -1;
             }
             i = j;
         } else if (c < 0x20 && !is_ws(c)) {
-            set_err(errstr, errsize, "not valid JSON at byte %zu (control character 0x%02x)", i, c);
+            errstr_set(errstr, errsize, "not valid JSON at byte %zu (control character 0x%02x)", i,
+                       c);
             return -1;
         } else {
             i++;
@@ -242,7 +203,7 @@ static int check_extra_dups(const cJSON *root, size_t n, char *errstr, size_t er
     int rc = -1;
     const char **names = malloc(n * sizeof *names);
     if (!names) {
-        set_err(errstr, errsize, "out of memory checking %zu extra fields", n);
+        errstr_set(errstr, errsize, "out of memory checking %zu extra fields", n);
         return -1;
     }
     size_t k = 0;
@@ -251,9 +212,9 @@ static int check_extra_dups(const cJSON *root, size_t n, char *errstr, size_t er
     qsort(names, k, sizeof *names, cmp_str);
     for (size_t i = 1; i < k; i++) {
         if (strcmp(names[i - 1], names[i]) == 0) {
-            char q[QUOTE_MAX + 8];
-            quote_value(names[i], q);
-            set_err(errstr, errsize, "duplicate field %s", q);
+            char q[ERRSTR_QUOTE_SIZE];
+            errstr_quote(names[i], strlen(names[i]), q);
+            errstr_set(errstr, errsize, "duplicate field %s", q);
             goto out;
         }
     }
@@ -266,25 +227,26 @@ out:
 static int need_string(const cJSON *v, int f, char *errstr, size_t errsize)
 {
     if (cJSON_IsString(v) && v->valuestring) return 0;
-    set_err(errstr, errsize, "field %s must be a string (got %s)", field_names[f], type_name(v));
+    errstr_set(errstr, errsize, "field %s must be a string (got %s)", field_names[f], type_name(v));
     return -1;
 }
 
 static int decode_time(const cJSON *v, int64_t *us, char *errstr, size_t errsize)
 {
-    char q[QUOTE_MAX + 8];
+    char q[ERRSTR_QUOTE_SIZE];
     if (cJSON_IsNumber(v)) {
         double ms = v->valuedouble;
         if (!(ms >= JSON_DECODE_TIME_MIN_US / 1000 && ms <= JSON_DECODE_TIME_MAX_US / 1000)) {
-            set_err(errstr, errsize,
-                    "data_horario out of range (%.15g ms; allowed 1970-01-01 to 2100-01-01)", ms);
+            errstr_set(errstr, errsize,
+                       "data_horario out of range (%.15g ms; allowed 1970-01-01 to 2100-01-01)",
+                       ms);
             return -1;
         }
         if (ms != floor(ms)) {
-            set_err(errstr, errsize,
-                    "data_horario is not epoch milliseconds or ISO-8601 (%.17g is not an "
-                    "integer)",
-                    ms);
+            errstr_set(errstr, errsize,
+                       "data_horario is not epoch milliseconds or ISO-8601 (%.17g is not an "
+                       "integer)",
+                       ms);
             return -1;
         }
         *us = (int64_t)ms * 1000;
@@ -293,28 +255,29 @@ static int decode_time(const cJSON *v, int64_t *us, char *errstr, size_t errsize
     if (cJSON_IsString(v) && v->valuestring) {
         int64_t t;
         if (timeparse_iso8601(v->valuestring, strlen(v->valuestring), &t) != 0) {
-            quote_value(v->valuestring, q);
-            set_err(errstr, errsize, "data_horario %s is not epoch milliseconds or ISO-8601", q);
+            errstr_quote(v->valuestring, strlen(v->valuestring), q);
+            errstr_set(errstr, errsize, "data_horario %s is not epoch milliseconds or ISO-8601", q);
             return -1;
         }
         if (t < JSON_DECODE_TIME_MIN_US || t > JSON_DECODE_TIME_MAX_US) {
-            quote_value(v->valuestring, q);
-            set_err(errstr, errsize,
-                    "data_horario out of range (%s; allowed 1970-01-01 to 2100-01-01)", q);
+            errstr_quote(v->valuestring, strlen(v->valuestring), q);
+            errstr_set(errstr, errsize,
+                       "data_horario out of range (%s; allowed 1970-01-01 to 2100-01-01)", q);
             return -1;
         }
         *us = t;
         return 0;
     }
-    set_err(errstr, errsize, "data_horario is not epoch milliseconds or ISO-8601 (got %s)",
-            type_name(v));
+    errstr_set(errstr, errsize, "data_horario is not epoch milliseconds or ISO-8601 (got %s)",
+               type_name(v));
     return -1;
 }
 
 static int decode_amount(const cJSON *v, int64_t *cents, char *errstr, size_t errsize)
 {
     if (!cJSON_IsNumber(v)) {
-        set_err(errstr, errsize, "field valor_transacao must be a number (got %s)", type_name(v));
+        errstr_set(errstr, errsize, "field valor_transacao must be a number (got %s)",
+                   type_name(v));
         return -1;
     }
     return money_check_amount(v->valuedouble, cents, errstr, errsize);
@@ -325,15 +288,16 @@ int json_decode_txn(const char *buf, size_t len, txn_t *out, char *errstr, size_
     int rc = -1;
     cJSON *root = NULL;
     const cJSON *f[F_COUNT] = {0};
-    char q[QUOTE_MAX + 8];
+    char q[ERRSTR_QUOTE_SIZE];
     txn_t t;
 
     if (len == 0 || buf == NULL) {
-        set_err(errstr, errsize, "empty message");
+        errstr_set(errstr, errsize, "empty message");
         goto out;
     }
     if (len > JSON_DECODE_MAX_BYTES) {
-        set_err(errstr, errsize, "message too large (%zu bytes > %d)", len, JSON_DECODE_MAX_BYTES);
+        errstr_set(errstr, errsize, "message too large (%zu bytes > %d)", len,
+                   JSON_DECODE_MAX_BYTES);
         goto out;
     }
     if (lex_check((const unsigned char *)buf, len, errstr, errsize) != 0) goto out;
@@ -342,18 +306,18 @@ int json_decode_txn(const char *buf, size_t len, txn_t *out, char *errstr, size_
     root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
     if (!root) {
         size_t pos = (end && end >= buf && end <= buf + len) ? (size_t)(end - buf) : 0;
-        set_err(errstr, errsize, "not valid JSON at byte %zu", pos);
+        errstr_set(errstr, errsize, "not valid JSON at byte %zu", pos);
         goto out;
     }
     if (!cJSON_IsObject(root)) {
-        set_err(errstr, errsize, "not a JSON object (got %s)", type_name(root));
+        errstr_set(errstr, errsize, "not a JSON object (got %s)", type_name(root));
         goto out;
     }
     size_t pos = (size_t)(end - buf);
     while (pos < len && is_ws((unsigned char)buf[pos]))
         pos++;
     if (pos != len) {
-        set_err(errstr, errsize, "trailing data after JSON object at byte %zu", pos);
+        errstr_set(errstr, errsize, "trailing data after JSON object at byte %zu", pos);
         goto out;
     }
 
@@ -363,7 +327,7 @@ int json_decode_txn(const char *buf, size_t len, txn_t *out, char *errstr, size_
         if (k < 0) {
             nextra++;
         } else if (f[k]) {
-            set_err(errstr, errsize, "duplicate field %s", field_names[k]);
+            errstr_set(errstr, errsize, "duplicate field %s", field_names[k]);
             goto out;
         } else {
             f[k] = it;
@@ -376,9 +340,9 @@ int json_decode_txn(const char *buf, size_t len, txn_t *out, char *errstr, size_
         for (int j = k + 1; j < F_COUNT; j++)
             more += f[j] == NULL;
         if (more)
-            set_err(errstr, errsize, "missing field %s (and %d more)", field_names[k], more);
+            errstr_set(errstr, errsize, "missing field %s (and %d more)", field_names[k], more);
         else
-            set_err(errstr, errsize, "missing field %s", field_names[k]);
+            errstr_set(errstr, errsize, "missing field %s", field_names[k]);
         goto out;
     }
 
@@ -388,8 +352,8 @@ int json_decode_txn(const char *buf, size_t len, txn_t *out, char *errstr, size_
         if (need_string(f[k], k, errstr, errsize) != 0) goto out;
         const char *s = f[k]->valuestring;
         if (ids_parse(s, strlen(s), ids[k - F_ID]) != 0) {
-            quote_value(s, q);
-            set_err(errstr, errsize, "%s is not a UUID: %s", field_names[k], q);
+            errstr_quote(s, strlen(s), q);
+            errstr_set(errstr, errsize, "%s is not a UUID: %s", field_names[k], q);
             goto out;
         }
     }
@@ -397,8 +361,8 @@ int json_decode_txn(const char *buf, size_t len, txn_t *out, char *errstr, size_
     if (need_string(f[F_REGION], F_REGION, errstr, errsize) != 0) goto out;
     int region = region_index(f[F_REGION]->valuestring, strlen(f[F_REGION]->valuestring));
     if (region < 0) {
-        quote_value(f[F_REGION]->valuestring, q);
-        set_err(errstr, errsize, "unknown id_regiao %s", q);
+        errstr_quote(f[F_REGION]->valuestring, strlen(f[F_REGION]->valuestring), q);
+        errstr_set(errstr, errsize, "unknown id_regiao %s", q);
         goto out;
     }
     t.region = (uint8_t)region;
@@ -406,9 +370,9 @@ int json_decode_txn(const char *buf, size_t len, txn_t *out, char *errstr, size_
     if (need_string(f[F_MODALITY], F_MODALITY, errstr, errsize) != 0) goto out;
     int mod = modality_index(f[F_MODALITY]->valuestring, strlen(f[F_MODALITY]->valuestring));
     if (mod < 0) {
-        quote_value(f[F_MODALITY]->valuestring, q);
-        set_err(errstr, errsize, "unknown modalidade_pagamento %s (expected PIX, TED, DOC, Boleto)",
-                q);
+        errstr_quote(f[F_MODALITY]->valuestring, strlen(f[F_MODALITY]->valuestring), q);
+        errstr_set(errstr, errsize,
+                   "unknown modalidade_pagamento %s (expected PIX, TED, DOC, Boleto)", q);
         goto out;
     }
     t.modality = (uint8_t)mod;

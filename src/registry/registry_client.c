@@ -10,6 +10,8 @@
  * dead-letter row). */
 #include "registry/registry_client.h"
 
+#include "base/errstr.h"
+
 #include <cJSON.h>
 #include <curl/curl.h>
 #include <pthread.h>
@@ -50,18 +52,6 @@ static void curl_init(void)
     curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-static void set_err(char *errstr, size_t errsize, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *errstr, size_t errsize, const char *fmt, ...)
-{
-    if (errsize == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errstr, errsize, fmt, ap);
-    va_end(ap);
-}
-
 /* s as printable ASCII (others '?'), at most max bytes, into out[max + 4]. */
 static const char *printable(const char *s, size_t max, char *out)
 {
@@ -97,7 +87,7 @@ static int set_string(char **dst, const char *v, char *errstr, size_t errsize)
 {
     free(*dst);
     *dst = strdup(v);
-    if (*dst == NULL) set_err(errstr, errsize, "out of memory");
+    if (*dst == NULL) errstr_set(errstr, errsize, "out of memory");
     return *dst ? 0 : -1;
 }
 
@@ -105,7 +95,7 @@ static int add_header(registry_client_t *rc, const char *h, char *errstr, size_t
 {
     struct curl_slist *l = curl_slist_append(rc->headers, h);
     if (l == NULL) {
-        set_err(errstr, errsize, "out of memory");
+        errstr_set(errstr, errsize, "out of memory");
         return -1;
     }
     rc->headers = l;
@@ -127,27 +117,28 @@ static int set_urls(registry_client_t *rc, const char *v, char *errstr, size_t e
             n--;
         if (n == 0) break;
         if (rc->n_urls == MAX_URLS) {
-            set_err(errstr, errsize, "[registry] url: at most %d URLs", MAX_URLS);
+            errstr_set(errstr, errsize, "[registry] url: at most %d URLs", MAX_URLS);
             return -1;
         }
         char *u = strndup(p, n);
         if (u == NULL) {
-            set_err(errstr, errsize, "out of memory");
+            errstr_set(errstr, errsize, "out of memory");
             return -1;
         }
         rc->urls[rc->n_urls++] = u;
         if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0) {
             char q[72];
-            set_err(errstr, errsize,
-                    "[registry] url '%s' is not an http:// or https:// URL (e.g. %s)",
-                    printable(u, 64, q), REGISTRY_DEFAULT_URL);
+            errstr_set(errstr, errsize,
+                       "[registry] url '%s' is not an http:// or https:// URL (e.g. %s)",
+                       printable(u, 64, q), REGISTRY_DEFAULT_URL);
             return -1;
         }
         p += strcspn(p, ",");
     }
     if (rc->n_urls == 0) {
-        set_err(errstr, errsize, "[registry] url is empty; give the registry's base URL (e.g. %s)",
-                REGISTRY_DEFAULT_URL);
+        errstr_set(errstr, errsize,
+                   "[registry] url is empty; give the registry's base URL (e.g. %s)",
+                   REGISTRY_DEFAULT_URL);
         return -1;
     }
     return 0;
@@ -161,10 +152,10 @@ static int apply_setting(registry_client_t *rc, const char *k, const char *v, in
     if (strcmp(k, "url") == 0) return set_urls(rc, v, errstr, errsize);
     if (strcmp(k, "basic.auth.credentials.source") == 0) {
         if (strcmp(v, "USER_INFO") != 0 && strcmp(v, "URL") != 0) {
-            set_err(errstr, errsize,
-                    "[registry] basic.auth.credentials.source = '%.40s': bankstream supports "
-                    "USER_INFO and URL",
-                    v);
+            errstr_set(errstr, errsize,
+                       "[registry] basic.auth.credentials.source = '%.40s': bankstream supports "
+                       "USER_INFO and URL",
+                       v);
             return -1;
         }
         *url_auth = strcmp(v, "URL") == 0;
@@ -172,17 +163,17 @@ static int apply_setting(registry_client_t *rc, const char *k, const char *v, in
     }
     if (strcmp(k, "basic.auth.user.info") == 0) {
         if (strchr(v, ':') == NULL) {
-            set_err(errstr, errsize, "[registry] basic.auth.user.info must be user:password");
+            errstr_set(errstr, errsize, "[registry] basic.auth.user.info must be user:password");
             return -1;
         }
         return set_string(&rc->user_info, v, errstr, errsize);
     }
     if (strcmp(k, "bearer.auth.credentials.source") == 0) {
         if (strcmp(v, "STATIC_TOKEN") != 0) {
-            set_err(errstr, errsize,
-                    "[registry] bearer.auth.credentials.source = '%.40s': bankstream supports "
-                    "STATIC_TOKEN",
-                    v);
+            errstr_set(errstr, errsize,
+                       "[registry] bearer.auth.credentials.source = '%.40s': bankstream supports "
+                       "STATIC_TOKEN",
+                       v);
             return -1;
         }
         *bearer_static = 1;
@@ -212,10 +203,11 @@ static int apply_setting(registry_client_t *rc, const char *k, const char *v, in
     if (strcmp(k, "ssl.endpoint.identification.algorithm") == 0) {
         rc->verify_host = strcmp(v, "https") == 0;
         if (!rc->verify_host && *v && strcmp(v, "none") != 0) {
-            set_err(errstr, errsize,
-                    "[registry] ssl.endpoint.identification.algorithm = '%.40s': expected https, "
-                    "none or empty",
-                    v);
+            errstr_set(
+                errstr, errsize,
+                "[registry] ssl.endpoint.identification.algorithm = '%.40s': expected https, "
+                "none or empty",
+                v);
             return -1;
         }
         return 0;
@@ -225,17 +217,17 @@ static int apply_setting(registry_client_t *rc, const char *k, const char *v, in
         char *end;
         long t = strtol(v, &end, 10);
         if (*v == '\0' || *end || t < 1 || t > 3600) {
-            set_err(errstr, errsize, "[registry] timeout = '%.40s': expected seconds, 1 to 3600",
-                    v);
+            errstr_set(errstr, errsize, "[registry] timeout = '%.40s': expected seconds, 1 to 3600",
+                       v);
             return -1;
         }
         rc->timeout_s = t;
         return 0;
     }
-    set_err(errstr, errsize,
-            "[registry] unknown setting '%.64s'; bankstream takes Confluent's client settings: "
-            "url, basic.auth.*, bearer.auth.*, ssl.*, proxy, timeout",
-            k);
+    errstr_set(errstr, errsize,
+               "[registry] unknown setting '%.64s'; bankstream takes Confluent's client settings: "
+               "url, basic.auth.*, bearer.auth.*, ssl.*, proxy, timeout",
+               k);
     return -1;
 }
 
@@ -244,12 +236,13 @@ registry_client_t *registry_client_new(const char *const *keys, const char *cons
 {
     pthread_once(&curl_once, curl_init);
     if (curl_init_rc != CURLE_OK) {
-        set_err(errstr, errsize, "cannot initialise libcurl: %s", curl_easy_strerror(curl_init_rc));
+        errstr_set(errstr, errsize, "cannot initialise libcurl: %s",
+                   curl_easy_strerror(curl_init_rc));
         return NULL;
     }
     registry_client_t *rc = calloc(1, sizeof *rc);
     if (rc == NULL) {
-        set_err(errstr, errsize, "out of memory");
+        errstr_set(errstr, errsize, "out of memory");
         return NULL;
     }
     rc->verify_peer = rc->verify_host = 1;
@@ -262,31 +255,33 @@ registry_client_t *registry_client_new(const char *const *keys, const char *cons
         if (apply_setting(rc, keys[i], values[i], &url_auth, &bearer_static, errstr, errsize) != 0)
             goto fail;
     if (rc->n_urls == 0) {
-        set_err(errstr, errsize,
-                "[registry] url is missing; give the registry's base URL (e.g. %s)",
-                REGISTRY_DEFAULT_URL);
+        errstr_set(errstr, errsize,
+                   "[registry] url is missing; give the registry's base URL (e.g. %s)",
+                   REGISTRY_DEFAULT_URL);
         goto fail;
     }
     if (url_auth && rc->user_info) {
-        set_err(errstr, errsize,
-                "[registry] basic.auth.user.info is set but basic.auth.credentials.source is URL; "
-                "remove one");
+        errstr_set(
+            errstr, errsize,
+            "[registry] basic.auth.user.info is set but basic.auth.credentials.source is URL; "
+            "remove one");
         goto fail;
     }
     if ((rc->key || rc->key_password) && rc->cert == NULL) {
-        set_err(errstr, errsize,
-                "[registry] ssl.key.location or ssl.key.password needs ssl.certificate.location");
+        errstr_set(
+            errstr, errsize,
+            "[registry] ssl.key.location or ssl.key.password needs ssl.certificate.location");
         goto fail;
     }
     if (bearer_static != (rc->bearer != NULL)) {
-        set_err(errstr, errsize,
-                "[registry] bearer.auth.credentials.source = STATIC_TOKEN and bearer.auth.token "
-                "go together");
+        errstr_set(errstr, errsize,
+                   "[registry] bearer.auth.credentials.source = STATIC_TOKEN and bearer.auth.token "
+                   "go together");
         goto fail;
     }
     rc->curl = curl_easy_init();
     if (rc->curl == NULL) {
-        set_err(errstr, errsize, "cannot create a libcurl handle");
+        errstr_set(errstr, errsize, "cannot create a libcurl handle");
         goto fail;
     }
     return rc;
@@ -326,7 +321,7 @@ static int request_once(registry_client_t *rc, const char *base, const char *met
     CURL *c = rc->curl;
     char url[2048];
     if ((size_t)snprintf(url, sizeof url, "%s%s", base, path) >= sizeof url) {
-        set_err(errstr, errsize, "URL too long: %.60s...", url);
+        errstr_set(errstr, errsize, "URL too long: %.60s...", url);
         return -1;
     }
     free(rc->body);
@@ -370,11 +365,11 @@ static int request_once(registry_client_t *rc, const char *base, const char *met
     char q[140];
     if (res != CURLE_OK) {
         if (rc->too_big)
-            set_err(errstr, errsize, "schema registry at %s: answer larger than %d MiB", base,
-                    REGISTRY_MAX_BODY >> 20);
+            errstr_set(errstr, errsize, "schema registry at %s: answer larger than %d MiB", base,
+                       REGISTRY_MAX_BODY >> 20);
         else
-            set_err(errstr, errsize, "schema registry at %s: %s", base,
-                    printable(rc->curl_err[0] ? rc->curl_err : curl_easy_strerror(res), 128, q));
+            errstr_set(errstr, errsize, "schema registry at %s: %s", base,
+                       printable(rc->curl_err[0] ? rc->curl_err : curl_easy_strerror(res), 128, q));
         return -1;
     }
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &rc->status);
@@ -391,8 +386,8 @@ static int registry_request(registry_client_t *rc, const char *method, const cha
         if (request_once(rc, rc->urls[i], method, path, body, errstr, errsize) != 0) continue;
         if (rc->status >= 500) {
             char msg[160];
-            set_err(errstr, errsize, "schema registry at %s answered HTTP %ld: %s", rc->urls[i],
-                    rc->status, printable(rc->body, 120, msg));
+            errstr_set(errstr, errsize, "schema registry at %s answered HTTP %ld: %s", rc->urls[i],
+                       rc->status, printable(rc->body, 120, msg));
             continue;
         }
         rc->current = i;
@@ -426,30 +421,31 @@ static int registry_failure(registry_client_t *rc, const char *what, char *errst
     const char *url = registry_client_url(rc);
     int confluent = confluent_error(rc, &code, msg, sizeof msg);
     if (rc->status == 404 && confluent && code / 100 == 404) {
-        set_err(errstr, errsize, "%s not found in the registry (error %ld: %s)", what, code, msg);
+        errstr_set(errstr, errsize, "%s not found in the registry (error %ld: %s)", what, code,
+                   msg);
         return REGISTRY_NOT_FOUND;
     }
     if (rc->status == 401 || rc->status == 403) {
-        set_err(errstr, errsize,
-                "schema registry at %s refused access to %s (HTTP %ld); check "
-                "basic.auth.user.info or bearer.auth.token in [registry]",
-                url, what, rc->status);
+        errstr_set(errstr, errsize,
+                   "schema registry at %s refused access to %s (HTTP %ld); check "
+                   "basic.auth.user.info or bearer.auth.token in [registry]",
+                   url, what, rc->status);
         return REGISTRY_UNAVAILABLE;
     }
     if (rc->status == 404) {
-        set_err(errstr, errsize,
-                "schema registry at %s answered HTTP 404 for %s without a registry error (is "
-                "url the registry's base URL?)",
-                url, what);
+        errstr_set(errstr, errsize,
+                   "schema registry at %s answered HTTP 404 for %s without a registry error (is "
+                   "url the registry's base URL?)",
+                   url, what);
         return REGISTRY_UNAVAILABLE;
     }
     if (confluent) {
-        set_err(errstr, errsize, "schema registry at %s refused %s (HTTP %ld, error %ld: %s)", url,
-                what, rc->status, code, msg);
+        errstr_set(errstr, errsize, "schema registry at %s refused %s (HTTP %ld, error %ld: %s)",
+                   url, what, rc->status, code, msg);
         return rc->status == 408 || rc->status == 429 ? REGISTRY_UNAVAILABLE : REGISTRY_REFUSED;
     }
-    set_err(errstr, errsize, "schema registry at %s answered HTTP %ld for %s: %s", url, rc->status,
-            what, printable(rc->body, 120, q));
+    errstr_set(errstr, errsize, "schema registry at %s answered HTTP %ld for %s: %s", url,
+               rc->status, what, printable(rc->body, 120, q));
     return REGISTRY_UNAVAILABLE;
 }
 
@@ -467,10 +463,10 @@ int registry_client_schema_by_id(registry_client_t *rc, uint32_t id, char **sche
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "schemaType");
     int out = REGISTRY_OK;
     if (!cJSON_IsString(s)) {
-        set_err(errstr, errsize,
-                "schema registry at %s answered %s without a \"schema\" string (is url the "
-                "registry's base URL?)",
-                registry_client_url(rc), what);
+        errstr_set(errstr, errsize,
+                   "schema registry at %s answered %s without a \"schema\" string (is url the "
+                   "registry's base URL?)",
+                   registry_client_url(rc), what);
         out = REGISTRY_UNAVAILABLE;
     } else {
         char q[40];
@@ -478,7 +474,7 @@ int registry_client_schema_by_id(registry_client_t *rc, uint32_t id, char **sche
                  cJSON_IsString(t) ? printable(t->valuestring, 32, q) : "AVRO");
         *schema = strdup(s->valuestring);
         if (*schema == NULL) {
-            set_err(errstr, errsize, "out of memory");
+            errstr_set(errstr, errsize, "out of memory");
             out = REGISTRY_UNAVAILABLE;
         }
     }
@@ -496,7 +492,7 @@ int registry_client_register(registry_client_t *rc, const char *subject, const c
     char *body = NULL;
     if (esc == NULL || req == NULL || cJSON_AddStringToObject(req, "schema", schema) == NULL ||
         (body = cJSON_PrintUnformatted(req)) == NULL) {
-        set_err(errstr, errsize, "out of memory");
+        errstr_set(errstr, errsize, "out of memory");
         goto out;
     }
     snprintf(path, sizeof path, "/subjects/%.900s/versions", esc);
@@ -509,8 +505,8 @@ int registry_client_register(registry_client_t *rc, const char *subject, const c
     ans = cJSON_ParseWithLength(rc->body ? rc->body : "", rc->len);
     const cJSON *idj = cJSON_GetObjectItemCaseSensitive(ans, "id");
     if (!cJSON_IsNumber(idj) || idj->valuedouble < 0 || idj->valuedouble > 4294967295.0) {
-        set_err(errstr, errsize, "schema registry at %s answered %s without an \"id\"",
-                registry_client_url(rc), what);
+        errstr_set(errstr, errsize, "schema registry at %s answered %s without an \"id\"",
+                   registry_client_url(rc), what);
         goto out;
     }
     *id = (uint32_t)idj->valuedouble;
