@@ -67,6 +67,7 @@ typedef struct job_config {
     char metrics_listen[64]; /* [metrics] listen: checked by metrics_start_on */
     char snapshot_dir[512];
     int64_t snapshot_every;
+    int64_t snapshot_min_seconds; /* periodic snapshots at least this far apart */
     int until_idle;
     int accept_gap; /* --accept-gap: go on past a topic that is not the one batch_log describes */
     int quiet;

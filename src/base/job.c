@@ -40,6 +40,7 @@ void job_config_default(job_config_t *job)
     strcpy(job->metrics_listen, "127.0.0.1");
     strcpy(job->snapshot_dir, "var/snapshots");
     job->snapshot_every = 100;
+    job->snapshot_min_seconds = 10;
     rules_config_default(&job->rules);
     job_config_set_kafka(job, "bootstrap.servers", "127.0.0.1:9092");
     job_config_set_kafka(job, "group.id", "bankstream");
@@ -184,6 +185,9 @@ static int on_entry(void *user, const char *section, const char *key, const char
     } else if (strcmp(section, "snapshot") == 0 && strcmp(key, "every") == 0) {
         if (parse_int(value, 0, 1000000000, &job->snapshot_every))
             BAD("a number of batches, 0 = only at clean shutdown");
+    } else if (strcmp(section, "snapshot") == 0 && strcmp(key, "min_seconds") == 0) {
+        if (parse_int(value, 0, 86400, &job->snapshot_min_seconds))
+            BAD("seconds from 0 to 86400, 0 = no floor");
     } else if (strcmp(section, "metrics") == 0 && strcmp(key, "port") == 0) {
         if (parse_int(value, 0, 65535, &job->metrics_port)) BAD("a TCP port, or 0 for off");
     } else if (strcmp(section, "metrics") == 0 && strcmp(key, "listen") == 0) {

@@ -47,9 +47,10 @@ typedef struct coord {
     commitq_t *q;
     run_totals_t totals;
     restored_t restored;
-    int64_t last_snapshot; /* batch of the newest snapshot written or restored */
-    char gap_note[1100];   /* what --accept-gap accepted, for the next batch's batch_log row */
-    int noted;             /* ... and that batch was cut */
+    int64_t last_snapshot;    /* batch of the newest snapshot written or restored */
+    int64_t last_snapshot_us; /* when this run wrote its last one (or started) */
+    char gap_note[1100];      /* what --accept-gap accepted, for the next batch's batch_log row */
+    int noted;                /* ... and that batch was cut */
 } coord_t;
 
 /* Sink thread, ACKED: the batch's ids are in the database now (the
@@ -117,6 +118,7 @@ static void coord_snapshot(coord_t *co)
         return;
     }
     co->last_snapshot = batch;
+    co->last_snapshot_us = timeparse_now_us();
     log_info("snapshot of batch %" PRId64 " written in %.2f s", batch,
              (double)(timeparse_now_us() - t0) / 1e6);
 }
@@ -136,6 +138,17 @@ static void coord_progress(coord_t *co, int64_t *last_lag, int64_t *last_log)
         log_info("committed %" PRId64 " batches, %" PRId64 " messages", batches, messages);
         *last_log = now;
     }
+}
+
+/* Is a periodic snapshot due after batch id, since_us after the last one?
+ * Every `every` batches, but not sooner than min_seconds after the last:
+ * a snapshot stops the stream for a moment (drain, then every rank writes),
+ * and adaptive cuts make batches small at high rates, so a count alone
+ * would snapshot every second or two and set the latency's tail. */
+static int snapshot_due(const job_config_t *job, int64_t id, int64_t since_us)
+{
+    return job->snapshot_every > 0 && id % job->snapshot_every == 0 &&
+           since_us >= job->snapshot_min_seconds * 1000000;
 }
 
 /* One batch from CUT to QUEUED. 0, or -1 (logged: the run stops). */
@@ -164,7 +177,7 @@ static int coord_batch(coord_t *co)
     if (commitq_submit(co->q, b) != 0) return -1;
     log_debug("batch %" PRId64 ": %zu rows cut and decided in %.1f ms, waited %.1f ms for the sink",
               id, rows, (double)(t1 - t0) / 1e3, (double)(timeparse_now_us() - t1) / 1e3);
-    if (co->job->snapshot_every > 0 && id % co->job->snapshot_every == 0) coord_snapshot(co);
+    if (snapshot_due(co->job, id, timeparse_now_us() - co->last_snapshot_us)) coord_snapshot(co);
     return 0;
 }
 
@@ -256,6 +269,7 @@ static int coord_open(coord_t *co, const char *conninfo)
     if (stream_restore(co->c, co->db, job, &co->cut, co->arch, &co->restored, err, sizeof err) != 0)
         goto fail;
     co->last_snapshot = co->restored.last_snapshot;
+    co->last_snapshot_us = timeparse_now_us();
     co->src = kafka_source_open(job, co->restored.start_offsets, co->restored.last_ts_ms,
                                 co->restored.nstart, (size_t)job->batch_size * 4 + 1024,
                                 co->gap_note, sizeof co->gap_note, err, sizeof err);

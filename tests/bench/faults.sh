@@ -58,7 +58,7 @@ DB=$(new_database fault_run)
 "$BANKSTREAM" init --pg "$DB" --users "$USERS" >/dev/null
 "$BANKSTREAM" produce --pg "$REF" --brokers "$BROKERS" --topic "$TOPIC" --count "$COUNT" \
     --rate 0 --seed 11 --start-time 1750000000000 --historic 0 --quiet
-printf '[snapshot]\ndir = %s\nevery = 7\n[source]\nwait_seconds = 120\n[sink]\nretry_seconds = 120\n' \
+printf '[snapshot]\ndir = %s\nevery = 7\nmin_seconds = 0\n[source]\nwait_seconds = 120\n[sink]\nretry_seconds = 120\n' \
     "$T/snaps" >"$T/job.ini"
 run_args=(run "$T/job.ini" --brokers "$BROKERS" --topic "$TOPIC" --batch-size "${FAULT_BATCH:-200}"
     --batch-ms 0 --quiet)

@@ -34,8 +34,9 @@ hog_start() {
         hog_pids+=($!)
     done
 }
-hog_stop() {
-    [ ${#hog_pids[@]} -eq 0 ] || kill "${hog_pids[@]}" 2>/dev/null || true
+hog_stop() { # (with no hog, nothing: a bare `wait` would wait for the broker too)
+    [ ${#hog_pids[@]} -gt 0 ] || return 0
+    kill "${hog_pids[@]}" 2>/dev/null || true
     wait "${hog_pids[@]}" 2>/dev/null || true
     hog_pids=()
 }

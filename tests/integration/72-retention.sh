@@ -32,7 +32,7 @@ cleanup() {
 trap cleanup EXIT
 q() { psql_q "$1" "$2"; }
 for d in "$ref" "$pur"; do "$BANKSTREAM" init --pg "$d" --users "$USERS" >/dev/null; done
-printf '[snapshot]\nevery = 4\n' >"$work/job.ini"
+printf '[snapshot]\nevery = 4\nmin_seconds = 0\n' >"$work/job.ini"
 
 produce() { # seed start-ms count
     "$BANKSTREAM" produce --pg "$ref" --brokers "$BS_TEST_BROKERS" --topic "$topic" --rate 0 \

@@ -19,7 +19,7 @@ same_tables() { # what: the tables of PG equal REF's (dump_decisions), or fail
         fail "$1: the tables differ from the reference"
 }
 SNAP="$BS_TEST_TMP/snaps_$$"
-printf '[snapshot]\ndir = %s\nevery = 3\n' "$SNAP" >"$BS_TEST_TMP/snap.ini"
+printf '[snapshot]\ndir = %s\nevery = 3\nmin_seconds = 0\n' "$SNAP" >"$BS_TEST_TMP/snap.ini"
 run() { # np database jobfile-args...
     local n=$1 db=$2; shift 2
     mpirun_bs "$n" run "$@" --pg "$db" --brokers "$BS_TEST_BROKERS" --topic "$TOPIC" \
@@ -44,7 +44,7 @@ assert_contains "$show" "writer_ranks:   3" "snapshot show: writer ranks"
 # topic, and its batch_log will match batch for batch): it must not use them.
 OTHER=$(new_database snapother --users 800 --seed 99)
 cp -r "$SNAP" "$SNAP.other"
-printf '[snapshot]\ndir = %s\nevery = 3\n' "$SNAP.other" >"$BS_TEST_TMP/other.ini"
+printf '[snapshot]\ndir = %s\nevery = 3\nmin_seconds = 0\n' "$SNAP.other" >"$BS_TEST_TMP/other.ini"
 run 1 "$OTHER" --snapshot-dir none >/dev/null
 out=$(run 1 "$OTHER" "$BS_TEST_TMP/other.ini")
 assert_contains "$out" "belongs to database" "another database's snapshot is refused, by name"
@@ -69,4 +69,23 @@ same_tables "after a snapshot restore"
 out=$(run 1 "$PG" "$BS_TEST_TMP/snap.ini")
 assert_contains "$out" "snapshot + ledger" "restart from the shutdown snapshot"
 same_tables "after an idle restart"
+
+# The time floor: periodic snapshots at least min_seconds apart, so that
+# small batches (adaptive cuts at high rates) do not each stop the stream
+# for one. every = 1: with no floor a snapshot per batch, with an hour's
+# floor only the clean stop's.
+for floor in 0 3600; do
+    db=$(new_database "snapfloor$floor" --users 800)
+    printf '[snapshot]\ndir = %s\nevery = 1\nmin_seconds = %s\n' "$SNAP.floor$floor" "$floor" \
+        >"$BS_TEST_TMP/floor.ini"
+    run 2 "$db" "$BS_TEST_TMP/floor.ini" >"$BS_TEST_TMP/floor.out" || {
+        cat "$BS_TEST_TMP/floor.out"
+        fail "run with min_seconds = $floor"
+    }
+    last=$(psql_q "$db" "SELECT max(batch_id) FROM batch_log")
+    want=$([ "$floor" = 0 ] && echo "$last" || echo 1)
+    assert_eq "$(ls "$SNAP.floor$floor" | grep -c '^snap-')" "$want" "snapshots with min_seconds = $floor"
+    assert_eq "$(ls "$SNAP.floor$floor" | grep '^snap-' | sort | tail -1)" \
+        "$(printf 'snap-%012d.h5' "$last")" "the clean stop's snapshot with min_seconds = $floor"
+done
 echo ok

@@ -12,7 +12,7 @@ TOPIC=$(new_topic replay)
 SNAP="$BS_TEST_TMP/replay_snaps_$$"
 "$BANKSTREAM" produce --pg "$PG" --brokers "$BS_TEST_BROKERS" --topic "$TOPIC" --count 12000 \
     --rate 0 --seed 3 --start-time 1750000000000 --historic 200 --quiet
-printf '[snapshot]\ndir = %s\nevery = 4\n' "$SNAP" >"$BS_TEST_TMP/replay.ini"
+printf '[snapshot]\ndir = %s\nevery = 4\nmin_seconds = 0\n' "$SNAP" >"$BS_TEST_TMP/replay.ini"
 mpirun_bs 2 run "$BS_TEST_TMP/replay.ini" --pg "$PG" --brokers "$BS_TEST_BROKERS" \
     --topic "$TOPIC" --batch-size 1000 --batch-ms 0 --until-idle >/dev/null 2>&1
 ls "$SNAP"
@@ -160,7 +160,7 @@ SNAP2="$BS_TEST_TMP/replay_crash_$$"
     --rate 0 --seed 4 --start-time 1750000000000 --historic 0 --quiet
 # No periodic snapshot falls inside this 24-batch stream (every = 40), so
 # whenever the kill lands (after batch 6), committed batches are unarchived.
-printf '[snapshot]\ndir = %s\nevery = 40\n[batch]\nsize = 500\nmax_ms = 0\n' "$SNAP2" \
+printf '[snapshot]\ndir = %s\nevery = 40\nmin_seconds = 0\n[batch]\nsize = 500\nmax_ms = 0\n' "$SNAP2" \
     >"$BS_TEST_TMP/crash.ini"
 mpirun_bs 2 run "$BS_TEST_TMP/crash.ini" --pg "$PG2" --brokers "$BS_TEST_BROKERS" \
     --topic "$TOPIC2" >"$BS_TEST_TMP/crash1.out" 2>&1 &

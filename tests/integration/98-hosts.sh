@@ -108,8 +108,8 @@ produce() { # count seed start-time
         --seed "$2" --start-time "$3" --historic 0 --quiet || fail "produce"
 }
 produce "$NA" 31 1750000000000
-printf '[snapshot]\nevery = 5\n[metrics]\nport = %s\nlisten = %s\n' "$(free_port)" "$(hosts_ip h1)" >"$work/hosts.ini"
-printf '[snapshot]\nevery = 5\n' >"$work/one.ini"
+printf '[snapshot]\nevery = 5\nmin_seconds = 0\n[metrics]\nport = %s\nlisten = %s\n' "$(free_port)" "$(hosts_ip h1)" >"$work/hosts.ini"
+printf '[snapshot]\nevery = 5\nmin_seconds = 0\n' >"$work/one.ini"
 say "database on $HOSTS_DB_ADDR:$pgport, broker ($kind) on $brokers, $NA messages"
 
 # ----------------------------------------------------------------- stream
