@@ -40,7 +40,7 @@ void job_config_default(job_config_t *job)
     strcpy(job->metrics_listen, "127.0.0.1");
     strcpy(job->snapshot_dir, "var/snapshots");
     job->snapshot_every = 100;
-    job->snapshot_min_seconds = 10;
+    job->snapshot_min_seconds = 60;
     rules_config_default(&job->rules);
     job_config_set_kafka(job, "bootstrap.servers", "127.0.0.1:9092");
     job_config_set_kafka(job, "group.id", "bankstream");

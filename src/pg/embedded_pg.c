@@ -399,6 +399,27 @@ static void pg_admin_conninfo(int port, char *out, size_t size)
              port);
 }
 
+/* libpq messages end with a newline; keep errstr to one line. */
+static void one_line(char *s)
+{
+    for (char *p = s; *p; p++)
+        if (*p == '\n') *p = (p[1] ? ' ' : '\0');
+}
+
+/* A superuser session on the server at port, or NULL (errstr says why). */
+static PGconn *pg_admin_connect(int port, char *errstr, size_t errsize)
+{
+    char ci[256];
+    pg_admin_conninfo(port, ci, sizeof ci);
+    PGconn *conn = PQconnectdb(ci);
+    if (PQstatus(conn) == CONNECTION_OK) return conn;
+    snprintf(errstr, errsize, "cannot connect to the embedded PostgreSQL on port %d: %s", port,
+             PQerrorMessage(conn));
+    one_line(errstr);
+    PQfinish(conn);
+    return NULL;
+}
+
 /* Wait until the server on port accepts connections (PG_WAIT_SECONDS at
  * most). Returns 0 when it does, 1 if the server process went away meanwhile
  * (errstr filled), -1 on timeout (errstr filled). */
@@ -624,16 +645,10 @@ static int pg_stop_server(const pgctx_t *c, char *errstr, size_t errsize)
 /* CREATE DATABASE bank unless it exists. */
 static int pg_ensure_database(int port, char *errstr, size_t errsize)
 {
-    char ci[256];
-    pg_admin_conninfo(port, ci, sizeof ci);
     int rc = -1;
     PGresult *res = NULL;
-    PGconn *conn = PQconnectdb(ci);
-    if (PQstatus(conn) != CONNECTION_OK) {
-        snprintf(errstr, errsize, "cannot connect to the embedded PostgreSQL on port %d: %s", port,
-                 PQerrorMessage(conn));
-        goto done;
-    }
+    PGconn *conn = pg_admin_connect(port, errstr, errsize);
+    if (conn == NULL) return -1;
     const char *params[1] = {EMBEDDED_PG_DBNAME};
     res = PQexecParams(conn, "SELECT 1 FROM pg_database WHERE datname = $1", 1, NULL, params, NULL,
                        NULL, 0);
@@ -653,9 +668,7 @@ static int pg_ensure_database(int port, char *errstr, size_t errsize)
     }
     rc = 0;
 done:
-    /* libpq messages end with a newline; keep errstr to one line */
-    for (char *p = errstr; rc != 0 && *p; p++)
-        if (*p == '\n') *p = (p[1] ? ' ' : '\0');
+    if (rc != 0) one_line(errstr);
     PQclear(res);
     PQfinish(conn);
     return rc;
@@ -689,16 +702,11 @@ static void pg_conninfo(int port, char *out, size_t size)
 static int pg_apply_network(const pgctx_t *c, int port, const pgnet_t *net, int reload,
                             embedded_pg_remote_t *remote, char *errstr, size_t errsize)
 {
-    char ci[256], want[600];
-    pg_admin_conninfo(port, ci, sizeof ci);
+    char want[600];
     int rc = -1;
     PGresult *res = NULL;
-    PGconn *conn = PQconnectdb(ci);
-    if (PQstatus(conn) != CONNECTION_OK) {
-        snprintf(errstr, errsize, "cannot connect to the embedded PostgreSQL on port %d: %s", port,
-                 PQerrorMessage(conn));
-        goto done;
-    }
+    PGconn *conn = pg_admin_connect(port, errstr, errsize);
+    if (conn == NULL) return -1;
     if (reload) {
         res = PQexec(conn, "SELECT pg_reload_conf(), current_setting('listen_addresses')");
         if (PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -725,8 +733,7 @@ static int pg_apply_network(const pgctx_t *c, int port, const pgnet_t *net, int 
     }
     rc = 0;
 done:
-    for (char *p = errstr; rc != 0 && *p; p++)
-        if (*p == '\n') *p = (p[1] ? ' ' : '\0');
+    if (rc != 0) one_line(errstr);
     PQclear(res);
     PQfinish(conn);
     return rc;
