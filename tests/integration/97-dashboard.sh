@@ -211,7 +211,7 @@ for f in "mod=Boleto&h0=3&h1=3" "mod=DOC&h0=0&h1=5" ""; do
 import json, math, sys
 v = json.load(sys.stdin)
 bins, w, corte = v["bins"], v["largura"], v["corte"]
-want = [(i * w, (i + 1) * w) for i in range(math.ceil(corte / w))]
+want = [(i * w, (i + 1) * w) for i in range(math.ceil(corte / w))] if corte else []
 got = [(b["de"], b["ate"]) for b in bins]
 n = sum(b["aprovadas"] + b["negadas"] for b in bins)
 print(f"     valores?{sys.argv[1]}: {len(got)} bins of R$ {w} up to {corte}, {n} rows,",
