@@ -4,7 +4,8 @@
 # over U users; then, for -np 1 and -np 2, a plain H5Dread of the columns the
 # replay reads (tests/bench/archive_read.c with ARCHIVE_READ_COLUMNS, the
 # ceiling, read 131072 rows a call as the replay does, which is also its
-# fastest setting; the rules here need neither kafka_ts_ms nor batch_id) and
+# fastest setting; kafka_ts_ms orders a payer's transactions with equal
+# data_horario, batch_id cuts the windows: the replay reads all nine) and
 # `bankstream replay` of the same archive to an HDF5 results file, timed from
 # creating the results file to its publication (fsynced), and as the whole
 # mpirun. Also, for the I/O a replay cannot avoid, a plain H5Dwrite of as many
@@ -26,7 +27,8 @@ BATCH=${BENCH_BATCH:-10000}
 RUNS=${BENCH_RUNS:-3}
 NPS=${BENCH_NPS:-1 2 4}
 export ARCHIVE_READ_COLUMNS=/transactions/id,/transactions/payer,/transactions/receiver,\
-/transactions/time_us,/transactions/amount_cents,/transactions/region,/transactions/modality
+/transactions/time_us,/transactions/amount_cents,/transactions/region,/transactions/modality,\
+/transactions/kafka_ts_ms,/transactions/batch_id
 source tests/bench/lib.sh
 bench_services
 
