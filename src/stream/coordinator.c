@@ -119,13 +119,13 @@ static void coord_snapshot(coord_t *co)
         log_warn("snapshot of batch %" PRId64 " failed: %s", batch, err);
         return;
     }
+    int64_t t_end = timeparse_now_us();
     co->last_snapshot = batch;
-    co->last_snapshot_us = timeparse_now_us();
+    co->last_snapshot_us = t_end;
     log_info("snapshot of batch %" PRId64 " written in %.2f s (the stream paused %.2f s: "
              "%.2f s for the batches in flight to commit, %.2f s to publish their archive)",
-             batch, (double)(timeparse_now_us() - t0) / 1e6,
-             (double)(timeparse_now_us() - t_drain) / 1e6, (double)(t_publish - t_drain) / 1e6,
-             (double)(t0 - t_publish) / 1e6);
+             batch, (double)(t_end - t0) / 1e6, (double)(t_end - t_drain) / 1e6,
+             (double)(t_publish - t_drain) / 1e6, (double)(t0 - t_publish) / 1e6);
 }
 
 /* Every second: the partitions' lag into the metrics; every 5 s a line. */
