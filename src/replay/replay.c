@@ -19,10 +19,13 @@
  * reads through its own archive handle (h5archive_open_local) and an output
  * with a write_local (HDF5: pwrite at the datasets' offsets) writes its rows
  * without MPI; a collective write (PostgreSQL's gather) is made on this
- * thread before the job starts. With one rank the job also looks the next
- * window's users up (worker_lookup is local with one worker and reads
- * nothing deciding writes). Without MPI_THREAD_SERIALIZED the job runs
- * inline, in the same order on every rank. */
+ * thread before the job starts. The users are looked up on the main
+ * thread, with the deciding: with one rank that splits the work about
+ * evenly between the threads (reading, which inflates and checksums the
+ * chunks, takes about as long as the lookup and the decisions together;
+ * the lookup on the I/O thread made it twice the main thread's). Without
+ * MPI_THREAD_SERIALIZED the job runs inline, in the same order on every
+ * rank. */
 #include "replay/replay.h"
 #include "base/bgjob.h"
 #include "base/log.h"
@@ -70,7 +73,7 @@ typedef struct window {
     decide_row_t *scratch; /* an archive out of order: the rows before packing */
     size_t cap_scratch;
     decide_result_t *results;
-    worker_lookup_t lookup; /* one rank: filled by the I/O job */
+    worker_lookup_t lookup; /* one rank: the slice's users (decide_window) */
     /* the results as the output takes them */
     int64_t *out_batch;
     uint8_t *status, *reason;
@@ -584,15 +587,12 @@ static int read_slice(replay_t *r, window_t *w, char *errstr, size_t errsize)
 }
 
 /* The I/O job (bgjob.h): hand the results of window `write` to the output,
- * then read window `read` (read_slice, and with one rank worker_lookup);
- * either may be NULL. It runs on the I/O thread (when MPI gives threads),
- * where it makes no MPI call while the main thread may: the archive is read
- * through each rank's own handle (h5archive_open_local) and the output's
- * write_local makes none; with one rank the output's collective write may
- * run there too (the Postgres output's MPI_Gatherv to itself, which
- * MPI_THREAD_SERIALIZED allows: the main thread then makes no MPI call
- * while the job runs). The job fails on its own rank only: io_finish makes
- * the ranks agree. */
+ * then read window `read` (read_slice); either may be NULL. It runs on the I/O thread (when MPI
+ * gives threads), where it makes no MPI call while the main thread may: the archive is read through
+ * each rank's own handle (h5archive_open_local) and the output's write_local makes none; with one
+ * rank the output's collective write may run there too (the Postgres output's MPI_Gatherv to
+ * itself, which MPI_THREAD_SERIALIZED allows: the main thread then makes no MPI call while the job
+ * runs). The job fails on its own rank only: io_finish makes the ranks agree. */
 typedef struct io_job {
     replay_t *r;
     const replay_out_t *out;
@@ -651,10 +651,6 @@ static int run_io_job(void *arg)
         window_t *w = job->read;
         double t = now_seconds();
         if (read_slice(job->r, w, job->err, sizeof job->err) != 0) return -1;
-        if (job->r->c->size == 1 &&
-            worker_lookup(&job->r->c->worker, w->rows, (size_t)(w->hi - w->lo), &w->lookup,
-                          job->err, sizeof job->err) != 0)
-            return -1;
         job->read_seconds = now_seconds() - t;
     }
     return 0;
@@ -740,6 +736,7 @@ static int decide_window(replay_t *r, window_t *w, buffers_t *b, char *errstr, s
 {
     if (r->c->size > 1) return decide_routed(r, w, b, errstr, errsize);
     size_t m = (size_t)(w->hi - w->lo); /* one rank: decided where it was read */
+    if (worker_lookup(&r->c->worker, w->rows, m, &w->lookup, errstr, errsize) != 0) return -1;
     return worker_decide(&r->c->worker, w->rows, m, &m, 1, w->batches.n, &w->lookup, w->results,
                          errstr, errsize);
 }
