@@ -9,14 +9,17 @@
 # transactions (flat: near 0), and the committed rate of each quarter with
 # its ratio to the first (flat as history grows: near 100%).
 # Environment: MEM_COUNT (20000000), MEM_USERS (1000000), MEM_RANKS (2),
-# MEM_BATCH (10000); BS_TEST_BROKER=kafka for the real broker (the embedded
-# one keeps every message in memory: about 6 GB at 20 million).
+# MEM_BATCH (10000), MEM_JOB (an absolute path: a job file for the run, e.g.
+# to set [sink] connections; none by default); BS_TEST_BROKER=kafka for the
+# real broker (the embedded one keeps every message in memory: about 6 GB at
+# 20 million).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 COUNT=${MEM_COUNT:-20000000}
 USERS=${MEM_USERS:-1000000}
 RANKS=${MEM_RANKS:-2}
 BATCH=${MEM_BATCH:-10000}
+JOB=(${MEM_JOB:+"$MEM_JOB"})
 source tests/bench/lib.sh
 bench_services
 
@@ -38,7 +41,7 @@ rank_pid() { # rank
 }
 samples=$BS_TEST_TMP/rss.tsv
 : >"$samples"
-mpirun_bs "$RANKS" run --pg "$PG" --brokers "$BS_TEST_BROKERS" --topic "$TOPIC" \
+mpirun_bs "$RANKS" run "${JOB[@]}" --pg "$PG" --brokers "$BS_TEST_BROKERS" --topic "$TOPIC" \
     --batch-size "$BATCH" --until-idle >"$BS_TEST_TMP/run.out" 2>"$BS_TEST_TMP/run.err" &
 run=$!
 while kill -0 "$run" 2>/dev/null; do
