@@ -34,8 +34,10 @@ struct stream_sink {
 };
 
 /* `[sink] connections = auto` (the default): this many on the embedded
- * cluster, which bankstream configures for it (max_prepared_transactions),
- * and 1 on any other server, whose settings are its administrator's. */
+ * cluster that run starts itself (pgconn_resolves_embedded: no --pg, no PG*
+ * environment), which bankstream configures for it
+ * (max_prepared_transactions), and 1 on a server named by --pg or PG*, whose
+ * settings are its administrator's (the embedded one too: run cannot tell). */
 #define SINK_PG_EMBEDDED_CONNECTIONS 3
 
 /* The sink that writes nothing. Never NULL (a static object). */

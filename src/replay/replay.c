@@ -587,12 +587,14 @@ static int read_slice(replay_t *r, window_t *w, char *errstr, size_t errsize)
 }
 
 /* The I/O job (bgjob.h): hand the results of window `write` to the output,
- * then read window `read` (read_slice); either may be NULL. It runs on the I/O thread (when MPI
- * gives threads), where it makes no MPI call while the main thread may: the archive is read through
- * each rank's own handle (h5archive_open_local) and the output's write_local makes none; with one
- * rank the output's collective write may run there too (the Postgres output's MPI_Gatherv to
- * itself, which MPI_THREAD_SERIALIZED allows: the main thread then makes no MPI call while the job
- * runs). The job fails on its own rank only: io_finish makes the ranks agree. */
+ * then read window `read` (read_slice); either may be NULL. It runs on the
+ * I/O thread (when MPI gives threads), where it makes no MPI call while the
+ * main thread may: the archive is read through each rank's own handle
+ * (h5archive_open_local) and the output's write_local makes none; with one
+ * rank the output's collective write may run there too (the Postgres
+ * output's MPI_Gatherv to itself, which MPI_THREAD_SERIALIZED allows: the
+ * main thread then makes no MPI call while the job runs). The job fails on
+ * its own rank only: io_finish makes the ranks agree. */
 typedef struct io_job {
     replay_t *r;
     const replay_out_t *out;
