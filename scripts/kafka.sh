@@ -134,11 +134,14 @@ port_in_use() { # port -> true if something listens on it (any address)
     ss -Htln "sport = :$1" | grep -q .
 }
 
-free_port() { # a TCP port nobody listens on
+# A TCP port no socket uses: below Linux's ephemeral range (32768 and up),
+# where a client's outgoing connection may hold a port that no one listens
+# on, and the broker binding it then fails.
+free_port() {
     local p
     while :; do
-        p=$((20000 + RANDOM % 20000))
-        port_in_use "$p" || { echo "$p"; return; }
+        p=$((20000 + RANDOM % 12768))
+        ss -Htan "sport = :$p" | grep -q . || { echo "$p"; return; }
     done
 }
 

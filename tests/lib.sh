@@ -51,11 +51,14 @@ assert_fails() {
     assert_contains "$err" "$want" "error message of: $*"
 }
 
-free_port() { # a TCP port nobody listens on
+# A TCP port no socket uses: below Linux's ephemeral range (32768 and up),
+# where a client's outgoing connection may hold a port that no one listens
+# on, and a server binding it then fails.
+free_port() {
     local p
     while :; do
-        p=$((20000 + RANDOM % 20000))
-        ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return; }
+        p=$((20000 + RANDOM % 12768))
+        ss -Htan "sport = :$p" | grep -q . || { echo "$p"; return; }
     done
 }
 

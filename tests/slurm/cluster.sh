@@ -47,12 +47,15 @@ die() { say "$*"; exit 1; }
 
 export SLURM_CONF="$DIR/slurm.conf"
 
-free_port() { # a TCP port nobody listens on, not one of $*
+# A TCP port no socket uses, not one of $*: below Linux's ephemeral range
+# (32768 and up), where a client's outgoing connection may hold a port that
+# no one listens on, and a daemon binding it then fails (slurmctld did).
+free_port() {
     local p
     while :; do
-        p=$((20000 + RANDOM % 20000))
+        p=$((20000 + RANDOM % 12768))
         case " $* " in *" $p "*) continue ;; esac
-        ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return; }
+        ss -Htan "sport = :$p" | grep -q . || { echo "$p"; return; }
     done
 }
 
