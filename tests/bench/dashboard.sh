@@ -14,9 +14,11 @@
 #      trigger's own time per batch (pg_stat_user_functions);
 #  (b) the processor's catch-up: BENCH_COUNT messages, mpirun -np
 #      BENCH_RANKS run --until-idle, into a fresh database with the
-#      dashboard's schema and one without, BENCH_DASH_ROUNDS rounds (order
-#      alternating): its rate (first cut to last commit), wall rate
-#      (start-up included), commit p50/p99 per batch;
+#      dashboard's schema and one without (BENCH_DASH_B_VARIANTS "with
+#      notrigger none" adds one with the schema but its INSERT trigger
+#      disabled), BENCH_DASH_ROUNDS rounds (order rotating): its rate (first
+#      cut to last commit), wall rate (start-up included), commit p50/p99 per
+#      batch;
 #  (c) a steady BENCH_DASH_RATE tx/s for BENCH_DASH_STEADY s: the lag the
 #      page sees (/api/estado sampled every 250 ms: agregados.atraso_s, the
 #      age of the oldest committed batch not yet counted, 0 when none), and
@@ -28,15 +30,16 @@
 #      would: nothing counted); then each endpoint's p50/p99
 #      (BENCH_DASH_REQUESTS requests, filters varied).
 # Environment: BENCH_DASH_SECTIONS ("a b c d"), BENCH_DASH_ROWS ("1000000
-# 10000000"), BENCH_DASH_ROUNDS (3), BENCH_DASH_BATCHES (30),
-# BENCH_DASH_REQUESTS (40), BENCH_DASH_RATE (10000), BENCH_DASH_STEADY (60),
-# BENCH_COUNT (300000), BENCH_USERS (100000), BENCH_RANKS (2), BENCH_BATCH
-# (10000).
+# 10000000"), BENCH_DASH_ROUNDS (3), BENCH_DASH_B_VARIANTS ("with none"),
+# BENCH_DASH_BATCHES (30), BENCH_DASH_REQUESTS (40), BENCH_DASH_RATE (10000),
+# BENCH_DASH_STEADY (60), BENCH_COUNT (300000), BENCH_USERS (100000),
+# BENCH_RANKS (2), BENCH_BATCH (10000).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECTIONS=${BENCH_DASH_SECTIONS:-a b c d}
 ROWS=${BENCH_DASH_ROWS-1000000 10000000}
 ROUNDS=${BENCH_DASH_ROUNDS:-3}
+B_VARIANTS=${BENCH_DASH_B_VARIANTS:-with none}
 NBATCH=${BENCH_DASH_BATCHES:-30}
 REQS=${BENCH_DASH_REQUESTS:-40}
 RATE=${BENCH_DASH_RATE:-10000}
@@ -52,12 +55,15 @@ section() { [[ " $SECTIONS " == *" $1 "* ]]; }
 LOCK=7089068696235438701 # pglock.h PGLOCK_KEY: the processor's advisory lock
 
 # A database initialized by this bankstream: "with" the dashboard's schema,
-# or "none": every dashboard object dropped (as before the dashboard existed).
+# "notrigger": the same with its INSERT trigger disabled, or "none": every
+# dashboard object dropped (as before the dashboard existed).
 fresh() { # name with|none -> conninfo
     local db
     db=$(new_database "$1")
     "$BANKSTREAM" init --pg "$db" --users "$USERS" >/dev/null
-    if [ "$2" = none ]; then
+    if [ "$2" = notrigger ]; then
+        psql_q "$db" "ALTER TABLE transacoes DISABLE TRIGGER dashboard_ins" >/dev/null
+    elif [ "$2" = none ]; then
         PGOPTIONS="-c client_min_messages=warning" psql_q "$db" "DROP VIEW dashboard_pares CASCADE;
             DROP TABLE dashboard_resumo, dashboard_valor, dashboard_t5, dashboard_calor,
                 dashboard_temporal, dashboard_estado;
@@ -88,8 +94,10 @@ best = {k: (min if lo_better else max)(x) for k, x in v.items()}
 med = {k: statistics.median(x) for k, x in v.items()}
 for k in labels:
     print(f"   {k:<14} best {best[k]:10,.1f}  median {med[k]:10,.1f} {unit}  ({len(v[k])} rounds)")
-a, b = labels[0], labels[1]
-print(f"   {a} / {b}: best {best[a] / best[b]:.3f}, median {med[a] / med[b]:.3f}")
+b = "sem_dashboard" if "sem_dashboard" in labels else labels[-1]
+for a in labels:
+    if a != b:
+        print(f"   {a} / {b}: best {best[a] / best[b]:.3f}, median {med[a] / med[b]:.3f}")
 '
 
 # (a) ------------------------------------------------------------------
@@ -176,20 +184,21 @@ if section b || section c; then
         --count "$COUNT" --rate 0 --seed 42 --start-time 1750000000000 --historic 0 --quiet
 fi
 if section b; then
-echo "== (b) the processor's catch-up, $COUNT messages, -np $RANKS, batches of $BATCH: dashboard schema vs none ($ROUNDS rounds)"
+echo "== (b) the processor's catch-up, $COUNT messages, -np $RANKS, batches of $BATCH: $B_VARIANTS ($ROUNDS rounds)"
 : >"$BS_TEST_TMP/rate.txt"
 : >"$BS_TEST_TMP/wall.txt"
 : >"$BS_TEST_TMP/commit.txt"
+read -r -a variants <<<"$B_VARIANTS"
 for round in $(seq "$ROUNDS"); do
-    order="with none"
-    [ $((round % 2)) = 0 ] && order="none with"
-    for v in $order; do
+    # each round starts with the next variant: every order position in turn
+    order=("${variants[@]:$(((round - 1) % ${#variants[@]}))}" "${variants[@]}")
+    for v in "${order[@]:0:${#variants[@]}}"; do
         db=$(fresh "bench_dash_b${v}$round" "$v")
         t0=$(date +%s.%N)
         out=$(mpirun_bs "$RANKS" run --pg "$db" --brokers "$BS_TEST_BROKERS" --topic "$TOPIC" \
             --batch-size "$BATCH" --until-idle 2>/dev/null)
         t1=$(date +%s.%N)
-        label=$([ "$v" = with ] && echo dashboard || echo sem_dashboard)
+        label=$(case $v in with) echo dashboard ;; notrigger) echo sem_gatilho ;; *) echo sem_dashboard ;; esac)
         rows=$(psql_q "$db" "SELECT count(*) FROM transacoes")
         r=$(sed -n 's/^batches [0-9]*, messages [0-9]*, [0-9.]* s, \([0-9]*\) msg\/s$/\1/p' <<<"$out")
         c=$(sed -n 's/.* commit \([0-9]*\)\/\([0-9]*\),.*/\1 \2/p' <<<"$out")
