@@ -57,7 +57,7 @@ LOCK=7089068696235438701 # pglock.h PGLOCK_KEY: the processor's advisory lock
 # A database initialized by this bankstream: "with" the dashboard's schema,
 # "notrigger": the same with its INSERT trigger disabled, or "none": every
 # dashboard object dropped (as before the dashboard existed).
-fresh() { # name with|none -> conninfo
+fresh() { # name with|notrigger|none -> conninfo
     local db
     db=$(new_database "$1")
     "$BANKSTREAM" init --pg "$db" --users "$USERS" >/dev/null
