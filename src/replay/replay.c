@@ -73,7 +73,6 @@ typedef struct window {
     decide_row_t *scratch; /* an archive out of order: the rows before packing */
     size_t cap_scratch;
     decide_result_t *results;
-    worker_lookup_t lookup; /* one rank: the slice's users (decide_window) */
     /* the results as the output takes them */
     int64_t *out_batch;
     uint8_t *status, *reason;
@@ -96,7 +95,8 @@ typedef struct buffers {
     size_t cap_recv, cap_ids;
     int *rcounts, *scounts;
     size_t *run_rows;
-    worker_lookup_t lookup;   /* of the rows that arrived here */
+    worker_lookup_t lookup;   /* of the rows decided here: those that arrived, or with one
+                               * rank the window's slice */
     decide_result_t *results; /* theirs */
     int64_t *window_ids;      /* a window's batch_id column (the archive's own batches) */
     exchange_buf_t arrivals;
@@ -152,9 +152,9 @@ static int window_slice(window_t *w, size_t n, int ranks)
              grow(&w->payer, n, 16) | grow(&w->receiver, n, 16) | grow(&w->time_us, n, 8) |
              grow(&w->amount, n, 8) | grow(&w->kafka_ts, n, 8) | grow(&w->region, n, 1) |
              grow(&w->modality, n, 1) | grow(&w->rows, n, sizeof(decide_row_t)) |
-             grow(&w->results, n, sizeof(decide_result_t)) | worker_lookup_reserve(&w->lookup, n) |
-             grow(&w->out_batch, n, 8) | grow(&w->status, n, 1) | grow(&w->reason, n, 1) |
-             grow(&w->t5, n, 8) | grow(&w->t6, n, 8) | grow(&w->t7, n, 8);
+             grow(&w->results, n, sizeof(decide_result_t)) | grow(&w->out_batch, n, 8) |
+             grow(&w->status, n, 1) | grow(&w->reason, n, 1) | grow(&w->t5, n, 8) |
+             grow(&w->t6, n, 8) | grow(&w->t7, n, 8);
     if (rc == 0) w->cap_slice = n;
     return rc;
 }
@@ -193,7 +193,6 @@ static void window_free(window_t *w)
                    w->t7};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         free(all[i]);
-    worker_lookup_free(&w->lookup);
 }
 
 /* Room for n rows arriving at this owner; 0 or -1. */
@@ -464,7 +463,8 @@ static int next_window(replay_t *r, cursor_t *cur, buffers_t *b, window_t *w, ch
     slice_of(w->first, w->cut, c->rank, c->size, w->reversed,
              h5archive_info(r->readers[a])->chunk_rows, &w->lo, &w->hi);
     size_t m = (size_t)(w->hi - w->lo);
-    int ok = window_slice(w, m, c->size) == 0;
+    int ok = window_slice(w, m, c->size) == 0 &&
+             (c->size > 1 || worker_lookup_reserve(&b->lookup, m) == 0);
     if (agree_memory(c->world, ok, errstr, errsize) != 0) return -1;
     cur->first = w->cut;
     return 1;
@@ -738,8 +738,8 @@ static int decide_window(replay_t *r, window_t *w, buffers_t *b, char *errstr, s
 {
     if (r->c->size > 1) return decide_routed(r, w, b, errstr, errsize);
     size_t m = (size_t)(w->hi - w->lo); /* one rank: decided where it was read */
-    if (worker_lookup(&r->c->worker, w->rows, m, &w->lookup, errstr, errsize) != 0) return -1;
-    return worker_decide(&r->c->worker, w->rows, m, &m, 1, w->batches.n, &w->lookup, w->results,
+    if (worker_lookup(&r->c->worker, w->rows, m, &b->lookup, errstr, errsize) != 0) return -1;
+    return worker_decide(&r->c->worker, w->rows, m, &m, 1, w->batches.n, &b->lookup, w->results,
                          errstr, errsize);
 }
 
