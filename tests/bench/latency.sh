@@ -8,6 +8,10 @@
 # run's summary gives the percentiles (to the result, and to the commit)
 # and each stage's p50/p99. With LAT_HOG=1 each rate is measured a second
 # time with a CPU hog (one busy process per core) running beside it.
+# Before bankstream's measures at a rate, a reference (once per rate): the
+# same producer into a new topic, read by Confluent's Python client
+# (tests/bench/kafka_latency.py, from the venv `make deps` makes): Kafka's
+# own time from a message's timestamp to a consumer holding it.
 # Environment: LAT_RATES ("20000 50000"), LAT_SECONDS (20), LAT_RANKS (2),
 # LAT_USERS (100000), LAT_BATCH_MS (500, the default), LAT_HOG (1),
 # LAT_RUNS (1: each measure this many times, then a line with the best and
@@ -71,6 +75,26 @@ measure() { # rate label
     p99_commit+=("$(sed -n 's/^latency to commit ms p50 [0-9]*, p99 \([0-9]*\)$/\1/p' "$out.out")")
 }
 
+PY=${BS_BENCH_PYTHON:-$HOME/.cache/bankstream/pyclients/bin/python}
+reference() { # rate
+    local topic out
+    seed=$((seed + 1))
+    topic=$(new_topic "ref$1")
+    out=$BS_TEST_TMP/reference.$1
+    kcat -L -b "$BS_TEST_BROKERS" -t "$topic" -m 10 -q >/dev/null 2>&1 || true
+    "$PY" tests/bench/kafka_latency.py "$BS_TEST_BROKERS" "$topic" $(($1 * STEADY)) >"$out" 2>&1 &
+    local reader=$! i
+    for ((i = 0; i < 300; i++)); do
+        grep -q '^ready' "$out" && break
+        sleep 0.1
+    done
+    "$BANKSTREAM" produce --pg "$PG" --brokers "$BS_TEST_BROKERS" --topic "$topic" \
+        --count $(($1 * STEADY)) --rate "$1" --historic 0 --seed "$seed" --quiet
+    wait "$reader" || true
+    echo "== $1 tx/s for $STEADY s, reference (Confluent's Python client reading what bankstream's" \
+        "producer wrote, no bankstream run): Kafka latency $(tail -1 "$out")"
+}
+
 best_median() { # numbers... -> "best B, median M" (the lower median of an even count)
     local sorted
     mapfile -t sorted < <(printf '%s\n' "$@" | sort -n)
@@ -103,6 +127,11 @@ if [ "$WARMUP" -gt 0 ]; then
     STEADY=$steady
 fi
 for rate in $RATES; do
+    if [ -x "$PY" ]; then
+        reference "$rate"
+    else
+        echo "== reference skipped: no $PY (make deps installs it)"
+    fi
     measure_runs "$rate" "quiet neighbours"
     if [ "$HOG" = 1 ]; then
         hog_start
