@@ -81,13 +81,10 @@ reference() { # rate
     seed=$((seed + 1))
     topic=$(new_topic "ref$1")
     out=$BS_TEST_TMP/reference.$1
-    kcat -L -b "$BS_TEST_BROKERS" -t "$topic" -m 10 -q >/dev/null 2>&1 || true
+    bench_topic "$topic"
     "$PY" tests/bench/kafka_latency.py "$BS_TEST_BROKERS" "$topic" $(($1 * STEADY)) >"$out" 2>&1 &
-    local reader=$! i
-    for ((i = 0; i < 300; i++)); do
-        grep -q '^ready' "$out" && break
-        sleep 0.1
-    done
+    local reader=$!
+    bench_wait_line "$out" '^ready' 30 || true # (its line then says why)
     "$BANKSTREAM" produce --pg "$PG" --brokers "$BS_TEST_BROKERS" --topic "$topic" \
         --count $(($1 * STEADY)) --rate "$1" --historic 0 --seed "$seed" --quiet
     wait "$reader" || true
