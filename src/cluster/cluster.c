@@ -469,7 +469,7 @@ int cluster_serve(cluster_t *c, char *errstr, size_t errsize)
         int cmd = 0, rc;
         MPI_Request req;
         int mpi = MPI_Ibcast(&cmd, 1, MPI_INT, 0, c->world, &req);
-        if (mpi == MPI_SUCCESS) mpi = exchange_wait(&req);
+        if (mpi == MPI_SUCCESS) mpi = exchange_wait_idle(&req); /* as long as the stream is quiet */
         if (mpi != MPI_SUCCESS) return exchange_mpi_error(mpi, "MPI_Ibcast", errstr, errsize);
         switch (cmd) {
         case CLUSTER_CMD_USERS:

@@ -15,7 +15,11 @@
  * copying); the rows a rank keeps are copied here, never through MPI.
  * Measured on 2 busy cores, 2 ranks, per exchange, CPU of both ranks:
  * 4.7 MB, 0.9-1.1 ms point-to-point against 1.3-4.2 ms blocking; 48 kB,
- * 0.02-0.1 ms against 0.04-0.25 ms. */
+ * 0.02-0.1 ms against 0.04-0.25 ms.
+ * A worker's wait for rank 0's next command (exchange_wait_idle) lasts as
+ * long as the stream is quiet, so its naps double up to 1 ms: at 50 µs, a
+ * worker of an idle `run` took 18% of a core (the tests and the wake-ups),
+ * and at 20,000 tx/s that was nearly all of its CPU. */
 #include "engine/exchange.h"
 
 #include <limits.h>
@@ -24,15 +28,18 @@
 #include <string.h>
 #include <time.h>
 
-#define SPIN_NS              20000L /* 20 µs of tests before the first nap */
-#define EXCHANGE_TAG         0x5bb  /* the all-to-all's point-to-point messages */
-#define EXCHANGE_TAG_BOUNDED 0x5bc  /* exchange_alltoall_bounded's */
+#define SPIN_NS              20000L   /* 20 µs of tests before the first nap */
+#define NAP_NS               50000L   /* then 50 µs naps between tests */
+#define IDLE_NAP_MAX_NS      1000000L /* exchange_wait_idle's naps double up to 1 ms */
+#define EXCHANGE_TAG         0x5bb    /* the all-to-all's point-to-point messages */
+#define EXCHANGE_TAG_BOUNDED 0x5bc    /* exchange_alltoall_bounded's */
 
 /* Complete n requests (their statuses into st, or MPI_STATUSES_IGNORE):
- * tests for SPIN_NS, then tests with naps between. */
-static int wait_all(int n, MPI_Request *reqs, MPI_Status *st)
+ * tests for SPIN_NS, then tests with naps between, of NAP_NS doubling up
+ * to max_nap_ns. */
+static int wait_all(int n, MPI_Request *reqs, MPI_Status *st, long max_nap_ns)
 {
-    struct timespec nap = {0, 50000}, start, now; /* 50 µs */
+    struct timespec nap = {0, NAP_NS}, start, now;
     unsigned tests = 0;
     int done = 0, napping = 0, rc = MPI_SUCCESS;
     clock_gettime(CLOCK_MONOTONIC, &start);
@@ -41,6 +48,7 @@ static int wait_all(int n, MPI_Request *reqs, MPI_Status *st)
         if (done) break;
         if (napping) {
             nanosleep(&nap, NULL);
+            nap.tv_nsec = nap.tv_nsec * 2 < max_nap_ns ? nap.tv_nsec * 2 : max_nap_ns;
             continue;
         }
         if (++tests % 16 == 0) { /* read the clock now and then only */
@@ -54,7 +62,12 @@ static int wait_all(int n, MPI_Request *reqs, MPI_Status *st)
 
 int exchange_wait(MPI_Request *req)
 {
-    return wait_all(1, req, MPI_STATUSES_IGNORE);
+    return wait_all(1, req, MPI_STATUSES_IGNORE, NAP_NS);
+}
+
+int exchange_wait_idle(MPI_Request *req)
+{
+    return wait_all(1, req, MPI_STATUSES_IGNORE, IDLE_NAP_MAX_NS);
 }
 
 int exchange_mpi_error(int rc, const char *what, char *errstr, size_t errsize)
@@ -169,7 +182,7 @@ static int round_finish(exchange_round_t *x, char *errstr, size_t errsize)
     int mpi = MPI_SUCCESS;
     if (!x->active) return 0;
     x->active = 0;
-    if (!x->done && x->nreq > 0) mpi = wait_all(x->nreq, x->reqs, x->st);
+    if (!x->done && x->nreq > 0) mpi = wait_all(x->nreq, x->reqs, x->st, NAP_NS);
     if (mpi == MPI_ERR_IN_STATUS)
         for (int i = 0; i < x->nreq; i++)
             if (x->st[i].MPI_ERROR != MPI_SUCCESS) {
