@@ -35,6 +35,7 @@
 #define PRODUCE_MAX_OVERRIDES 64
 #define PRODUCE_MAX_REG_OPTS  (REGISTRY_MAX_SETTINGS - 1)
 #define PRODUCE_MAX_WAIT      0.1               /* s: longest nap, so a signal is seen */
+#define PRODUCE_MIN_WAIT      0.001             /* s: shortest nap (see the loop) */
 #define PRODUCE_MAX_START_MS  253402300799999LL /* 9999-12-31 23:59:59.999 UTC */
 
 static volatile sig_atomic_t produce_stop = 0;
@@ -364,7 +365,14 @@ int cmd_produce(int argc, char **argv)
         double wait = 0;
         while (pace > 0 && (wait = pacer_take(&pacer)) > 0 && !produce_stop) {
             if (sink->idle(sink, errstr, sizeof errstr) != 0) goto fail;
-            pacer_sleep(wait < PRODUCE_MAX_WAIT ? wait : PRODUCE_MAX_WAIT);
+            /* At high rates the next token is microseconds away; napping
+             * that long, once per message, cost 20% of a core at 20,000
+             * msgs/s. Nap at least 1 ms and send what accumulated: the
+             * rate is the same, the messages go in bursts of 1 ms worth
+             * (the producer's linger.ms batches them longer anyway). */
+            pacer_sleep(wait < PRODUCE_MIN_WAIT   ? PRODUCE_MIN_WAIT
+                        : wait < PRODUCE_MAX_WAIT ? wait
+                                                  : PRODUCE_MAX_WAIT);
         }
         if (wait > 0) break; /* stopped while waiting for a token */
         char *line = sink->reserve(sink);
