@@ -78,6 +78,8 @@ printf '[metrics]\nport = %s\n[kafka]\ngroup.id = run_long\n' "$MPORT" >"$BS_TES
 mpirun_bs 3 run "$BS_TEST_TMP/metrics.ini" --pg "$PG" --brokers "$BS_TEST_BROKERS" \
     --topic "$TOPIC" --batch-size 200 >"$BS_TEST_TMP/long.out" 2>&1 &
 pid=$!
+# A failed check below must not leave this run going (its mpirun and ranks).
+trap 'kill -0 $pid 2>/dev/null && { pkill -9 -f -- "--topic $TOPIC " || true; }' EXIT
 for _ in $(seq 100); do
     n=$(psql_q "$PG" "SELECT coalesce(sum(n_mensagens), 0) FROM batch_log")
     [ "$n" -ge 4000 ] && break
