@@ -96,10 +96,9 @@ void kafka_source_advance(kafka_source_t *src, int partition, int64_t end_offset
 int64_t kafka_source_lag(kafka_source_t *src, int partition);
 
 /* Commit offsets to Kafka's group coordinator, asynchronously (monitoring
- * only: lag shows in Kafka tools). Any thread. At most one commit a second:
- * offsets given sooner are sent by the poll when the second is over (and
- * by kafka_source_close). Offsets never go backwards: a commit that lands
- * late (librdkafka retries) is followed by one of the newest offsets. */
+ * only: lag shows in Kafka tools). Any thread. Offsets never go backwards:
+ * a commit that lands late (librdkafka retries) is followed by one of the
+ * newest offsets. */
 void kafka_source_commit(kafka_source_t *src, const int64_t *end_offsets, int nparts);
 
 #endif

@@ -10,10 +10,7 @@
  * thread; their results come back through offset_commit_cb on the polling
  * thread. librdkafka may complete a retried older commit after a newer one,
  * so the callback compares what landed with the newest offsets asked for
- * (`target`, under `mu`) and the next poll commits those again if needed.
- * At most one commit goes out per COMMIT_INTERVAL_US, as a Kafka consumer's
- * auto.commit.interval.ms: a commit per batch was 50 a second at 20,000
- * tx/s, and 5-9% of a core in the broker; the poll sends what waits. */
+ * (`target`, under `mu`) and the next poll commits those again if needed. */
 #include "kafka/kafka_source.h"
 #include "base/log.h"
 #include "base/stop.h"
@@ -27,11 +24,10 @@
 #include <string.h>
 #include <time.h>
 
-#define MAX_PARTITIONS     1024
-#define REFRESH_EVERY_US   10000000LL /* look for new partitions every 10 s */
-#define WAIT_REPORT_US     10000000LL /* say again what we wait for every 10 s */
-#define CLOSE_COMMIT_MS    5000
-#define COMMIT_INTERVAL_US 1000000LL /* group commits at most once a second */
+#define MAX_PARTITIONS   1024
+#define REFRESH_EVERY_US 10000000LL /* look for new partitions every 10 s */
+#define WAIT_REPORT_US   10000000LL /* say again what we wait for every 10 s */
+#define CLOSE_COMMIT_MS  5000
 
 typedef struct partition_fifo {
     rd_kafka_message_t **msgs;
@@ -60,8 +56,7 @@ struct kafka_source {
     pthread_mutex_t mu;
     int64_t target[MAX_PARTITIONS]; /* newest offsets asked to commit */
     int ntarget;
-    int recommit;           /* target is newer than what landed or was sent */
-    int64_t last_commit_us; /* when the last commit was sent */
+    int recommit; /* a commit landed behind target */
 };
 
 static int64_t mono_us(void)
@@ -108,13 +103,11 @@ static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     pthread_mutex_unlock(&src->mu);
 }
 
-/* The target offsets as a partition list (NULL when there are none), marked
- * sent now. */
+/* The target offsets as a partition list (NULL when there are none). */
 static rd_kafka_topic_partition_list_t *target_list(kafka_source_t *src)
 {
     rd_kafka_topic_partition_list_t *l = NULL;
     pthread_mutex_lock(&src->mu);
-    src->last_commit_us = mono_us();
     if (src->ntarget > 0) {
         l = rd_kafka_topic_partition_list_new(src->ntarget);
         for (int p = 0; p < src->ntarget; p++)
@@ -133,14 +126,11 @@ void kafka_source_commit(kafka_source_t *src, const int64_t *end_offsets, int np
         if (p >= src->ntarget || end_offsets[p] > src->target[p]) src->target[p] = end_offsets[p];
     if (nparts > src->ntarget) src->ntarget = nparts;
     /* While the broker is away, a commit would only wait in librdkafka
-     * (and hold up its shutdown): keep the target, commit it when it is
-     * back. Within COMMIT_INTERVAL_US of the last commit, the poll sends it
-     * once the interval is over. */
-    int later =
-        kafka_health_down(&src->health) || mono_us() - src->last_commit_us < COMMIT_INTERVAL_US;
-    if (later) src->recommit = 1;
+     * (and hold up its shutdown): keep the target, commit it when it is back. */
+    int down = kafka_health_down(&src->health);
+    if (down) src->recommit = 1;
     pthread_mutex_unlock(&src->mu);
-    if (later) return;
+    if (down) return;
     rd_kafka_topic_partition_list_t *l = target_list(src);
     if (l) {
         rd_kafka_commit(src->rk, l, 1);
@@ -593,7 +583,7 @@ int kafka_source_poll(kafka_source_t *src, int timeout_ms, char *errstr, size_t 
         return -1;
     }
     pthread_mutex_lock(&src->mu);
-    int recommit = src->recommit && mono_us() - src->last_commit_us >= COMMIT_INTERVAL_US;
+    int recommit = src->recommit;
     pthread_mutex_unlock(&src->mu);
     if (recommit && !kafka_health_down(&src->health)) {
         rd_kafka_topic_partition_list_t *l = target_list(src);

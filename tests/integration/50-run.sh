@@ -108,8 +108,8 @@ for i in "${!ranks[@]}"; do
     echo "idle rank process ${ranks[$i]}: $used ticks, $pct% of a core"
     [ "$pct" -lt 5 ] || fail "an idle rank took $pct% of a core (at most 4% expected)"
 done
-# The group's offsets (at most one commit a second) reached the end while the
-# run goes on, not only at its stop. (Its own group: section 3's consumer of
+# The group's offsets reached the end while the run goes on, not only at its
+# stop. (Its own group: section 3's consumer of
 # group bankstream may still be a member there, and a member's group takes no
 # commits from a consumer outside it.)
 assert_eq "$(group_count run_long)" 0 "group run_long committed every offset, the run idle"
