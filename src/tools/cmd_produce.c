@@ -366,7 +366,7 @@ int cmd_produce(int argc, char **argv)
         while (pace > 0 && (wait = pacer_take(&pacer)) > 0 && !produce_stop) {
             if (sink->idle(sink, errstr, sizeof errstr) != 0) goto fail;
             /* At high rates the next token is microseconds away; napping
-             * that long, once per message, cost 20% of a core at 20,000
+             * that long, once per message, cost 30% of a core at 20,000
              * msgs/s. Nap at least 1 ms and send what accumulated: the
              * rate is the same, the messages go in bursts of 1 ms worth
              * (the producer's linger.ms batches them longer anyway). */
