@@ -10,7 +10,11 @@
  * While the sink is idle (nothing queued or committing), the time bound is
  * min_ms instead (when smaller): a batch does not wait for company that
  * would only delay it, and batches grow again as soon as commits take
- * longer than messages take to arrive (group commit).
+ * longer than messages take to arrive (group commit). For the same reason
+ * a partition read to its end completes a batch only while the sink is
+ * idle: while it commits, such a batch would queue behind the commit, and
+ * the messages that arrive meanwhile would wait for two commits, not one
+ * (on a stream that keeps up, every partition is often at its end).
  * Bytes bound a batch too, as deterministically: partition p contributes
  * only the leading messages whose bytes fit max_bytes / nparts (at least
  * one message), and a partition whose next message would not fit is
@@ -56,10 +60,11 @@ typedef struct cut_partition {
 /* The rule above, without the source: is a batch of batch_size messages
  * over nparts partitions ready (1), to wait for (0), or is nothing left
  * (-1)? (fit < buffered means the byte quota is full.) pending_ms is how long the oldest buffered
- * message has waited and max_ms the time bound (0 = none). When ready, take[p] is how many messages
- * partition p contributes. Pure. */
+ * message has waited and max_ms the time bound (0 = none); sink_idle says whether a partition
+ * at its end is complete. When ready, take[p] is how many messages partition p contributes.
+ * Pure. */
 int cutter_plan(const cut_partition_t *parts, int nparts, int64_t batch_size, int64_t max_ms,
-                int64_t pending_ms, size_t *take);
+                int64_t pending_ms, int sink_idle, size_t *take);
 
 /* A cutter whose duplicate filter (dedupe.h) has job's
  * duplicate_filter_bytes, keeps every id exactly when keep_all_ids (a sink

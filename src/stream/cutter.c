@@ -28,7 +28,7 @@ static size_t quota(int64_t batch_size, int nparts, int p)
 }
 
 int cutter_plan(const cut_partition_t *parts, int nparts, int64_t batch_size, int64_t max_ms,
-                int64_t pending_ms, size_t *take)
+                int64_t pending_ms, int sink_idle, size_t *take)
 {
     size_t total = 0;
     int complete = 1, drained = 1;
@@ -36,11 +36,14 @@ int cutter_plan(const cut_partition_t *parts, int nparts, int64_t batch_size, in
         size_t q = quota(batch_size, nparts, p);
         total += parts[p].buffered;
         drained &= parts[p].drained;
-        /* A partition is complete when it has its quota buffered, or
-         * everything up to its end. */
+        /* A partition is complete when it has its quota buffered, or,
+         * while the sink is idle, everything up to its end: while it
+         * commits, a batch cut at the end would only queue behind the
+         * commit, and the messages after it would wait for two commits
+         * (group commit: the batch grows until the sink is free). */
         size_t n = parts[p].fit < parts[p].buffered ? parts[p].fit : parts[p].buffered;
         int full = n < parts[p].buffered || n >= q; /* its byte or count quota is reached */
-        if (!full && !parts[p].at_end) complete = 0;
+        if (!full && !(sink_idle && parts[p].at_end)) complete = 0;
         take[p] = n < q ? n : q;
     }
     if (total == 0) return drained ? -1 : 0;
@@ -68,7 +71,8 @@ static int plan_now(cutter_t *ct, int sink_idle, size_t *take)
     int64_t now = timeparse_now_us();
     int64_t bound = cutter_time_bound(ct->job->batch_max_ms, ct->job->batch_min_ms, sink_idle);
     int rc = cutter_plan(parts, ct->nparts, ct->job->batch_size, bound,
-                         ct->pending_since_us ? (now - ct->pending_since_us) / 1000 : 0, take);
+                         ct->pending_since_us ? (now - ct->pending_since_us) / 1000 : 0, sink_idle,
+                         take);
     if (rc == 0 && ct->pending_since_us == 0) {
         for (int p = 0; p < ct->nparts; p++)
             if (parts[p].buffered) { /* the clock starts with the first message */
@@ -162,7 +166,7 @@ batch_t *batch_cut(cutter_t *ct, int ranks, char *errstr, size_t errsize)
 {
     batch_t *b = batch_new(ct->nparts);
     size_t take[ct->nparts], total = 0;
-    plan_now(ct, 0, take); /* (what is taken does not depend on the time bound) */
+    plan_now(ct, 0, take); /* (what is taken depends on neither the time bound nor the sink) */
     for (int p = 0; p < ct->nparts; p++)
         total += take[p];
     const rd_kafka_message_t **msgs = malloc((total ? total : 1) * sizeof *msgs);

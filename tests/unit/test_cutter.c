@@ -14,7 +14,8 @@
  * (even past max_ms); and, over many random situations, take[] never
  * exceeds what is buffered nor the quota, and a ready batch takes
  * min(buffered, quota) from every partition; the time bound while the sink
- * is idle (cutter_time_bound). */
+ * is idle (cutter_time_bound); while the sink commits, a partition at its
+ * end does not complete a batch (quotas, bytes and max_ms still do). */
 #include "stream/cutter.h"
 #include "base/rng.h"
 
@@ -69,7 +70,7 @@ static void test_quotas(void **state)
         size_t take[MAXP];
         int n = cases[c].nparts;
         fill(parts, n, 100000); /* plenty everywhere: take == quota */
-        assert_int_equal(cutter_plan(parts, n, cases[c].k, 0, 0, take), 1);
+        assert_int_equal(cutter_plan(parts, n, cases[c].k, 0, 0, 1, take), 1);
         for (int p = 0; p < n; p++) {
             if (take[p] != cases[c].quota[p])
                 fail_msg("k %lld over %d partitions: partition %d takes %zu, expected %zu",
@@ -83,7 +84,7 @@ static void test_quotas(void **state)
             cut_partition_t parts[MAXP];
             size_t take[MAXP], sum = 0;
             fill(parts, n, 1000);
-            assert_int_equal(cutter_plan(parts, n, k, 0, 0, take), 1);
+            assert_int_equal(cutter_plan(parts, n, k, 0, 0, 1, take), 1);
             for (int p = 0; p < n; p++) {
                 assert_int_equal(take[p], want_quota(k, n, p));
                 sum += take[p];
@@ -99,29 +100,29 @@ static void test_ready_needs_every_partition(void **state)
     /* quotas 3 3 2 2 */
     fill(parts, 4, 3);
     parts[3].buffered = 1; /* one short, not at its end: wait */
-    assert_int_equal(cutter_plan(parts, 4, 10, 0, 0, take), 0);
+    assert_int_equal(cutter_plan(parts, 4, 10, 0, 0, 1, take), 0);
     parts[3].buffered = 2; /* exactly its quota: ready */
-    assert_int_equal(cutter_plan(parts, 4, 10, 0, 0, take), 1);
+    assert_int_equal(cutter_plan(parts, 4, 10, 0, 0, 1, take), 1);
     assert_int_equal(take[0], 3);
     assert_int_equal(take[3], 2);
     parts[0].buffered = 2; /* partition 0 one short of its 3 */
-    assert_int_equal(cutter_plan(parts, 4, 10, 0, 0, take), 0);
+    assert_int_equal(cutter_plan(parts, 4, 10, 0, 0, 1, take), 0);
     parts[0].at_end = 1; /* but it is everything up to its end: ready */
-    assert_int_equal(cutter_plan(parts, 4, 10, 0, 0, take), 1);
+    assert_int_equal(cutter_plan(parts, 4, 10, 0, 0, 1, take), 1);
     assert_int_equal(take[0], 2);
     assert_int_equal(take[1], 3);
     /* an empty partition at its end (drained) does not hold the others back */
     parts[0].buffered = 0;
     parts[0].drained = 1;
-    assert_int_equal(cutter_plan(parts, 4, 10, 0, 0, take), 1);
+    assert_int_equal(cutter_plan(parts, 4, 10, 0, 0, 1, take), 1);
     assert_int_equal(take[0], 0);
     /* an empty partition not at its end does */
     parts[0].at_end = 0;
     parts[0].drained = 0;
-    assert_int_equal(cutter_plan(parts, 4, 10, 0, 0, take), 0);
+    assert_int_equal(cutter_plan(parts, 4, 10, 0, 0, 1, take), 0);
     /* more than the quota buffered: take the quota only */
     fill(parts, 4, 50);
-    assert_int_equal(cutter_plan(parts, 4, 10, 0, 0, take), 1);
+    assert_int_equal(cutter_plan(parts, 4, 10, 0, 0, 1, take), 1);
     size_t want[4] = {3, 3, 2, 2};
     for (int p = 0; p < 4; p++)
         assert_int_equal(take[p], want[p]);
@@ -133,17 +134,17 @@ static void test_max_ms(void **state)
     size_t take[3];
     fill(parts, 3, 0);
     parts[1].buffered = 2; /* quotas 4 4 4 (k = 12): far from complete */
-    assert_int_equal(cutter_plan(parts, 3, 12, 500, 499, take), 0);
-    assert_int_equal(cutter_plan(parts, 3, 12, 500, 500, take), 1); /* at the bound */
+    assert_int_equal(cutter_plan(parts, 3, 12, 500, 499, 1, take), 0);
+    assert_int_equal(cutter_plan(parts, 3, 12, 500, 500, 1, take), 1); /* at the bound */
     assert_int_equal(take[0], 0);
     assert_int_equal(take[1], 2);
     assert_int_equal(take[2], 0);
-    assert_int_equal(cutter_plan(parts, 3, 12, 500, 100000, take), 1);
+    assert_int_equal(cutter_plan(parts, 3, 12, 500, 100000, 1, take), 1);
     /* max_ms 0: count-bounded only, however long it waited */
-    assert_int_equal(cutter_plan(parts, 3, 12, 0, INT64_MAX / 2, take), 0);
+    assert_int_equal(cutter_plan(parts, 3, 12, 0, INT64_MAX / 2, 1, take), 0);
     /* the bound never takes more than a quota */
     parts[1].buffered = 9;
-    assert_int_equal(cutter_plan(parts, 3, 12, 500, 600, take), 1);
+    assert_int_equal(cutter_plan(parts, 3, 12, 500, 600, 1, take), 1);
     assert_int_equal(take[1], 4);
 }
 
@@ -153,20 +154,20 @@ static void test_nothing_buffered(void **state)
     size_t take[3];
     fill(parts, 3, 0);
     /* nothing buffered, more may come: wait, whatever the clock says */
-    assert_int_equal(cutter_plan(parts, 3, 12, 0, 0, take), 0);
-    assert_int_equal(cutter_plan(parts, 3, 12, 10, 1000, take), 0);
+    assert_int_equal(cutter_plan(parts, 3, 12, 0, 0, 1, take), 0);
+    assert_int_equal(cutter_plan(parts, 3, 12, 10, 1000, 1, take), 0);
     /* two drained, one at its end... still nothing buffered but one not drained */
     parts[0].at_end = parts[0].drained = 1;
     parts[1].at_end = parts[1].drained = 1;
-    assert_int_equal(cutter_plan(parts, 3, 12, 10, 1000, take), 0);
+    assert_int_equal(cutter_plan(parts, 3, 12, 10, 1000, 1, take), 0);
     /* every partition drained: nothing left */
     parts[2].at_end = parts[2].drained = 1;
-    assert_int_equal(cutter_plan(parts, 3, 12, 0, 0, take), -1);
-    assert_int_equal(cutter_plan(parts, 3, 12, 10, 1000, take), -1);
+    assert_int_equal(cutter_plan(parts, 3, 12, 0, 0, 1, take), -1);
+    assert_int_equal(cutter_plan(parts, 3, 12, 10, 1000, 1, take), -1);
     /* the last messages of a partition at its end: one more batch */
     parts[2].drained = 0;
     parts[2].buffered = 1;
-    assert_int_equal(cutter_plan(parts, 3, 12, 0, 0, take), 1);
+    assert_int_equal(cutter_plan(parts, 3, 12, 0, 0, 1, take), 1);
     assert_int_equal(take[2], 1);
     assert_int_equal(take[0] + take[1], 0);
 }
@@ -178,13 +179,49 @@ static void test_byte_quota(void **state)
     cut_partition_t parts[2];
     size_t take[2];
     fill(parts, 2, 3); /* quotas 5 5 (k = 10): not complete by count */
-    assert_int_equal(cutter_plan(parts, 2, 10, 0, 0, take), 0);
+    assert_int_equal(cutter_plan(parts, 2, 10, 0, 0, 1, take), 0);
     parts[0].fit = 2; /* partition 0's byte share is full after 2 messages */
-    assert_int_equal(cutter_plan(parts, 2, 10, 0, 0, take), 0); /* partition 1 still waits */
+    assert_int_equal(cutter_plan(parts, 2, 10, 0, 0, 1, take), 0); /* partition 1 still waits */
     parts[1].fit = 1;
-    assert_int_equal(cutter_plan(parts, 2, 10, 0, 0, take), 1);
+    assert_int_equal(cutter_plan(parts, 2, 10, 0, 0, 1, take), 1);
     assert_int_equal(take[0], 2);
     assert_int_equal(take[1], 1);
+}
+
+/* While the sink commits, only quotas (count or bytes) and the time bound
+ * cut: a batch complete only because partitions are at their ends waits
+ * for the sink (it would queue behind the commit). */
+static void test_sink_busy(void **state)
+{
+    cut_partition_t parts[4];
+    size_t take[4];
+    fill(parts, 4, 1); /* quotas 3 3 2 2, one message each, every partition at its end */
+    for (int p = 0; p < 4; p++)
+        parts[p].at_end = 1;
+    assert_int_equal(cutter_plan(parts, 4, 10, 500, 20, 1, take), 1);  /* idle: cut */
+    assert_int_equal(cutter_plan(parts, 4, 10, 500, 20, 0, take), 0);  /* busy: wait */
+    assert_int_equal(cutter_plan(parts, 4, 10, 0, 20, 0, take), 0);    /* count-bounded too */
+    assert_int_equal(cutter_plan(parts, 4, 10, 500, 500, 0, take), 1); /* max_ms still cuts */
+    assert_int_equal(take[0] + take[1] + take[2] + take[3], 4);
+    /* three partitions have their quota, the fourth is at its end short of it */
+    fill(parts, 4, 3);
+    parts[3].buffered = 1;
+    parts[3].at_end = 1;
+    assert_int_equal(cutter_plan(parts, 4, 10, 500, 20, 0, take), 0);
+    assert_int_equal(cutter_plan(parts, 4, 10, 500, 20, 1, take), 1);
+    /* every quota there: cut, busy or not */
+    parts[3].buffered = 2;
+    assert_int_equal(cutter_plan(parts, 4, 10, 500, 20, 0, take), 1);
+    /* a partition whose byte share is full counts as full while busy */
+    fill(parts, 4, 3);
+    parts[3].buffered = 2;
+    parts[3].fit = 1; /* its next message would not fit (fit < buffered) */
+    assert_int_equal(cutter_plan(parts, 4, 10, 500, 20, 0, take), 1);
+    /* nothing buffered and every partition drained: nothing left, busy or not */
+    fill(parts, 4, 0);
+    for (int p = 0; p < 4; p++)
+        parts[p].at_end = parts[p].drained = 1;
+    assert_int_equal(cutter_plan(parts, 4, 10, 500, 20, 0, take), -1);
 }
 
 /* Random situations: the invariants of every answer. */
@@ -198,6 +235,7 @@ static void test_random_invariants(void **state)
         int64_t k = 1 + rng_below(&r, 40);
         int64_t max_ms = rng_below(&r, 3) == 0 ? 0 : 1 + rng_below(&r, 100);
         int64_t pending = rng_below(&r, 150);
+        int idle = rng_below(&r, 2) == 0;
         cut_partition_t parts[MAXP];
         size_t take[MAXP];
         for (int p = 0; p < n; p++) {
@@ -210,7 +248,7 @@ static void test_random_invariants(void **state)
             parts[p].drained = parts[p].at_end && parts[p].buffered == 0;
         }
         memset(take, 0xab, sizeof take);
-        int rc = cutter_plan(parts, n, k, max_ms, pending, take);
+        int rc = cutter_plan(parts, n, k, max_ms, pending, idle, take);
         size_t total = 0;
         int complete = 1, drained = 1;
         for (int p = 0; p < n; p++) {
@@ -219,7 +257,7 @@ static void test_random_invariants(void **state)
             drained &= parts[p].drained;
             /* full: the byte quota stops it, or the count quota is there */
             int full = parts[p].fit < parts[p].buffered || parts[p].buffered >= q;
-            if (!full && !parts[p].at_end) complete = 0;
+            if (!full && !(idle && parts[p].at_end)) complete = 0;
         }
         int want = total == 0 ? (drained ? -1 : 0)
                               : (complete || (max_ms > 0 && pending >= max_ms) ? 1 : 0);
@@ -259,9 +297,13 @@ static void test_time_bound(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_quotas),     cmocka_unit_test(test_ready_needs_every_partition),
-        cmocka_unit_test(test_max_ms),     cmocka_unit_test(test_nothing_buffered),
-        cmocka_unit_test(test_byte_quota), cmocka_unit_test(test_random_invariants),
+        cmocka_unit_test(test_quotas),
+        cmocka_unit_test(test_ready_needs_every_partition),
+        cmocka_unit_test(test_max_ms),
+        cmocka_unit_test(test_nothing_buffered),
+        cmocka_unit_test(test_byte_quota),
+        cmocka_unit_test(test_sink_busy),
+        cmocka_unit_test(test_random_invariants),
         cmocka_unit_test(test_time_bound),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
