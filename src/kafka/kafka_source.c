@@ -10,7 +10,11 @@
  * thread; their results come back through offset_commit_cb on the polling
  * thread. librdkafka may complete a retried older commit after a newer one,
  * so the callback compares what landed with the newest offsets asked for
- * (`target`, under `mu`) and the next poll commits those again if needed. */
+ * (`target`, under `mu`) and the next poll commits those again if needed.
+ * The broker refuses the commits while another consumer is a member of the
+ * group (this consumer assigns its partitions itself and is no member): the
+ * callback then says so, once a minute, since nothing else would tell the
+ * operator why the group's lag stopped moving. */
 #include "kafka/kafka_source.h"
 #include "base/log.h"
 #include "base/stop.h"
@@ -56,7 +60,8 @@ struct kafka_source {
     pthread_mutex_t mu;
     int64_t target[MAX_PARTITIONS]; /* newest offsets asked to commit */
     int ntarget;
-    int recommit; /* a commit landed behind target */
+    int recommit;    /* a commit landed behind target */
+    char group[256]; /* group.id */
 };
 
 static int64_t mono_us(void)
@@ -85,22 +90,41 @@ static int fifo_push(partition_fifo_t *f, rd_kafka_message_t *m)
 }
 
 /* A group commit landed (polling thread): was it the newest? */
+/* Errors with which the group coordinator turns away a consumer that is
+ * not a member of the group while the group has members. */
+static int refused_by_group(rd_kafka_resp_err_t err)
+{
+    return err == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID ||
+           err == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION ||
+           err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS;
+}
+
 static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                       rd_kafka_topic_partition_list_t *offsets, void *opaque)
 {
     kafka_source_t *src = opaque; /* &src->health, the first member */
+    rd_kafka_resp_err_t refused = err;
     pthread_mutex_lock(&src->mu);
     if (err || offsets == NULL) {
         src->recommit = src->ntarget > 0;
     } else {
         for (int i = 0; i < offsets->cnt; i++) {
             int p = offsets->elems[i].partition;
+            if (offsets->elems[i].err && !refused) refused = offsets->elems[i].err;
             if (p >= 0 && p < src->ntarget &&
                 (offsets->elems[i].err || offsets->elems[i].offset < src->target[p]))
                 src->recommit = 1;
         }
     }
     pthread_mutex_unlock(&src->mu);
+    if (refused_by_group(refused))
+        log_warn_every("kafka-group-commit", 60,
+                       "Kafka refuses the offsets of group '%s' (%s): another consumer is a "
+                       "member of that group (kcat -G, a console consumer, a Spark job on the "
+                       "same group.id). Nothing is lost, the batch log holds the position, but "
+                       "the group's lag stays where it is until that consumer leaves; give one "
+                       "of the two its own group.id ([kafka] group.id)",
+                       src->group, rd_kafka_err2str(refused));
 }
 
 /* The target offsets as a partition list (NULL when there are none). */
@@ -373,6 +397,8 @@ kafka_source_t *kafka_source_open(const job_config_t *job, const int64_t *start_
     const char *brokers = job_config_kafka(job, "bootstrap.servers");
     snprintf(src->topic, sizeof src->topic, "%s", job->topic);
     snprintf(src->brokers, sizeof src->brokers, "%s", brokers ? brokers : "");
+    const char *group = job_config_kafka(job, "group.id");
+    snprintf(src->group, sizeof src->group, "%s", group ? group : "");
     src->max_buffered = max_buffered;
     src->max_bytes = job->batch_max_bytes * 2;
     src->wait_seconds = job->source_wait_seconds;

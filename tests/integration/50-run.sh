@@ -2,7 +2,8 @@
 # 50-run.sh - `bankstream run` as a user drives it: a small stream end to end,
 # the original's views over our rows, latency columns, Kafka lag, bad
 # configuration, a graceful stop with SIGUSR1, new messages after a stop, the
-# CPU of an idle run and its group offsets committed while it runs.
+# CPU of an idle run and its group offsets committed while it runs, and a
+# warning when another consumer in its group makes Kafka refuse them.
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 
@@ -122,4 +123,43 @@ rc=0; wait $pid || rc=$?
 cat "$BS_TEST_TMP/long.out"
 assert_eq "$rc" 0 "exit status after SIGUSR1"
 assert_contains "$(cat "$BS_TEST_TMP/long.out")" "stop requested" "graceful stop logged"
+
+# 6. Another consumer is a member of the run's group (kcat -G here; a console
+#    consumer or a Spark job left on the same group.id alike): the broker
+#    refuses the run's group offsets, which only move Kafka tools' lag, so the
+#    run goes on, and says why that lag stays.
+"$BANKSTREAM" produce --pg "$PG" --brokers "$BS_TEST_BROKERS" --topic "$TOPIC" --count 300 \
+    --rate 0 --seed 7 --historic 0 --quiet
+kcat -b "$BS_TEST_BROKERS" -G "shared_$$" -X auto.offset.reset=earliest \
+    -X enable.auto.commit=false -u -q -f 'x\n' "$TOPIC" >"$BS_TEST_TMP/member.out" 2>"$BS_TEST_TMP/member.err" &
+member=$!
+trap 'kill $member 2>/dev/null || true; kill -0 $pid 2>/dev/null && { pkill -9 -f -- "--topic $TOPIC " || true; }' EXIT
+for _ in $(seq 300); do # the member has joined once it reads the topic
+    [ "$(wc -l <"$BS_TEST_TMP/member.out")" -ge 4300 ] && break
+    sleep 0.1
+done
+assert_eq "$(wc -l <"$BS_TEST_TMP/member.out")" 4300 "the group member reads the topic"
+printf '[kafka]\ngroup.id = shared_%s\n' "$$" >"$BS_TEST_TMP/shared.ini"
+mpirun_bs 1 run "$BS_TEST_TMP/shared.ini" --pg "$PG" --brokers "$BS_TEST_BROKERS" \
+    --topic "$TOPIC" --batch-size 100 >"$BS_TEST_TMP/shared.out" 2>&1 &
+pid=$!
+for _ in $(seq 100); do
+    n=$(psql_q "$PG" "SELECT coalesce(sum(n_mensagens), 0) FROM batch_log")
+    [ "$n" -ge 4300 ] && break
+    sleep 0.2
+done
+assert_eq "$n" 4300 "the run went on with a member in its group"
+warned=0
+for _ in $(seq 100); do
+    grep -q "refuses the offsets of group 'shared_$$'" "$BS_TEST_TMP/shared.out" && warned=1 && break
+    sleep 0.1
+done
+pkill -USR1 -f "^mpirun.*$TOPIC" || fail "no mpirun to signal"
+rc=0; wait $pid || rc=$?
+kill $member 2>/dev/null || true
+cat "$BS_TEST_TMP/shared.out"
+assert_eq "$rc" 0 "exit status after SIGUSR1"
+assert_eq "$warned" 1 "the run says that a member of its group refuses its offsets"
+assert_eq "$(grep -c "refuses the offsets" "$BS_TEST_TMP/shared.out")" 1 \
+    "said once (a minute), not per commit"
 echo "ok"
