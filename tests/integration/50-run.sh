@@ -81,12 +81,16 @@ mpirun_bs 3 run "$BS_TEST_TMP/metrics.ini" --pg "$PG" --brokers "$BS_TEST_BROKER
 pid=$!
 # A failed check below must not leave this run going (its mpirun and ranks).
 trap 'kill -0 $pid 2>/dev/null && { pkill -9 -f -- "--topic $TOPIC " || true; }' EXIT
-for _ in $(seq 100); do
-    n=$(psql_q "$PG" "SELECT coalesce(sum(n_mensagens), 0) FROM batch_log")
-    [ "$n" -ge 4000 ] && break
-    sleep 0.2
-done
-assert_eq "$n" 4000 "long-running job caught up"
+committed_after() { # n -> the messages batch_log holds, once n or after 20 s
+    local n
+    for _ in $(seq 100); do
+        n=$(psql_q "$PG" "SELECT coalesce(sum(n_mensagens), 0) FROM batch_log")
+        [ "$n" -ge "$1" ] && break
+        sleep 0.2
+    done
+    echo "$n"
+}
+assert_eq "$(committed_after 4000)" 4000 "long-running job caught up"
 # An idle stream costs next to no CPU: each rank (rank 0 polls Kafka, the two
 # workers wait for its next command) under 5% of a core over 4 s. Before,
 # a worker's wait tested every 50 µs and took 15-18% of a core.
@@ -143,12 +147,7 @@ printf '[kafka]\ngroup.id = shared_%s\n' "$$" >"$BS_TEST_TMP/shared.ini"
 mpirun_bs 1 run "$BS_TEST_TMP/shared.ini" --pg "$PG" --brokers "$BS_TEST_BROKERS" \
     --topic "$TOPIC" --batch-size 100 >"$BS_TEST_TMP/shared.out" 2>&1 &
 pid=$!
-for _ in $(seq 100); do
-    n=$(psql_q "$PG" "SELECT coalesce(sum(n_mensagens), 0) FROM batch_log")
-    [ "$n" -ge 4300 ] && break
-    sleep 0.2
-done
-assert_eq "$n" 4300 "the run went on with a member in its group"
+assert_eq "$(committed_after 4300)" 4300 "the run went on with a member in its group"
 warned=0
 for _ in $(seq 100); do
     grep -q "refuses the offsets of group 'shared_$$'" "$BS_TEST_TMP/shared.out" && warned=1 && break
