@@ -89,7 +89,6 @@ static int fifo_push(partition_fifo_t *f, rd_kafka_message_t *m)
     return 0;
 }
 
-/* A group commit landed (polling thread): was it the newest? */
 /* Errors with which the group coordinator turns away a consumer that is
  * not a member of the group while the group has members. */
 static int refused_by_group(rd_kafka_resp_err_t err)
@@ -99,6 +98,8 @@ static int refused_by_group(rd_kafka_resp_err_t err)
            err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS;
 }
 
+/* A group commit landed (polling thread): was it the newest? Was it
+ * refused because the group has members (then say so)? */
 static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                       rd_kafka_topic_partition_list_t *offsets, void *opaque)
 {

@@ -135,9 +135,11 @@ assert_contains "$(cat "$BS_TEST_TMP/long.out")" "stop requested" "graceful stop
 "$BANKSTREAM" produce --pg "$PG" --brokers "$BS_TEST_BROKERS" --topic "$TOPIC" --count 300 \
     --rate 0 --seed 7 --historic 0 --quiet
 kcat -b "$BS_TEST_BROKERS" -G "shared_$$" -X auto.offset.reset=earliest \
-    -X enable.auto.commit=false -u -q -f 'x\n' "$TOPIC" >"$BS_TEST_TMP/member.out" 2>"$BS_TEST_TMP/member.err" &
+    -X enable.auto.commit=false -u -q -f 'x\n' "$TOPIC" \
+    >"$BS_TEST_TMP/member.out" 2>"$BS_TEST_TMP/member.err" &
 member=$!
-trap 'kill $member 2>/dev/null || true; kill -0 $pid 2>/dev/null && { pkill -9 -f -- "--topic $TOPIC " || true; }' EXIT
+trap 'kill $member 2>/dev/null || true
+      kill -0 $pid 2>/dev/null && { pkill -9 -f -- "--topic $TOPIC " || true; }' EXIT
 for _ in $(seq 300); do # the member has joined once it reads the topic
     [ "$(wc -l <"$BS_TEST_TMP/member.out")" -ge 4300 ] && break
     sleep 0.1
