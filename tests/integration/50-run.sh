@@ -114,9 +114,9 @@ for i in "${!ranks[@]}"; do
     [ "$pct" -lt 5 ] || fail "an idle rank took $pct% of a core (at most 4% expected)"
 done
 # The group's offsets reached the end while the run goes on, not only at its
-# stop. (Its own group: section 3's consumer of
-# group bankstream may still be a member there, and a member's group takes no
-# commits from a consumer outside it.)
+# stop. (Its own group: section 3's consumer of group bankstream may still be
+# a member there, and Kafka refuses the offsets of a consumer outside a group
+# that has members: section 6.)
 assert_eq "$(group_count run_long)" 0 "group run_long committed every offset, the run idle"
 # Prometheus: the counters of this run (1000 new messages) and the rank count.
 metrics=$(curl -sf "http://127.0.0.1:$MPORT/metrics") || fail "no /metrics on port $MPORT"
