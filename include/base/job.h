@@ -14,7 +14,9 @@
  *   [postgres] conninfo (libpq; empty = PG* environment or embedded cluster)
  *   [sink]     retry_seconds (how long a lost database is retried),
  *              connections (sessions each batch's rows go through at once,
- *              1..32, or auto: stream/sink.h)
+ *              1..32, or auto: stream/sink.h), pipeline (on: with one
+ *              connection, the next batch's rows are written while a batch
+ *              commits, stream/sink_ahead.h; off)
  *   [rules]    weight_t5 weight_t6 weight_t7 score_divisor risk_threshold
  *              t6_amount (reais) max_age_ms (0 = off) timezone
  *              limit_percent (what-if: limits at this %, default 100)
@@ -63,6 +65,7 @@ typedef struct job_config {
     int64_t duplicate_filter_bytes; /* [batch] duplicate_filter_bytes: the Bloom filter's memory */
     int64_t sink_retry_seconds;
     int64_t sink_connections; /* [sink] connections; 0 = auto (see stream/sink.h) */
+    int sink_pipeline;        /* [sink] pipeline: 1 on (the default), 0 off */
     int64_t metrics_port;
     char metrics_listen[64]; /* [metrics] listen: checked by metrics_start_on */
     char snapshot_dir[512];

@@ -48,6 +48,11 @@ int pglock_take(PGconn *conn, int xact, char *holder, size_t holdersize, int *ho
  * session or transaction level), for a query of the caller's. */
 const char *pglock_held_sql(void);
 
+/* The same expression for another session of the same processor (the
+ * sink's ahead session, stream/sink_ahead.h): true when backend pid holds
+ * the lock. Written into out (at least 512 bytes). */
+void pglock_held_by_sql(int pid, char *out, size_t outsize);
+
 /* Describe the session that holds the lock, other than this one, as one
  * line: "database D is in use by 'bankstream run T' (topic T; PostgreSQL
  * backend pid P, client H, connected since S)". Returns 1 (held: holder

@@ -38,7 +38,9 @@ int commitq_submit(commitq_t *q, batch_t *b);
 /* Wait until every queued batch is ACKED. 0, or -1 when the queue failed. */
 int commitq_drain(commitq_t *q);
 
-/* 1 when no batch is queued or being committed. */
+/* 1 when the sink could start the next batch now: none is queued, and
+ * none is being committed, or the sink can take the next one ahead (see
+ * commitq.c). */
 int commitq_idle(commitq_t *q);
 
 /* 1 when a commit failed, with its message in errstr; else 0. */

@@ -10,7 +10,9 @@
  *                         consume, decode and decide cost alone).
  *
  * commit is called by the commit queue's thread (commitq.c), one batch at a
- * time, in batch order; it moves nothing but the database. */
+ * time, in batch order; it moves nothing but the database. The postgres
+ * sink may write the next batch's rows while it commits one (ahead, see
+ * stream/sink_ahead.h); each batch still commits alone and in order. */
 #ifndef BS_SINK_H
 #define BS_SINK_H
 
@@ -31,6 +33,15 @@ struct stream_sink {
     int (*commit)(stream_sink_t *s, const batch_t *b, char *errstr, size_t errsize);
     /* Close the connection(s) and free. NULL-safe through sink_close. */
     void (*close)(stream_sink_t *s);
+    /* Optional (NULL: every batch waits for its commit call). Start
+     * writing b, the batch after the one being committed, before its turn:
+     * 1 when taken, 0 when the sink has no room for it now; never blocks.
+     * b stays alive until commit(b) returns or forget is called. With b
+     * NULL: 1 when it would take one now, and nothing is started. */
+    int (*ahead)(stream_sink_t *s, const batch_t *b);
+    /* With ahead: drop what was started ahead (the batch will not be
+     * committed: the queue failed or stops). */
+    void (*forget)(stream_sink_t *s);
 };
 
 /* `[sink] connections = auto` (the default): this many on the embedded
@@ -52,11 +63,13 @@ stream_sink_t *sink_none(void);
  * (stream/sink_slices.h); the server must allow that many prepared
  * transactions (max_prepared_transactions), else errstr names the setting
  * and the fix; with fallback (connections = auto) such a server gets one
- * connection and a warning instead. A lost server is retried for
+ * connection and a warning instead. With one connection and pipeline, the
+ * next batch's rows are written by a second session while a batch commits
+ * (stream/sink_ahead.h). A lost server is retried for
  * retry_seconds per commit, the lock re-taken first. NULL with errstr when
  * the first connection fails or another processor holds the database
  * (errstr names it). */
-stream_sink_t *sink_pg_open(const char *conninfo, int connections, int fallback,
+stream_sink_t *sink_pg_open(const char *conninfo, int connections, int fallback, int pipeline,
                             int64_t retry_seconds, const char *topic, char *errstr, size_t errsize);
 
 /* s->close(s) when s is not NULL. */

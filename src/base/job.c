@@ -36,6 +36,7 @@ void job_config_default(job_config_t *job)
     job->batch_max_bytes = 64 << 20;
     job->duplicate_filter_bytes = 64 << 20;
     job->sink_retry_seconds = 120;
+    job->sink_pipeline = 1;
     job->metrics_port = 0;
     strcpy(job->metrics_listen, "127.0.0.1");
     strcpy(job->snapshot_dir, "var/snapshots");
@@ -179,6 +180,13 @@ static int on_entry(void *user, const char *section, const char *key, const char
             job->sink_connections = 0;
         else if (parse_int(value, 1, 32, &job->sink_connections))
             BAD("a number of connections from 1 to 32, or auto");
+    } else if (strcmp(section, "sink") == 0 && strcmp(key, "pipeline") == 0) {
+        if (strcmp(value, "on") == 0)
+            job->sink_pipeline = 1;
+        else if (strcmp(value, "off") == 0)
+            job->sink_pipeline = 0;
+        else
+            BAD("on (the next batch's rows are written while a batch commits) or off");
     } else if (strcmp(section, "snapshot") == 0 && strcmp(key, "dir") == 0) {
         if (strlen(value) >= sizeof job->snapshot_dir) BAD("a directory path under 512 bytes");
         strcpy(job->snapshot_dir, value);

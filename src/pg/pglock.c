@@ -47,6 +47,12 @@ const char *pglock_held_sql(void)
     return "EXISTS (SELECT 1 FROM pg_locks l WHERE " PGLOCK_ROW " AND l.pid = pg_backend_pid())";
 }
 
+void pglock_held_by_sql(int pid, char *out, size_t outsize)
+{
+    snprintf(out, outsize, "EXISTS (SELECT 1 FROM pg_locks l WHERE " PGLOCK_ROW " AND l.pid = %d)",
+             pid);
+}
+
 int pglock_holder(PGconn *conn, char *holder, size_t holdersize, int *pid, char *errstr,
                   size_t errsize)
 {

@@ -31,13 +31,15 @@
  *      aggregates; so a TRUNCATE, a purge, a catch-up and a rebuild cannot
  *      deadlock each other.
  *   5. A sink that commits one batch in several transactions (two-phase
- *      commit): its sessions that do not hold the processor lock take the
- *      triggers' other path, FOR SHARE of the watermark and nothing counted
- *      for rows above W; FOR SHARE locks do not block each other, so its
- *      slices never wait on each other here. And since the batch_log row
- *      may be visible before a prepared slice's rows, dashboard_atualizar
- *      does not move W while a prepared transaction holds a lock on
- *      transacoes.
+ *      commit), or writes the next batch in a second session (the
+ *      pipeline, stream/sink_ahead.h): its sessions that do not hold the
+ *      processor lock take the triggers' other path, FOR SHARE of the
+ *      watermark and nothing counted for rows above W; FOR SHARE locks do
+ *      not block each other, so its sessions never wait on each other here
+ *      (a catch-up skips its turn while one is held). And since the
+ *      batch_log row may be visible before a prepared slice's rows,
+ *      dashboard_atualizar does not move W while a prepared transaction
+ *      holds a lock on transacoes.
  * Counts are signed (a deleted row subtracts); rows at 0 are removed after
  * deletes. The tables are half-filled pages (fillfactor 50) so that a
  * count's update stays on its page (a HOT update, no index entry).

@@ -1,7 +1,14 @@
 /* commitq.c - the sink thread and its bounded queue (see commitq.h).
  *
- * One mutex guards the ring, `busy` and the failure; the condition variable
- * wakes both sides (a batch queued, a slot freed, the queue drained). */
+ * One mutex guards the ring, `busy`, `ahead` and the failure; the condition
+ * variable wakes both sides (a batch queued, a slot freed, the queue
+ * drained).
+ *
+ * Ahead (a sink that offers it, sink.h): while the sink thread commits a
+ * batch, the batch next in line is handed to sink->ahead as soon as it is
+ * queued or becomes next (offer_next), so that the sink writes it while
+ * the batch before it commits. The queue then counts as idle for the cutter
+ * (commitq_idle) only while the sink could take another one ahead. */
 #include "stream/commitq.h"
 #include "base/log.h"
 #include "base/timeparse.h"
@@ -22,11 +29,21 @@ struct commitq {
     pthread_cond_t cv;
     batch_t *ring[COMMITQ_MAX_DEPTH];
     int depth, head, len;
-    int busy;    /* the sink thread holds a batch outside the ring */
-    int closing; /* commitq_stop: leave once the ring is empty */
+    int busy;             /* the sink thread holds a batch outside the ring */
+    const batch_t *ahead; /* in the ring, handed to sink->ahead */
+    int closing;          /* commitq_stop: leave once the ring is empty */
     int failed;
     char error[1200];
 };
+
+/* Under the mutex: the batch next in line to the sink, if the sink thread
+ * is committing another and the sink takes it ahead. */
+static void offer_next(commitq_t *q)
+{
+    if (!q->busy || q->len == 0 || q->ahead != NULL || q->failed || q->sink->ahead == NULL) return;
+    batch_t *next = q->ring[q->head];
+    if (q->sink->ahead(q->sink, next)) q->ahead = next;
+}
 
 /* Commit one batch (outside the lock): QUEUED -> COMMITTED -> ACKED. */
 static int commit_one(commitq_t *q, batch_t *b, char *err, size_t errsize)
@@ -56,10 +73,13 @@ static void *sink_main(void *arg)
         q->head = (q->head + 1) % q->depth;
         q->len--;
         q->busy = 1;
-        int failed = q->failed;
+        int failed = q->failed, was_ahead = b == q->ahead;
+        q->ahead = NULL;
+        offer_next(q);
         pthread_mutex_unlock(&q->mu);
 
         char err[1024] = "";
+        if (failed && was_ahead) q->sink->forget(q->sink);
         int rc = failed ? -1 : commit_one(q, b, err, sizeof err);
 
         pthread_mutex_lock(&q->mu);
@@ -109,6 +129,7 @@ int commitq_submit(commitq_t *q, batch_t *b)
     if (!failed) {
         q->ring[(q->head + q->len) % q->depth] = b;
         q->len++;
+        offer_next(q);
         pthread_cond_broadcast(&q->cv);
     }
     pthread_mutex_unlock(&q->mu);
@@ -129,7 +150,7 @@ int commitq_drain(commitq_t *q)
 int commitq_idle(commitq_t *q)
 {
     pthread_mutex_lock(&q->mu);
-    int idle = q->len == 0 && !q->busy;
+    int idle = q->len == 0 && (!q->busy || (q->sink->ahead && q->sink->ahead(q->sink, NULL)));
     pthread_mutex_unlock(&q->mu);
     return idle;
 }

@@ -254,7 +254,7 @@ static int coord_open(coord_t *co, const char *conninfo)
                           ? SINK_PG_EMBEDDED_CONNECTIONS
                           : 1;
     co->sink = job->sink_off ? sink_none()
-                             : sink_pg_open(conninfo, connections, fallback,
+                             : sink_pg_open(conninfo, connections, fallback, job->sink_pipeline,
                                             job->sink_retry_seconds, job->topic, err, sizeof err);
     if (co->sink == NULL) goto fail;
     if (cutter_init(&co->cut, job, !co->sink->durable, lookup_ids, co) != 0) {

@@ -10,7 +10,7 @@ static void none_close(stream_sink_t *s) {}
 
 stream_sink_t *sink_none(void)
 {
-    static stream_sink_t none = {"none", 0, none_commit, none_close};
+    static stream_sink_t none = {"none", 0, none_commit, none_close, NULL, NULL};
     return &none;
 }
 

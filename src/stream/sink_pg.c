@@ -47,6 +47,15 @@
  *   OWNER, N connections: BEGIN -> check_owner -> slices start (COPY,
  *   PREPARE on N threads) -> COPY duplicates, dead letters -> slices wait ->
  *   INSERT batch_log -> COMMIT -> slices COMMIT PREPARED    (commit_sliced)
+ *   OWNER, one connection, pipelined ([sink] pipeline = on): batch k+1
+ *   queued while batch k commits is written at once by the ahead session
+ *   (sink_ahead.h): BEGIN -> COPY its rows, all four tables; its turn, on
+ *   the sink thread in that session: check_owner (the sink's session holds
+ *   the lock; batch_log ends at k) -> INSERT batch_log -> COMMIT
+ *                                                            (commit_ahead)
+ *   ahead failed -> rolled back -> commit_once in the sink's session; ahead
+ *   lost during its COMMIT -> its backend ended (end_lost_session) ->
+ *   batch_committed -> done, or commit_once
  *   lost -> PQreset with backoff for retry_seconds -> sink_setup ->
  *   batch_committed (identity) -> done, or commit again       (pg_commit)
  *
@@ -56,18 +65,27 @@
  * sink_slices_wait; that batch and every later one then commit through one
  * connection, with a warning that names the triggers.
  *
+ * Pipelined, invariant 1 holds as it is (one transaction per batch, its
+ * rows with its batch_log row) and 2 is checked in the ahead session's
+ * transaction just before its batch_log row, after the batch before it
+ * committed: the sink's session (lock_pid) must still hold the lock, and
+ * batch_log must end at the batch before. Only the rows' writing overlaps
+ * the previous commit; commits stay in order, one at a time.
+ *
  * Test hook: BANKSTREAM_TEST_SINK_PAUSE=prepared:N (every slice of batch N
- * prepared, before the decision) or decided:N (batch N's batch_log row
- * committed, before any COMMIT PREPARED) makes the sink thread stop there
- * for good, saying so on stderr, so that a test can kill -9 the processor
- * at exactly that point (tests/integration/77-slices.sh). Nothing else reads
- * it. */
+ * prepared, before the decision), decided:N (batch N's batch_log row
+ * committed, before any COMMIT PREPARED) or ahead:N (the rows of the first
+ * batch from N on that is written ahead, not committed) makes the sink
+ * thread (the ahead thread for ahead:N) stop there for good, saying so on
+ * stderr, so that a test can kill -9 the processor at exactly that point
+ * (tests/integration/77-slices.sh, 70-restart.sh). Nothing else reads it. */
 #include "base/log.h"
 #include "pg/pgconn.h"
 #include "pg/pgcopy.h"
 #include "pg/pglock.h"
 #include "pg/pgprepared.h"
 #include "stream/sink.h"
+#include "stream/sink_ahead.h"
 #include "stream/sink_rows.h"
 #include "stream/sink_slices.h"
 
@@ -79,7 +97,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum pause_point { PAUSE_NONE = 0, PAUSE_PREPARED, PAUSE_DECIDED };
+enum pause_point { PAUSE_NONE = 0, PAUSE_PREPARED, PAUSE_DECIDED, PAUSE_AHEAD };
 
 typedef struct pg_sink {
     stream_sink_t base;
@@ -94,6 +112,10 @@ typedef struct pg_sink {
     int64_t retry_seconds;
     int connections;       /* [sink] connections */
     sink_slices_t *slices; /* connections > 1, until slices waited on each other */
+    sink_ahead_t *ahead;   /* [sink] pipeline with one connection */
+    int ahead_lost_pid;    /* the ahead session lost during its COMMIT: its backend, to end
+                            * before batch_log is asked (0 = none) */
+    int64_t committed, committed_ahead; /* batches, and those committed in the ahead session */
     enum pause_point pause;
     int64_t pause_batch;
     pgcopy_t copy;
@@ -153,8 +175,8 @@ static int batch_arrays(const batch_t *b, batch_arrays_t *a, char *errstr, size_
     return -1;
 }
 
-static int insert_batch_log(pg_sink_t *s, const batch_t *b, const batch_arrays_t *a, char *errstr,
-                            size_t errsize)
+static int insert_batch_log(pg_sink_t *s, PGconn *conn, const batch_t *b, const batch_arrays_t *a,
+                            char *errstr, size_t errsize)
 {
     char id[24], n[6][24];
     const batch_counts_t *k = &b->counts;
@@ -167,14 +189,14 @@ static int insert_batch_log(pg_sink_t *s, const batch_t *b, const batch_arrays_t
     snprintf(n[5], sizeof n[5], "%d", b->ranks);
     const char *params[12] = {id,   s->topic, a->ends, a->starts, n[0],       n[1],
                               n[2], n[3],     n[4],    n[5],      a->last_ts, b->note};
-    PGresult *r = PQexecParams(s->conn,
+    PGresult *r = PQexecParams(conn,
                                "INSERT INTO batch_log (batch_id, topic, end_offsets, start_offsets,"
                                " n_mensagens, n_aprovadas, n_rejeitadas, n_nao_processadas,"
                                " n_dead_letters, ranks, last_ts_ms, nota) VALUES ($1, $2, $3, $4,"
                                " $5, $6, $7, $8, $9, $10, $11, $12)",
                                12, NULL, params, NULL, NULL, 0);
     int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
-    if (rc) pgconn_error(s->conn, r, "INSERT INTO batch_log failed", errstr, errsize);
+    if (rc) pgconn_error(conn, r, "INSERT INTO batch_log failed", errstr, errsize);
     PQclear(r);
     return rc;
 }
@@ -309,29 +331,34 @@ static int sink_setup(pg_sink_t *s, int64_t batch, char *errstr, size_t errsize)
     return 0;
 }
 
-/* Invariant 2, inside the batch transaction; also the transaction's start
- * time as created_at holds it (µs of its wall time since the Unix epoch),
- * for the slices. 0, or -1 with errstr. */
-static int check_owner(pg_sink_t *s, const batch_t *b, int64_t *created_at_us, char *errstr,
-                       size_t errsize)
+/* Invariant 2, inside the batch transaction on conn (the sink's session,
+ * or the ahead session: then the sink's session must hold the lock); also
+ * the transaction's start time as created_at holds it (µs of its wall time
+ * since the Unix epoch), for the slices. 0, or -1 with errstr. */
+static int check_owner(pg_sink_t *s, PGconn *conn, const batch_t *b, int64_t *created_at_us,
+                       char *errstr, size_t errsize)
 {
-    char sql[1024];
+    char sql[2048], held[640];
+    if (conn == s->conn)
+        snprintf(held, sizeof held, "%s", pglock_held_sql());
+    else
+        pglock_held_by_sql(s->lock_pid, held, sizeof held);
     snprintf(sql, sizeof sql,
              "SELECT %s, %s, (SELECT coalesce(max(batch_id), 0) FROM batch_log),"
              " current_database(), (extract(epoch FROM now()::timestamp) * 1000000)::int8",
-             pglock_held_sql(), database_id_sql);
-    PGresult *r = PQexec(s->conn, sql);
+             held, database_id_sql);
+    PGresult *r = PQexec(conn, sql);
     int rc = -1;
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        pgconn_error(s->conn, r, "checking that this processor still owns the database failed",
-                     errstr, errsize);
+        pgconn_error(conn, r, "checking that this processor still owns the database failed", errstr,
+                     errsize);
         goto done;
     }
-    const char *held = PQgetvalue(r, 0, 0), *id = PQgetvalue(r, 0, 1);
+    const char *holds = PQgetvalue(r, 0, 0), *id = PQgetvalue(r, 0, 1);
     const char *db = PQgetvalue(r, 0, 3);
     int64_t newest = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
     *created_at_us = strtoll(PQgetvalue(r, 0, 4), NULL, 10);
-    if (strcmp(held, "t") != 0)
+    if (strcmp(holds, "t") != 0)
         snprintf(errstr, errsize,
                  "this processor's session no longer holds the processor lock of database "
                  "\"%s\"; it stops without committing batch %" PRId64,
@@ -355,24 +382,30 @@ done:
     return rc;
 }
 
-/* COPY one table's stream (built by the caller into s->copy). */
-static int copy_rows(pg_sink_t *s, const char *sql, char *errstr, size_t errsize)
-{
-    return pgcopy_send(s->conn, sql, &s->copy, errstr, errsize);
-}
-
 /* The duplicates and dead letters (they go with the batch_log row). */
-static int copy_home_rows(pg_sink_t *s, const batch_t *b, char *errstr, size_t errsize)
+static int copy_home_rows(PGconn *conn, pgcopy_t *copy, const batch_t *b, const char *topic,
+                          char *errstr, size_t errsize)
 {
     if (b->counts.duplicates) {
-        sink_rows_duplicates(&s->copy, b, s->topic);
-        if (copy_rows(s, sink_rows_duplicates_sql, errstr, errsize) != 0) return -1;
+        sink_rows_duplicates(copy, b, topic);
+        if (pgcopy_send(conn, sink_rows_duplicates_sql, copy, errstr, errsize) != 0) return -1;
     }
     if (b->counts.dead) {
-        sink_rows_dead_letters(&s->copy, b, s->topic);
-        if (copy_rows(s, sink_rows_dead_letters_sql, errstr, errsize) != 0) return -1;
+        sink_rows_dead_letters(copy, b, topic);
+        if (pgcopy_send(conn, sink_rows_dead_letters_sql, copy, errstr, errsize) != 0) return -1;
     }
     return 0;
+}
+
+/* Every row of the batch but its batch_log row, in conn's open transaction. */
+static int copy_batch_rows(PGconn *conn, pgcopy_t *copy, const batch_t *b, const char *topic,
+                           char *errstr, size_t errsize)
+{
+    sink_rows_transacoes(copy, b, 0, 1, INT64_MIN);
+    if (pgcopy_send(conn, sink_rows_transacoes_sql(0), copy, errstr, errsize) != 0) return -1;
+    sink_rows_scores(copy, b, 0, 1);
+    if (pgcopy_send(conn, sink_rows_scores_sql, copy, errstr, errsize) != 0) return -1;
+    return copy_home_rows(conn, copy, b, topic, errstr, errsize);
 }
 
 /* Roll back the session's open transaction, if any, while it is alive. */
@@ -387,10 +420,14 @@ static void rollback_session(pg_sink_t *s)
 /* The test hook (see the top of the file). */
 static void test_pause(const pg_sink_t *s, enum pause_point point, int64_t batch)
 {
-    if (s->pause != point || s->pause_batch != batch) return;
+    if (s->pause != point) return;
+    if (point == PAUSE_AHEAD ? batch < s->pause_batch : batch != s->pause_batch) return;
     log_warn("BANKSTREAM_TEST_SINK_PAUSE: batch %" PRId64 " stops here (%s) until this process "
              "is killed",
-             batch, point == PAUSE_PREPARED ? "every slice prepared, not decided" : "decided");
+             batch,
+             point == PAUSE_PREPARED  ? "every slice prepared, not decided"
+             : point == PAUSE_DECIDED ? "decided"
+                                      : "its rows written ahead, not committed");
     for (;;)
         sleep(1);
 }
@@ -402,13 +439,9 @@ static int commit_once(pg_sink_t *s, const batch_t *b, const batch_arrays_t *a, 
 {
     int64_t created_at_us;
     if (pgconn_exec(s->conn, "BEGIN", NULL, errstr, errsize) != 0) return session_failure(s);
-    if (check_owner(s, b, &created_at_us, errstr, errsize) != 0) goto fail;
-    sink_rows_transacoes(&s->copy, b, 0, 1, INT64_MIN);
-    if (copy_rows(s, sink_rows_transacoes_sql(0), errstr, errsize) != 0) goto fail;
-    sink_rows_scores(&s->copy, b, 0, 1);
-    if (copy_rows(s, sink_rows_scores_sql, errstr, errsize) != 0) goto fail;
-    if (copy_home_rows(s, b, errstr, errsize) != 0) goto fail;
-    if (insert_batch_log(s, b, a, errstr, errsize) != 0) goto fail;
+    if (check_owner(s, s->conn, b, &created_at_us, errstr, errsize) != 0) goto fail;
+    if (copy_batch_rows(s->conn, &s->copy, b, s->topic, errstr, errsize) != 0) goto fail;
+    if (insert_batch_log(s, s->conn, b, a, errstr, errsize) != 0) goto fail;
     if (pgconn_exec(s->conn, "COMMIT", NULL, errstr, errsize) != 0) return session_failure(s);
     return 0;
 fail:
@@ -437,13 +470,13 @@ static int commit_sliced(pg_sink_t *s, const batch_t *b, const batch_arrays_t *a
     char identity[17], err[1024] = "", ignored[512];
     pgprepared_identity(s->topic, a->starts, a->ends, identity);
     if (pgconn_exec(s->conn, "BEGIN", NULL, errstr, errsize) != 0) return session_failure(s);
-    if (check_owner(s, b, &created_at_us, errstr, errsize) != 0 ||
+    if (check_owner(s, s->conn, b, &created_at_us, errstr, errsize) != 0 ||
         sink_slices_start(s->slices, b, identity, s->database_id, created_at_us, errstr, errsize) !=
             0) {
         rollback_session(s);
         return session_failure(s);
     }
-    int home = copy_home_rows(s, b, errstr, errsize);
+    int home = copy_home_rows(s->conn, &s->copy, b, s->topic, errstr, errsize);
     int sliced = sink_slices_wait(s->slices, home == 0 ? s->conn : NULL, err, sizeof err);
     if (home != 0 || sliced != SLICES_PREPARED) {
         rollback_session(s);
@@ -458,7 +491,7 @@ static int commit_sliced(pg_sink_t *s, const batch_t *b, const batch_arrays_t *a
         return sliced == SLICES_LOST || left ? 1 : -1;
     }
     test_pause(s, PAUSE_PREPARED, b->id);
-    if (insert_batch_log(s, b, a, errstr, errsize) != 0) {
+    if (insert_batch_log(s, s->conn, b, a, errstr, errsize) != 0) {
         rollback_session(s);
         int left = sink_slices_finish(s->slices, 0, s->conn, ignored, sizeof ignored);
         return left ? 1 : session_failure(s);
@@ -510,6 +543,90 @@ static int batch_committed(pg_sink_t *s, const batch_t *b, const batch_arrays_t 
     return rc;
 }
 
+/* The ahead session's writer (sink_ahead.h), on its thread. */
+static int write_ahead(PGconn *conn, pgcopy_t *copy, const batch_t *b, void *arg, char *errstr,
+                       size_t errsize)
+{
+    const pg_sink_t *s = arg;
+    int rc = copy_batch_rows(conn, copy, b, s->topic, errstr, errsize);
+    if (rc == 0) test_pause(s, PAUSE_AHEAD, b->id);
+    return rc;
+}
+
+enum { AHEAD_COMMITTED = 0, AHEAD_NOT_COMMITTED, AHEAD_IN_DOUBT };
+
+/* Commit b in the ahead session's transaction, when b was written ahead:
+ * the same checks (invariant 2) and batch_log row as commit_once, in the
+ * transaction that holds its rows. AHEAD_COMMITTED; AHEAD_NOT_COMMITTED
+ * (not written ahead, or rolled back: the sink's session commits it);
+ * AHEAD_IN_DOUBT (the session was lost during its COMMIT: its backend is
+ * s->ahead_lost_pid, and batch_log decides once that backend has ended). */
+static int commit_ahead(pg_sink_t *s, const batch_t *b, const batch_arrays_t *a)
+{
+    char why[1024] = "";
+    PGconn *conn = sink_ahead_take(s->ahead, b, why, sizeof why);
+    if (conn == NULL) {
+        if (why[0])
+            log_warn("batch %" PRId64 ": writing its rows ahead failed (%s); the sink's own "
+                     "session commits it",
+                     b->id, why);
+        return AHEAD_NOT_COMMITTED;
+    }
+    int64_t created_at_us;
+    int rc = AHEAD_NOT_COMMITTED;
+    if (check_owner(s, conn, b, &created_at_us, why, sizeof why) == 0 &&
+        insert_batch_log(s, conn, b, a, why, sizeof why) == 0) {
+        if (pgconn_exec(conn, "COMMIT", NULL, why, sizeof why) == 0)
+            rc = AHEAD_COMMITTED;
+        else if (PQstatus(conn) != CONNECTION_OK)
+            rc = AHEAD_IN_DOUBT;
+    }
+    int alive = PQstatus(conn) == CONNECTION_OK;
+    if (rc == AHEAD_NOT_COMMITTED && alive && PQtransactionStatus(conn) != PQTRANS_IDLE) {
+        char ignored[256];
+        pgconn_exec(conn, "ROLLBACK", NULL, ignored, sizeof ignored);
+    }
+    sink_ahead_release(s->ahead, alive, &s->ahead_lost_pid);
+    if (rc != AHEAD_COMMITTED)
+        log_warn("batch %" PRId64 ": its commit in the ahead session failed (%s); the sink's own "
+                 "session %s",
+                 b->id, strtok(why, "\n"),
+                 rc == AHEAD_IN_DOUBT ? "asks batch_log whether it committed, and commits it if not"
+                                      : "commits it");
+    return rc;
+}
+
+/* Before batch_log may say whether an in-doubt COMMIT of the ahead session
+ * happened, the backend that ran it must be gone (it may still be
+ * committing): ended with pg_terminate_backend, then waited for. 0 (gone);
+ * 1 (transient, with errstr: still there, or the sink's session failed). */
+static int end_lost_session(pg_sink_t *s, char *errstr, size_t errsize)
+{
+    char pid[16];
+    snprintf(pid, sizeof pid, "%d", s->ahead_lost_pid);
+    const char *params[1] = {pid};
+    for (int i = 0; i < 50; i++) {
+        PGresult *r = PQexecParams(s->conn,
+                                   "SELECT count(*), bool_or(pg_terminate_backend(pid))"
+                                   " FROM pg_stat_activity WHERE pid = $1",
+                                   1, NULL, params, NULL, NULL, 0);
+        int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+        int left = ok ? atoi(PQgetvalue(r, 0, 0)) : -1;
+        if (!ok) pgconn_error(s->conn, r, "ending the lost ahead session failed", errstr, errsize);
+        PQclear(r);
+        if (!ok) return 1;
+        if (left == 0) {
+            s->ahead_lost_pid = 0;
+            return 0;
+        }
+        usleep(100 * 1000);
+    }
+    snprintf(errstr, errsize,
+             "the ahead session's backend (pid %d), lost during a COMMIT, has not ended yet",
+             s->ahead_lost_pid);
+    return 1;
+}
+
 static int pg_commit(stream_sink_t *base, const batch_t *b, char *errstr, size_t errsize)
 {
     pg_sink_t *s = (pg_sink_t *)base;
@@ -518,14 +635,25 @@ static int pg_commit(stream_sink_t *base, const batch_t *b, char *errstr, size_t
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     unsigned backoff_ms = 100;
-    int rc = -1;
+    int rc = -1, in_doubt = 0;
+    if (s->ahead) {
+        int ahead = commit_ahead(s, b, &a);
+        if (ahead == AHEAD_COMMITTED) {
+            batch_arrays_free(&a);
+            s->committed++;
+            s->committed_ahead++;
+            return 0;
+        }
+        in_doubt = ahead == AHEAD_IN_DOUBT;
+    }
     for (int attempt = 0;; attempt++) {
         if (PQstatus(s->conn) == CONNECTION_OK) {
             /* A new session owns nothing until set up (invariant 2). */
             int ready = sink_setup(s, b->id, errstr, errsize);
             if (ready < 0) break;
+            if (ready == 0 && s->ahead_lost_pid) ready = end_lost_session(s, errstr, errsize);
             if (ready == 0) {
-                int done = attempt > 0 ? batch_committed(s, b, &a, errstr, errsize) : 0;
+                int done = attempt > 0 || in_doubt ? batch_committed(s, b, &a, errstr, errsize) : 0;
                 if (done == 1) {
                     rc = 0;
                     break;
@@ -562,6 +690,7 @@ static int pg_commit(stream_sink_t *base, const batch_t *b, char *errstr, size_t
         }
     }
     batch_arrays_free(&a);
+    if (rc == 0) s->committed++;
     return rc;
 }
 
@@ -587,9 +716,25 @@ static void resolve_at_close(pg_sink_t *s)
                  left < 0 ? err : "their sessions did not end in time");
 }
 
+static int pg_ahead(stream_sink_t *base, const batch_t *b)
+{
+    pg_sink_t *s = (pg_sink_t *)base;
+    return b ? sink_ahead_start(s->ahead, b) : sink_ahead_idle(s->ahead);
+}
+
+static void pg_forget(stream_sink_t *base)
+{
+    sink_ahead_forget(((pg_sink_t *)base)->ahead);
+}
+
 static void pg_close(stream_sink_t *base)
 {
     pg_sink_t *s = (pg_sink_t *)base;
+    if (s->ahead && s->committed)
+        log_info("pipeline: %" PRId64 " of %" PRId64 " batches were written ahead, while the "
+                 "batch before them committed",
+                 s->committed_ahead, s->committed);
+    sink_ahead_free(s->ahead); /* what it held is rolled back */
     resolve_at_close(s);
     sink_slices_free(s->slices);
     if (s->conn) PQfinish(s->conn); /* ends the session: releases the lock */
@@ -607,11 +752,14 @@ static void read_test_pause(pg_sink_t *s)
     if (sscanf(v, "%15[a-z]:%lld", point, &batch) == 2 && batch > 0) {
         s->pause = strcmp(point, "prepared") == 0  ? PAUSE_PREPARED
                    : strcmp(point, "decided") == 0 ? PAUSE_DECIDED
+                   : strcmp(point, "ahead") == 0   ? PAUSE_AHEAD
                                                    : PAUSE_NONE;
         s->pause_batch = batch;
     }
     if (s->pause == PAUSE_NONE)
-        log_warn("BANKSTREAM_TEST_SINK_PAUSE='%s' ignored: expected prepared:N or decided:N", v);
+        log_warn("BANKSTREAM_TEST_SINK_PAUSE='%s' ignored: expected prepared:N, decided:N or "
+                 "ahead:N",
+                 v);
 }
 
 /* [sink] connections > 1 needs prepared transactions on the server. 0, or
@@ -640,7 +788,7 @@ static int check_prepared_setting(pg_sink_t *s, char *errstr, size_t errsize)
     return rc;
 }
 
-stream_sink_t *sink_pg_open(const char *conninfo, int connections, int fallback,
+stream_sink_t *sink_pg_open(const char *conninfo, int connections, int fallback, int pipeline,
                             int64_t retry_seconds, const char *topic, char *errstr, size_t errsize)
 {
     pg_sink_t *s = calloc(1, sizeof *s);
@@ -648,7 +796,7 @@ stream_sink_t *sink_pg_open(const char *conninfo, int connections, int fallback,
         snprintf(errstr, errsize, "out of memory");
         return NULL;
     }
-    s->base = (stream_sink_t){"postgres", 1, pg_commit, pg_close};
+    s->base = (stream_sink_t){"postgres", 1, pg_commit, pg_close, NULL, NULL};
     snprintf(s->topic, sizeof s->topic, "%s", topic);
     snprintf(s->appname, sizeof s->appname, "bankstream run %s", topic);
     s->retry_seconds = retry_seconds;
@@ -695,6 +843,15 @@ stream_sink_t *sink_pg_open(const char *conninfo, int connections, int fallback,
     }
     if (s->slices)
         log_info("committing each batch through %d connections (two-phase commit)", s->connections);
+    if (!s->slices && pipeline) {
+        s->ahead = sink_ahead_new(conninfo, s->appname, write_ahead, s);
+        if (s->ahead == NULL) {
+            snprintf(errstr, errsize, "cannot start the sink's ahead session");
+            goto fail;
+        }
+        s->base.ahead = pg_ahead;
+        s->base.forget = pg_forget;
+    }
     return &s->base;
 fail:
     pg_close(&s->base);

@@ -70,6 +70,7 @@ measure() { # rate label
     wait "$run" || { tail -3 "$out.err"; return 1; }
     echo "== $1 tx/s for $STEADY s, -np $RANKS, $2"
     grep -E "^batches|^not processed|^latency|^stages" "$out.out" | sed 's/^/   /'
+    grep -o "pipeline: .*" "$out.err" | sed 's/^/   /' || true
     # the p99s of this run, for the summary of its runs
     p99_result+=("$(sed -n 's/^latency ms p50 [0-9]*, p99 \([0-9]*\)$/\1/p' "$out.out")")
     p99_commit+=("$(sed -n 's/^latency to commit ms p50 [0-9]*, p99 \([0-9]*\)$/\1/p' "$out.out")")

@@ -8,14 +8,18 @@
 # --until-idle` into a freshly initialized database, reading
 #   sink     the run's own "sink S s in commits, R msg/s while committing"
 #            (the sink thread's time in commits only: COPY, prepare, decide,
-#            commit prepared)
+#            commit prepared; with [sink] pipeline = off by default, so
+#            that with one connection too every row is written inside that
+#            time: with BENCH_PIPELINE=on, rows written ahead are not, so
+#            compare end to end then)
 #   e2e      rows / wall time of the run (start-up included)
 # and the baseline of the same round: `psql \copy` of the same rows into the
 # same tables in a fresh database, one stream. Printed: every measurement
 # with the load average, then per N the best and the median of each, and the
 # median's ratio to the median \copy rate.
 # Environment: BENCH_COUNT (300000), BENCH_USERS (100000), BENCH_RANKS (2),
-# BENCH_BATCH (10000), BENCH_CONNECTIONS ("1 2 4"), BENCH_ROUNDS (3).
+# BENCH_BATCH (10000), BENCH_CONNECTIONS ("1 2 4"), BENCH_ROUNDS (3),
+# BENCH_PIPELINE (off).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 COUNT=${BENCH_COUNT:-300000}
@@ -24,6 +28,7 @@ RANKS=${BENCH_RANKS:-2}
 BATCH=${BENCH_BATCH:-10000}
 CONNECTIONS=${BENCH_CONNECTIONS:-1 2 4}
 ROUNDS=${BENCH_ROUNDS:-3}
+PIPELINE=${BENCH_PIPELINE:-off}
 source tests/bench/lib.sh
 bench_services
 now() { date +%s.%N; }
@@ -36,12 +41,12 @@ TOPIC=$(new_topic sinkbench)
 "$BANKSTREAM" produce --pg "$PG_GEN" --brokers "$BS_TEST_BROKERS" --topic "$TOPIC" \
     --count "$COUNT" --rate 0 --seed 42 --start-time 1750000000000 --historic 0 --quiet
 echo "== $COUNT transactions, $USERS users, -np $RANKS, batches of $BATCH," \
-    "connections $CONNECTIONS, $ROUNDS rounds"
+    "connections $CONNECTIONS, pipeline $PIPELINE, $ROUNDS rounds"
 
 for ((round = 1; round <= ROUNDS; round++)); do
     for n in $CONNECTIONS; do
         db=$(new_database "sink_r${round}_c$n" --users "$USERS")
-        printf '[sink]\nconnections = %s\n' "$n" >"$BS_TEST_TMP/c$n.ini"
+        printf '[sink]\nconnections = %s\npipeline = %s\n' "$n" "$PIPELINE" >"$BS_TEST_TMP/c$n.ini"
         t0=$(now)
         out=$(mpirun_bs "$RANKS" run "$BS_TEST_TMP/c$n.ini" --pg "$db" \
             --brokers "$BS_TEST_BROKERS" --topic "$TOPIC" --batch-size "$BATCH" --batch-ms 0 \

@@ -2,7 +2,9 @@
 # 70-restart.sh - exactly-once across crashes: `bankstream run` is killed -9
 # at chosen moments (rank 0 mid-stream, a worker, rank 0 in the middle of a
 # commit, rank 0 and a worker during the restore, again and again until the
-# run completes) and the PostgreSQL server is restarted under it mid-commit; each
+# run completes, rank 0 while the sink's second session holds the next
+# batch's rows uncommitted), that session's backend is ended inside its
+# COMMIT, and the PostgreSQL server is restarted under it mid-commit; each
 # time the same command is rerun (often with another -np) to completion and
 # every table must equal the one of an uninterrupted reference run, row for
 # row (wall-clock columns aside). Independently, the reference must hold
@@ -356,6 +358,80 @@ done
 [ "$kills" -ge 2 ] || die "only $kills kills before the run completed"
 check_final "$db"
 say "done after $kills kills ($((SECONDS - t0)) s)"
+
+# ------------------------ kill -9 while the ahead session holds a batch's rows
+# With one connection the sink writes the next batch's rows in a second
+# session while a batch commits (stream/sink_ahead.h). The run stops for good
+# once a batch from 8 on is written ahead (its rows in an open transaction,
+# not committed), and is killed there: none of its rows may show, and the
+# rerun must commit it once.
+scenario="kill-ahead"
+t0=$SECONDS
+db=$(new_database rs_ka --users "$USERS")
+BANKSTREAM_TEST_SINK_PAUSE=ahead:8 start_run "$db" 2
+for ((i = 0; i < 1200; i++)); do
+    grep -q "BANKSTREAM_TEST_SINK_PAUSE: batch" "$run_log.err" 2>/dev/null && break
+    kill -0 "$run_pid" 2>/dev/null || die "the run ended before a batch from 8 on was written ahead"
+    sleep 0.05
+done
+held=$(sed -n 's/.*BANKSTREAM_TEST_SINK_PAUSE: batch \([0-9]*\) .*/\1/p' "$run_log.err" | head -1)
+[ -n "$held" ] || die "no batch was written ahead within 60 s"
+wait_batches "$db" $((held - 1)) || die "the run ended before batch $((held - 1)) committed"
+assert_eq "$(q "$db" "SELECT state FROM pg_stat_activity WHERE datname = current_database()
+                       AND application_name LIKE 'bankstream run % [ahead]'")" \
+    "idle in transaction" "[$scenario] the ahead session holds batch $held's rows, uncommitted"
+assert_eq "$(q "$db" "SELECT count(*) FROM transacoes WHERE batch_id >= $held")" 0 \
+    "[$scenario] rows of batch $held seen before its commit"
+kill_rank "$db" 0 "coordinator, batch $held written ahead, batch $((held - 1)) committed"
+assert_eq "$(q "$db" "SELECT max(batch_id) FROM batch_log")" $((held - 1)) \
+    "[$scenario] the newest batch after the kill"
+run_to_end "$db" 2
+check_final "$db"
+say "done ($((SECONDS - t0)) s)"
+
+# ---------------- the ahead session lost during its COMMIT (an in-doubt commit)
+# A deferred trigger of this test makes the ahead session's COMMIT wait for an
+# advisory lock the test holds; the test then ends that session's backend.
+# The sink cannot know whether that COMMIT happened: it must make sure the
+# backend is gone, ask batch_log, and commit the batch through its own
+# session (here it had not committed), once.
+scenario="ahead-in-doubt"
+t0=$SECONDS
+db=$(new_database rs_ad --users "$USERS")
+q "$db" "CREATE FUNCTION bs_test_hold_ahead() RETURNS trigger LANGUAGE plpgsql AS \$\$
+         BEGIN
+             IF current_setting('application_name') LIKE '% [ahead]' THEN
+                 PERFORM pg_advisory_xact_lock_shared(4242);
+             END IF;
+             RETURN NULL;
+         END \$\$;
+         CREATE CONSTRAINT TRIGGER bs_test_hold AFTER INSERT ON batch_log
+             DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION bs_test_hold_ahead()" >/dev/null
+psql "$db application_name=bs_restart_locker" -XAtq -v ON_ERROR_STOP=1 \
+    -c "SELECT pg_advisory_lock(4242)" -c "SELECT pg_sleep(300)" >/dev/null 2>&1 &
+locker_pid=$!
+start_run "$db" 2
+victim=""
+for ((i = 0; i < 1200; i++)); do
+    victim=$(q "$db" "SELECT pid FROM pg_stat_activity WHERE datname = current_database()
+                       AND application_name LIKE 'bankstream run % [ahead]'
+                       AND wait_event_type = 'Lock' AND query = 'COMMIT'")
+    [ -z "$victim" ] || break
+    kill -0 "$run_pid" 2>/dev/null || die "the run ended before the ahead session committed a batch"
+    sleep 0.05
+done
+[ -n "$victim" ] || die "the ahead session never waited in its COMMIT"
+before=$(q "$db" "SELECT count(*) FROM batch_log")
+q "$db" "SELECT pg_terminate_backend($victim)" >/dev/null
+release_lock "$db"
+say "ended the ahead session's backend (pid $victim) in the COMMIT of batch $((before + 1))"
+wait_run 90
+[ "$run_rc" -eq 0 ] || die "the run exited $run_rc after its ahead session was lost ($(tail -1 "$run_log.err"))"
+grep -q "batch $((before + 1)): its commit in the ahead session failed .*asks batch_log whether it committed" \
+    "$run_log.err" || die "no warning about the in-doubt commit of batch $((before + 1)) in: $(cat "$run_log.err")"
+say "the run said: $(grep -o "batch $((before + 1)): its commit in the ahead session failed.*" "$run_log.err")"
+check_final "$db"
+say "done ($((SECONDS - t0)) s)"
 
 # --------------------------------- the PostgreSQL server restarts mid-commit
 scenario="pg-restart"

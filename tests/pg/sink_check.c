@@ -92,7 +92,7 @@ static int bigdead(const char *conninfo, const char *topic, int64_t n, int64_t s
     }
     b = big_batch(conn, topic, n, size, msg, err, sizeof err);
     if (b == NULL) goto done;
-    sink = sink_pg_open(conninfo, 1, 0, 10, topic, err, sizeof err);
+    sink = sink_pg_open(conninfo, 1, 0, 1, 10, topic, err, sizeof err);
     if (sink == NULL) goto done;
     int64_t t0 = now_us();
     if (sink->commit(sink, b, err, sizeof err) != 0) goto done;
