@@ -55,6 +55,10 @@ PGconn *pgconn_open_wait(const char *conninfo, int wait_seconds, char *errstr, s
 void pgconn_error(PGconn *conn, const PGresult *res, const char *what, char *errstr,
                   size_t errsize);
 
+/* Name the session in pg_stat_activity (application_name) for as long as
+ * it lives. 0, or -1 with errstr. */
+int pgconn_set_application_name(PGconn *conn, const char *name, char *errstr, size_t errsize);
+
 /* Run sql (one or several statements). Returns 0, or -1 with errstr
  * "<what> failed: <message>" (what NULL: the SQL's first 80 characters). */
 int pgconn_exec(PGconn *conn, const char *sql, const char *what, char *errstr, size_t errsize);

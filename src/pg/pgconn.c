@@ -106,6 +106,17 @@ int pgconn_exec(PGconn *conn, const char *sql, const char *what, char *errstr, s
     return rc;
 }
 
+int pgconn_set_application_name(PGconn *conn, const char *name, char *errstr, size_t errsize)
+{
+    const char *params[1] = {name};
+    PGresult *r = PQexecParams(conn, "SELECT set_config('application_name', $1, false)", 1, NULL,
+                               params, NULL, NULL, 0);
+    int rc = PQresultStatus(r) == PGRES_TUPLES_OK ? 0 : -1;
+    if (rc) pgconn_error(conn, r, "setting application_name failed", errstr, errsize);
+    PQclear(r);
+    return rc;
+}
+
 static double pgconn_now(void)
 {
     struct timespec ts;

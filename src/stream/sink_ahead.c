@@ -63,13 +63,7 @@ static int ensure_session(sink_ahead_t *a, char *errstr, size_t errsize)
     if (a->conn) PQfinish(a->conn);
     a->conn = pgconn_open(a->conninfo, errstr, errsize);
     if (a->conn == NULL) return -1;
-    const char *params[1] = {a->appname};
-    PGresult *r = PQexecParams(a->conn, "SELECT set_config('application_name', $1, false)", 1, NULL,
-                               params, NULL, NULL, 0);
-    int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
-    if (!ok) pgconn_error(a->conn, r, "setting application_name failed", errstr, errsize);
-    PQclear(r);
-    return ok ? 0 : -1;
+    return pgconn_set_application_name(a->conn, a->appname, errstr, errsize);
 }
 
 /* Roll back the open transaction while the session is alive. */

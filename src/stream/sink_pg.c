@@ -222,13 +222,8 @@ static int session_failure(pg_sink_t *s)
  * on (the run stops). */
 static int session_setup(pg_sink_t *s, int64_t batch, char *errstr, size_t errsize)
 {
-    const char *params[1] = {s->appname};
-    PGresult *r = PQexecParams(s->conn, "SELECT set_config('application_name', $1, false)", 1, NULL,
-                               params, NULL, NULL, 0);
-    int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
-    if (!ok) pgconn_error(s->conn, r, "setting application_name failed", errstr, errsize);
-    PQclear(r);
-    if (!ok) return session_failure(s);
+    if (pgconn_set_application_name(s->conn, s->appname, errstr, errsize) != 0)
+        return session_failure(s);
     char holder[1024];
     int pid = 0;
     int got = pglock_take(s->conn, 0, holder, sizeof holder, &pid, errstr, errsize);
@@ -253,8 +248,8 @@ static int session_setup(pg_sink_t *s, int64_t batch, char *errstr, size_t errsi
     }
     char sql[256];
     snprintf(sql, sizeof sql, "SELECT %s", database_id_sql);
-    r = PQexec(s->conn, sql);
-    ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+    PGresult *r = PQexec(s->conn, sql);
+    int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
     if (!ok) {
         pgconn_error(s->conn, r, "reading bankstream_meta failed (run 'bankstream init' first?)",
                      errstr, errsize);

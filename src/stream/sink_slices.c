@@ -135,15 +135,9 @@ static int slice_connect(sink_slices_t *sl, slice_t *s, int lock_pid, char *errs
         return 1;
     }
     snprintf(appname, sizeof appname, "%s [slice %d/%d]", sl->appname, s->index + 1, sl->n);
-    const char *params[1] = {appname};
-    PGresult *r = PQexecParams(s->conn, "SELECT set_config('application_name', $1, false)", 1, NULL,
-                               params, NULL, NULL, 0);
     int rc = 0;
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        pgconn_error(s->conn, r, "setting application_name failed", err, sizeof err);
+    if (pgconn_set_application_name(s->conn, appname, err, sizeof err) != 0)
         rc = failure_kind(s->conn);
-    }
-    PQclear(r);
     if (rc == 0) {
         int joined = pglock_fence_join(s->conn, lock_pid, err, sizeof err);
         if (joined == PGLOCK_BUSY) rc = -1;
