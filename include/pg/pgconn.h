@@ -55,6 +55,11 @@ PGconn *pgconn_open_wait(const char *conninfo, int wait_seconds, char *errstr, s
 void pgconn_error(PGconn *conn, const PGresult *res, const char *what, char *errstr,
                   size_t errsize);
 
+/* Roll back conn's open transaction, if it has one and the session is
+ * alive (conn may be NULL); a failure is ignored: the session is then gone,
+ * and its transaction with it. For cleanup after an error. */
+void pgconn_rollback(PGconn *conn);
+
 /* Name the session in pg_stat_activity (application_name) for as long as
  * it lives. 0, or -1 with errstr. */
 int pgconn_set_application_name(PGconn *conn, const char *name, char *errstr, size_t errsize);

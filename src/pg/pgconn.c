@@ -106,6 +106,14 @@ int pgconn_exec(PGconn *conn, const char *sql, const char *what, char *errstr, s
     return rc;
 }
 
+void pgconn_rollback(PGconn *conn)
+{
+    if (conn && PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE) {
+        char ignored[256];
+        pgconn_exec(conn, "ROLLBACK", NULL, ignored, sizeof ignored);
+    }
+}
+
 int pgconn_set_application_name(PGconn *conn, const char *name, char *errstr, size_t errsize)
 {
     const char *params[1] = {name};

@@ -126,10 +126,7 @@ static int pg_close(void *state, int ok, char *errstr, size_t errsize)
     int rc = 0;
     if (o->rank == 0) {
         rc = ok ? pgconn_exec(o->conn, "COMMIT", NULL, errstr, errsize) : -1;
-        if (rc != 0) {
-            char ignored[256];
-            pgconn_exec(o->conn, "ROLLBACK", NULL, ignored, sizeof ignored);
-        }
+        if (rc != 0) pgconn_rollback(o->conn);
         PQfinish(o->conn);
         pgcopy_free(&o->copy);
     }

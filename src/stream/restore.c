@@ -166,10 +166,7 @@ int stream_restore(cluster_t *c, PGconn *db, const job_config_t *job, cutter_t *
     int rc = restore_reads(c, db, job, ct, arch, st, errstr, errsize);
     if (rc == 0) rc = pgconn_exec(db, "COMMIT", NULL, errstr, errsize);
     if (rc != 0) {
-        if (PQtransactionStatus(db) != PQTRANS_IDLE) {
-            char ignored[256];
-            pgconn_exec(db, "ROLLBACK", NULL, ignored, sizeof ignored);
-        }
+        pgconn_rollback(db);
         return -1;
     }
     log_info("restored state as of batch %" PRId64 " in %.1f s (%s, %" PRIu64

@@ -66,15 +66,6 @@ static int ensure_session(sink_ahead_t *a, char *errstr, size_t errsize)
     return pgconn_set_application_name(a->conn, a->appname, errstr, errsize);
 }
 
-/* Roll back the open transaction while the session is alive. */
-static void rollback(PGconn *conn)
-{
-    if (conn && PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE) {
-        char ignored[256];
-        pgconn_exec(conn, "ROLLBACK", NULL, ignored, sizeof ignored);
-    }
-}
-
 /* WRITING, on the thread: BEGIN and the caller's rows. 0, or -1 with
  * a->err (nothing left open; the session closed when lost). */
 static int write_batch(sink_ahead_t *a, const batch_t *b)
@@ -84,7 +75,7 @@ static int write_batch(sink_ahead_t *a, const batch_t *b)
     if (rc == 0) rc = pgconn_exec(a->conn, "BEGIN", NULL, err, sizeof err);
     if (rc == 0) rc = a->write(a->conn, &a->copy, b, a->arg, err, sizeof err);
     if (rc != 0) {
-        rollback(a->conn);
+        pgconn_rollback(a->conn);
         pthread_mutex_lock(&a->mu);
         snprintf(a->err, sizeof a->err, "%s", err);
         if (a->conn == NULL || PQstatus(a->conn) != CONNECTION_OK) close_session(a);
@@ -201,7 +192,7 @@ void sink_ahead_forget(sink_ahead_t *a)
     pthread_mutex_lock(&a->mu);
     while (a->state == AHEAD_WRITING)
         pthread_cond_wait(&a->cv, &a->mu);
-    if (a->state == AHEAD_READY || a->state == AHEAD_HELD) rollback(a->conn);
+    if (a->state == AHEAD_READY || a->state == AHEAD_HELD) pgconn_rollback(a->conn);
     a->state = AHEAD_IDLE;
     a->batch = NULL;
     pthread_mutex_unlock(&a->mu);

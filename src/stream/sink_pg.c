@@ -403,15 +403,6 @@ static int copy_batch_rows(PGconn *conn, pgcopy_t *copy, const batch_t *b, const
     return copy_home_rows(conn, copy, b, topic, errstr, errsize);
 }
 
-/* Roll back the session's open transaction, if any, while it is alive. */
-static void rollback_session(pg_sink_t *s)
-{
-    if (PQstatus(s->conn) == CONNECTION_OK && PQtransactionStatus(s->conn) != PQTRANS_IDLE) {
-        char ignored[256];
-        pgconn_exec(s->conn, "ROLLBACK", NULL, ignored, sizeof ignored);
-    }
-}
-
 /* The test hook (see the top of the file). */
 static void test_pause(const pg_sink_t *s, enum pause_point point, int64_t batch)
 {
@@ -440,7 +431,7 @@ static int commit_once(pg_sink_t *s, const batch_t *b, const batch_arrays_t *a, 
     if (pgconn_exec(s->conn, "COMMIT", NULL, errstr, errsize) != 0) return session_failure(s);
     return 0;
 fail:
-    rollback_session(s);
+    pgconn_rollback(s->conn);
     return session_failure(s);
 }
 
@@ -468,13 +459,13 @@ static int commit_sliced(pg_sink_t *s, const batch_t *b, const batch_arrays_t *a
     if (check_owner(s, s->conn, b, &created_at_us, errstr, errsize) != 0 ||
         sink_slices_start(s->slices, b, identity, s->database_id, created_at_us, errstr, errsize) !=
             0) {
-        rollback_session(s);
+        pgconn_rollback(s->conn);
         return session_failure(s);
     }
     int home = copy_home_rows(s->conn, &s->copy, b, s->topic, errstr, errsize);
     int sliced = sink_slices_wait(s->slices, home == 0 ? s->conn : NULL, err, sizeof err);
     if (home != 0 || sliced != SLICES_PREPARED) {
-        rollback_session(s);
+        pgconn_rollback(s->conn);
         int left = sink_slices_finish(s->slices, 0, s->conn, ignored, sizeof ignored);
         if (home != 0) return left ? 1 : session_failure(s);
         snprintf(errstr, errsize, "%s", err);
@@ -487,7 +478,7 @@ static int commit_sliced(pg_sink_t *s, const batch_t *b, const batch_arrays_t *a
     }
     test_pause(s, PAUSE_PREPARED, b->id);
     if (insert_batch_log(s, s->conn, b, a, errstr, errsize) != 0) {
-        rollback_session(s);
+        pgconn_rollback(s->conn);
         int left = sink_slices_finish(s->slices, 0, s->conn, ignored, sizeof ignored);
         return left ? 1 : session_failure(s);
     }
@@ -576,11 +567,8 @@ static int commit_ahead(pg_sink_t *s, const batch_t *b, const batch_arrays_t *a)
         else if (PQstatus(conn) != CONNECTION_OK)
             rc = AHEAD_IN_DOUBT;
     }
+    if (rc == AHEAD_NOT_COMMITTED) pgconn_rollback(conn);
     int alive = PQstatus(conn) == CONNECTION_OK;
-    if (rc == AHEAD_NOT_COMMITTED && alive && PQtransactionStatus(conn) != PQTRANS_IDLE) {
-        char ignored[256];
-        pgconn_exec(conn, "ROLLBACK", NULL, ignored, sizeof ignored);
-    }
     sink_ahead_release(s->ahead, alive, &s->ahead_lost_pid);
     if (rc != AHEAD_COMMITTED)
         log_warn("batch %" PRId64 ": its commit in the ahead session failed (%s); the sink's own "

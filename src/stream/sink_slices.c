@@ -187,10 +187,7 @@ static int slice_prepare(slice_t *s)
     /* A failed PREPARE rolls the transaction back by itself. */
     return pgconn_exec(c, sql, "PREPARE TRANSACTION", s->err, sizeof s->err);
 fail:
-    if (PQstatus(c) == CONNECTION_OK) {
-        char ignored[256];
-        pgconn_exec(c, "ROLLBACK", NULL, ignored, sizeof ignored);
-    }
+    pgconn_rollback(c);
     return -1;
 }
 

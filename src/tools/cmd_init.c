@@ -588,10 +588,7 @@ static int init_run(PGconn *conn, const init_opts_t *o, init_result_t *out, char
     if (pgconn_exec(conn, "COMMIT", NULL, err, errsize) != 0) return INIT_FAILED;
     return kind;
 rollback:
-    if (PQtransactionStatus(conn) != PQTRANS_IDLE) {
-        char ignored[256];
-        pgconn_exec(conn, "ROLLBACK", NULL, ignored, sizeof ignored);
-    }
+    pgconn_rollback(conn);
     return rc;
 }
 
