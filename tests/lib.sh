@@ -163,6 +163,19 @@ bs_test_broker_start() { # sets brokers and kind (see the header)
     esac
 }
 
+# Wait until BANKSTREAM_TEST_SINK_PAUSE stopped the sink of the run whose
+# process is pid: its line in the run's stderr file. 0; 1 when the run
+# ended first, or after 60 s.
+wait_sink_paused() { # stderr-file pid
+    local i
+    for ((i = 0; i < 1200; i++)); do
+        grep -q "BANKSTREAM_TEST_SINK_PAUSE: batch" "$1" 2>/dev/null && return 0
+        kill -0 "$2" 2>/dev/null || return 1
+        sleep 0.05
+    done
+    return 1
+}
+
 mock_only() { # what -> true on the mock broker, else prints why the check is skipped
     [ "${BS_TEST_BROKER_KIND:-mock}" = mock ] && return 0
     echo "SKIP (broker is $BS_TEST_BROKER_KIND, not the mock): $*"

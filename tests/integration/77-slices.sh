@@ -131,12 +131,8 @@ kill_rank0() { # db
     [ "$run_rc" -ne 0 ] || die "mpirun exited 0 after rank 0 was killed"
 }
 wait_paused() { # what: the hook's line on the run's stderr
-    local i
-    for ((i = 0; i < 1200; i++)); do
-        grep -q "BANKSTREAM_TEST_SINK_PAUSE: batch" "$run_log.err" 2>/dev/null && return 0
-        kill -0 "$run_pid" 2>/dev/null || die "the run ended before pausing at $1"
-        sleep 0.05
-    done
+    wait_sink_paused "$run_log.err" "$run_pid" && return 0
+    kill -0 "$run_pid" 2>/dev/null || die "the run ended before pausing at $1"
     die "the sink never paused at $1"
 }
 prepared() { q "$1" "SELECT count(*) FROM pg_prepared_xacts WHERE database = current_database()"; }
