@@ -31,15 +31,27 @@
  *      aggregates; so a TRUNCATE, a purge, a catch-up and a rebuild cannot
  *      deadlock each other.
  *   5. A sink that commits one batch in several transactions (two-phase
- *      commit), or writes the next batch in a second session (the
- *      pipeline, stream/sink_ahead.h): its sessions that do not hold the
- *      processor lock take the triggers' other path, FOR SHARE of the
- *      watermark and nothing counted for rows above W; FOR SHARE locks do
- *      not block each other, so its sessions never wait on each other here
- *      (a catch-up skips its turn while one is held). And since the
- *      batch_log row may be visible before a prepared slice's rows,
- *      dashboard_atualizar does not move W while a prepared transaction
- *      holds a lock on transacoes.
+ *      commit): its slice sessions, which do not hold the processor lock,
+ *      take the triggers' other path, FOR SHARE of the watermark and
+ *      nothing counted for rows above W; FOR SHARE locks do not block each
+ *      other, so its sessions never wait on each other here (a catch-up
+ *      skips its turn while one is held). And since the batch_log row may
+ *      be visible before a prepared slice's rows, dashboard_atualizar does
+ *      not move W while a prepared transaction holds a lock on transacoes.
+ *      A sink that writes the next batch in a second session (the
+ *      pipeline, stream/sink_ahead.h) names in that session's transaction
+ *      the backend that holds the processor lock
+ *      (bankstream.sessao_processador), and its rows take design 2's path,
+ *      for design 2's reasons: they are the batch after the newest in
+ *      batch_log; they commit only after that transaction has checked that
+ *      the named backend still holds the lock, and with their batch_log
+ *      row, whose key stops any other commit of that batch meanwhile; and
+ *      the processor's own session commits that batch only once this
+ *      transaction is rolled back or its backend has ended. Otherwise that
+ *      session would hold the watermark FOR SHARE from its first row to
+ *      its commit, which under a backlog is nearly all the time, and the
+ *      catch-up would skip turn after turn. A named backend that does not
+ *      hold the lock changes nothing: the other path.
  * Counts are signed (a deleted row subtracts); rows at 0 are removed after
  * deletes. The tables are half-filled pages (fillfactor 50) so that a
  * count's update stays on its page (a HOT update, no index entry).
@@ -196,13 +208,18 @@ const char schema_dashboard_ddl[] =
     "$fn$;\n"
     /* Design 2: true when this session holds the processor lock (pglock.h,
      * the int8 advisory lock PGLOCK_KEY) in this database: no other session
-     * can commit a batch while it does. */
+     * can commit a batch while it does. Also true in the processor's ahead
+     * session (design 5), which names the backend holding the lock in
+     * bankstream.sessao_processador for its transaction. */
     "CREATE OR REPLACE FUNCTION dashboard_sessao_processador() RETURNS boolean\n"
     "LANGUAGE sql STABLE AS $fn$\n"
     "SELECT EXISTS (SELECT 1 FROM pg_locks l\n"
     "                WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1\n"
     "                  AND l.classid = 1650552427 AND l.objid = 1937011309\n"
-    "                  AND l.pid = pg_backend_pid()\n"
+    "                  AND l.pid IN (pg_backend_pid(),\n"
+    "                                (SELECT v::int FROM current_setting(\n"
+    "                                     'bankstream.sessao_processador', true) v\n"
+    "                                  WHERE v ~ '^[0-9]{1,9}$'))\n"
     "                  AND l.database = (SELECT oid FROM pg_database\n"
     "                                     WHERE datname = current_database()))\n"
     "$fn$;\n"

@@ -49,7 +49,8 @@
  *   INSERT batch_log -> COMMIT -> slices COMMIT PREPARED    (commit_sliced)
  *   OWNER, one connection, pipelined ([sink] pipeline = on): batch k+1
  *   queued while batch k commits is written at once by the ahead session
- *   (sink_ahead.h): BEGIN -> COPY its rows, all four tables; its turn, on
+ *   (sink_ahead.h): BEGIN -> name the lock's backend for the dashboard's
+ *   triggers (write_ahead) -> COPY its rows, all four tables; its turn, on
  *   the sink thread in that session: check_owner (the sink's session holds
  *   the lock; batch_log ends at k) -> INSERT batch_log -> COMMIT
  *                                                            (commit_ahead)
@@ -91,6 +92,7 @@
 
 #include <inttypes.h>
 #include <libpq-fe.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,7 +110,8 @@ typedef struct pg_sink {
     int session_ok;        /* this session has the lock and was checked */
     int slices_ready;      /* since the session was checked or a commit failed: prepared
                             * transactions resolved, slice sessions joined */
-    int lock_pid;          /* backend that took the lock last, 0 = none */
+    atomic_int lock_pid;   /* backend that took the lock last, 0 = none (the ahead
+                            * thread reads it too) */
     int64_t retry_seconds;
     int connections;       /* [sink] connections */
     sink_slices_t *slices; /* connections > 1, until slices waited on each other */
@@ -534,7 +537,14 @@ static int write_ahead(PGconn *conn, pgcopy_t *copy, const batch_t *b, void *arg
                        size_t errsize)
 {
     const pg_sink_t *s = arg;
-    int rc = copy_batch_rows(conn, copy, b, s->topic, errstr, errsize);
+    /* the dashboard's triggers: these rows are the processor's (schema_dashboard.c, design 5) */
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT set_config('bankstream.sessao_processador', '%d', true)",
+             atomic_load(&s->lock_pid));
+    int rc =
+        pgconn_exec(conn, sql, "naming the processor's session (bankstream.sessao_processador)",
+                    errstr, errsize);
+    if (rc == 0) rc = copy_batch_rows(conn, copy, b, s->topic, errstr, errsize);
     if (rc == 0) test_pause(s, PAUSE_AHEAD, b->id);
     return rc;
 }

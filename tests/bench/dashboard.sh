@@ -28,15 +28,21 @@
 #      per 100,000, and a dashboard's catch-up from nothing counted, at each
 #      size of BENCH_DASH_ROWS rows in transacoes (written as the sink
 #      would: nothing counted); then each endpoint's p50/p99
-#      (BENCH_DASH_REQUESTS requests, filters varied).
-# Environment: BENCH_DASH_SECTIONS ("a b c d"), BENCH_DASH_ROWS ("1000000
+#      (BENCH_DASH_REQUESTS requests, filters varied);
+#  (e) a backlog of BENCH_DASH_BACKLOG messages (a catch-up, --until-idle) with a
+#      dashboard running, one sink connection, `[sink] pipeline = off`,
+#      then `on`: the lag the page sees (as in c) while the processor
+#      catches up (the pipelined sink's second session must not keep the
+#      dashboard's catch-up from its turns: pg/schema_dashboard.c, design 5).
+# Environment: BENCH_DASH_SECTIONS ("a b c d e"), BENCH_DASH_ROWS ("1000000
 # 10000000"), BENCH_DASH_ROUNDS (3), BENCH_DASH_B_VARIANTS ("with none"),
 # BENCH_DASH_BATCHES (30), BENCH_DASH_REQUESTS (40), BENCH_DASH_RATE (10000),
+# BENCH_DASH_BACKLOG (2000000: long enough for many of the dashboard's turns),
 # BENCH_DASH_STEADY (60), BENCH_COUNT (300000), BENCH_USERS (100000),
 # BENCH_RANKS (2), BENCH_BATCH (10000).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-SECTIONS=${BENCH_DASH_SECTIONS:-a b c d}
+SECTIONS=${BENCH_DASH_SECTIONS:-a b c d e}
 ROWS=${BENCH_DASH_ROWS-1000000 10000000}
 ROUNDS=${BENCH_DASH_ROUNDS:-3}
 B_VARIANTS=${BENCH_DASH_B_VARIANTS:-with none}
@@ -44,6 +50,7 @@ NBATCH=${BENCH_DASH_BATCHES:-30}
 REQS=${BENCH_DASH_REQUESTS:-40}
 RATE=${BENCH_DASH_RATE:-10000}
 STEADY=${BENCH_DASH_STEADY:-60}
+BACKLOG=${BENCH_DASH_BACKLOG:-2000000}
 COUNT=${BENCH_COUNT:-300000}
 USERS=${BENCH_USERS:-100000}
 RANKS=${BENCH_RANKS:-2}
@@ -99,6 +106,35 @@ for a in labels:
     if a != b:
         print(f"   {a} / {b}: best {best[a] / best[b]:.3f}, median {med[a] / med[b]:.3f}")
 '
+
+# The lag the page sees: /api/estado's agregados sampled 4 times a second
+# (python3 -c "$SAMPLER" URL FILE: time, atraso_s, batches and rows pending).
+SAMPLER='
+import json, sys, time, urllib.request
+url, out = sys.argv[1], open(sys.argv[2], "w")
+while True:
+    t = time.time()
+    try:
+        a = json.load(urllib.request.urlopen(url + "api/estado"))["agregados"]
+        lag, pend, rows = a["atraso_s"] or 0, a["lotes_pendentes"], a["linhas_pendentes"]
+        out.write(f"{t:.3f} {lag:.3f} {pend} {rows}\n")
+        out.flush()
+    except Exception as x:
+        print("estado:", x, flush=True)
+    time.sleep(max(0, 0.25 - (time.time() - t)))
+'
+lag_summary() { # file of SAMPLER's lines
+    python3 - "$1" <<'PY'
+import sys
+s = [l.split() for l in open(sys.argv[1]) if l.strip()]
+lag = sorted(float(x[1]) for x in s)
+pend = sorted(int(x[2]) for x in s)
+q = lambda v, p: v[min(len(v) - 1, int(round(p * (len(v) - 1))))]
+print(f"   lag the page saw ({len(s)} samples of /api/estado, 4 a second): age of the oldest batch not yet"
+      f" counted p50 {q(lag, .5):.2f} s, p99 {q(lag, .99):.2f} s, max {lag[-1]:.2f} s;"
+      f" batches pending p50 {q(pend, .5)}, max {pend[-1]}; caught up in {100 * sum(1 for x in pend if x == 0) / len(pend):.0f}% of samples")
+PY
+}
 
 # (a) ------------------------------------------------------------------
 if section a; then
@@ -222,20 +258,6 @@ fi
 # (c) ------------------------------------------------------------------
 if section c; then
 echo "== (c) a steady $RATE tx/s for $STEADY s, -np $RANKS: the lag the page sees; the processor with a dashboard running vs none"
-SAMPLER='
-import json, sys, time, urllib.request
-url, out = sys.argv[1], open(sys.argv[2], "w")
-while True:
-    t = time.time()
-    try:
-        a = json.load(urllib.request.urlopen(url + "api/estado"))["agregados"]
-        lag, pend, rows = a["atraso_s"] or 0, a["lotes_pendentes"], a["linhas_pendentes"]
-        out.write(f"{t:.3f} {lag:.3f} {pend} {rows}\n")
-        out.flush()
-    except Exception as x:
-        print("estado:", x, flush=True)
-    time.sleep(max(0, 0.25 - (time.time() - t)))
-'
 for v in none dashboard; do
     db=$(fresh "bench_dash_c$v" with)
     topic=$(new_topic "bench_dash_c$v")
@@ -263,16 +285,7 @@ for v in none dashboard; do
         "commit p50/p99 $(sed -n 's/.* commit \([0-9]*\/[0-9]*\),.*/\1/p' "$BS_TEST_TMP/steady-$v.out") ms;" \
         "$(psql_q "$db" "SELECT count(*) FROM transacoes") rows"
 done
-python3 - "$BS_TEST_TMP/lag.txt" <<'PY'
-import sys
-s = [l.split() for l in open(sys.argv[1]) if l.strip()]
-lag = sorted(float(x[1]) for x in s)
-pend = sorted(int(x[2]) for x in s)
-q = lambda v, p: v[min(len(v) - 1, int(round(p * (len(v) - 1))))]
-print(f"   lag the page saw ({len(s)} samples of /api/estado, 4 a second): age of the oldest batch not yet"
-      f" counted p50 {q(lag, .5):.2f} s, p99 {q(lag, .99):.2f} s, max {lag[-1]:.2f} s;"
-      f" batches pending p50 {q(pend, .5)}, max {pend[-1]}; caught up in {100 * sum(1 for x in pend if x == 0) / len(pend):.0f}% of samples")
-PY
+lag_summary "$BS_TEST_TMP/lag.txt"
 echo "   uptime: $(uptime)"
 fi
 
@@ -396,4 +409,32 @@ PY
     stop_dashboard
     echo "   uptime: $(uptime)"
 done
+fi
+
+# (e) ------------------------------------------------------------------
+if section e; then
+echo "== (e) a backlog of $BACKLOG messages, -np $RANKS, one sink connection, [sink] pipeline off and on," \
+    "a dashboard running: the lag the page sees while the processor catches up"
+for p in off on; do
+    db=$(fresh "bench_dash_e$p" with)
+    topic=$(new_topic "bench_dash_e$p")
+    "$BANKSTREAM" produce --pg "$db" --brokers "$BS_TEST_BROKERS" --topic "$topic" --count "$BACKLOG" \
+        --rate 0 --seed 5 --historic 0 --quiet
+    printf '[sink]\nconnections = 1\npipeline = %s\n' "$p" >"$BS_TEST_TMP/backlog-$p.ini"
+    start_dashboard "$db" --topic "$topic"
+    python3 -c "$SAMPLER" "$DASH_URL" "$BS_TEST_TMP/lag-$p.txt" &
+    SAMPLE=$!
+    t0=$(date +%s.%N)
+    "${BS_MPIRUN[@]}" -np "$RANKS" "$BANKSTREAM" run "$BS_TEST_TMP/backlog-$p.ini" --pg "$db" \
+        --brokers "$BS_TEST_BROKERS" --topic "$topic" --batch-size "$BATCH" --until-idle \
+        >"$BS_TEST_TMP/backlog-$p.out" 2>&1
+    t1=$(date +%s.%N)
+    kill "$SAMPLE"
+    wait "$SAMPLE" 2>/dev/null || true
+    stop_dashboard
+    echo "   pipeline $p: the backlog in $(echo "$t1 - $t0" | bc) s;" \
+        "$(grep -o 'pipeline: [0-9]* of [0-9]* batches' "$BS_TEST_TMP/backlog-$p.out" || echo "no batch written ahead")"
+    lag_summary "$BS_TEST_TMP/lag-$p.txt"
+done
+echo "   uptime: $(uptime)"
 fi

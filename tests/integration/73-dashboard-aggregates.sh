@@ -14,7 +14,8 @@
 # a purge, an UPDATE and a TRUNCATE subtract what was counted, whether or
 # not the catch-up had reached those rows; a rebuild equals the
 # incremental counts; init keeps the watermark; a stream, a catch-up loop
-# and historic writers at once; a prepared transaction holding transacoes
+# and historic writers at once; the pipelined sink's ahead session holding
+# a batch does not stop the catch-up; a prepared transaction holding transacoes
 # stops the watermark, and the slices of a two-phase batch do not block each
 # other (a cluster of its own with max_prepared_transactions).
 set -euo pipefail
@@ -106,11 +107,14 @@ assert_eq "$(watermark)" "$nb" "caught up"
 
 # --- 4. a session that is not the processor inserts rows of the next batch
 # and stays open while that batch commits elsewhere: the catch-up must not
-# pass the batch without its rows (the session holds the watermark).
+# pass the batch without its rows (the session holds the watermark), even
+# when it names, as the pipelined sink's ahead session does, a backend (its
+# own) that does not hold the processor lock.
 next=$((nb + 1))
 coproc W1 { psql "$PG" -XAtq -v ON_ERROR_STOP=1 2>&1; }
 PIDS+=("$W1_PID")
-echo "BEGIN; $(rows_sql 40 $next); SELECT 'inserted';" >&"${W1[1]}"
+echo "BEGIN; SELECT set_config('bankstream.sessao_processador', pg_backend_pid()::text, true) \gset
+      $(rows_sql 40 $next); SELECT 'inserted';" >&"${W1[1]}"
 read -r -t 30 line <&"${W1[0]}" || fail "the open writer did not answer"
 assert_eq "$line" inserted "the open writer inserted"
 q "$(batch_log_sql $next 40)" >/dev/null
@@ -226,7 +230,48 @@ q "SELECT * FROM dashboard_atualizar()" >/dev/null
 assert_eq "$(counted)" "$(q "SELECT count(*) FROM transacoes")" "every row counted at the end"
 assert_eq "$(verified)" 0 "exact at the end"
 
-# --- 10. a prepared transaction holding transacoes (a two-phase sink's slice
+# --- 10. the pipelined sink: while its ahead session holds the next batch's
+# rows in an open transaction, the catch-up still counts every committed
+# batch (that session names the processor's backend, so its rows take the
+# processor's path and it holds nothing of the dashboard's: design 5), and
+# its rows are not counted before they commit
+TOPIC3=$(new_topic dagg3)
+"$BANKSTREAM" produce --pg "$PG" --brokers "$BS_TEST_BROKERS" --topic "$TOPIC3" --count 100000 \
+    --rate 0 --seed 7 --historic 0 --quiet
+BANKSTREAM_TEST_SINK_PAUSE=ahead:1 "${BS_MPIRUN[@]}" -np 2 "$BANKSTREAM" run --pg "$PG" \
+    --brokers "$BS_TEST_BROKERS" --topic "$TOPIC3" --batch-size 1000 --batch-ms 0 --until-idle \
+    >"$BS_TEST_TMP/dagg-ahead.log" 2>&1 &
+STREAM=$!
+PIDS+=("$STREAM")
+wait_sink_paused "$BS_TEST_TMP/dagg-ahead.log" "$STREAM" ||
+    { tail -5 "$BS_TEST_TMP/dagg-ahead.log"; fail "no batch was written ahead"; }
+held=$(sed -n 's/.*BANKSTREAM_TEST_SINK_PAUSE: batch \([0-9]*\) .*/\1/p' "$BS_TEST_TMP/dagg-ahead.log" | head -1)
+[ -n "$held" ] || fail "the pause line names no batch"
+for ((i = 0; i < 600; i++)); do
+    [ "$(q "SELECT max(batch_id) FROM batch_log")" -ge $((held - 1)) ] && break
+    sleep 0.1
+done
+assert_eq "$(q "SELECT max(batch_id) FROM batch_log")" $((held - 1)) "committed before the held batch"
+assert_eq "$(q "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+                 WHERE a.application_name LIKE '% [ahead]' AND a.state = 'idle in transaction'
+                   AND l.relation = 'dashboard_estado'::regclass AND l.mode = 'RowShareLock'")" 0 \
+    "the ahead session, holding batch $held, holds no FOR SHARE lock (RowShareLock) on the watermark"
+assert_eq "$(q "SELECT ate_batch, em_dia FROM dashboard_atualizar()")" "$((held - 1))|t" \
+    "the catch-up counts every committed batch while batch $held is held ahead"
+assert_eq "$(verified)" 0 "exact while a batch is held ahead"
+for p in $(pgrep -P "$STREAM"); do kill -9 "$p"; done
+kill -9 "$STREAM" 2>/dev/null || true
+wait "$STREAM" 2>/dev/null || true
+PIDS=()
+for ((i = 0; i < 100; i++)); do
+    [ "$(q "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'bankstream run %'")" = 0 ] && break
+    sleep 0.1
+done
+q "SELECT * FROM dashboard_atualizar()" >/dev/null
+assert_eq "$(counted)" "$(q "SELECT count(*) FROM transacoes")" "every committed row counted"
+assert_eq "$(verified)" 0 "exact after the processor was killed with a batch held ahead"
+
+# --- 11. a prepared transaction holding transacoes (a two-phase sink's slice
 # whose batch_log row may already be visible) stops the watermark
 PG2DIR="$BS_TEST_TMP/pg2pc"
 PORT2=$(free_port)
