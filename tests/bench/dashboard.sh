@@ -432,7 +432,7 @@ for p in off on; do
     kill "$SAMPLE"
     wait "$SAMPLE" 2>/dev/null || true
     stop_dashboard
-    echo "   pipeline $p: the backlog in $(echo "$t1 - $t0" | bc) s;" \
+    echo "   pipeline $p: the backlog in $(printf '%.1f' "$(echo "$t1 - $t0" | bc)") s;" \
         "$(grep -o 'pipeline: [0-9]* of [0-9]* batches' "$BS_TEST_TMP/backlog-$p.out" || echo "no batch written ahead")"
     lag_summary "$BS_TEST_TMP/lag-$p.txt"
 done
