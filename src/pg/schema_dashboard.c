@@ -43,11 +43,13 @@
  *      the backend that holds the processor lock
  *      (bankstream.sessao_processador), and its rows take design 2's path,
  *      for design 2's reasons: they are the batch after the newest in
- *      batch_log; they commit only after that transaction has checked that
- *      the named backend still holds the lock, and with their batch_log
- *      row, whose key stops any other commit of that batch meanwhile; and
- *      the processor's own session commits that batch only once this
- *      transaction is rolled back or its backend has ended. Otherwise that
+ *      batch_log; they commit only with their batch_log row, whose key
+ *      stops any other commit of that batch meanwhile, and only after that
+ *      transaction has checked that the sink's own session still holds the
+ *      lock; and a transaction of that session that fails was rolled back
+ *      or lost its connection, so it never commits later (a COMMIT in
+ *      doubt: its backend is ended before the batch is committed again,
+ *      stream/sink_pg.c). Otherwise that
  *      session would hold the watermark FOR SHARE from its first row to
  *      its commit, which under a backlog is nearly all the time, and the
  *      catch-up would skip turn after turn. A named backend that does not
