@@ -176,6 +176,12 @@ wait_sink_paused() { # stderr-file pid
     return 1
 }
 
+# The batch the BANKSTREAM_TEST_SINK_PAUSE line of a run's stderr file names
+# (empty when there is none).
+sink_paused_batch() { # stderr-file
+    sed -n 's/.*BANKSTREAM_TEST_SINK_PAUSE: batch \([0-9]*\) .*/\1/p' "$1" | head -1
+}
+
 mock_only() { # what -> true on the mock broker, else prints why the check is skipped
     [ "${BS_TEST_BROKER_KIND:-mock}" = mock ] && return 0
     echo "SKIP (broker is $BS_TEST_BROKER_KIND, not the mock): $*"

@@ -373,7 +373,7 @@ if ! wait_sink_paused "$run_log.err" "$run_pid"; then
     kill -0 "$run_pid" 2>/dev/null || die "the run ended before a batch from 8 on was written ahead"
     die "no batch was written ahead within 60 s"
 fi
-held=$(sed -n 's/.*BANKSTREAM_TEST_SINK_PAUSE: batch \([0-9]*\) .*/\1/p' "$run_log.err" | head -1)
+held=$(sink_paused_batch "$run_log.err")
 [ -n "$held" ] || die "the pause line names no batch: $(grep -m1 BANKSTREAM_TEST_SINK_PAUSE "$run_log.err")"
 wait_batches "$db" $((held - 1)) || die "the run ended before batch $((held - 1)) committed"
 assert_eq "$(q "$db" "SELECT state FROM pg_stat_activity WHERE datname = current_database()

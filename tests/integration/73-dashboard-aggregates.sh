@@ -245,7 +245,7 @@ STREAM=$!
 PIDS+=("$STREAM")
 wait_sink_paused "$BS_TEST_TMP/dagg-ahead.log" "$STREAM" ||
     { tail -5 "$BS_TEST_TMP/dagg-ahead.log"; fail "no batch was written ahead"; }
-held=$(sed -n 's/.*BANKSTREAM_TEST_SINK_PAUSE: batch \([0-9]*\) .*/\1/p' "$BS_TEST_TMP/dagg-ahead.log" | head -1)
+held=$(sink_paused_batch "$BS_TEST_TMP/dagg-ahead.log")
 [ -n "$held" ] || fail "the pause line names no batch"
 for ((i = 0; i < 600; i++)); do
     [ "$(q "SELECT max(batch_id) FROM batch_log")" -ge $((held - 1)) ] && break
