@@ -2,7 +2,8 @@
 # 20-db.sh - `bankstream db start|stop|status` on a fresh cluster directory:
 # the printed conninfo works with psql, a second start reuses the server,
 # status exit codes (0 running, 3 stopped), port conflicts, unreachable
-# directories, and the on-demand start behind commands given no --pg.
+# directories, the on-demand start behind commands given no --pg, and
+# shared_buffers (a quarter of the memory; ALTER SYSTEM overrides it).
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 
@@ -28,10 +29,33 @@ echo "first start took $((SECONDS - t0)) s"
 assert_eq "$out" "$want" "conninfo printed by db start"
 assert_eq "$(cat "$dir/conninfo")" "$want" "DIR/conninfo"
 settings="current_database(), current_setting('listen_addresses'), current_setting('fsync'),
-          current_setting('shared_buffers'), current_setting('max_wal_size'),
-          current_setting('checkpoint_timeout'), current_setting('unix_socket_directories')"
-assert_eq "$(psql_q "$out" "SELECT $settings")" "bank|127.0.0.1|on|256MB|2GB|15min|$(realpath "$dir")" \
-    "database, listen address, fsync, shared_buffers, max_wal_size, checkpoint_timeout, socket dir"
+          current_setting('max_wal_size'), current_setting('checkpoint_timeout'),
+          current_setting('unix_socket_directories')"
+assert_eq "$(psql_q "$out" "SELECT $settings")" "bank|127.0.0.1|on|2GB|15min|$(realpath "$dir")" \
+    "database, listen address, fsync, max_wal_size, checkpoint_timeout, socket dir"
+# shared_buffers: a quarter of the memory (the machine's, or the lowest
+# limit of this control group and its ancestors), from 256 MB to 8 GB.
+buffers_mb() { psql_q "$1" "SELECT setting::bigint * 8 / 1024 FROM pg_settings WHERE name = 'shared_buffers'"; }
+memory=$(($(awk '/^MemTotal:/ {print $2}' /proc/meminfo) * 1024))
+while IFS= read -r line; do
+    case "$line" in
+        0::*) root=/sys/fs/cgroup file=memory.max group=${line#0::} ;;
+        *:memory:*) root=/sys/fs/cgroup/memory file=memory.limit_in_bytes group=${line#*:memory:} ;;
+        *) continue ;;
+    esac
+    while :; do
+        l=$(cat "$root$group/$file" 2>/dev/null || true)
+        [[ "$l" =~ ^[0-9]+$ ]] && [ "$l" -gt 0 ] && [ "$l" -lt "$memory" ] && memory=$l
+        [ -z "${group#/}" ] && break
+        group=${group%/*}
+    done
+done </proc/self/cgroup
+quarter=$((memory / 4 / 1048576))
+[ "$quarter" -lt 256 ] && quarter=256
+[ "$quarter" -gt 8192 ] && quarter=8192
+assert_eq "$(buffers_mb "$out")" "$quarter" "shared_buffers in MB, a quarter of $memory bytes"
+# ALTER SYSTEM overrides it from the next start on (checked after the restarts below).
+psql_q "$out" "ALTER SYSTEM SET shared_buffers = '200MB'"
 [ -s "$dir/log/postgresql.log" ] || fail "no server log in $dir/log"
 # Only 127.0.0.1 listens on the port (independent view: ss).
 listening=$(ss -Htln "sport = :$port" | awk '{print $4}' | sort -u | tr '\n' ' ')
@@ -95,6 +119,8 @@ assert_eq "$rc" 0 "cluster running after on-demand start"
 assert_eq "$st" "running: $want" "on-demand start kept the recorded port"
 assert_eq "$(psql_q "$want" "SELECT count(*) FROM usuarios")" 50 "users loaded on demand"
 assert_eq "$(psql_q "$want" "SELECT x FROM keep_me")" 42 "data kept across stop/start"
+assert_eq "$(buffers_mb "$want")" 200 "shared_buffers set by ALTER SYSTEM, kept by the next start"
+psql_q "$want" "ALTER SYSTEM RESET shared_buffers"
 
 # --- a killed server: status notices, start recovers it with the data
 kill -9 "$(head -1 "$dir/data/postmaster.pid")"
@@ -106,6 +132,7 @@ done
 assert_eq "$rc" 3 "status after the server was killed"
 assert_eq "$("$BANKSTREAM" db start --dir "$dir")" "$want" "start after a kill"
 assert_eq "$(psql_q "$want" "SELECT x FROM keep_me")" 42 "data kept across a kill"
+assert_eq "$(buffers_mb "$want")" "$quarter" "shared_buffers after ALTER SYSTEM RESET and a start"
 "$BANKSTREAM" db stop --dir "$dir" >/dev/null
 
 # --- a database that is down at start is waited for (--pg-wait): a warning
