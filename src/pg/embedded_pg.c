@@ -548,13 +548,14 @@ static int pg_write_hba(const pgctx_t *c, const pgnet_t *net, char *errstr, size
 /* shared_buffers in MB: a quarter of memlimit_bytes(), as PostgreSQL's manual
  * advises for a server's own machine, between SHARED_BUFFERS_MIN_MB and
  * SHARED_BUFFERS_MAX_MB (SHARED_BUFFERS_MIN_MB when memory is unknown).
- * Why: every row adds an entry at a random place in two indexes keyed by
+ * Why: every row adds an entry at a random place in each index keyed by
  * random UUIDs (the README's "rate as history grows"); once they outgrow
  * the buffers, each insert evicts a page and reads one back through the
  * kernel. Measured over 20 million transactions, 1 million users, -np 2 on
- * a 24 GiB machine (tests/bench/memory.sh), the last quarter of the run
- * committed at 50-52 % of the first quarter's rate with 256 MB (3 runs),
- * at 61-65 % with 6 GB (5 runs).
+ * a 24 GiB machine (tests/bench/memory.sh, with the index on
+ * transacoes_scores that schema.c no longer makes), the last quarter of
+ * the run committed at 50-52 % of the first quarter's rate with 256 MB
+ * (3 runs), at 61-65 % with 6 GB (5 runs).
  * The server maps the buffers at start but touches them only as it uses
  * them. ALTER SYSTEM SET shared_buffers overrides this (postgresql.auto.conf
  * is read after bankstream.conf). */

@@ -298,7 +298,16 @@ static const char ddl_upgrade_batch_log[] =
                      "$do$;\n";
 
 /* The original's four indexes (its database may name them otherwise: a
- * plain index on the column is enough), then bankstream's two. */
+ * plain index on the column is enough), then bankstream's own on batch_id.
+ * No index on transacoes_scores(id_transacao), as in the original: earlier
+ * versions made one, and init drops it by its name. Every row added an
+ * entry at a random place in it (the producers' random UUIDs), and that
+ * cost grew with history: over 20 million transactions (1 million users,
+ * tests/bench/memory.sh) the last quarter of the run committed at 61-68 %
+ * of the first quarter's rate with it (6 runs), and at 87-98 % without it
+ * (4 runs; a hash index: 76 %). What read it, retention's DELETE of the scores and the
+ * archive's rebuild after a crash, joins on the whole table instead: a scan
+ * of the scores, once per call. */
 static const char ddl_indexes[] =
     "DO $do$\n"
     "DECLARE\n"
@@ -309,8 +318,7 @@ static const char ddl_indexes[] =
     "        ['idx_transacoes_latencia_total_ms', 'transacoes', 'latencia_total_ms'],\n"
     "        ['idx_transacoes_transacao_aprovada', 'transacoes', 'transacao_aprovada'],\n"
     "        ['idx_transacoes_modalidade_pagamento', 'transacoes', 'modalidade_pagamento'],\n"
-    "        ['idx_transacoes_batch_id', 'transacoes', 'batch_id'],\n"
-    "        ['idx_transacoes_scores_id_transacao', 'transacoes_scores', 'id_transacao']] LOOP\n"
+    "        ['idx_transacoes_batch_id', 'transacoes', 'batch_id']] LOOP\n"
     "        IF NOT EXISTS (SELECT 1 FROM pg_index x\n"
     "                         JOIN pg_attribute a ON a.attrelid = x.indrelid\n"
     "                                            AND a.attnum = x.indkey[0]\n"
@@ -321,7 +329,8 @@ static const char ddl_indexes[] =
     "        END IF;\n"
     "    END LOOP;\n"
     "END\n"
-    "$do$;\n";
+    "$do$;\n"
+    "DROP INDEX IF EXISTS idx_transacoes_scores_id_transacao;\n";
 
 /* The original's names and column types (count bigint, avg numeric,
  * min/max bigint, percentile_cont double precision, date_trunc timestamp):
