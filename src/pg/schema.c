@@ -305,9 +305,9 @@ static const char ddl_upgrade_batch_log[] =
  * cost grew with history: over 20 million transactions (1 million users,
  * tests/bench/memory.sh) the last quarter of the run committed at 61-68 %
  * of the first quarter's rate with it (6 runs), and at 87-98 % without it
- * (4 runs; a hash index: 76 %). What read it, retention's DELETE of the scores and the
- * archive's rebuild after a crash, joins on the whole table instead: a scan
- * of the scores, once per call. */
+ * (4 runs; a hash index: 76 %). What read it, retention's DELETE of the
+ * scores and the archive's rebuild after a crash, joins on the whole table
+ * instead: a scan of the scores, once per call. */
 static const char ddl_indexes[] =
     "DO $do$\n"
     "DECLARE\n"
