@@ -17,6 +17,7 @@
 
 #include <mpi.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Complete a non-blocking MPI operation without spinning through long
  * waits: test without pause for 20 µs (each test moves a transfer along),
@@ -107,6 +108,9 @@ void exchange_round_free(exchange_round_t *x);
  * for one destination keep their order. Local; 0, or -1 when out of memory. */
 int exchange_pack(const void *records, size_t n, size_t record_size, const int *dest, int nranks,
                   void *out, int *counts, size_t *pos, char *errstr, size_t errsize);
+
+/* The largest of the ranks' values into *most, on every rank. */
+int exchange_max(MPI_Comm comm, uint64_t mine, uint64_t *most, char *errstr, size_t errsize);
 
 /* Every rank learns whether all ranks succeeded (rc == 0 on each) and, when
  * not, gets the message of the lowest failing rank in errstr. Waits without

@@ -19,9 +19,17 @@ static inline int route_owner(const uint8_t id[16], int nworkers)
     return nworkers == 1 ? 0 : (int)(route_hash(id) % (uint64_t)nworkers);
 }
 
+/* h % d (0 when d <= 1), as route_owners computes it without dividing:
+ * exposed for its test against %. */
+uint64_t route_mod(uint64_t h, uint64_t d);
+
 /* route_owner of n ids at once, into out[0..n): id i is the 16 bytes at
- * ids + i * stride (a column of ids, or a field of an array of records). */
+ * ids + i * stride (a column of ids, or a field of an array of records).
+ * With AVX-512 where the CPU has it (route_owners_fast), else with
+ * route_owners_portable: the same owners (the tests compare both). */
 void route_owners(const void *ids, size_t stride, size_t n, int nworkers, int *out);
+void route_owners_portable(const void *ids, size_t stride, size_t n, int nworkers, int *out);
+int route_owners_fast(void);
 
 /* World rank of worker index w in a world of `world_size` ranks. */
 static inline int route_worker_rank(int w, int world_size)

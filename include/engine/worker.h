@@ -61,7 +61,18 @@ typedef struct decide_result {
     uint8_t pad[6];
 } decide_result_t;
 
-/* Where the users of n rows live (worker_lookup fills it). */
+/* A run of rows, in (batch, event) order, and where their results go
+ * (out[i] for rows[i]). A worker takes its rows as runs, one per sender:
+ * each run may lie in its own buffer (replay on one node decides the rows
+ * in the memory their reader made them in, see replay.c). */
+typedef struct decide_run {
+    const decide_row_t *rows;
+    decide_result_t *out; /* worker_lookup does not use it */
+    size_t n;
+} decide_run_t;
+
+/* Where the users of the runs' rows live (worker_lookup fills it), row i of
+ * run r at index first + i, first being the rows of the runs before r. */
 #define WORKER_NO_USER UINT32_MAX
 
 typedef struct worker_lookup {
@@ -74,11 +85,13 @@ typedef struct worker_lookup {
     int *credit_caps;
     int ncaps; /* entries of credit_caps set by the last worker_lookup */
     /* more than one worker: the slots of this worker's users the others may
-     * credit, by batch: batch k's are targets[target_start[k] ..
-     * target_start[k + 1]), for k < target_batches */
+     * credit, by batch, in target_lists lists (one, or one per set of
+     * worker_answer's queries): list l's batch k are targets[start[k] ..
+     * start[k + 1]) with start = target_start + l * (target_batches + 1),
+     * for k < target_batches */
     uint32_t *targets;
     size_t *target_start;
-    int target_batches;
+    int target_batches, target_lists;
 } worker_lookup_t;
 
 typedef struct worker_credit {
@@ -97,13 +110,12 @@ typedef struct worker {
      * run cursors, the stream's lookups */
     exchange_buf_t queries, answers, credits_in;
     worker_credit_t *credits, *credits_packed;
-    int *credit_dest;
     size_t *pending;    /* the rows of a batch waiting for the credits of the one before */
-    size_t credits_cap; /* rows credits, credits_packed, credit_dest and pending hold */
+    size_t credits_cap; /* rows credits, credits_packed and pending hold */
     exchange_round_t credit_round; /* a batch's credits on their way */
     uint64_t *mark;                /* a bit per slot: a batch's credit targets (worker_decide) */
     size_t mark_words;
-    size_t *cursor, *run_end;
+    size_t *cursor, *run_end, *run_first;
     worker_lookup_t lookup;
 } worker_t;
 
@@ -123,22 +135,50 @@ size_t worker_apply_deltas(worker_t *w, const ledger_delta_t *deltas, size_t n);
 int worker_lookup_reserve(worker_lookup_t *lk, size_t n);
 void worker_lookup_free(worker_lookup_t *lk);
 
-/* Step 1: where the payers and receivers of rows[0..n) live, into lk (room
- * for n). Collective over w->comm (every worker calls it, n may be 0).
- * Returns 0, or -1 with errstr. */
-int worker_lookup(worker_t *w, const decide_row_t *rows, size_t n, worker_lookup_t *lk,
+/* runs[0..nruns) over contiguous arrays: run r is the run_rows[r] rows of
+ * rows (and results of out) after the runs before it. */
+void worker_runs_of(const decide_row_t *rows, decide_result_t *out, const size_t *run_rows,
+                    int nruns, decide_run_t *runs);
+
+/* Step 1: where the payers and receivers of the nruns runs' rows live,
+ * into lk (room for all their rows). Collective over w->comm (every worker
+ * calls it, with no rows maybe). Returns 0, or -1 with errstr. */
+int worker_lookup(worker_t *w, const decide_run_t *runs, int nruns, worker_lookup_t *lk,
                   char *errstr, size_t errsize);
 
-/* Step 2: decide rows[0..n) into out[0..n), batch 0 to nbatches - 1 (the
- * same nbatches on every worker; a worker may have no row of a batch). The
- * rows are nruns runs of run_rows[r] rows each, one after the other, every
- * run in (batch, time_us, kafka_ts_ms, seq) order; lk is what
- * worker_lookup found for them. Collective over w->comm. Returns 0, or -1
- * with errstr (a run out of order, MPI); the users may then be half-way
- * through a batch. */
-int worker_decide(worker_t *w, const decide_row_t *rows, size_t n, const size_t *run_rows,
-                  int nruns, int nbatches, const worker_lookup_t *lk, decide_result_t *out,
-                  char *errstr, size_t errsize);
+/* A question to a receiver's owner: is this user yours, and at which
+ * slot? Asked for a row of batch `batch` (of the decide step) that worker
+ * `asker` decides. */
+typedef struct worker_query {
+    uint8_t id[16];
+    int32_t batch;
+    int32_t asker;
+} worker_query_t;
+
+/* Step 1 without messages, for workers that share memory (replay on one
+ * node), in two halves with a synchronization of the workers between them:
+ *   worker_answer        at the receivers' owner: answer nsets sets of
+ *                        queries about its users (queries[s][i] into
+ *                        answers[s][i]: the slot, or WORKER_NO_USER), and
+ *                        note in lk which of them the askers may credit,
+ *                        and when (credit_caps, targets), as worker_lookup
+ *                        does. 0, or -1 out of memory.
+ *   worker_lookup_payers at the payers' owner: lk->payer for the runs' rows;
+ *                        the caller sets lk->receiver and receiver_owner
+ *                        from the answers to its rows' queries.
+ * Both local; lk is the same worker_lookup_t that worker_decide takes. */
+int worker_answer(worker_t *w, const worker_query_t *const *queries, uint32_t *const *answers,
+                  const size_t *n, int nsets, worker_lookup_t *lk);
+void worker_lookup_payers(worker_t *w, const decide_run_t *runs, int nruns, worker_lookup_t *lk);
+
+/* Step 2: decide the rows of the nruns runs into their runs' out, batch 0 to
+ * nbatches - 1 (the same nbatches on every worker; a worker may have no row
+ * of a batch). Every run is in (batch, time_us, kafka_ts_ms, seq) order; lk
+ * is what worker_lookup found for them. Collective over w->comm. Returns 0,
+ * or -1 with errstr (a run out of order, MPI); the users may then be
+ * half-way through a batch. */
+int worker_decide(worker_t *w, const decide_run_t *runs, int nruns, int nbatches,
+                  const worker_lookup_t *lk, char *errstr, size_t errsize);
 
 /* The event order of two rows of one batch: <0, 0 or >0. */
 int worker_event_cmp(const decide_row_t *a, const decide_row_t *b);

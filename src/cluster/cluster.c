@@ -299,9 +299,9 @@ static int decide_mine(cluster_t *c, const decide_row_t *rows, int n, decide_res
         snprintf(errstr, errsize, "rank %d: out of memory", c->rank);
         n = 0; /* still take part in the collectives, with no rows */
     }
-    size_t run = (size_t)n;
-    int rc = worker_lookup(w, rows, run, &w->lookup, errstr, errsize);
-    if (worker_decide(w, rows, run, &run, 1, 1, &w->lookup, out, errstr, errsize) != 0) rc = -1;
+    decide_run_t run = {rows, out, (size_t)n};
+    int rc = worker_lookup(w, &run, 1, &w->lookup, errstr, errsize);
+    if (worker_decide(w, &run, 1, 1, &w->lookup, errstr, errsize) != 0) rc = -1;
     return rc;
 }
 

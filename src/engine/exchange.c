@@ -449,6 +449,14 @@ int exchange_pack(const void *records, size_t n, size_t record_size, const int *
     return 0;
 }
 
+int exchange_max(MPI_Comm comm, uint64_t mine, uint64_t *most, char *errstr, size_t errsize)
+{
+    MPI_Request req;
+    *most = mine;
+    return finish(MPI_Iallreduce(&mine, most, 1, MPI_UINT64_T, MPI_MAX, comm, &req), &req,
+                  "MPI_Iallreduce", errstr, errsize);
+}
+
 int exchange_agree(MPI_Comm comm, int rc, char *errstr, size_t errsize)
 {
     int rank, size, first, mpi;

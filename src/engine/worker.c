@@ -44,12 +44,12 @@ void worker_free(worker_t *w)
     free(w->credits_in.data);
     free(w->credits);
     free(w->credits_packed);
-    free(w->credit_dest);
     free(w->pending);
     free(w->mark);
     exchange_round_free(&w->credit_round);
     free(w->cursor);
     free(w->run_end);
+    free(w->run_first);
     worker_lookup_free(&w->lookup);
 }
 
@@ -111,68 +111,126 @@ static uint32_t slot_of(const worker_t *w, const user_state_t *u)
     return u ? (uint32_t)(u - w->users.slots) : WORKER_NO_USER;
 }
 
-/* A receiver query: the id, and the batch of the row that names it. */
-typedef struct query {
-    uint8_t id[16];
-    int32_t batch;
-} query_t;
+/* The queries of nsets sets (q[s][0..n[s]), answered in a[s]) that name a
+ * user found here for another asker: the others may credit that user. */
+#define TARGET(s, i) (q[s][i].asker != self && a[s][i] != WORKER_NO_USER && q[s][i].batch >= 0)
 
 /* The receivers this worker was asked about by the others, by batch
- * (lk->targets, see worker.h): a counting sort of the queries' batches.
- * 0, or -1 out of memory (then there are none, and worker_decide waits for
- * each batch's credits before the next batch). */
-static int collect_targets(worker_lookup_t *lk, const query_t *q, const uint32_t *answers,
-                           const int *qcounts, int size, int self)
+ * (lk->targets as one list, see worker.h), from nsets sets of queries
+ * answered here, in any order: each batch's number, then each in its
+ * place. 0, or -1 out of memory (then there are none, and worker_decide
+ * waits for each batch's credits before the next batch). */
+static int collect_targets(worker_lookup_t *lk, int self, int nsets, const worker_query_t *const *q,
+                           const uint32_t *const *a, const size_t *n)
 {
     int nb = 0;
-    size_t nt = 0, at = 0;
+    size_t all = 0;
     lk->target_batches = 0;
-    for (int s = 0; s < size; s++)
-        for (int i = 0; i < qcounts[s]; i++, at++)
-            if (s != self && answers[at] != WORKER_NO_USER && q[at].batch >= 0) {
-                if (q[at].batch >= nb) nb = q[at].batch + 1;
-                nt++;
-            }
+    lk->target_lists = 1;
+    for (int s = 0; s < nsets; s++) {
+        all += n[s];
+        for (size_t i = 0; i < n[s]; i++)
+            if (q[s][i].batch >= nb) nb = q[s][i].batch + 1;
+    }
     if (grow(&lk->target_start, (size_t)nb + 1, sizeof *lk->target_start) != 0 ||
-        grow(&lk->targets, nt, sizeof *lk->targets) != 0)
+        grow(&lk->targets, all, sizeof *lk->targets) != 0)
         return -1;
     size_t *start = lk->target_start;
     memset(start, 0, ((size_t)nb + 1) * sizeof *start);
-    at = 0;
-    for (int s = 0; s < size; s++)
-        for (int i = 0; i < qcounts[s]; i++, at++)
-            if (s != self && answers[at] != WORKER_NO_USER && q[at].batch >= 0)
-                start[q[at].batch + 1]++;
+    for (int s = 0; s < nsets; s++)
+        for (size_t i = 0; i < n[s]; i++)
+            if (TARGET(s, i)) start[q[s][i].batch + 1]++;
     for (int k = 0; k < nb; k++)
         start[k + 1] += start[k];
-    at = 0;
-    for (int s = 0; s < size; s++)
-        for (int i = 0; i < qcounts[s]; i++, at++)
-            if (s != self && answers[at] != WORKER_NO_USER && q[at].batch >= 0)
-                lk->targets[start[q[at].batch]++] = answers[at];
+    for (int s = 0; s < nsets; s++)
+        for (size_t i = 0; i < n[s]; i++)
+            if (TARGET(s, i)) lk->targets[start[q[s][i].batch]++] = a[s][i];
     for (int k = nb; k > 0; k--) /* the fill moved each start to the next one's */
         start[k] = start[k - 1];
     start[0] = 0;
     lk->target_batches = nb;
     return 0;
 }
+#undef TARGET
 
-/* The receivers of rows[0..n) at their owners (more than one worker): the
- * ids go to the owners, which answer with slots, in the same order (one
- * step: each rank knows how many answers it awaits). What a worker is
- * asked also tells it which of its users the others may credit, and when:
- * lk->credit_caps bounds the credits from each worker (an approved row
- * credits its receiver once), so that worker_decide exchanges a batch's
- * credits in one step, and lk->targets lists them by batch, so that it
- * can decide a batch's other payers while the credits of the batch before
- * travel. */
-static int lookup_remote_receivers(worker_t *w, const decide_row_t *rows, size_t n,
+/* The slots of the users n queries ask about (this worker's), into out. */
+static void answer_queries(worker_t *w, const worker_query_t *q, size_t n, uint32_t *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (i + PREFETCH_AHEAD < n) shard_prefetch(&w->users, q[i + PREFETCH_AHEAD].id);
+        out[i] = slot_of(w, shard_find(&w->users, q[i].id));
+    }
+}
+
+int worker_answer(worker_t *w, const worker_query_t *const *queries, uint32_t *const *answers,
+                  const size_t *n, int nsets, worker_lookup_t *lk)
+{
+    int nb = 0, in_order = 1, self = w->index;
+    size_t all = 0, nt = 0;
+    lk->ncaps = 0;
+    lk->target_batches = 0;
+    if (grow(&lk->credit_caps, (size_t)w->count, sizeof(int)) != 0) return -1;
+    memset(lk->credit_caps, 0, (size_t)w->count * sizeof(int));
+    for (int s = 0; s < nsets; s++) { /* the last batch, when each set is in order */
+        all += n[s];
+        if (n[s] > 0 && queries[s][n[s] - 1].batch >= nb) nb = queries[s][n[s] - 1].batch + 1;
+    }
+    int lists =
+        grow(&lk->target_start, (size_t)nsets * ((size_t)nb + 1), sizeof *lk->target_start) == 0 &&
+        grow(&lk->targets, all, sizeof *lk->targets) == 0;
+    /* One pass a set: the answers, the caps, and the set's targets in
+     * batch order (its list: target_start[s * (nb + 1) + k] is where
+     * batch k's start), the set being in batch order. */
+    for (int s = 0; s < nsets; s++) {
+        const worker_query_t *q = queries[s];
+        uint32_t *a = answers[s];
+        size_t *start = lists ? lk->target_start + (size_t)s * ((size_t)nb + 1) : NULL;
+        int k = 0;
+        if (start) start[0] = nt;
+        for (size_t i = 0; i < n[s]; i++) {
+            if (i + PREFETCH_AHEAD < n[s]) shard_prefetch(&w->users, q[i + PREFETCH_AHEAD].id);
+            uint32_t slot = slot_of(w, shard_find(&w->users, q[i].id));
+            a[i] = slot;
+            lk->credit_caps[q[i].asker]++;
+            int b = q[i].batch;
+            if (!start || b < 0) continue;
+            if (b < k || b >= nb) { /* out of order: counted below instead */
+                in_order = 0;
+                continue;
+            }
+            while (k < b)
+                start[++k] = nt;
+            if (q[i].asker != self && slot != WORKER_NO_USER) lk->targets[nt++] = slot;
+        }
+        while (start && k < nb)
+            start[++k] = nt;
+    }
+    lk->ncaps = w->count;
+    if (lists && in_order) {
+        lk->target_lists = nsets;
+        lk->target_batches = nb;
+    } else if (lists) {
+        collect_targets(lk, self, nsets, queries, (const uint32_t *const *)answers, n);
+    }
+    return 0;
+}
+
+/* The receivers of the runs' rows (n in all) at their owners (more than
+ * one worker): the ids go to the owners, which answer with slots, in the
+ * same order (one step: each rank knows how many answers it awaits). What a
+ * worker is asked also tells it which of its users the others may credit,
+ * and when: lk->credit_caps bounds the credits from each worker (an
+ * approved row credits its receiver once), so that worker_decide exchanges
+ * a batch's credits in one step, and lk->targets lists them by batch, so
+ * that it can decide a batch's other payers while the credits of the batch
+ * before travel. */
+static int lookup_remote_receivers(worker_t *w, const decide_run_t *runs, int nruns, size_t n,
                                    worker_lookup_t *lk, char *errstr, size_t errsize)
 {
     int size = w->count, nq = 0, rc = 0;
     int counts[size], qcounts[size], acounts[size];
     size_t next[size], room = n * sizeof(uint32_t), all = n;
-    query_t *packed = malloc((n ? n : 1) * sizeof *packed);
+    worker_query_t *packed = malloc((n ? n : 1) * sizeof *packed);
     size_t *pos = malloc((n ? n : 1) * sizeof *pos);
     uint32_t *answers = NULL;
     lk->ncaps = 0;
@@ -183,43 +241,52 @@ static int lookup_remote_receivers(worker_t *w, const decide_row_t *rows, size_t
         snprintf(errstr, errsize, "out of memory");
         rc = -1;
         n = 0; /* still take part, asking nothing */
+        nruns = 0;
     } else if (room > w->answers.cap) {
         w->answers.cap = room;
     }
     memset(counts, 0, sizeof counts);
-    if (n > 0) route_owners(rows[0].receiver, sizeof *rows, n, size, lk->receiver_owner);
+    size_t g = 0;
+    for (int r = 0; r < nruns; g += runs[r++].n)
+        if (runs[r].n > 0)
+            route_owners(runs[r].rows[0].receiver, sizeof *runs[r].rows, runs[r].n, size,
+                         lk->receiver_owner + g);
     for (size_t i = 0; i < n; i++)
         counts[lk->receiver_owner[i]]++;
     next[0] = 0;
     for (int d = 1; d < size; d++)
         next[d] = next[d - 1] + (size_t)counts[d - 1];
-    for (size_t i = 0; i < n; i++) {
-        query_t *q = &packed[pos[i] = next[lk->receiver_owner[i]]++];
-        memcpy(q->id, rows[i].receiver, 16);
-        q->batch = rows[i].batch;
-    }
+    g = 0;
+    for (int r = 0; r < nruns; r++)
+        for (size_t j = 0; j < runs[r].n; j++, g++) {
+            worker_query_t *q = &packed[pos[g] = next[lk->receiver_owner[g]]++];
+            memcpy(q->id, runs[r].rows[j].receiver, 16);
+            q->batch = runs[r].rows[j].batch;
+            q->asker = w->index;
+        }
     if (exchange_alltoall(w->comm, packed, counts, sizeof *packed, &w->queries, &nq, qcounts,
                           errstr, errsize) != 0) {
         rc = -1;
         goto out;
     }
-    const query_t *queries = w->queries.data;
+    const worker_query_t *queries = w->queries.data;
     if ((answers = malloc((size_t)(nq ? nq : 1) * sizeof *answers)) == NULL) {
         snprintf(errstr, errsize, "out of memory");
         rc = -1;
         nq = 0;
         memset(qcounts, 0, sizeof qcounts); /* answer nothing: the askers see it */
     }
-    for (int i = 0; i < nq; i++) {
-        if (i + PREFETCH_AHEAD < nq) shard_prefetch(&w->users, queries[i + PREFETCH_AHEAD].id);
-        answers[i] = slot_of(w, shard_find(&w->users, queries[i].id));
-    }
+    answer_queries(w, queries, (size_t)nq, answers);
     if (lk->credit_caps) { /* an earlier call's, when growing it failed: same size */
         for (int s = 0; s < size; s++)
             lk->credit_caps[s] = qcounts[s];
         lk->ncaps = size;
     }
-    if (rc == 0) collect_targets(lk, queries, answers, qcounts, size, w->index);
+    if (rc == 0) {
+        const uint32_t *a = answers;
+        size_t all_queries = (size_t)nq;
+        collect_targets(lk, w->index, 1, &queries, &a, &all_queries);
+    }
     if (exchange_alltoall_bounded(w->comm, answers, qcounts, sizeof *answers, w->answers.data,
                                   counts, acounts, errstr, errsize) != 0) {
         rc = -1;
@@ -243,21 +310,54 @@ out:
     return rc;
 }
 
-int worker_lookup(worker_t *w, const decide_row_t *rows, size_t n, worker_lookup_t *lk,
-                  char *errstr, size_t errsize)
+void worker_runs_of(const decide_row_t *rows, decide_result_t *out, const size_t *run_rows,
+                    int nruns, decide_run_t *runs)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (i + PREFETCH_AHEAD < n) {
-            shard_prefetch(&w->users, rows[i + PREFETCH_AHEAD].payer);
-            if (w->count == 1) shard_prefetch(&w->users, rows[i + PREFETCH_AHEAD].receiver);
-        }
-        lk->payer[i] = slot_of(w, shard_find(&w->users, rows[i].payer));
-        if (w->count == 1) { /* one worker: every receiver is ours */
-            lk->receiver[i] = slot_of(w, shard_find(&w->users, rows[i].receiver));
-            lk->receiver_owner[i] = 0;
+    size_t at = 0;
+    for (int r = 0; r < nruns; r++) {
+        runs[r] = (decide_run_t){rows + at, out ? out + at : NULL, run_rows[r]};
+        at += run_rows[r];
+    }
+}
+
+void worker_lookup_payers(worker_t *w, const decide_run_t *runs, int nruns, worker_lookup_t *lk)
+{
+    size_t g = 0;
+    for (int r = 0; r < nruns; r++) {
+        const decide_row_t *rows = runs[r].rows;
+        size_t n = runs[r].n;
+        for (size_t i = 0; i < n; i++, g++) {
+            if (i + PREFETCH_AHEAD < n) shard_prefetch(&w->users, rows[i + PREFETCH_AHEAD].payer);
+            lk->payer[g] = slot_of(w, shard_find(&w->users, rows[i].payer));
         }
     }
-    return w->count == 1 ? 0 : lookup_remote_receivers(w, rows, n, lk, errstr, errsize);
+}
+
+int worker_lookup(worker_t *w, const decide_run_t *runs, int nruns, worker_lookup_t *lk,
+                  char *errstr, size_t errsize)
+{
+    size_t g = 0;
+    if (w->count > 1) {
+        worker_lookup_payers(w, runs, nruns, lk);
+        for (int r = 0; r < nruns; r++)
+            g += runs[r].n;
+        return lookup_remote_receivers(w, runs, nruns, g, lk, errstr, errsize);
+    }
+    /* one worker: every receiver is ours, looked up beside its payer */
+    for (int r = 0; r < nruns; r++) {
+        const decide_row_t *rows = runs[r].rows;
+        size_t n = runs[r].n;
+        for (size_t i = 0; i < n; i++, g++) {
+            if (i + PREFETCH_AHEAD < n) {
+                shard_prefetch(&w->users, rows[i + PREFETCH_AHEAD].payer);
+                shard_prefetch(&w->users, rows[i + PREFETCH_AHEAD].receiver);
+            }
+            lk->payer[g] = slot_of(w, shard_find(&w->users, rows[i].payer));
+            lk->receiver[g] = slot_of(w, shard_find(&w->users, rows[i].receiver));
+            lk->receiver_owner[g] = 0;
+        }
+    }
+    return 0;
 }
 
 int worker_event_cmp(const decide_row_t *a, const decide_row_t *b)
@@ -287,13 +387,17 @@ static void add_credits(worker_t *w, const worker_credit_t *c, size_t n)
 static int credits_start(worker_t *w, size_t n, const int *caps, char *errstr, size_t errsize)
 {
     int size = w->count, counts[size], none[size], rc = 0;
+    size_t next[size];
+    /* packed by owner (a loop of its own: a credit is 16 bytes, which
+     * exchange_pack's memcpy of any size took longer to copy) */
+    memset(counts, 0, sizeof counts);
     for (size_t i = 0; i < n; i++)
-        w->credit_dest[i] = w->credits[i].owner;
-    if (exchange_pack(w->credits, n, sizeof *w->credits, w->credit_dest, size, w->credits_packed,
-                      counts, NULL, errstr, errsize) != 0) {
-        memset(counts, 0, sizeof counts); /* still take part, sending nothing */
-        rc = -1;
-    }
+        counts[w->credits[i].owner]++;
+    next[0] = 0;
+    for (int d = 1; d < size; d++)
+        next[d] = next[d - 1] + (size_t)counts[d - 1];
+    for (size_t i = 0; i < n; i++)
+        w->credits_packed[next[w->credits[i].owner]++] = w->credits[i];
     memset(none, 0, sizeof none);
     if (exchange_round_start(&w->credit_round, w->comm, w->credits_packed, counts,
                              sizeof *w->credits, w->credits_in.data, caps ? caps : none, errstr,
@@ -357,20 +461,24 @@ static int in_order(const decide_row_t *i, const decide_row_t *j)
 }
 
 /* Mark (set) or unmark the users the other workers may credit in batch k
- * (lk->targets) in the bitmap w->mark, one bit per slot. Returns 1 when
- * there are any. */
+ * (lk->targets: its lists' part for batch k) in the bitmap w->mark, one bit
+ * per slot. Returns 1 when there are any. */
 static int mark_targets(worker_t *w, const worker_lookup_t *lk, int k, int set)
 {
-    if (k < 0 || k >= lk->target_batches || lk->target_start[k] == lk->target_start[k + 1])
-        return 0;
-    for (size_t t = lk->target_start[k]; t < lk->target_start[k + 1]; t++) {
-        uint32_t s = lk->targets[t];
-        if (set)
-            w->mark[s / 64] |= (uint64_t)1 << (s % 64);
-        else
-            w->mark[s / 64] &= ~((uint64_t)1 << (s % 64));
+    if (k < 0 || k >= lk->target_batches) return 0;
+    int any = 0;
+    for (int l = 0; l < lk->target_lists; l++) {
+        const size_t *start = lk->target_start + (size_t)l * ((size_t)lk->target_batches + 1);
+        for (size_t t = start[k]; t < start[k + 1]; t++) {
+            uint32_t s = lk->targets[t];
+            any = 1;
+            if (set)
+                w->mark[s / 64] |= (uint64_t)1 << (s % 64);
+            else
+                w->mark[s / 64] &= ~((uint64_t)1 << (s % 64));
+        }
     }
-    return 1;
+    return any;
 }
 
 static int marked(const worker_t *w, uint32_t slot)
@@ -378,11 +486,13 @@ static int marked(const worker_t *w, uint32_t slot)
     return slot != WORKER_NO_USER && (w->mark[slot / 64] >> (slot % 64) & 1);
 }
 
-int worker_decide(worker_t *w, const decide_row_t *rows, size_t n, const size_t *run_rows,
-                  int nruns, int nbatches, const worker_lookup_t *lk, decide_result_t *out,
-                  char *errstr, size_t errsize)
+int worker_decide(worker_t *w, const decide_run_t *runs, int nruns, int nbatches,
+                  const worker_lookup_t *lk, char *errstr, size_t errsize)
 {
     int rc = 0, many = w->count > 1;
+    size_t n = 0;
+    for (int r = 0; r < nruns; r++)
+        n += runs[r].n;
     char err[512];
     /* Room for the credits from the others (their bound, see credits_start) */
     const int *caps = many && lk->ncaps == w->count ? lk->credit_caps : NULL;
@@ -415,9 +525,9 @@ int worker_decide(worker_t *w, const decide_row_t *rows, size_t n, const size_t 
     }
     if (grow(&w->cursor, (size_t)nruns, sizeof *w->cursor) ||
         grow(&w->run_end, (size_t)nruns, sizeof *w->run_end) ||
+        grow(&w->run_first, (size_t)nruns, sizeof *w->run_first) ||
         (n > w->credits_cap && (grow(&w->credits, n, sizeof *w->credits) ||
                                 grow(&w->credits_packed, n, sizeof *w->credits_packed) ||
-                                grow(&w->credit_dest, n, sizeof *w->credit_dest) ||
                                 grow(&w->pending, n, sizeof *w->pending))) ||
         (many && caps == NULL)) {
         snprintf(errstr, errsize, "out of memory");
@@ -427,12 +537,16 @@ int worker_decide(worker_t *w, const decide_row_t *rows, size_t n, const size_t 
     } else if (n > w->credits_cap) {
         w->credits_cap = n;
     }
-    size_t *cursor = w->cursor, *end = w->run_end, at = 0;
+    /* cursor[r], end[r] and first[r]: where run r is, as an index over
+     * all the runs' rows (the index into lk); ROW(r, i) is row i there */
+    size_t *cursor = w->cursor, *end = w->run_end, *first = w->run_first, at = 0;
     for (int r = 0; r < nruns; r++) {
-        cursor[r] = at;
-        at += run_rows[r];
+        first[r] = cursor[r] = at;
+        at += runs[r].n;
         end[r] = at;
     }
+#define ROW(r, i) (&runs[r].rows[(i)-first[r]])
+#define OUT(r, i) (&runs[r].out[(i)-first[r]])
     const user_state_t *slots = w->users.slots;
     int inflight = 0; /* the credits of batch k - 1 are travelling */
     for (int k = 0; k < nbatches; k++) {
@@ -457,12 +571,12 @@ int worker_decide(worker_t *w, const decide_row_t *rows, size_t n, const size_t 
             int best = -1;
             const decide_row_t *second = NULL;
             for (int r = 0; r < nruns; r++) {
-                if (cursor[r] >= end[r] || rows[cursor[r]].batch != k) continue;
-                const decide_row_t *head = &rows[cursor[r]];
+                if (cursor[r] >= end[r] || ROW(r, cursor[r])->batch != k) continue;
+                const decide_row_t *head = ROW(r, cursor[r]);
                 if (best < 0) {
                     best = r;
-                } else if (worker_event_cmp(head, &rows[cursor[best]]) < 0) {
-                    const decide_row_t *was = &rows[cursor[best]];
+                } else if (worker_event_cmp(head, ROW(best, cursor[best])) < 0) {
+                    const decide_row_t *was = ROW(best, cursor[best]);
                     if (second == NULL || worker_event_cmp(was, second) < 0) second = was;
                     best = r;
                 } else if (second == NULL || worker_event_cmp(head, second) < 0) {
@@ -478,7 +592,8 @@ int worker_decide(worker_t *w, const decide_row_t *rows, size_t n, const size_t 
                     __builtin_prefetch(&ahead->balance_cents, 1);
                     __builtin_prefetch(&ahead->last_approved_us, 1);
                 }
-                if (i + 1 < end[best] && !in_order(&rows[i], &rows[i + 1]) && rc == 0) {
+                const decide_row_t *row = ROW(best, i);
+                if (i + 1 < end[best] && !in_order(row, row + 1) && rc == 0) {
                     snprintf(errstr, errsize,
                              "decide: rows out of (batch, event) order at row %zu of a run", i + 1);
                     rc = -1;
@@ -486,14 +601,14 @@ int worker_decide(worker_t *w, const decide_row_t *rows, size_t n, const size_t 
                 if (gen && marked(w, lk->payer[i])) {
                     w->pending[npending++] = i;
                 } else {
-                    decide_one(w, &rows[i], i, lk, &out[i], &ncredits);
+                    decide_one(w, row, i, lk, OUT(best, i), &ncredits);
                     if (inflight && ++since == 1024) { /* keep the credits moving */
                         since = 0;
                         exchange_round_test(&w->credit_round);
                     }
                 }
-                if (cursor[best] >= end[best] || rows[cursor[best]].batch != k ||
-                    (second && worker_event_cmp(&rows[cursor[best]], second) > 0))
+                if (cursor[best] >= end[best] || row[1].batch != k ||
+                    (second && worker_event_cmp(row + 1, second) > 0))
                     break;
             }
         }
@@ -504,8 +619,14 @@ int worker_decide(worker_t *w, const decide_row_t *rows, size_t n, const size_t 
             }
             inflight = 0;
         }
-        for (size_t p = 0; p < npending; p++)
-            decide_one(w, &rows[w->pending[p]], w->pending[p], lk, &out[w->pending[p]], &ncredits);
+        for (size_t p = 0, r = 0; p < npending; p++) {
+            size_t i = w->pending[p];
+            while (r > 0 && i < first[r]) /* to the run of row i */
+                r--;
+            while ((int)r + 1 < nruns && i >= end[r])
+                r++;
+            decide_one(w, ROW(r, i), i, lk, OUT(r, i), &ncredits);
+        }
         if (gen) mark_targets(w, lk, k - 1, 0);
         if (!many) {
             add_credits(w, w->credits, ncredits);
@@ -524,9 +645,11 @@ int worker_decide(worker_t *w, const decide_row_t *rows, size_t n, const size_t 
     for (int r = 0; r < nruns && rc == 0; r++)
         if (cursor[r] < end[r]) {
             snprintf(errstr, errsize, "decide: a row names batch %d of %d, or comes out of order",
-                     (int)rows[cursor[r]].batch, nbatches);
+                     (int)ROW(r, cursor[r])->batch, nbatches);
             rc = -1;
         }
+#undef ROW
+#undef OUT
     return rc;
 }
 

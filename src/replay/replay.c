@@ -6,31 +6,46 @@
  *   read     every rank reads its slice [lo, hi) (slice_of: cut at chunk
  *            boundaries), only the columns needed, and makes each row a
  *            decide_row_t (seq = the row's number over the archives)
- *   route    each row to its payer's owner (all-to-all); with one rank the
- *            slice stays where it is
- *   decide   the one decision loop (engine/worker.h): worker_lookup, then
+ *   route    each row to its payer's owner; with one rank the slice stays
+ *            where it is
+ *   decide   the one decision loop (engine/worker.h): the lookups, then
  *            worker_decide over the window's batches, the runs being the
  *            rows from each reader
- *   return   each result to the rank that read the row (all-to-all back)
+ *   return   each result to the rank that read the row
  *   write    every rank hands its slice, in row order, to the output
+ * Routing and return take one of two paths:
+ *   on one node   (decide_shared) the reader packs its rows by payer owner,
+ *                 and the questions about their receivers by receiver
+ *                 owner, in the window's MPI-3 shared buffer (nodeshm.h);
+ *                 the receivers' owners answer in place, the payers' owners
+ *                 decide the rows where they lie and write each result into
+ *                 the reader's buffer: no row, question or result is copied
+ *                 between the ranks. Agreements of the ranks order each
+ *                 step's stores before the next step's loads.
+ *   on several    (decide_routed) the same records go by all-to-all: rows
+ *                 to the owners, questions and answers (worker_lookup),
+ *                 results back.
  * While a window is decided, the I/O job reads the next one (packing its
- * rows by owner) and writes the results of the one before, on a second
- * thread (bgjob.h) at any -np, so that I/O and deciding overlap: each rank
- * reads through its own archive handle (h5archive_open_local) and an output
- * with a write_local (HDF5: pwrite at the datasets' offsets) writes its rows
- * without MPI; a collective write (PostgreSQL's gather) is made on this
- * thread before the job starts. The users are looked up on the main
- * thread, with the deciding: with one rank that splits the work about
- * evenly between the threads (reading, which inflates and checksums the
- * chunks, takes about as long as the lookup and the decisions together;
- * the lookup on the I/O thread made it twice the main thread's). Without
- * MPI_THREAD_SERIALIZED the job runs inline, in the same order on every
- * rank. */
+ * rows by owner) and writes the results of the one before: on a second
+ * thread (bgjob.h) when each rank has a core to spare for it, so that I/O
+ * and deciding overlap, else inline between windows (two threads on one
+ * core only took turns, at a cost: measured at -np 2 on 2 cores, 3% more
+ * CPU and 10% less rate). Each rank reads through its own archive handle
+ * (h5archive_open_local) and an output with a write_local (HDF5: pwrite
+ * at the datasets' offsets) writes its rows without MPI; a collective
+ * write (PostgreSQL's gather) is made on the main thread before the job
+ * starts. The users are looked up on the main thread, with the deciding:
+ * with one rank that splits the work about evenly between the threads
+ * (reading, which inflates and checksums the chunks, takes about as long
+ * as the lookup and the decisions together; the lookup on the I/O thread
+ * made it twice the main thread's). Without MPI_THREAD_SERIALIZED the job
+ * runs inline, in the same order on every rank. */
 #include "replay/replay.h"
 #include "base/bgjob.h"
 #include "base/log.h"
 #include "base/timeparse.h"
 #include "engine/exchange.h"
+#include "engine/nodeshm.h"
 
 #include <inttypes.h>
 #include <malloc.h>
@@ -49,6 +64,17 @@ typedef struct batch_list {
     int64_t *start, *id;
     int n;
 } batch_list_t;
+
+/* A rank's shared buffer of a window, on one node (see window_t): its
+ * parts as this process maps them (shared_parts). */
+typedef struct shared_parts {
+    int *counts, *qcounts;
+    decide_row_t *rows;
+    decide_result_t *results;
+    int32_t *recv_owner;
+    uint32_t *qpos, *answers;
+    worker_query_t *queries;
+} shared_parts_t;
 
 /* A window of one archive, this rank's slice of it as read, and the slice's
  * results. replay_run keeps three: while the rows of one are decided, the
@@ -70,9 +96,22 @@ typedef struct window {
      * their results, row for row */
     decide_row_t *rows;
     int *counts, *dest;
-    decide_row_t *scratch; /* an archive out of order: the rows before packing */
-    size_t cap_scratch;
     decide_result_t *results;
+    /* On one node (replay_t.node_shared) the rows, their results and the
+     * counts lie in the window's shared buffer (shm, room for cap_shared
+     * rows, laid out as shared_layout says; sh: this rank's), where the
+     * owners read the rows and write the results; and beside them, the
+     * questions about the rows' receivers for the receivers' owners:
+     * queries, packed by that owner (qcounts[e] for rank e), their answers,
+     * row p's question (qpos[p]) and its receiver's owner (recv_owner[p]).
+     * rdest: each slice row's receiver's owner, as read. */
+    nodeshm_t shm;
+    size_t cap_shared;
+    shared_parts_t sh;
+    int *rdest;
+    decide_row_t *scratch; /* an archive out of order, more than one rank: the rows before
+                            * packing */
+    size_t cap_scratch;
     /* the results as the output takes them */
     int64_t *out_batch;
     uint8_t *status, *reason;
@@ -109,7 +148,10 @@ struct replay {
     int narchives;
     int64_t batch_size;
     int64_t total;
-    int threads_ok; /* MPI allows a second thread to call it (serialized) */
+    int io_thread;   /* the I/O job runs on a second thread: MPI allows a second thread to
+                      * call it (serialized), and each rank has a core for it */
+    int node_shared; /* more than one rank, all on one node: the windows' rows and results
+                      * are shared (nodeshm.h) instead of sent */
 };
 
 /* Rows a rank reads per window: SLICE_ROWS, or BANKSTREAM_REPLAY_SLICE_ROWS
@@ -143,20 +185,88 @@ static int agree_memory(MPI_Comm comm, int ok, char *errstr, size_t errsize)
     return exchange_agree(comm, !ok, errstr, errsize);
 }
 
-/* Room for a slice of n rows in a window of `ranks` ranks; 0 or -1. */
-static int window_slice(window_t *w, size_t n, int ranks)
+/* Room for a slice of n rows in a window of `ranks` ranks, but for the
+ * rows, results and counts when they are shared (window_share); 0 or -1. */
+static int window_slice(window_t *w, size_t n, int ranks, int shared)
 {
-    if (w->counts == NULL && grow(&w->counts, (size_t)ranks, sizeof(int)) != 0) return -1;
+    if (shared && n > w->cap_slice && grow(&w->rdest, n, sizeof(int)) != 0) return -1;
+    if (!shared && w->counts == NULL && grow(&w->counts, (size_t)ranks, sizeof(int)) != 0)
+        return -1;
     if (n <= w->cap_slice) return 0;
     int rc = (ranks > 1 ? grow(&w->dest, n, sizeof(int)) : 0) | grow(&w->id, n, 16) |
              grow(&w->payer, n, 16) | grow(&w->receiver, n, 16) | grow(&w->time_us, n, 8) |
              grow(&w->amount, n, 8) | grow(&w->kafka_ts, n, 8) | grow(&w->region, n, 1) |
-             grow(&w->modality, n, 1) | grow(&w->rows, n, sizeof(decide_row_t)) |
-             grow(&w->results, n, sizeof(decide_result_t)) | grow(&w->out_batch, n, 8) |
-             grow(&w->status, n, 1) | grow(&w->reason, n, 1) | grow(&w->t5, n, 8) |
-             grow(&w->t6, n, 8) | grow(&w->t7, n, 8);
+             grow(&w->modality, n, 1) | grow(&w->out_batch, n, 8) | grow(&w->status, n, 1) |
+             grow(&w->reason, n, 1) | grow(&w->t5, n, 8) | grow(&w->t6, n, 8) | grow(&w->t7, n, 8);
+    if (!shared)
+        rc |=
+            grow(&w->rows, n, sizeof(decide_row_t)) | grow(&w->results, n, sizeof(decide_result_t));
     if (rc == 0) w->cap_slice = n;
     return rc;
+}
+
+/* A window's shared buffer (nodeshm.h), as every rank lays it out for a
+ * room of cap rows: the byte offset of each part, each part on cache lines
+ * of its own, and the size. */
+typedef struct shared_layout {
+    size_t counts, qcounts, rows, results, recv_owner, qpos, queries, answers, bytes;
+} shared_layout_t;
+
+static shared_layout_t shared_layout(int ranks, size_t cap)
+{
+    shared_layout_t l;
+    size_t at = 0;
+#define PART(field, bytes_)                                                                        \
+    l.field = at;                                                                                  \
+    at += ((bytes_) + 63) / 64 * 64
+    PART(counts, (size_t)ranks * sizeof(int));
+    PART(qcounts, (size_t)ranks * sizeof(int));
+    PART(rows, cap * sizeof(decide_row_t));
+    PART(results, cap * sizeof(decide_result_t));
+    PART(recv_owner, cap * sizeof(int32_t));
+    PART(qpos, cap * sizeof(uint32_t));
+    PART(queries, cap * sizeof(worker_query_t));
+    PART(answers, cap * sizeof(uint32_t));
+#undef PART
+    l.bytes = at;
+    return l;
+}
+
+/* Rank `rank`'s shared buffer of window w, as this process maps it. */
+static shared_parts_t shared_parts(const window_t *w, int ranks, int rank)
+{
+    char *base = w->shm.base[rank];
+    shared_layout_t l = shared_layout(ranks, w->cap_shared);
+    return (shared_parts_t){.counts = (int *)(base + l.counts),
+                            .qcounts = (int *)(base + l.qcounts),
+                            .rows = (decide_row_t *)(base + l.rows),
+                            .results = (decide_result_t *)(base + l.results),
+                            .recv_owner = (int32_t *)(base + l.recv_owner),
+                            .qpos = (uint32_t *)(base + l.qpos),
+                            .queries = (worker_query_t *)(base + l.queries),
+                            .answers = (uint32_t *)(base + l.answers)};
+}
+
+/* Collective: room in window w's shared buffers for the largest of the
+ * ranks' slices (m rows here), and w->counts, rows and results pointed at
+ * this rank's. 0, or -1 with errstr on every rank. */
+static int window_share(const cluster_t *c, window_t *w, size_t m, char *errstr, size_t errsize)
+{
+    uint64_t most = 0;
+    if (exchange_max(c->world, m, &most, errstr, errsize) != 0) return -1;
+    size_t cap = (size_t)most;
+    if (cap > w->cap_shared) {
+        cap += cap / 4; /* windows that double (window_cut_by_id) take a few steps */
+        if (nodeshm_reserve(&w->shm, c->world, shared_layout(c->size, cap).bytes, errstr,
+                            errsize) != 0)
+            return -1;
+        w->cap_shared = cap;
+    }
+    w->sh = shared_parts(w, c->size, c->rank);
+    w->counts = w->sh.counts;
+    w->rows = w->sh.rows;
+    w->results = w->sh.results;
+    return 0;
 }
 
 /* Room for n batches in a window; 0 or -1. */
@@ -168,8 +278,15 @@ static int window_batches(window_t *w, size_t n)
     return rc;
 }
 
+/* Collective when the window's buffers are shared. */
 static void window_free(window_t *w)
 {
+    if (w->cap_shared > 0) { /* in the shared buffer */
+        w->rows = NULL;
+        w->results = NULL;
+        w->counts = NULL;
+    }
+    nodeshm_free(&w->shm);
     void *all[] = {w->batches.start,
                    w->batches.id,
                    w->id,
@@ -190,7 +307,8 @@ static void window_free(window_t *w)
                    w->reason,
                    w->t5,
                    w->t6,
-                   w->t7};
+                   w->t7,
+                   w->rdest};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         free(all[i]);
 }
@@ -272,7 +390,9 @@ replay_t *replay_open(cluster_t *c, char *const *archives, int narchives, int64_
     r->batch_size = batch_size;
     int provided = MPI_THREAD_SINGLE;
     if (MPI_Query_thread(&provided) != MPI_SUCCESS) provided = MPI_THREAD_SINGLE;
-    r->threads_ok = provided >= MPI_THREAD_SERIALIZED;
+    r->io_thread = provided >= MPI_THREAD_SERIALIZED && nodeshm_cores_per_rank(c->world) >= 2;
+    r->node_shared = c->size > 1 && c->first_worker == 0 && c->nworkers == c->size &&
+                     nodeshm_available(c->world);
     for (int a = 0; a < narchives; a++) {
         r->readers[a] = h5archive_open_local(c->world, archives[a], errstr, errsize);
         if (r->readers[a] == NULL) {
@@ -463,9 +583,10 @@ static int next_window(replay_t *r, cursor_t *cur, buffers_t *b, window_t *w, ch
     slice_of(w->first, w->cut, c->rank, c->size, w->reversed,
              h5archive_info(r->readers[a])->chunk_rows, &w->lo, &w->hi);
     size_t m = (size_t)(w->hi - w->lo);
-    int ok = window_slice(w, m, c->size) == 0 &&
+    int ok = window_slice(w, m, c->size, r->node_shared) == 0 &&
              (c->size > 1 || worker_lookup_reserve(&b->lookup, m) == 0);
     if (agree_memory(c->world, ok, errstr, errsize) != 0) return -1;
+    if (r->node_shared && window_share(c, w, m, errstr, errsize) != 0) return -1;
     cur->first = w->cut;
     return 1;
 }
@@ -510,6 +631,34 @@ static int slice_in_order(const window_t *w, size_t m)
     return 1;
 }
 
+/* On one node: count the questions about the receivers of the slice's m
+ * rows by the receivers' owners (w->rdest) into w->sh.qcounts, and where each
+ * owner's start (qnext). */
+static void queries_start(window_t *w, size_t m, int size, size_t *qnext)
+{
+    memset(w->sh.qcounts, 0, (size_t)size * sizeof *w->sh.qcounts);
+    for (size_t i = 0; i < m; i++)
+        w->sh.qcounts[w->rdest[i]]++;
+    qnext[0] = 0;
+    for (int e = 1; e < size; e++)
+        qnext[e] = qnext[e - 1] + (size_t)w->sh.qcounts[e - 1];
+}
+
+/* On one node: the question about the receiver of the row packed at p (of
+ * the window's batch k, decided at rank `asker`) for the receiver's owner,
+ * at its place among that owner's questions (qnext). */
+static void ask_receiver(window_t *w, const uint8_t receiver[16], int k, int asker, int owner,
+                         size_t p, size_t *qnext)
+{
+    size_t q = qnext[owner]++;
+    worker_query_t *x = &w->sh.queries[q];
+    memcpy(x->id, receiver, 16);
+    x->batch = k;
+    x->asker = asker;
+    w->sh.qpos[p] = (uint32_t)q;
+    w->sh.recv_owner[p] = owner;
+}
+
 /* Read window w's slice (only the columns the rules and the output need;
  * batch_id was read by window_cut_by_id when the archive's own batches are
  * used) and make each row a decide_row_t with seq = its row number over the
@@ -543,45 +692,63 @@ static int read_slice(replay_t *r, window_t *w, char *errstr, size_t errsize)
     int size = c->size, in_order = slice_in_order(w, m);
     memset(w->counts, 0, (size_t)size * sizeof *w->counts);
     if (!in_order || size == 1) {
-        int k = 0;
-        for (size_t i = 0; i < m; i++) {
-            while (w->lo + (int64_t)i >= bl->start[k + 1])
-                k++;
-            slice_row(w, i, k, &w->rows[i]);
-        }
-        if (!in_order) qsort(w->rows, m, sizeof *w->rows, batch_event_order);
-        w->counts[0] = (int)m;
-        if (size == 1) return 0;
-        /* more ranks: pack the sorted rows by owner, through the scratch rows */
-        if (m > w->cap_scratch) {
+        /* one rank: the rows in place; more: in the scratch rows, then
+         * packed by owner into place */
+        if (size > 1 && m > w->cap_scratch) {
             if (grow(&w->scratch, m, sizeof *w->scratch) != 0) {
                 snprintf(errstr, errsize, "out of memory sorting %s", r->archives[w->archive]);
                 return -1;
             }
             w->cap_scratch = m;
         }
-        if (m > 0) cluster_owner_ranks(c, w->rows[0].payer, sizeof *w->rows, m, w->dest);
-        if (exchange_pack(w->rows, m, sizeof *w->rows, w->dest, size, w->scratch, w->counts, NULL,
-                          errstr, errsize) != 0)
+        decide_row_t *made = size == 1 ? w->rows : w->scratch;
+        int k = 0;
+        for (size_t i = 0; i < m; i++) {
+            while (w->lo + (int64_t)i >= bl->start[k + 1])
+                k++;
+            slice_row(w, i, k, &made[i]);
+        }
+        if (!in_order) qsort(made, m, sizeof *made, batch_event_order);
+        w->counts[0] = (int)m;
+        if (size == 1) return 0;
+        size_t *pos = r->node_shared ? malloc((m ? m : 1) * sizeof *pos) : NULL;
+        if (r->node_shared && pos == NULL) {
+            snprintf(errstr, errsize, "out of memory sorting %s", r->archives[w->archive]);
             return -1;
-        decide_row_t *t = w->rows;
-        w->rows = w->scratch;
-        w->scratch = t;
-        return 0;
+        }
+        if (m > 0) cluster_owner_ranks(c, made[0].payer, sizeof *made, m, w->dest);
+        int rc = exchange_pack(made, m, sizeof *made, w->dest, size, w->rows, w->counts, pos,
+                               errstr, errsize);
+        if (rc == 0 && r->node_shared) {
+            size_t qnext[size];
+            if (m > 0) cluster_owner_ranks(c, made[0].receiver, sizeof *made, m, w->rdest);
+            queries_start(w, m, size, qnext);
+            for (size_t i = 0; i < m; i++)
+                ask_receiver(w, made[i].receiver, made[i].batch, w->dest[i], w->rdest[i], pos[i],
+                             qnext);
+        }
+        free(pos);
+        return rc;
     }
     /* In order, more than one rank: each row made once, at its owner's place. */
-    size_t next[size];
+    size_t next[size], qnext[size];
     cluster_owner_ranks(c, w->payer, sizeof *w->payer, m, w->dest);
     for (size_t i = 0; i < m; i++)
         w->counts[w->dest[i]]++;
     next[0] = 0;
     for (int d = 1; d < size; d++)
         next[d] = next[d - 1] + (size_t)w->counts[d - 1];
+    if (r->node_shared) {
+        cluster_owner_ranks(c, w->receiver, sizeof *w->receiver, m, w->rdest);
+        queries_start(w, m, size, qnext);
+    }
     int k = 0;
     for (size_t i = 0; i < m; i++) {
         while (w->lo + (int64_t)i >= bl->start[k + 1])
             k++;
-        slice_row(w, i, k, &w->rows[next[w->dest[i]]++]);
+        size_t p = next[w->dest[i]]++;
+        slice_row(w, i, k, &w->rows[p]);
+        if (r->node_shared) ask_receiver(w, w->receiver[i], k, w->dest[i], w->rdest[i], p, qnext);
     }
     return 0;
 }
@@ -645,15 +812,22 @@ static int io_write(io_job_t *job, window_t *w)
     return rc;
 }
 
+/* The ranks write one results file, whose writes the file system takes
+ * one at a time (ext4 locks the file for each): odd ranks read first and
+ * even ranks write first, so that the ranks, which start their jobs
+ * together, seldom write at the same time (measured at -np 2: a rank
+ * spinning on the other's lock took 3% of the replay's CPU). */
 static int run_io_job(void *arg)
 {
     io_job_t *job = arg;
-    if (job->write && io_write(job, job->write) != 0) return -1;
-    if (job->read) {
-        window_t *w = job->read;
-        double t = now_seconds();
-        if (read_slice(job->r, w, job->err, sizeof job->err) != 0) return -1;
-        job->read_seconds = now_seconds() - t;
+    int read_first = job->r->c->rank % 2;
+    for (int step = 0; step < 2; step++) {
+        if (step == read_first && job->write && io_write(job, job->write) != 0) return -1;
+        if (step != read_first && job->read) {
+            double t = now_seconds();
+            if (read_slice(job->r, job->read, job->err, sizeof job->err) != 0) return -1;
+            job->read_seconds = now_seconds() - t;
+        }
     }
     return 0;
 }
@@ -694,6 +868,7 @@ static int io_finish(bgjob_t *io, io_job_t *job, replay_stats_t *stats, char *er
         job->by_status[s] = 0;
     }
     if (rc != 0) snprintf(errstr, errsize, "%s", job->err);
+    if (job->read) nodeshm_sync(&job->read->shm); /* its rows, for the owners (decide_shared) */
     return exchange_agree(job->r->c->world, rc, errstr, errsize);
 }
 
@@ -715,10 +890,10 @@ static int decide_routed(replay_t *r, window_t *w, buffers_t *b, char *errstr, s
     for (int s = 0; s < c->size; s++)
         b->run_rows[s] = (size_t)b->rcounts[s];
     worker_t *wk = &c->worker;
-    int rc = worker_lookup(wk, arrived, (size_t)nrecv, &b->lookup, errstr, errsize);
-    if (worker_decide(wk, arrived, (size_t)nrecv, b->run_rows, c->size, w->batches.n, &b->lookup,
-                      b->results, errstr, errsize) != 0)
-        rc = -1;
+    decide_run_t runs[c->size];
+    worker_runs_of(arrived, b->results, b->run_rows, c->size, runs);
+    int rc = worker_lookup(wk, runs, c->size, &b->lookup, errstr, errsize);
+    if (worker_decide(wk, runs, c->size, w->batches.n, &b->lookup, errstr, errsize) != 0) rc = -1;
     /* Back to the readers, in one step: each awaits what it sent. */
     if (exchange_alltoall_bounded(c->world, b->results, b->rcounts, sizeof *b->results, w->results,
                                   w->counts, b->scounts, errstr, errsize) != 0)
@@ -732,15 +907,81 @@ static int decide_routed(replay_t *r, window_t *w, buffers_t *b, char *errstr, s
     return exchange_agree(c->world, rc, errstr, errsize);
 }
 
+/* Where rank `me`'s part of counts[0..size) starts: the sum before it. */
+static size_t part_at(const int *counts, int me)
+{
+    size_t at = 0;
+    for (int d = 0; d < me; d++)
+        at += (size_t)counts[d];
+    return at;
+}
+
+/* Decide window w with more than one rank on one node. Every reader left
+ * in its shared buffer (read_slice) its slice's rows packed by payer owner
+ * and the questions about their receivers packed by receiver owner. In
+ * two steps, each ended by an agreement of the ranks that orders its
+ * writes before the next step's reads (io_finish's ordered the readers'):
+ *   answer  this rank answers the questions for it, in place
+ *   decide  it decides the rows for it, one run per reader, where they lie,
+ *           the receivers' slots and owners taken from the answers, and
+ *           writes each result in the reader's w->results, row for row,
+ *           where the reader's write takes it.
+ * No row, question or result is copied between the ranks; a batch's
+ * credits still travel as messages (worker_decide). */
+static int decide_shared(replay_t *r, window_t *w, buffers_t *b, char *errstr, size_t errsize)
+{
+    cluster_t *c = r->c;
+    worker_t *wk = &c->worker;
+    int size = c->size, me = c->rank;
+    shared_parts_t t[size];
+    decide_run_t runs[size];
+    const worker_query_t *queries[size];
+    uint32_t *answers[size];
+    size_t asked[size], n = 0;
+    nodeshm_sync(&w->shm);
+    for (int s = 0; s < size; s++) {
+        t[s] = shared_parts(w, size, s);
+        size_t at = part_at(t[s].qcounts, me);
+        queries[s] = t[s].queries + at;
+        answers[s] = t[s].answers + at;
+        asked[s] = (size_t)t[s].qcounts[me];
+        at = part_at(t[s].counts, me);
+        runs[s] = (decide_run_t){t[s].rows + at, t[s].results + at, (size_t)t[s].counts[me]};
+        n += runs[s].n;
+    }
+    int ok = worker_lookup_reserve(&b->lookup, n) == 0 &&
+             worker_answer(wk, queries, answers, asked, size, &b->lookup) == 0;
+    nodeshm_sync(&w->shm);
+    if (agree_memory(c->world, ok, errstr, errsize) != 0) return -1;
+    nodeshm_sync(&w->shm);
+
+    worker_lookup_t *lk = &b->lookup;
+    worker_lookup_payers(wk, runs, size, lk);
+    size_t g = 0;
+    for (int s = 0; s < size; s++) {
+        size_t at = part_at(t[s].counts, me);
+        for (size_t j = 0; j < runs[s].n; j++, g++) {
+            lk->receiver[g] = t[s].answers[t[s].qpos[at + j]];
+            lk->receiver_owner[g] = t[s].recv_owner[at + j];
+        }
+    }
+    int rc = worker_decide(wk, runs, size, w->batches.n, lk, errstr, errsize);
+    nodeshm_sync(&w->shm);
+    rc = exchange_agree(c->world, rc, errstr, errsize);
+    nodeshm_sync(&w->shm);
+    return rc;
+}
+
 /* Decide window w's slice into w->results. 0, or -1 with errstr on every
  * rank. */
 static int decide_window(replay_t *r, window_t *w, buffers_t *b, char *errstr, size_t errsize)
 {
+    if (r->node_shared) return decide_shared(r, w, b, errstr, errsize);
     if (r->c->size > 1) return decide_routed(r, w, b, errstr, errsize);
-    size_t m = (size_t)(w->hi - w->lo); /* one rank: decided where it was read */
-    if (worker_lookup(&r->c->worker, w->rows, m, &b->lookup, errstr, errsize) != 0) return -1;
-    return worker_decide(&r->c->worker, w->rows, m, &m, 1, w->batches.n, &b->lookup, w->results,
-                         errstr, errsize);
+    /* one rank: decided where it was read */
+    decide_run_t run = {w->rows, w->results, (size_t)(w->hi - w->lo)};
+    if (worker_lookup(&r->c->worker, &run, 1, &b->lookup, errstr, errsize) != 0) return -1;
+    return worker_decide(&r->c->worker, &run, 1, w->batches.n, &b->lookup, errstr, errsize);
 }
 
 int replay_run(replay_t *r, const replay_out_t *out, replay_stats_t *stats, char *errstr,
@@ -762,7 +1003,7 @@ int replay_run(replay_t *r, const replay_out_t *out, replay_stats_t *stats, char
     /* A second thread does the I/O while this one decides (run_io_job);
      * this thread then makes no HDF5 call (the library is not thread-safe),
      * and with one rank no MPI call, until the job is done. */
-    bgjob_t *io = bgjob_start(r->threads_ok);
+    bgjob_t *io = bgjob_start(r->io_thread);
     io_job_t job = {.r = r, .out = out};
     size_t sz = (size_t)c->size;
     int ok = io != NULL && grow(&b.rcounts, sz, sizeof(int)) == 0 &&

@@ -327,9 +327,10 @@ static user_state_t *run_replay(const input_t *in, decide_result_t *out, int *nu
     decide_result_t *results = malloc((size_t)(nin + 1) * sizeof *results);
     worker_lookup_t lk = {0};
     if (results == NULL || worker_lookup_reserve(&lk, (size_t)nin) != 0) DIE("out of memory");
-    if (worker_lookup(&c.worker, rows_in.data, (size_t)nin, &lk, err, sizeof err) != 0 ||
-        worker_decide(&c.worker, rows_in.data, (size_t)nin, run_rows, size, NBATCHES, &lk, results,
-                      err, sizeof err) != 0)
+    decide_run_t runs[size];
+    worker_runs_of(rows_in.data, results, run_rows, size, runs);
+    if (worker_lookup(&c.worker, runs, size, &lk, err, sizeof err) != 0 ||
+        worker_decide(&c.worker, runs, size, NBATCHES, &lk, err, sizeof err) != 0)
         DIE("rank %d deciding: %s", c.rank, err);
 
     /* results back to where the rows came from, in the order they were sent */

@@ -144,9 +144,10 @@ static int decide_runs(fixture_t *f, const decide_row_t *rows, size_t n, const s
 {
     f->err[0] = 0;
     assert_int_equal(worker_lookup_reserve(&f->lk, n), 0);
-    assert_int_equal(worker_lookup(&f->w, rows, n, &f->lk, f->err, sizeof f->err), 0);
-    return worker_decide(&f->w, rows, n, run_rows, nruns, nbatches, &f->lk, out, f->err,
-                         sizeof f->err);
+    decide_run_t runs[nruns > 0 ? nruns : 1];
+    worker_runs_of(rows, out, run_rows, nruns, runs);
+    assert_int_equal(worker_lookup(&f->w, runs, nruns, &f->lk, f->err, sizeof f->err), 0);
+    return worker_decide(&f->w, runs, nruns, nbatches, &f->lk, f->err, sizeof f->err);
 }
 
 /* ... as one run; must succeed. */

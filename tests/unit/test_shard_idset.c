@@ -339,6 +339,60 @@ static uint64_t fnv1a64(const void *p, size_t n)
     return h;
 }
 
+/* route_mod (route_owners' remainder without a division) = %, for every
+ * divisor up to 4100, powers of two and their neighbours up to 2^63, and
+ * random ones; numerators at the edges (0, d - 1, d, multiples of d and
+ * their neighbours, the top of the range) and random. */
+static void test_route_mod(void **state)
+{
+    rng_t r;
+    rng_seed(&r, 11, 3);
+    uint64_t divisors[4100 + 3 * 63 + 300];
+    size_t nd = 0;
+    for (uint64_t d = 2; d <= 4100; d++)
+        divisors[nd++] = d;
+    for (int b = 1; b < 64; b++) {
+        uint64_t p2 = (uint64_t)1 << b;
+        divisors[nd++] = p2;
+        divisors[nd++] = p2 - 1 > 1 ? p2 - 1 : 3;
+        divisors[nd++] = p2 + 1;
+    }
+    for (int i = 0; i < 300; i++) {
+        uint64_t d = rng_next(&r) >> (rng_next(&r) % 63);
+        divisors[nd++] = d > 1 ? d : 2;
+    }
+    assert_true(nd <= sizeof divisors / sizeof divisors[0]);
+    for (size_t k = 0; k < nd; k++) {
+        uint64_t d = divisors[k];
+        uint64_t edge[] = {0,
+                           1,
+                           d - 1,
+                           d,
+                           d + 1,
+                           2 * d - 1,
+                           2 * d,
+                           UINT64_MAX,
+                           UINT64_MAX - 1,
+                           UINT64_MAX / d * d,
+                           UINT64_MAX / d * d - 1,
+                           0x88201fb960ff6465ULL};
+        for (size_t e = 0; e < sizeof edge / sizeof edge[0]; e++)
+            if (route_mod(edge[e], d) != edge[e] % d)
+                fail_msg("route_mod(%llu, %llu) = %llu, expected %llu", (unsigned long long)edge[e],
+                         (unsigned long long)d, (unsigned long long)route_mod(edge[e], d),
+                         (unsigned long long)(edge[e] % d));
+        for (int i = 0; i < 200; i++) {
+            uint64_t h = rng_next(&r);
+            if (route_mod(h, d) != h % d)
+                fail_msg("route_mod(%llu, %llu) = %llu, expected %llu", (unsigned long long)h,
+                         (unsigned long long)d, (unsigned long long)route_mod(h, d),
+                         (unsigned long long)(h % d));
+        }
+    }
+    assert_int_equal(route_mod(12345, 1), 0);
+    (void)state;
+}
+
 static void test_route_hash(void **state)
 {
     /* the reference on the published FNV-1a 64 test vectors */
@@ -403,16 +457,21 @@ static void test_route_hash(void **state)
     int got[MANY];
     for (int i = 0; i < MANY; i++)
         random_id(&r, rec[i].id);
-    for (int n = 1; n <= 8; n++)
-        for (size_t count = 0; count <= MANY; count += (count < 9 ? 1 : 47)) {
-            memset(got, 0xff, sizeof got);
-            route_owners(rec[0].id, sizeof rec[0], count, n, got);
-            for (size_t i = 0; i < count; i++)
-                if (got[i] != route_owner(rec[i].id, n))
-                    fail_msg("route_owners: id %zu of %zu, N = %d: %d, expected %d", i, count, n,
-                             got[i], route_owner(rec[i].id, n));
-            if (count < MANY) assert_int_equal(got[count], -1); /* nothing past n */
-        }
+    void (*impl[])(const void *, size_t, size_t, int, int *) = {route_owners,
+                                                                route_owners_portable};
+    for (int f = 0; f < 2; f++)
+        for (int n = 1; n <= 70; n += (n < 9 ? 1 : 13))
+            for (size_t count = 0; count <= MANY; count += (count < 20 ? 1 : 41)) {
+                memset(got, 0xff, sizeof got);
+                impl[f](rec[0].id, sizeof rec[0], count, n, got);
+                for (size_t i = 0; i < count; i++)
+                    if (got[i] != route_owner(rec[i].id, n))
+                        fail_msg("route_owners%s: id %zu of %zu, N = %d: %d, expected %d",
+                                 f ? "_portable" : "", i, count, n, got[i],
+                                 route_owner(rec[i].id, n));
+                if (count < MANY) assert_int_equal(got[count], -1); /* nothing past n */
+            }
+    print_message("route_owners: %s\n", route_owners_fast() ? "AVX-512" : "portable");
 
     /* worker index -> world rank: the stream's workers are ranks 1..N-1 */
     assert_int_equal(route_worker_rank(0, 1), 0);
@@ -430,6 +489,7 @@ int main(void)
         cmocka_unit_test(test_shard_nil_id),
         cmocka_unit_test(test_idset),
         cmocka_unit_test(test_route_hash),
+        cmocka_unit_test(test_route_mod),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
