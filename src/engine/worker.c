@@ -178,29 +178,30 @@ int worker_answer(worker_t *w, const worker_query_t *const *queries, uint32_t *c
     int lists =
         grow(&lk->target_start, (size_t)nsets * ((size_t)nb + 1), sizeof *lk->target_start) == 0 &&
         grow(&lk->targets, all, sizeof *lk->targets) == 0;
-    /* One pass a set: the answers, the caps, and the set's targets in
-     * batch order (its list: target_start[s * (nb + 1) + k] is where
-     * batch k's start), the set being in batch order. */
+    /* A set's answers first, then its targets in batch order (its list:
+     * target_start[s * (nb + 1) + k] is where batch k's start), the set
+     * being in batch order: in one loop, where each answer decided where
+     * the next target went, the lookups waited for each other (measured
+     * at -np 2: 10% longer). */
     for (int s = 0; s < nsets; s++) {
         const worker_query_t *q = queries[s];
         uint32_t *a = answers[s];
+        answer_queries(w, q, n[s], a);
+        for (size_t i = 0; i < n[s]; i++)
+            lk->credit_caps[q[i].asker]++;
         size_t *start = lists ? lk->target_start + (size_t)s * ((size_t)nb + 1) : NULL;
         int k = 0;
         if (start) start[0] = nt;
-        for (size_t i = 0; i < n[s]; i++) {
-            if (i + PREFETCH_AHEAD < n[s]) shard_prefetch(&w->users, q[i + PREFETCH_AHEAD].id);
-            uint32_t slot = slot_of(w, shard_find(&w->users, q[i].id));
-            a[i] = slot;
-            lk->credit_caps[q[i].asker]++;
+        for (size_t i = 0; i < n[s] && start; i++) {
             int b = q[i].batch;
-            if (!start || b < 0) continue;
+            if (b < 0) continue;
             if (b < k || b >= nb) { /* out of order: counted below instead */
                 in_order = 0;
-                continue;
+                break;
             }
             while (k < b)
                 start[++k] = nt;
-            if (q[i].asker != self && slot != WORKER_NO_USER) lk->targets[nt++] = slot;
+            if (q[i].asker != self && a[i] != WORKER_NO_USER) lk->targets[nt++] = a[i];
         }
         while (start && k < nb)
             start[++k] = nt;
