@@ -94,8 +94,9 @@ void route_owners_portable(const void *ids, size_t stride, size_t n, int nworker
 
 /* The same with AVX-512 (F and DQ, whose vpmullq multiplies eight 64-bit
  * lanes): sixteen ids at a time, two vectors of eight chains, each id's
- * bytes taken from its two 64-bit halves. About 4 times as fast as the
- * portable loop (measured: the owners of replay's rows, on AMD EPYC). */
+ * bytes taken from its two 64-bit halves. Measured in a profile of replay
+ * at -np 2 (AMD EPYC): a third less time than the portable loop (283
+ * samples against 420), the remainders included. */
 __attribute__((target("avx512f,avx512dq"))) static void
 owners_avx512(const uint8_t *p, size_t stride, size_t n, const divisor_t *x, int *out)
 {
@@ -144,10 +145,8 @@ int route_owners_fast(void)
 
 void route_owners(const void *ids, size_t stride, size_t n, int nworkers, int *out)
 {
-    static int fast = -1; /* the same answer from any thread: a race is harmless */
-    if (fast < 0) fast = route_owners_fast();
 #if defined(__x86_64__) && defined(__GNUC__)
-    if (fast && nworkers > 1) {
+    if (nworkers > 1 && route_owners_fast()) {
         divisor_t x = divisor_of((uint64_t)nworkers);
         owners_avx512(ids, stride, n, &x, out);
         return;

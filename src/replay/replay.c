@@ -254,8 +254,8 @@ static int window_share(const cluster_t *c, window_t *w, size_t m, char *errstr,
 {
     uint64_t most = 0;
     if (exchange_max(c->world, m, &most, errstr, errsize) != 0) return -1;
-    size_t cap = (size_t)most;
-    if (cap > w->cap_shared) {
+    size_t cap = most > 0 ? (size_t)most : 1;
+    if (cap > w->cap_shared || w->shm.base == NULL) {
         cap += cap / 4; /* windows that double (window_cut_by_id) take a few steps */
         if (nodeshm_reserve(&w->shm, c->world, shared_layout(c->size, cap).bytes, errstr,
                             errsize) != 0)
