@@ -14,18 +14,26 @@
 #include <string.h>
 #include <unistd.h>
 
-int nodeshm_available(MPI_Comm comm)
+/* The size of this node's part of comm and this rank's number in it
+ * (MPI_Comm_split_type: the ranks that can share memory). 0, or -1 when
+ * MPI cannot tell. */
+static int node_part(MPI_Comm comm, int *node_size, int *node_rank)
 {
     MPI_Comm node;
+    if (MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) != MPI_SUCCESS)
+        return -1;
+    int ok = MPI_Comm_size(node, node_size) == MPI_SUCCESS &&
+             MPI_Comm_rank(node, node_rank) == MPI_SUCCESS;
+    MPI_Comm_free(&node);
+    return ok ? 0 : -1;
+}
+
+int nodeshm_available(MPI_Comm comm)
+{
     int size = 0, node_size = -1, rank = 0, node_rank = -1, same = 0;
     if (MPI_Comm_size(comm, &size) != MPI_SUCCESS || MPI_Comm_rank(comm, &rank) != MPI_SUCCESS)
         return 0;
-    if (MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) != MPI_SUCCESS)
-        return 0;
-    if (MPI_Comm_size(node, &node_size) == MPI_SUCCESS &&
-        MPI_Comm_rank(node, &node_rank) == MPI_SUCCESS)
-        same = node_size == size && node_rank == rank;
-    MPI_Comm_free(&node);
+    if (node_part(comm, &node_size, &node_rank) == 0) same = node_size == size && node_rank == rank;
     int all = 0; /* every rank must see the same answer */
     if (MPI_Allreduce(&same, &all, 1, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS) return 0;
     return all;
@@ -33,12 +41,8 @@ int nodeshm_available(MPI_Comm comm)
 
 int nodeshm_cores_per_rank(MPI_Comm comm)
 {
-    MPI_Comm node;
-    int here = 1;
-    if (MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) == MPI_SUCCESS) {
-        if (MPI_Comm_size(node, &here) != MPI_SUCCESS || here < 1) here = 1;
-        MPI_Comm_free(&node);
-    }
+    int here = 1, node_rank = 0;
+    if (node_part(comm, &here, &node_rank) != 0 || here < 1) here = 1;
     long online = sysconf(_SC_NPROCESSORS_ONLN);
     cpu_set_t mask;
     int mine = sched_getaffinity(0, sizeof mask, &mask) == 0 ? CPU_COUNT(&mask) : (int)online;
