@@ -959,7 +959,7 @@ static int decide_shared(replay_t *r, window_t *w, buffers_t *b, char *errstr, s
     worker_lookup_payers(wk, runs, size, lk);
     size_t g = 0;
     for (int s = 0; s < size; s++) {
-        size_t at = part_at(t[s].counts, me);
+        size_t at = (size_t)(runs[s].rows - t[s].rows); /* this rank's part of s's rows */
         for (size_t j = 0; j < runs[s].n; j++, g++) {
             lk->receiver[g] = t[s].answers[t[s].qpos[at + j]];
             lk->receiver_owner[g] = t[s].recv_owner[at + j];
