@@ -25,6 +25,12 @@
  * others, and the HDF5 layer's agreement, are built on). */
 int exchange_wait(MPI_Request *req);
 
+/* How long exchange_wait and the rounds test without pause before their
+ * first nap, for this process: ns, or the default 20 µs when ns <= 0. A
+ * job whose ranks each have a core to themselves, and wait for each other
+ * only briefly and often (replay), spins longer: see replay_open. */
+void exchange_set_spin(long ns);
+
 /* The same for a wait that may last as long as the stream is quiet (a
  * worker waiting for rank 0's next command): the naps double from 50 µs
  * up to 1 ms, so an idle rank costs about 2% of a core instead of 18%, and

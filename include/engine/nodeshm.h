@@ -38,6 +38,11 @@ int nodeshm_available(MPI_Comm comm);
  * same ones. */
 int nodeshm_cores_per_rank(MPI_Comm comm);
 
+/* Collective over comm: 1 when this node's ranks of comm may each have a
+ * CPU to themselves (no more of them than the CPUs their affinities
+ * cover together), else 0. */
+int nodeshm_core_each(MPI_Comm comm);
+
 /* Collective over comm (every rank with the same bytes): give each rank a
  * buffer of at least `bytes`. A larger size replaces the buffers, their
  * contents lost; a smaller or equal one keeps them. */

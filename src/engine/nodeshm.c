@@ -39,6 +39,28 @@ int nodeshm_available(MPI_Comm comm)
     return all;
 }
 
+int nodeshm_core_each(MPI_Comm comm)
+{
+    MPI_Comm node;
+    if (MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) != MPI_SUCCESS)
+        return 0;
+    int here = 0, fit = 0;
+    cpu_set_t mine, all;
+    CPU_ZERO(&all);
+    if (sched_getaffinity(0, sizeof mine, &mine) != 0) { /* any CPU online */
+        CPU_ZERO(&mine);
+        long online = sysconf(_SC_NPROCESSORS_ONLN);
+        for (long c = 0; c < online && c < CPU_SETSIZE; c++)
+            CPU_SET((int)c, &mine);
+    }
+    if (MPI_Comm_size(node, &here) == MPI_SUCCESS &&
+        MPI_Allreduce(&mine, &all, (int)(sizeof mine / sizeof(unsigned long)), MPI_UNSIGNED_LONG,
+                      MPI_BOR, node) == MPI_SUCCESS)
+        fit = here <= CPU_COUNT(&all);
+    MPI_Comm_free(&node);
+    return fit;
+}
+
 int nodeshm_cores_per_rank(MPI_Comm comm)
 {
     int here = 1, node_rank = 0;

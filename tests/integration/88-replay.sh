@@ -178,6 +178,31 @@ mpirun_bs 1 replay "$BS_TEST_TMP/hist.h5" --out "$BS_TEST_TMP/inorder.h5" --batc
 assert_eq "$(by_id "$BS_TEST_TMP/rev2.h5" | md5sum)" "$(by_id "$BS_TEST_TMP/inorder.h5" | md5sum)" \
     "each transaction's result, reversed archive on 2 ranks against the archive in order"
 
+# 4d. Slices of a chunk or more (the archive's chunks are 65,536 rows): the
+#     ranks' slices meet at whole chunks, and each window's length (whole
+#     batches) is the one that makes the slices most even, so windows differ
+#     in length from rank count to rank count. The results of 300,000 rows on
+#     2 and 3 ranks equal those on 1, column for column.
+"$BANKSTREAM" produce --pg "$PG" --hdf5 "$BS_TEST_TMP/big.h5" --count 300000 --seed 9 \
+    --start-time 1740000000000 --historic 0 --quiet
+for n in 1 2 3; do
+    BANKSTREAM_REPLAY_SLICE_ROWS=$((n == 1 ? 200000 : n == 2 ? 70000 : 66000)) mpirun_bs $n replay \
+        "$BS_TEST_TMP/big.h5" --out "$BS_TEST_TMP/big$n.h5" --batch-size 1000 --pg "$PG" \
+        >"$BS_TEST_TMP/big$n.out" 2>&1 || { tail -5 "$BS_TEST_TMP/big$n.out"; fail "replay of big.h5 (-np $n)"; }
+done
+for n in 2 3; do
+    for d in /transactions/id /results/batch_id /results/status /results/reason /results/t5 /results/t7; do
+        h5dump -d $d -b LE -o "$BS_TEST_TMP/big1.bin" "$BS_TEST_TMP/big1.h5" >/dev/null
+        h5dump -d $d -b LE -o "$BS_TEST_TMP/big$n.bin" "$BS_TEST_TMP/big$n.h5" >/dev/null
+        cmp -s "$BS_TEST_TMP/big1.bin" "$BS_TEST_TMP/big$n.bin" ||
+            fail "$d of big.h5's replays on 1 and $n ranks differ (h5dump)"
+    done
+done
+h5dump -d /results/batch_id -b LE -o "$BS_TEST_TMP/big2.bin" "$BS_TEST_TMP/big2.h5" >/dev/null
+assert_eq "$(python3 -c 'import sys, struct, collections; b = open(sys.argv[1], "rb").read()
+print(sorted(set(collections.Counter(struct.unpack(f"<{len(b) // 8}q", b)).values())))' "$BS_TEST_TMP/big2.bin")" \
+    "[1000]" "rows per batch in big.h5's replay on 2 ranks"
+
 # 5. Bad input: one clear line naming the file (and dataset), exit non-zero, nothing written.
 before=$(psql_q "$PG" "SELECT count(*) FROM replay_runs")
 assert_fails "missing.h5" mpirun_bs 1 replay "$BS_TEST_TMP/missing.h5" --pg "$PG"
