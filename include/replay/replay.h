@@ -64,6 +64,9 @@ typedef struct replay_stats {
      * thread (io_threaded: one rank) while deciding */
     double read_seconds, write_seconds;
     int io_threaded;
+    /* how rows met their payers' owners: "none, one rank", "shared memory,
+     * one node" or "all-to-all" (printed by `replay`, checked by the tests) */
+    const char *routing;
 } replay_stats_t;
 
 typedef struct replay replay_t;

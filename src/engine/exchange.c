@@ -49,10 +49,10 @@ void exchange_set_spin(long ns)
  *
  * A nap ends when asked, not up to 50 µs later (Linux's default timer
  * slack, set here once per thread): two ranks that each wait for the
- * other otherwise fell into step, each collective costing one long nap of
- * the rank that was late (measured, replay at -np 2, 10M rows: about 40
- * waits a window of 0.3-0.5 ms each; with the slack at 1 µs, 8% more
- * rows/s for the same CPU). */
+ * other otherwise fell into step, each collective costing a long nap of
+ * the rank that was late (measured, replay at -np 2, 10M rows: agreements
+ * of ranks that arrived together took 0.3-0.5 ms each; with the slack at
+ * 1 µs, 10% more rows/s for the same CPU). */
 static int wait_all(int n, MPI_Request *reqs, MPI_Status *st, long max_nap_ns)
 {
     static _Thread_local int slack_set;

@@ -341,6 +341,7 @@ int cmd_replay(int argc, char **argv)
                    stats.read_seconds, stats.write_seconds,
                    stats.io_threaded ? " on a second thread" : "", stats.io_wait_seconds,
                    stats.decide_seconds, seconds - stats.io_wait_seconds - stats.decide_seconds);
+            printf("routing: %s\n", stats.routing);
             if (cpu_all >= 0)
                 printf("cpu: %.2f s user+sys over %d rank(s), %.3f s per million rows\n", cpu_all,
                        size, stats.rows > 0 ? cpu_all * 1e6 / (double)stats.rows : 0.0);

@@ -397,9 +397,10 @@ replay_t *replay_open(cluster_t *c, char *const *archives, int narchives, int64_
     /* The ranks wait for each other often and briefly (the agreements of
      * each window, a batch's credits). With a CPU each, a wait spins for up
      * to 1 ms before it naps: a rank that napped woke up to 50 µs after the
-     * other had arrived (measured at -np 2, 10M rows: 11% more rows/s, the
-     * same CPU). With more ranks than CPUs a spinning rank would hold the
-     * CPU of the rank it waits for: the short default stays. */
+     * other had arrived (measured at -np 2, 10M rows: 10-13% more rows/s,
+     * no more CPU). With more ranks than CPUs a spinning rank may hold the
+     * CPU of the rank it waits for (at -np 8 on 2 cores: 3% slower), so
+     * the short default stays. */
     if (c->size > 1 && nodeshm_core_each(c->world)) exchange_set_spin(SPIN_NS);
     for (int a = 0; a < narchives; a++) {
         r->readers[a] = h5archive_open_local(c->world, archives[a], errstr, errsize);
@@ -1101,6 +1102,9 @@ int replay_run(replay_t *r, const replay_out_t *out, replay_stats_t *stats, char
     if (c->rank == 0) progress(stats->rows, r->total, t0, 1);
     stats->seconds = (double)(timeparse_now_us() - t0) / 1e6;
     stats->io_threaded = bgjob_threaded(io);
+    stats->routing = r->node_shared ? "shared memory, one node"
+                     : c->size > 1  ? "all-to-all"
+                                    : "none, one rank";
     rc = 0;
 out:
     bgjob_stop(io); /* waits for a job still running */

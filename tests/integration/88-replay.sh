@@ -156,7 +156,10 @@ for n in 1 2 3; do
         --out "$BS_TEST_TMP/rev$n.h5" --batch-size 500 --pg "$PG" >"$BS_TEST_TMP/rev$n.out" 2>&1 ||
         { tail -5 "$BS_TEST_TMP/rev$n.out"; fail "replay of the reversed archive (-np $n)"; }
 done
+assert_contains "$(cat "$BS_TEST_TMP/rev1.out")" "routing: none, one rank" "-np 1 routes nothing"
 for n in 2 3; do
+    assert_contains "$(cat "$BS_TEST_TMP/rev$n.out")" "routing: shared memory, one node" \
+        "-np $n on one node shares its rows in memory"
     for g in /transactions /results; do
         cmp -s <(h5dump -g $g "$BS_TEST_TMP/rev1.h5" | tail -n +2) <(h5dump -g $g "$BS_TEST_TMP/rev$n.h5" | tail -n +2) ||
             fail "$g of the reversed archive's replays on 1 and $n ranks differ (h5dump)"

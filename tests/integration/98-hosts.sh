@@ -200,6 +200,9 @@ for g in /transactions /results; do
     cmp -s <(h5dump -g "$g" "$work/replay-one.h5" | tail -n +2) <(h5dump -g "$g" "$work/replay-hosts.h5" | tail -n +2) ||
         fail "$g of the replay over the hosts differs from the one-host replay"
 done
+assert_contains "$(cat "$work/replay-hosts.out")" "routing: all-to-all" "the replay over h1..h3 routes by all-to-all"
+assert_contains "$(cat "$work/replay-one.out")" "routing: shared memory, one node" \
+    "the one-host replay shares its rows in memory"
 say "replay of ${#archives[@]} archives over h1..h3 equals a one-host replay"
 
 # --------------------------------------------------------------- unshared
