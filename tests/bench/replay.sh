@@ -16,7 +16,8 @@
 # Also, per -np, the CPU time (user + system, all ranks) per million rows that
 # the replay prints, best and median, and its ratio to -np 1's best: the
 # parallel overhead, which shows whatever the core count (goal: at most 1.3x;
-# beyond the machine's cores the ranks are oversubscribed).
+# beyond the machine's cores the ranks are oversubscribed), and the replay's
+# rate over -np 1's (goal: -np 2 not slower).
 # Environment: BENCH_COUNT (10000000), BENCH_USERS (100000), BENCH_BATCH
 # (10000), BENCH_RUNS (3), BENCH_NPS (the rank counts, "1 2 4").
 set -euo pipefail
@@ -45,7 +46,7 @@ echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); $COUNT tra
     "$USERS users, archive $(($(stat -c %s "$FILE") / 1000000)) MB"
 best() { sort -g | tail -1; }
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-cpu1=
+cpu1= rate1=
 for np in $NPS; do
     ceiling=$(for _ in $(seq "$RUNS"); do
         mpirun --oversubscribe --bind-to none -np "$np" "$DRIVER" plain "$FILE" 131072 |
@@ -77,7 +78,9 @@ read then write {io:,.0f} rows/s (replay: {i / io * 100:.0f}% of it)')" "$ceilin
     cbest=$(printf '%s\n' "${cpus[@]}" | sort -g | head -1)
     cmed=$(printf '%s\n' "${cpus[@]}" | median)
     [ -n "$cpu1" ] || cpu1=$cbest
+    [ -n "$rate1" ] || rate1=$inner
     oversub=$([ "$np" -gt "$(nproc)" ] && echo ", ranks oversubscribed on $(nproc) cores" || true)
     echo "-np $np: cpu $cbest s per million rows (user+sys, all ranks; median $cmed), \
 $(echo "scale=2; $cbest / $cpu1" | bc -l)x -np $(echo $NPS | cut -d' ' -f1)'s$oversub; load $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "-np $np: replay rate $(printf '%.2f' "$(echo "$inner / $rate1" | bc -l)")x -np $(echo $NPS | cut -d' ' -f1)'s (best of each)"
 done
