@@ -15,16 +15,20 @@
 #include <unistd.h>
 
 /* The size of this node's part of comm and this rank's number in it
- * (MPI_Comm_split_type: the ranks that can share memory). 0, or -1 when
- * MPI cannot tell. */
-static int node_part(MPI_Comm comm, int *node_size, int *node_rank)
+ * (MPI_Comm_split_type: the ranks that can share memory), and that part
+ * as a communicator in *keep (the caller frees it) unless keep is NULL.
+ * 0, or -1 when MPI cannot tell (then *keep is not set). */
+static int node_part(MPI_Comm comm, int *node_size, int *node_rank, MPI_Comm *keep)
 {
     MPI_Comm node;
     if (MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) != MPI_SUCCESS)
         return -1;
     int ok = MPI_Comm_size(node, node_size) == MPI_SUCCESS &&
              MPI_Comm_rank(node, node_rank) == MPI_SUCCESS;
-    MPI_Comm_free(&node);
+    if (ok && keep)
+        *keep = node;
+    else
+        MPI_Comm_free(&node);
     return ok ? 0 : -1;
 }
 
@@ -33,7 +37,8 @@ int nodeshm_available(MPI_Comm comm)
     int size = 0, node_size = -1, rank = 0, node_rank = -1, same = 0;
     if (MPI_Comm_size(comm, &size) != MPI_SUCCESS || MPI_Comm_rank(comm, &rank) != MPI_SUCCESS)
         return 0;
-    if (node_part(comm, &node_size, &node_rank) == 0) same = node_size == size && node_rank == rank;
+    if (node_part(comm, &node_size, &node_rank, NULL) == 0)
+        same = node_size == size && node_rank == rank;
     int all = 0; /* every rank must see the same answer */
     if (MPI_Allreduce(&same, &all, 1, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS) return 0;
     return all;
@@ -42,9 +47,8 @@ int nodeshm_available(MPI_Comm comm)
 int nodeshm_core_each(MPI_Comm comm)
 {
     MPI_Comm node;
-    if (MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) != MPI_SUCCESS)
-        return 0;
-    int here = 0, fit = 0;
+    int here = 0, node_rank = 0, fit = 0;
+    if (node_part(comm, &here, &node_rank, &node) != 0) return 0;
     cpu_set_t mine, all;
     CPU_ZERO(&all);
     if (sched_getaffinity(0, sizeof mine, &mine) != 0) { /* any CPU online */
@@ -53,8 +57,7 @@ int nodeshm_core_each(MPI_Comm comm)
         for (long c = 0; c < online && c < CPU_SETSIZE; c++)
             CPU_SET((int)c, &mine);
     }
-    if (MPI_Comm_size(node, &here) == MPI_SUCCESS &&
-        MPI_Allreduce(&mine, &all, (int)(sizeof mine / sizeof(unsigned long)), MPI_UNSIGNED_LONG,
+    if (MPI_Allreduce(&mine, &all, (int)(sizeof mine / sizeof(unsigned long)), MPI_UNSIGNED_LONG,
                       MPI_BOR, node) == MPI_SUCCESS)
         fit = here <= CPU_COUNT(&all);
     MPI_Comm_free(&node);
@@ -64,7 +67,7 @@ int nodeshm_core_each(MPI_Comm comm)
 int nodeshm_cores_per_rank(MPI_Comm comm)
 {
     int here = 1, node_rank = 0;
-    if (node_part(comm, &here, &node_rank) != 0 || here < 1) here = 1;
+    if (node_part(comm, &here, &node_rank, NULL) != 0 || here < 1) here = 1;
     long online = sysconf(_SC_NPROCESSORS_ONLN);
     cpu_set_t mask;
     int mine = sched_getaffinity(0, sizeof mask, &mask) == 0 ? CPU_COUNT(&mask) : (int)online;
