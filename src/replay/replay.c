@@ -248,14 +248,13 @@ static shared_parts_t shared_parts(const window_t *w, int ranks, int rank)
                             .answers = (uint32_t *)(base + l.answers)};
 }
 
-/* Collective: room in window w's shared buffers for the largest of the
- * ranks' slices (m rows here), and w->counts, rows and results pointed at
- * this rank's. 0, or -1 with errstr on every rank. */
-static int window_share(const cluster_t *c, window_t *w, size_t m, char *errstr, size_t errsize)
+/* Collective: room in window w's shared buffers for `most` rows, the
+ * largest of the ranks' slices (the same on every rank), and w->counts,
+ * rows and results pointed at this rank's. 0, or -1 with errstr on every
+ * rank. */
+static int window_share(const cluster_t *c, window_t *w, size_t most, char *errstr, size_t errsize)
 {
-    uint64_t most = 0;
-    if (exchange_max(c->world, m, &most, errstr, errsize) != 0) return -1;
-    size_t cap = most > 0 ? (size_t)most : 1;
+    size_t cap = most > 0 ? most : 1;
     if (cap > w->cap_shared || w->shm.base == NULL) {
         cap += cap / 4; /* windows that double (window_cut_by_id) take a few steps */
         if (nodeshm_reserve(&w->shm, c->world, shared_layout(c->size, cap).bytes, errstr,
@@ -610,29 +609,38 @@ static int next_window(replay_t *r, cursor_t *cur, buffers_t *b, window_t *w, ch
         cur->window = first_window(r);
     }
     if (cur->archive == r->narchives) return 0;
-    int a = cur->archive;
-    int64_t n = h5archive_rows(r->readers[a]);
+    int a = cur->archive, ok = 1;
+    int64_t n = h5archive_rows(r->readers[a]), chunk = h5archive_info(r->readers[a])->chunk_rows;
     if (r->batch_size > 0) {
-        int64_t len = even_window(cur->first, n, cur->window, r->batch_size, c->size,
-                                  h5archive_info(r->readers[a])->chunk_rows);
-        int ok = window_cut_by_size(cur->first, n, len, r->batch_size, &cur->next_id, w);
-        if (agree_memory(c->world, ok == 0, errstr, errsize) != 0) return -1;
+        int64_t len = even_window(cur->first, n, cur->window, r->batch_size, c->size, chunk);
+        ok = window_cut_by_size(cur->first, n, len, r->batch_size, &cur->next_id, w) == 0;
     } else if (window_cut_by_id(r, a, cur->first, n, &cur->window, &cur->prev_id, b, w, errstr,
                                 errsize) != 0) {
         return -1;
     }
-    w->archive = a;
-    w->base = cur->base;
-    w->first = cur->first;
-    w->cut = w->batches.start[w->batches.n];
-    w->reversed = (int)(cur->count++ % 2);
-    slice_of(w->first, w->cut, c->rank, c->size, w->reversed,
-             h5archive_info(r->readers[a])->chunk_rows, &w->lo, &w->hi);
-    size_t m = (size_t)(w->hi - w->lo);
-    int ok = window_slice(w, m, c->size, r->node_shared) == 0 &&
+    size_t most = 0; /* the largest slice of any rank: every rank works it out alike */
+    if (ok) {
+        w->archive = a;
+        w->base = cur->base;
+        w->first = cur->first;
+        w->cut = w->batches.start[w->batches.n];
+        w->reversed = (int)(cur->count++ % 2);
+        for (int s = 0; s < c->size; s++) {
+            int64_t lo, hi;
+            slice_of(w->first, w->cut, s, c->size, w->reversed, chunk, &lo, &hi);
+            if ((size_t)(hi - lo) > most) most = (size_t)(hi - lo);
+            if (s == c->rank) {
+                w->lo = lo;
+                w->hi = hi;
+            }
+        }
+        size_t m = (size_t)(w->hi - w->lo);
+        ok = window_slice(w, m, c->size, r->node_shared) == 0 &&
              (c->size > 1 || worker_lookup_reserve(&b->lookup, m) == 0);
+    }
+    /* one agreement a window (each costs a wait for the slowest rank) */
     if (agree_memory(c->world, ok, errstr, errsize) != 0) return -1;
-    if (r->node_shared && window_share(c, w, m, errstr, errsize) != 0) return -1;
+    if (r->node_shared && window_share(c, w, most, errstr, errsize) != 0) return -1;
     cur->first = w->cut;
     return 1;
 }
