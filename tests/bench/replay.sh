@@ -17,7 +17,11 @@
 # the replay prints, best and median, and its ratio to -np 1's best: the
 # parallel overhead, which shows whatever the core count (goal: at most 1.3x;
 # beyond the machine's cores the ranks are oversubscribed), and the replay's
-# rate over -np 1's (goal: -np 2 not slower).
+# rate over -np 1's (goal: -np 2 not slower). And, per -np N > 1, the same
+# machine with nothing to route: N single-rank replays at once, each pinned
+# to a core, their rates summed (the most N ranks could reach were the
+# parallel work free) and their CPU per million rows, with the replay's
+# ratios to both.
 # Environment: BENCH_COUNT (10000000), BENCH_USERS (100000), BENCH_BATCH
 # (10000), BENCH_RUNS (3), BENCH_NPS (the rank counts, "1 2 4").
 set -euo pipefail
@@ -83,4 +87,36 @@ read then write {io:,.0f} rows/s (replay: {i / io * 100:.0f}% of it)')" "$ceilin
     echo "-np $np: cpu $cbest s per million rows (user+sys, all ranks; median $cmed), \
 $(echo "scale=2; $cbest / $cpu1" | bc -l)x -np $(echo $NPS | cut -d' ' -f1)'s$oversub; load $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "-np $np: replay rate $(printf '%.2f' "$(echo "$inner / $rate1" | bc -l)")x -np $(echo $NPS | cut -d' ' -f1)'s (best of each)"
+    [ "$np" -gt 1 ] || continue
+    # The same machine with nothing to route: np single-rank replays of the
+    # whole archive at once, replay i pinned to core i mod the cores (so
+    # each does its I/O inline, as a rank does when the ranks fill the
+    # cores), each to its own results file. Their rates summed are what
+    # np ranks could reach were routing, agreeing and exchanging credits
+    # free; their CPU per million rows is the per-row cost of this many
+    # processes sharing the cores, caches and memory. (They start within a
+    # few milliseconds of each other; one that ends first leaves its core to
+    # the others, so the sum is, if anything, a little high.)
+    alone_rates=() alone_cpus=()
+    for _ in $(seq "$RUNS"); do
+        pids=()
+        for i in $(seq 0 $((np - 1))); do
+            taskset -c $((i % $(nproc))) "${BS_MPIRUN[@]}" -np 1 -wdir "$BS_TEST_TMP" "$BANKSTREAM" \
+                replay "$FILE" --pg "$PG" --out "$BS_TEST_TMP/alone$i.h5" --batch-size "$BATCH" \
+                >"$BS_TEST_TMP/alone$i.log" 2>/dev/null &
+            pids+=($!)
+        done
+        wait "${pids[@]}"
+        alone_rates+=("$(sed -n 's/^replayed.* \([0-9]*\) rows\/s$/\1/p' "$BS_TEST_TMP"/alone*.log |
+            paste -sd+ | bc)")
+        alone_cpus+=("$(sed -n 's/^cpu: \([0-9.]*\) s user+sys.*/\1/p' "$BS_TEST_TMP"/alone*.log |
+            paste -sd+ | sed "s|.*|(&) * 1000000 / ($np * $COUNT)|" | bc -l)")
+        rm -f "$BS_TEST_TMP"/alone*.h5 "$BS_TEST_TMP"/alone*.log
+    done
+    arate=$(printf '%s\n' "${alone_rates[@]}" | best)
+    acpu=$(printf '%s\n' "${alone_cpus[@]}" | sort -g | head -1)
+    python3 -c "import sys; a, c, i, p, r1 = (float(x) for x in sys.argv[1:6]); \
+print(f'-np $np: nothing routed, $np single-rank replays at once on $(nproc) cores: {a:,.0f} rows/s \
+together, cpu {c:.3f} s per million rows (best of each); the -np $np replay: rate {i / a:.2f}x theirs, \
+cpu {p / c:.2f}x theirs; -np 1: rate {r1 / a:.2f}x theirs')" "$arate" "$acpu" "$inner" "$cbest" "$rate1"
 done
