@@ -88,6 +88,9 @@ static int grow(void *p, size_t n, size_t size)
 int worker_lookup_reserve(worker_lookup_t *lk, size_t n)
 {
     if (n <= lk->cap && lk->payer) return 0;
+    n += n / 4; /* the rows vary a little from call to call: grown to fit exactly, the
+                 * arrays moved to new pages at each new largest count, and the kernel
+                 * maps each page when first touched */
     if (grow(&lk->payer, n, sizeof *lk->payer) || grow(&lk->receiver, n, sizeof *lk->receiver) ||
         grow(&lk->receiver_owner, n, sizeof *lk->receiver_owner))
         return -1;
@@ -524,19 +527,20 @@ int worker_decide(worker_t *w, const decide_run_t *runs, int nruns, int nbatches
             lookahead = 0; /* wait for each batch's credits instead */
         }
     }
+    size_t room = n + n / 4; /* as worker_lookup_reserve */
     if (grow(&w->cursor, (size_t)nruns, sizeof *w->cursor) ||
         grow(&w->run_end, (size_t)nruns, sizeof *w->run_end) ||
         grow(&w->run_first, (size_t)nruns, sizeof *w->run_first) ||
-        (n > w->credits_cap && (grow(&w->credits, n, sizeof *w->credits) ||
-                                grow(&w->credits_packed, n, sizeof *w->credits_packed) ||
-                                grow(&w->pending, n, sizeof *w->pending))) ||
+        (n > w->credits_cap && (grow(&w->credits, room, sizeof *w->credits) ||
+                                grow(&w->credits_packed, room, sizeof *w->credits_packed) ||
+                                grow(&w->pending, room, sizeof *w->pending))) ||
         (many && caps == NULL)) {
         snprintf(errstr, errsize, "out of memory");
         rc = -1; /* still take part in every batch's credits, sending none */
         nruns = 0;
         lookahead = 0;
     } else if (n > w->credits_cap) {
-        w->credits_cap = n;
+        w->credits_cap = room;
     }
     /* cursor[r], end[r] and first[r]: where run r is, as an index over
      * all the runs' rows (the index into lk); ROW(r, i) is row i there */

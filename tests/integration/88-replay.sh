@@ -81,6 +81,18 @@ for g in /transactions /results; do
         <(h5dump -g $g "$BS_TEST_TMP/first3.h5" | tail -n +2) ||
         fail "$g of the results files written by 1 and 3 ranks differ (h5dump)"
 done
+# On 1 rank pinned to one CPU, with windows of 250 rows: no core to spare,
+# so each window is decided, written, and the next read into the other of
+# two buffers (without the second thread's three).
+pinned=$(BANKSTREAM_REPLAY_SLICE_ROWS=250 taskset -c 0 "${BS_MPIRUN[@]}" -np 1 -wdir "$BS_TEST_TMP" \
+    "$BANKSTREAM" replay "$first" --pg "$PG" --out "$BS_TEST_TMP/first1p.h5" 2>/dev/null) ||
+    fail "replay of $first to HDF5 (-np 1 on one CPU)"
+case "$pinned" in *"on a second thread"*) fail "-np 1 on one CPU did its I/O on a second thread" ;; esac
+for g in /transactions /results; do
+    cmp -s <(h5dump -g $g "$BS_TEST_TMP/first1.h5" | tail -n +2) \
+        <(h5dump -g $g "$BS_TEST_TMP/first1p.h5" | tail -n +2) ||
+        fail "$g of the results files written by 1 rank with and without a second thread differ (h5dump)"
+done
 h5rows "$BS_TEST_TMP/first3.h5" >"$BS_TEST_TMP/first.rows"
 psql_q "$PG" "SELECT id_transacao || ' ' || status || ' ' || coalesce(motivo, '') || ' ' || batch_id
     FROM transacoes WHERE batch_id <= 4 ORDER BY id_transacao" >"$BS_TEST_TMP/stream.rows"
