@@ -32,10 +32,10 @@
  * as soon as it is decided, in two windows' buffers instead of three (two
  * threads on one core only took turns, at a cost: measured at -np 2 on 2
  * cores, 3% more CPU and 10% less rate). Each rank reads through its own
- * archive handle (h5archive_open_local) and an output with a write_local (HDF5: pwrite
- * at the datasets' offsets) writes its rows without MPI; a collective
- * write (PostgreSQL's gather) is made on the main thread before the job
- * starts. The users are looked up on the main thread, with the deciding:
+ * archive handle (h5archive_open_local) and an output with a write_local
+ * (HDF5: pwrite at the datasets' offsets) writes its rows without MPI; a
+ * collective write (PostgreSQL's gather) is made on the main thread before
+ * the job starts. The users are looked up on the main thread, with the deciding:
  * with one rank that splits the work about evenly between the threads
  * (reading, which inflates and checksums the chunks, takes about as long
  * as the lookup and the decisions together; the lookup on the I/O thread
@@ -79,8 +79,9 @@ typedef struct shared_parts {
 } shared_parts_t;
 
 /* A window of one archive, this rank's slice of it as read, and the slice's
- * results. replay_run keeps three: while the rows of one are decided, the
- * next one is read and the results of the one before are written. */
+ * results. replay_run keeps three when the I/O has a thread of its own:
+ * while the rows of one are decided, the next one is read and the results
+ * of the one before are written; two when it runs inline. */
 typedef struct window {
     int archive;
     int64_t base;       /* rows of the archives before this one */
