@@ -924,7 +924,6 @@ static int io_finish(bgjob_t *io, io_job_t *job, replay_stats_t *stats, char *er
 {
     double t = now_seconds();
     int rc = bgjob_wait(io, NULL);
-    stats->io_wait_seconds += now_seconds() - t;
     stats->read_seconds += job->read_seconds;
     stats->write_seconds += job->write_seconds;
     for (int s = 0; s < STATUS_COUNT; s++) {
@@ -933,7 +932,9 @@ static int io_finish(bgjob_t *io, io_job_t *job, replay_stats_t *stats, char *er
     }
     if (rc != 0) snprintf(errstr, errsize, "%s", job->err);
     if (job->read) nodeshm_sync(&job->read->shm); /* its rows, for the owners (decide_shared) */
-    return exchange_agree(job->r->c->world, rc, errstr, errsize);
+    rc = exchange_agree(job->r->c->world, rc, errstr, errsize);
+    stats->io_wait_seconds += now_seconds() - t; /* the other ranks' I/O too */
+    return rc;
 }
 
 /* Decide window w with more than one rank: route the slice's rows (packed
