@@ -35,12 +35,12 @@
  * archive handle (h5archive_open_local) and an output with a write_local
  * (HDF5: pwrite at the datasets' offsets) writes its rows without MPI; a
  * collective write (PostgreSQL's gather) is made on the main thread before
- * the job starts. The users are looked up on the main thread, with the deciding:
- * with one rank that splits the work about evenly between the threads
- * (reading, which inflates and checksums the chunks, takes about as long
- * as the lookup and the decisions together; the lookup on the I/O thread
- * made it twice the main thread's). Without MPI_THREAD_SERIALIZED the job
- * runs inline, in the same order on every rank. */
+ * the job starts. The users are looked up on the main thread, with the
+ * deciding: with one rank that splits the work about evenly between the
+ * threads (reading, which inflates and checksums the chunks, takes about
+ * as long as the lookup and the decisions together; the lookup on the I/O
+ * thread made it twice the main thread's). Without MPI_THREAD_SERIALIZED
+ * the job runs inline, in the same order on every rank. */
 #include "replay/replay.h"
 #include "base/bgjob.h"
 #include "base/log.h"
@@ -563,6 +563,19 @@ static void slice_of(int64_t first, int64_t cut, int rank, int size, int reverse
     *hi = bound[1];
 }
 
+/* The largest of the ranks' slices of the window [first, cut): the same
+ * whichever order the ranks take them in. */
+static int64_t largest_slice(int64_t first, int64_t cut, int size, int64_t chunk)
+{
+    int64_t largest = 0;
+    for (int rank = 0; rank < size; rank++) {
+        int64_t lo, hi;
+        slice_of(first, cut, rank, size, 0, chunk, &lo, &hi);
+        if (hi - lo > largest) largest = hi - lo;
+    }
+    return largest;
+}
+
 /* The length, in whole batches of k rows within a chunk of `window`, of
  * the window from row `first` of n whose slices (slice_of) are the most
  * even: where the inner boundaries fall, moved to whole chunks, depends on
@@ -578,13 +591,9 @@ static int64_t even_window(int64_t first, int64_t n, int64_t window, int64_t k, 
     int64_t steps = chunk / k, stride = steps > 32 ? (steps + 31) / 32 : 1; /* 65 tries at most */
     int64_t best = window, best_excess = INT64_MAX;
     for (int64_t j = -steps; j <= steps; j += stride) {
-        int64_t len = window + j * k, cut = first + len < n ? first + len : n, largest = 0;
+        int64_t len = window + j * k, cut = first + len < n ? first + len : n;
         if (len < k) continue;
-        for (int rank = 0; rank < size; rank++) {
-            int64_t lo, hi;
-            slice_of(first, cut, rank, size, 0, chunk, &lo, &hi);
-            if (hi - lo > largest) largest = hi - lo;
-        }
+        int64_t largest = largest_slice(first, cut, size, chunk);
         /* the largest slice over an even share, in parts per million */
         int64_t excess = (largest * size - (cut - first)) * 1000000 / (cut - first);
         if (excess < best_excess ||
@@ -635,15 +644,8 @@ static int next_window(replay_t *r, cursor_t *cur, buffers_t *b, window_t *w, ch
         w->first = cur->first;
         w->cut = w->batches.start[w->batches.n];
         w->reversed = (int)(cur->count++ % 2);
-        for (int s = 0; s < c->size; s++) {
-            int64_t lo, hi;
-            slice_of(w->first, w->cut, s, c->size, w->reversed, chunk, &lo, &hi);
-            if ((size_t)(hi - lo) > most) most = (size_t)(hi - lo);
-            if (s == c->rank) {
-                w->lo = lo;
-                w->hi = hi;
-            }
-        }
+        slice_of(w->first, w->cut, c->rank, c->size, w->reversed, chunk, &w->lo, &w->hi);
+        most = (size_t)largest_slice(w->first, w->cut, c->size, chunk);
         size_t m = (size_t)(w->hi - w->lo);
         ok = window_slice(w, m, c->size, r->node_shared) == 0 &&
              (c->size > 1 || worker_lookup_reserve(&b->lookup, m) == 0);
@@ -1109,11 +1111,11 @@ int replay_run(replay_t *r, const replay_out_t *out, replay_stats_t *stats, char
         char derr[1024];
         int step = decide_window(r, w, &b, derr, sizeof derr);
         stats->decide_seconds += now_seconds() - t;
-        if (step != 0 && !threaded) { /* failed on every rank, no job running */
-            snprintf(errstr, errsize, "%s", derr);
-            goto out;
-        }
         if (!threaded) {
+            if (step != 0) { /* failed on every rank, no job running */
+                snprintf(errstr, errsize, "%s", derr);
+                goto out;
+            }
             job.write = w;
             job.read = more ? next : NULL;
             if (io_start(io, &job, stats, errstr, errsize) != 0) goto out;
